@@ -1,0 +1,126 @@
+// epsim: what-if simulation of Mixture-of-Experts expert parallelism on GPU clusters.
+//
+//   epsim                                        # the bundled default scenario
+//   epsim simulate scenarios/default.yaml --routing zipf:1.2 --out results/zipf12
+//   epsim simulate --topology gb200-nvl72 --gpus 72 --experts 288 ... (flags only)
+//
+// Run `epsim --help` for every flag. Exit status: 0 on success, 2 on bad input, 1 on a
+// failure while running.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/config.h"
+#include "sim/data_files.h"
+#include "sim/report.h"
+#include "sim/scenario.h"
+#include "sim/simulation.h"
+
+namespace {
+
+void PrintUsage(FILE* out) {
+  std::fprintf(out,
+               "usage: epsim [simulate] [SCENARIO.yaml|NAME] [--flag VALUE ...] [--out DIR]\n"
+               "\n"
+               "Replays expert-parallel MoE steps on a SimGrid model of a GPU cluster and prints\n"
+               "step time, stalls, skew, dropped tokens and all-to-all bandwidth.\n"
+               "With no scenario, runs the bundled scenarios/default.yaml.\n"
+               "\n"
+               "flags (each overrides the scenario field in brackets):\n");
+  for (const auto& [flag, key] : epsim::ScenarioFlags())
+    std::fprintf(out, "  %-20s [%s]\n", flag.c_str(), key.c_str());
+  std::fprintf(out,
+               "  %-20s write summary.json, steps.csv, gpus.csv, experts.csv there\n"
+               "  %-20s this text\n"
+               "\n"
+               "values: --routing uniform|zipf:S|hot:SHARE, --capacity-factor CF|none,\n"
+               "        --dispatch-dtype bf16|fp8, --topology NAME|FILE, --profile NAME|FILE\n",
+               "--out DIR", "--help");
+}
+
+struct Command {
+  std::string scenario;
+  std::string out_dir;
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+// Parses argv; throws ConfigError("command line", flag, value, why) on a bad flag.
+Command ParseArgs(int argc, char** argv) {
+  Command cmd;
+  int i = 1;
+  if (i < argc && std::strcmp(argv[i], "simulate") == 0) ++i;
+  bool have_scenario = false;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0) {
+      std::string flag = arg, value;
+      auto eq = arg.find('=');
+      if (eq != std::string::npos) {
+        flag = arg.substr(0, eq);
+        value = arg.substr(eq + 1);
+      } else {
+        if (i + 1 >= argc) throw epsim::ConfigError("command line", flag, "", "missing value");
+        value = argv[++i];
+      }
+      if (flag == "--out") {
+        if (value.empty()) throw epsim::ConfigError("command line", flag, value, "empty folder name");
+        cmd.out_dir = value;
+        continue;
+      }
+      bool known = false;
+      for (const auto& entry : epsim::ScenarioFlags()) known |= entry.first == flag;
+      if (!known) throw epsim::ConfigError("command line", flag, value, "unknown flag (see epsim --help)");
+      cmd.overrides.emplace_back(flag, value);
+    } else if (!have_scenario) {
+      cmd.scenario = arg;
+      have_scenario = true;
+    } else {
+      throw epsim::ConfigError("command line", "", arg, "unexpected argument (one scenario at most)");
+    }
+  }
+  if (!have_scenario) cmd.scenario = "default";
+  return cmd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      PrintUsage(stdout);
+      return 0;
+    }
+  }
+  epsim::SimulationInputs inputs;
+  Command cmd;
+  try {
+    cmd = ParseArgs(argc, argv);
+    std::string path = cmd.scenario == "none"
+                           ? ""
+                           : epsim::ResolveDataFile("scenarios", cmd.scenario, "command line",
+                                                    "scenario");
+    inputs = epsim::ResolveInputs(epsim::LoadScenario(path, cmd.overrides));
+  } catch (const epsim::ConfigError& e) {
+    std::fprintf(stderr, "epsim: error: %s\n", e.what());
+    return 2;
+  }
+  try {
+    epsim::SimulationResult result = epsim::RunSimulation(inputs);
+    std::fputs(epsim::FormatReport(inputs, result).c_str(), stdout);
+    if (!cmd.out_dir.empty()) {
+      epsim::WriteResults(cmd.out_dir, inputs, result);
+      std::printf("# results in %s/: summary.json steps.csv gpus.csv experts.csv\n",
+                  cmd.out_dir.c_str());
+    }
+  } catch (const epsim::ConfigError& e) {
+    std::fprintf(stderr, "epsim: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "epsim: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,66 @@
+// epsim: the SimGrid platform built from a Topology. All SimGrid platform calls live here.
+//
+// Two planes share no link, as on the hardware (NVLink and the NICs are separate paths):
+//   - the NVLink plane: one star zone per NVLink domain; each GPU host has its own
+//     full-duplex port (an up link and a down link at the per-direction bandwidth);
+//   - the fabric plane: one host per NIC in a two-tier fat tree (leaf, spine), links split
+//     duplex at the NIC rate, optionally rail-optimized and oversubscribed.
+// A flow between two GPUs of one domain runs on the NVLink plane, otherwise between the
+// two GPUs' NICs on the fabric plane.
+//
+// Links carry no latency inside SimGrid: CM02 would then share a link in inverse
+// proportion to each flow's round-trip time, and InfiniBand and NVSwitch arbitrate per
+// flow, not per RTT. With zero latency CM02 is plain max-min fairness with equal weights,
+// and the route latency computed here (RouteLatencyS) is added to each flow's arrival.
+#ifndef EPSIM_SIM_PLATFORM_H_
+#define EPSIM_SIM_PLATFORM_H_
+
+#include <string>
+#include <vector>
+
+#include <simgrid/s4u.hpp>
+
+#include "sim/topology.h"
+
+namespace epsim {
+
+// Where one GPU-to-GPU flow runs.
+struct FlowPath {
+  simgrid::s4u::Host* src = nullptr;
+  simgrid::s4u::Host* dst = nullptr;
+  double latency_s = 0;
+};
+
+class Platform {
+ public:
+  // Pins the network model (call before Build, once per process): CM02 with no bandwidth
+  // or latency factors, no cross traffic, no TCP window cap. Returns its description.
+  static std::string ConfigureNetworkModel(simgrid::s4u::Engine& engine, int num_gpus);
+
+  // Builds the platform for the first `num_gpus` GPUs of `topology` (ranks in node order).
+  Platform(const Topology& topology, int num_gpus);
+
+  FlowPath Path(int src_rank, int dst_rank) const;
+  simgrid::s4u::Host* GpuHost(int rank) const { return gpu_hosts_[rank]; }
+  int num_gpus() const { return num_gpus_; }
+  const Topology& topology() const { return topology_; }
+  // Same leaf switch for the NICs of two ranks (fabric plane).
+  bool SameLeaf(int src_rank, int dst_rank) const;
+  double RouteLatencyS(int src_rank, int dst_rank) const;
+
+ private:
+  void BuildNvlinkDomains(simgrid::s4u::NetZone* root);
+  void BuildFabric(simgrid::s4u::NetZone* root);
+  int NicSlot(int rank) const;  // leaf-order position of the NIC a rank uses
+
+  Topology topology_;
+  int num_gpus_;
+  int nodes_used_;
+  int nics_per_leaf_ = 1;       // hosts under one leaf in the fat tree
+  std::vector<simgrid::s4u::Host*> gpu_hosts_;
+  std::vector<simgrid::s4u::Host*> nic_slots_;  // by fat-tree leaf position
+};
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_PLATFORM_H_

@@ -1,0 +1,72 @@
+// epsim: replays EP steps on a SimGrid platform and records per-GPU timelines.
+//
+// One actor per GPU runs, for every step:
+//   route (local compute) -> dispatch (all-to-all) -> expert (local compute)
+//   -> combine (all-to-all back) -> reduce (local weighted sum).
+// Steps start together (a barrier), as consecutive MoE layers would after a sync.
+//
+// An all-to-all follows NCCL's grouped send/recv: the flow g -> h starts once both g and h
+// have entered the phase, and a GPU leaves the phase when all of its sends and receives
+// have arrived (route latency included). Flows are SimGrid comms between explicit hosts
+// (the platform picks the NVLink or the fabric plane), started by small "lane" actors
+// that hold at most kFlowsPerLane comms each (SimGrid 3.32 scans an actor's pending
+// activities at every completion).
+#ifndef EPSIM_SIM_REPLAY_H_
+#define EPSIM_SIM_REPLAY_H_
+
+#include <functional>
+#include <vector>
+
+#include "sim/platform.h"
+
+namespace epsim {
+
+struct Flow {
+  int src = 0;
+  int dst = 0;
+  double bytes = 0;
+};
+
+// What one step asks of the platform: flows per all-to-all and local compute per GPU.
+struct StepWork {
+  std::vector<Flow> dispatch;   // src != dst, bytes > 0
+  std::vector<Flow> combine;
+  std::vector<double> route_s;  // per GPU: gate, top-k, layout, permute
+  std::vector<double> expert_s; // per GPU: grouped GEMM of its experts (+ shared experts)
+  std::vector<double> reduce_s; // per GPU: un-permute and weighted sum after combine
+};
+
+// Timeline of one GPU in one step; times are seconds since the step started.
+struct GpuTimeline {
+  double route_end = 0;
+  double dispatch_end = 0;      // all dispatch sends and receives arrived; expert starts
+  double expert_end = 0;
+  double combine_end = 0;       // all combine sends and receives arrived; reduce starts
+  double end = 0;               // reduce done
+  double dispatch_comm_s = 0;   // time with at least one own dispatch flow in flight
+  double combine_comm_s = 0;
+  double dispatch_sent_bytes = 0;
+  double combine_sent_bytes = 0;
+  double dispatch_recv_bytes = 0;
+  double combine_recv_bytes = 0;
+};
+
+struct StepTimeline {
+  double step_time_s = 0;       // start to the last GPU's end
+  std::vector<GpuTimeline> gpus;
+};
+
+constexpr int kFlowsPerLane = 128;
+
+// Runs `num_steps` steps. `make_step(s)` is called once per step, between steps, to build
+// its work (so only one step's traffic is held at a time); `on_step(s, work, timeline)`
+// receives each finished step. Must run in a process whose SimGrid engine was created
+// for this platform; runs the engine to completion.
+void ReplaySteps(simgrid::s4u::Engine& engine, const Platform& platform, int num_steps,
+                 const std::function<StepWork(int step)>& make_step,
+                 const std::function<void(int step, const StepWork&, const StepTimeline&)>&
+                     on_step);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_REPLAY_H_

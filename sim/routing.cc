@@ -1,0 +1,342 @@
+// epsim: routing sampler and plan (see routing.h).
+#include "sim/routing.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+#include <string>
+
+namespace epsim {
+namespace {
+
+// Uniform double in [0, 1) from 53 random bits: the same on every standard library.
+double Uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+
+// Uniform integer in [0, n) by rejection, the same on every standard library.
+int UniformInt(std::mt19937_64& rng, int n) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % static_cast<uint64_t>(n);
+  uint64_t x;
+  do {
+    x = rng();
+  } while (x >= limit);
+  return static_cast<int>(x % static_cast<uint64_t>(n));
+}
+
+std::mt19937_64 StreamFor(uint64_t seed, uint64_t step, uint64_t gpu) {
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                    static_cast<uint32_t>(step), static_cast<uint32_t>(gpu), 0x65707369u};
+  return std::mt19937_64(seq);
+}
+
+// Walker/Vose alias table: O(1) draws from a discrete distribution.
+class AliasTable {
+ public:
+  explicit AliasTable(const std::vector<double>& weights) {
+    const int n = static_cast<int>(weights.size());
+    const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+    prob_.assign(n, 0.0);
+    alias_.assign(n, 0);
+    std::vector<double> scaled(n);
+    std::vector<int> small, large;
+    for (int i = 0; i < n; ++i) {
+      scaled[i] = weights[i] * n / total;
+      (scaled[i] < 1.0 ? small : large).push_back(i);
+    }
+    while (!small.empty() && !large.empty()) {
+      int s = small.back(), l = large.back();
+      small.pop_back();
+      prob_[s] = scaled[s];
+      alias_[s] = l;
+      scaled[l] = (scaled[l] + scaled[s]) - 1.0;
+      if (scaled[l] < 1.0) {
+        large.pop_back();
+        small.push_back(l);
+      }
+    }
+    for (int i : large) prob_[i] = 1.0;
+    for (int i : small) prob_[i] = 1.0;
+  }
+  int Draw(std::mt19937_64& rng) const {
+    int i = UniformInt(rng, static_cast<int>(prob_.size()));
+    return Uniform01(rng) < prob_[i] ? i : alias_[i];
+  }
+
+ private:
+  std::vector<double> prob_;
+  std::vector<int> alias_;
+};
+
+// Per-expert weights of a spec (before the hot special case).
+std::vector<double> ExpertWeights(const RoutingSpec& spec, int num_experts, uint64_t seed) {
+  std::vector<double> weights(num_experts, 1.0);
+  if (spec.kind == RoutingSpec::Kind::kZipf) {
+    std::vector<int> order(num_experts);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng = StreamFor(seed, UINT32_MAX, UINT32_MAX);
+    for (int i = num_experts - 1; i > 0; --i) std::swap(order[i], order[UniformInt(rng, i + 1)]);
+    for (int rank = 0; rank < num_experts; ++rank)
+      weights[order[rank]] = 1.0 / std::pow(rank + 1.0, spec.parameter);
+  }
+  return weights;
+}
+
+// Draws `k` distinct experts into `out` by successive weighted sampling without
+// replacement. Rejection first (cheap), then an exact draw over what is left when the
+// remaining mass is small, which gives the same distribution in bounded time.
+void DrawDistinct(const AliasTable& table, const std::vector<double>& weights, int k,
+                  std::mt19937_64& rng, std::vector<int>& out, std::vector<char>& taken) {
+  constexpr int kMaxRejections = 64;
+  while (static_cast<int>(out.size()) < k) {
+    int expert = -1;
+    for (int attempt = 0; attempt < kMaxRejections; ++attempt) {
+      int e = table.Draw(rng);
+      if (!taken[e]) {
+        expert = e;
+        break;
+      }
+    }
+    if (expert < 0) {
+      double remaining = 0;
+      for (size_t e = 0; e < weights.size(); ++e)
+        if (!taken[e]) remaining += weights[e];
+      double target = Uniform01(rng) * remaining;
+      for (size_t e = 0; e < weights.size(); ++e) {
+        if (taken[e]) continue;
+        expert = static_cast<int>(e);
+        target -= weights[e];
+        if (target < 0) break;
+      }
+    }
+    taken[expert] = 1;
+    out.push_back(expert);
+  }
+}
+
+// Accumulates the tokens of one source GPU into a plan.
+class SourceAccumulator {
+ public:
+  SourceAccumulator(RoutingPlan& plan, const Placement& placement, int64_t capacity)
+      : plan_(plan), placement_(placement), capacity_(capacity),
+        used_(placement.num_experts(), 0), dst_tokens_(placement.num_gpus(), 0),
+        dst_seen_(placement.num_gpus(), -1) {
+    for (int e = 0; e < placement.num_experts(); ++e) {
+      replica_offset_.push_back(static_cast<int64_t>(replica_tokens_.size()));
+      replica_tokens_.resize(replica_tokens_.size() + placement.Replicas(e).size(), 0);
+    }
+  }
+
+  void Begin(int src) {
+    src_ = src;
+    std::fill(used_.begin(), used_.end(), 0);
+    token_ = 0;
+  }
+
+  void AddToken(const std::vector<int>& experts) {
+    plan_.assignments += static_cast<int64_t>(experts.size());
+    for (int e : experts) {
+      if (capacity_ >= 0 && used_[e] >= capacity_) {
+        ++plan_.expert_dropped[e];
+        ++plan_.dropped;
+        continue;
+      }
+      ++used_[e];
+      ++plan_.expert_kept[e];
+      const int replica = placement_.ReplicaFor(e, src_);
+      ++replica_tokens_[replica_offset_[e] + replica];
+      const int dst = placement_.Replicas(e)[replica];
+      if (dst_seen_[dst] != token_) {
+        dst_seen_[dst] = token_;
+        if (dst_tokens_[dst]++ == 0) touched_.push_back(dst);
+      }
+    }
+    ++token_;
+  }
+
+  void End() {
+    std::sort(touched_.begin(), touched_.end());
+    auto& row = plan_.dispatch_tokens[src_];
+    for (int dst : touched_) {
+      row.emplace_back(dst, dst_tokens_[dst]);
+      dst_tokens_[dst] = 0;
+      dst_seen_[dst] = -1;
+    }
+    touched_.clear();
+  }
+
+  // Moves the per-replica loads into the plan, experts in ascending order per GPU.
+  void Flush() {
+    for (int e = 0; e < placement_.num_experts(); ++e) {
+      const std::vector<int>& gpus = placement_.Replicas(e);
+      for (size_t r = 0; r < gpus.size(); ++r) {
+        const int64_t tokens = replica_tokens_[replica_offset_[e] + r];
+        if (tokens > 0) plan_.gpu_expert_tokens[gpus[r]].emplace_back(e, tokens);
+      }
+    }
+  }
+
+ private:
+
+  RoutingPlan& plan_;
+  const Placement& placement_;
+  int64_t capacity_;
+  int src_ = 0;
+  int64_t token_ = 0;
+  std::vector<int64_t> used_;
+  std::vector<int64_t> dst_tokens_;
+  std::vector<int64_t> dst_seen_;
+  std::vector<int> touched_;
+  std::vector<int64_t> replica_offset_;  // per expert: first index in replica_tokens_
+  std::vector<int64_t> replica_tokens_;  // per (expert, replica): assignments kept
+};
+
+RoutingPlan EmptyPlan(const Placement& placement) {
+  RoutingPlan plan;
+  plan.num_gpus = placement.num_gpus();
+  plan.num_experts = placement.num_experts();
+  plan.expert_kept.assign(plan.num_experts, 0);
+  plan.expert_dropped.assign(plan.num_experts, 0);
+  plan.gpu_expert_tokens.resize(plan.num_gpus);
+  plan.dispatch_tokens.resize(plan.num_gpus);
+  return plan;
+}
+
+}  // namespace
+
+RoutingSpec RoutingSpec::Parse(const std::string& text) {
+  RoutingSpec spec;
+  if (text == "uniform") return spec;
+  auto colon = text.find(':');
+  std::string kind = text.substr(0, colon);
+  if (colon == std::string::npos || (kind != "zipf" && kind != "hot"))
+    throw std::invalid_argument("expected uniform, zipf:EXPONENT or hot:SHARE");
+  std::string number = text.substr(colon + 1);
+  char* end = nullptr;
+  double value = std::strtod(number.c_str(), &end);
+  if (number.empty() || *end != '\0' || !std::isfinite(value))
+    throw std::invalid_argument("expected a number after '" + kind + ":'");
+  if (kind == "zipf") {
+    if (value < 0 || value > 20) throw std::invalid_argument("Zipf exponent must be in [0, 20]");
+    spec.kind = Kind::kZipf;
+  } else {
+    if (value <= 0 || value >= 1) throw std::invalid_argument("hot share must be in (0, 1)");
+    spec.kind = Kind::kHot;
+  }
+  spec.parameter = value;
+  return spec;
+}
+
+std::string RoutingSpec::ToString() const {
+  char buffer[64];
+  switch (kind) {
+    case Kind::kUniform:
+      return "uniform";
+    case Kind::kZipf:
+      std::snprintf(buffer, sizeof(buffer), "zipf:%g", parameter);
+      return buffer;
+    case Kind::kHot:
+      std::snprintf(buffer, sizeof(buffer), "hot:%g", parameter);
+      return buffer;
+  }
+  return "?";
+}
+
+Placement Placement::Contiguous(int num_experts, int num_gpus) {
+  if (num_experts < 1 || num_gpus < 1) throw std::invalid_argument("needs experts and GPUs");
+  if (num_gpus > num_experts && num_gpus % num_experts != 0) {
+    throw std::invalid_argument("with more GPUs than experts, GPUs must be a multiple of experts (" +
+                                std::to_string(num_gpus) + " GPUs, " +
+                                std::to_string(num_experts) + " experts)");
+  }
+  Placement p;
+  p.num_experts_ = num_experts;
+  p.num_gpus_ = num_gpus;
+  p.replicas_.resize(num_experts);
+  if (num_gpus <= num_experts) {
+    for (int g = 0; g < num_gpus; ++g) {
+      const int first = static_cast<int>(static_cast<int64_t>(g) * num_experts / num_gpus);
+      const int last = static_cast<int>(static_cast<int64_t>(g + 1) * num_experts / num_gpus);
+      for (int e = first; e < last; ++e) p.replicas_[e].push_back(g);
+    }
+  } else {
+    const int copies = num_gpus / num_experts;
+    for (int e = 0; e < num_experts; ++e)
+      for (int c = 0; c < copies; ++c) p.replicas_[e].push_back(e * copies + c);
+  }
+  return p;
+}
+
+int64_t RoutingPlan::ExpertInputTokens(int gpu) const {
+  int64_t total = 0;
+  for (const auto& entry : gpu_expert_tokens[gpu]) total += entry.second;
+  return total;
+}
+
+int64_t CapacityPerSource(const RoutingParams& params, int num_experts) {
+  if (params.capacity_factor <= 0) return -1;
+  const double exact = params.capacity_factor * params.tokens_per_gpu * params.top_k / num_experts;
+  // Guard against 1.25 * 4096 * 8 / 256 = 160.00000000000003 style rounding.
+  return static_cast<int64_t>(std::ceil(exact - 1e-9 * exact));
+}
+
+RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
+                            const Placement& placement, int64_t capacity_per_source) {
+  RoutingPlan plan = EmptyPlan(placement);
+  SourceAccumulator acc(plan, placement, capacity_per_source);
+  for (int g = 0; g < static_cast<int>(choices.size()); ++g) {
+    acc.Begin(g);
+    for (const auto& token : choices[g]) acc.AddToken(token);
+    acc.End();
+  }
+  acc.Flush();
+  return plan;
+}
+
+RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step) {
+  const int num_experts = placement.num_experts();
+  if (params.top_k > num_experts) throw std::invalid_argument("top_k exceeds the number of experts");
+  RoutingPlan plan = EmptyPlan(placement);
+  SourceAccumulator acc(plan, placement, CapacityPerSource(params, num_experts));
+  std::vector<int> token;
+  std::vector<char> taken(num_experts, 0);
+
+  const bool hot = params.spec.kind == RoutingSpec::Kind::kHot;
+  // Hot expert (expert 0 of a seeded choice): each token includes it with probability
+  // SHARE * k, so it receives SHARE of all assignments; the rest are uniform.
+  int hot_expert = 0;
+  double hot_probability = 0;
+  std::vector<double> weights = ExpertWeights(params.spec, num_experts, params.seed);
+  if (hot) {
+    std::mt19937_64 rng = StreamFor(params.seed, UINT32_MAX, UINT32_MAX - 1);
+    hot_expert = UniformInt(rng, num_experts);
+    hot_probability = params.spec.parameter * params.top_k;
+    if (hot_probability > 1.0 + 1e-12)
+      throw std::invalid_argument("hot share exceeds 1/top_k: a token picks an expert at most once");
+    weights[hot_expert] = 0;  // drawn separately
+  }
+  AliasTable table(weights);
+
+  for (int g = 0; g < placement.num_gpus(); ++g) {
+    std::mt19937_64 rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
+    acc.Begin(g);
+    for (int t = 0; t < params.tokens_per_gpu; ++t) {
+      token.clear();
+      if (hot && Uniform01(rng) < hot_probability) {
+        token.push_back(hot_expert);
+        taken[hot_expert] = 1;
+      }
+      if (hot) taken[hot_expert] = 1;  // never drawn again in this token
+      DrawDistinct(table, weights, params.top_k, rng, token, taken);
+      for (int e : token) taken[e] = 0;
+      if (hot) taken[hot_expert] = 0;
+      acc.AddToken(token);
+    }
+    acc.End();
+  }
+  acc.Flush();
+  return plan;
+}
+
+}  // namespace epsim

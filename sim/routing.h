@@ -1,0 +1,95 @@
+// epsim: which experts each token chooses, where those experts live, and what that means
+// for traffic: per-expert loads, drops at capacity, and the GPU-to-GPU token counts of
+// dispatch (combine is the same counts in reverse).
+#ifndef EPSIM_SIM_ROUTING_H_
+#define EPSIM_SIM_ROUTING_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace epsim {
+
+// The distribution each token's top-k experts are drawn from.
+//   uniform      every expert equally likely
+//   zipf:S       weight 1/rank^S over a seeded random permutation of the experts
+//   hot:SHARE    one expert receives SHARE of all assignments, the others share the rest
+struct RoutingSpec {
+  enum class Kind { kUniform, kZipf, kHot };
+  Kind kind = Kind::kUniform;
+  double parameter = 0;  // Zipf exponent or hot share
+  // Parses the forms above; throws std::invalid_argument with the reason.
+  static RoutingSpec Parse(const std::string& text);
+  std::string ToString() const;
+};
+
+// Which GPUs hold each expert. Contiguous: GPU g holds experts [g*E/P, (g+1)*E/P).
+// With more GPUs than experts (P a multiple of E), expert e is replicated on the P/E
+// consecutive GPUs starting at e*P/E, and source GPU g sends to replica g mod (P/E).
+class Placement {
+ public:
+  // Throws std::invalid_argument if the shape cannot be placed.
+  static Placement Contiguous(int num_experts, int num_gpus);
+  int num_experts() const { return num_experts_; }
+  int num_gpus() const { return num_gpus_; }
+  // The GPU that computes expert `expert` for tokens of `src_gpu`.
+  int GpuFor(int expert, int src_gpu) const {
+    return replicas_[expert][ReplicaFor(expert, src_gpu)];
+  }
+  // Index into Replicas(expert) of the copy that serves `src_gpu`.
+  int ReplicaFor(int expert, int src_gpu) const {
+    const size_t copies = replicas_[expert].size();
+    return copies == 1 ? 0 : static_cast<int>(src_gpu % copies);
+  }
+  const std::vector<int>& Replicas(int expert) const { return replicas_[expert]; }
+
+ private:
+  int num_experts_ = 0;
+  int num_gpus_ = 0;
+  std::vector<std::vector<int>> replicas_;
+};
+
+// Token-level routing of one step, condensed to what the simulator needs.
+struct RoutingPlan {
+  int num_gpus = 0;
+  int num_experts = 0;
+  int64_t assignments = 0;              // tokens x top_k over all GPUs
+  int64_t dropped = 0;                  // assignments beyond capacity
+  std::vector<int64_t> expert_kept;     // per expert: assignments computed
+  std::vector<int64_t> expert_dropped;  // per expert
+  // Per GPU: (expert, tokens) it computes (one entry per expert it holds and received).
+  std::vector<std::vector<std::pair<int, int64_t>>> gpu_expert_tokens;
+  // Per source GPU: (destination GPU, tokens sent), one entry per destination; a token is
+  // sent once to each destination that holds at least one of its kept experts. Includes
+  // the source itself (local tokens, never on a link).
+  std::vector<std::vector<std::pair<int, int64_t>>> dispatch_tokens;
+
+  int64_t ExpertInputTokens(int gpu) const;  // assignments computed on `gpu`
+};
+
+struct RoutingParams {
+  RoutingSpec spec;
+  int tokens_per_gpu = 0;
+  int top_k = 0;
+  double capacity_factor = 0;  // 0: dropless
+  uint64_t seed = 0;
+};
+
+// Capacity per expert per source GPU, ceil(cf * T * k / E); -1 when dropless.
+int64_t CapacityPerSource(const RoutingParams& params, int num_experts);
+
+// Samples step `step` of the routing. Deterministic in (params.seed, step). Each token draws
+// top_k distinct experts by successive weighted sampling without replacement; tokens are
+// kept in position order up to the capacity of each (source GPU, expert), as Megatron's
+// drop-at-source does.
+RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step);
+
+// Condenses explicit token choices (choices[g][t] = that token's experts) into a plan,
+// applying capacity by position. Used by SampleRouting and by tests with hand-made routing.
+RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
+                            const Placement& placement, int64_t capacity_per_source);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_ROUTING_H_

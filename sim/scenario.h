@@ -1,0 +1,61 @@
+// epsim: a what-if scenario (scenarios/*.yaml) with command-line overrides.
+//
+// The schema is documented in scenarios/README.md. Every field can be overridden by a flag
+// (--top-k 4 sets model.top_k); errors name where the bad value came from: the file and
+// key, or the flag.
+#ifndef EPSIM_SIM_SCENARIO_H_
+#define EPSIM_SIM_SCENARIO_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/routing.h"
+
+namespace epsim {
+
+struct Scenario {
+  std::string file;            // scenario file, or "" for flags only
+  std::string name;
+  std::string topology;        // bundled name (topologies/NAME.yaml) or a path
+  int nodes = 0;               // 0: the topology file's node count
+  std::string profile;         // bundled name or path; "": the topology's GPU
+  // model
+  int64_t hidden = 0;
+  int64_t expert_ffn = 0;
+  int num_experts = 0;
+  int shared_experts = 0;
+  int top_k = 0;
+  std::string dispatch_dtype;  // "bf16" or "fp8"
+  std::string combine_dtype;   // "bf16" or "fp8"
+  // workload
+  int gpus = 0;
+  int tokens_per_gpu = 0;
+  int steps = 0;
+  uint64_t seed = 0;
+  RoutingSpec routing;
+  // strategy
+  double capacity_factor = 0;  // 0: dropless
+
+  // Bytes of one token on the wire: bf16 = 2H; fp8 = H (1 + 4/128) with one fp32 scale
+  // per 128 elements.
+  static double TokenBytes(const std::string& dtype, int64_t hidden);
+  // Every field as (key, value text), in a fixed order: for the report and summary.json.
+  std::vector<std::pair<std::string, std::string>> Fields() const;
+  // Where each field's value came from ("FILE" or "--flag").
+  std::map<std::string, std::string> origin;
+};
+
+// The flags that override fields, e.g. {"--top-k", "model.top_k"}.
+const std::vector<std::pair<std::string, std::string>>& ScenarioFlags();
+
+// Loads `path` (may be empty: flags must then give every required field) and applies
+// `overrides` (flag -> value). Throws ConfigError naming the file and key, or the flag.
+Scenario LoadScenario(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& overrides);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_SCENARIO_H_

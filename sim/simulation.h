@@ -1,0 +1,88 @@
+// epsim: one what-if run: scenario + topology + profile -> replayed steps -> metrics.
+#ifndef EPSIM_SIM_SIMULATION_H_
+#define EPSIM_SIM_SIMULATION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "calibrate/profile.h"
+#include "sim/scenario.h"
+#include "sim/topology.h"
+
+namespace epsim {
+
+// One GPU in one step. Durations in seconds.
+struct GpuStepRecord {
+  int step = 0;
+  int gpu = 0;
+  double route_s = 0;      // route + permute compute
+  double dispatch_s = 0;   // route end to all dispatch traffic arrived
+  double expert_s = 0;     // expert compute
+  double combine_s = 0;    // expert end to reduce done
+  double compute_s = 0;    // route + expert + reduce compute
+  double comm_s = 0;       // own flows in flight (dispatch + combine)
+  double stall_s = 0;      // neither computing nor moving own data, until the step ends
+  double end_s = 0;        // reduce done, since step start
+  int64_t expert_tokens = 0;
+  double dispatch_sent_bytes = 0, dispatch_recv_bytes = 0;
+  double combine_sent_bytes = 0, combine_recv_bytes = 0;
+  double dispatch_GBps = 0; // sent bytes (not to itself) / own dispatch phase time
+  double combine_GBps = 0;
+};
+
+struct StepRecord {
+  int step = 0;
+  double step_time_s = 0;
+  int critical_gpu = 0;    // the GPU that finished last
+  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;  // on that GPU
+  double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;
+  double token_skew = 0;   // max GPU expert-input tokens / mean
+  double expert_skew = 0;  // max routed expert load (kept + dropped) / mean
+  int64_t assignments = 0, dropped = 0;
+  double dispatch_GBps = 0, combine_GBps = 0;  // mean over GPUs
+};
+
+struct ExpertStepRecord {
+  int step = 0;
+  int expert = 0;
+  int64_t kept = 0;
+  int64_t dropped = 0;
+};
+
+struct Summary {
+  double step_time_s = 0, step_time_p50_s = 0, step_time_p99_s = 0;
+  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
+  double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;  // per-GPU mean over steps
+  double token_skew = 0, expert_skew = 0;                       // mean over steps
+  int64_t dropped_tokens = 0, assignments = 0;
+  double dropped_fraction = 0;
+  double dispatch_GBps = 0, combine_GBps = 0;
+};
+
+struct SimulationResult {
+  std::string network_model;
+  std::vector<StepRecord> steps;
+  std::vector<GpuStepRecord> gpus;
+  std::vector<ExpertStepRecord> experts;
+  Summary summary;
+};
+
+struct SimulationInputs {
+  Scenario scenario;
+  Topology topology;
+  Profile profile;
+};
+
+// Resolves the scenario's topology and profile references and validates the combination.
+SimulationInputs ResolveInputs(const Scenario& scenario);
+
+// Runs the replay. Creates the process's SimGrid engine: call once per process.
+SimulationResult RunSimulation(const SimulationInputs& inputs);
+
+// Nearest-rank percentile (q in [0, 100]) of `values`.
+double Percentile(std::vector<double> values, double q);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_SIMULATION_H_

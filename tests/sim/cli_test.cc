@@ -1,0 +1,153 @@
+// epsim tests: the epsim command line, end to end (exit codes, errors, result files).
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Runs sim/epsim with `args` (a shell-quoted string) and captures stdout and stderr.
+CliRun Epsim(const std::string& args) {
+  const std::string dir = ::testing::TempDir();
+  const std::string out = dir + "/cli_out.txt", err = dir + "/cli_err.txt";
+  std::string cmd = "sim/epsim " + args + " >" + out + " 2>" + err;
+  int raw = std::system(cmd.c_str());
+  CliRun run;
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.out = ReadFile(out);
+  run.err = ReadFile(err);
+  return run;
+}
+
+int Lines(const std::string& text) {
+  int n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+const char kSmall[] =
+    "--gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 "
+    "--expert-ffn 512 --steps 2";
+
+TEST(CliTest, MissingScenarioFile) {
+  CliRun r = Epsim("simulate no/such/scenario.yaml");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("no/such/scenario.yaml"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, BadFlagValue) {
+  CliRun r = Epsim("--top-k abc");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("--top-k"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("abc"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, UnknownFlagAndMissingValue) {
+  CliRun r = Epsim("--frobnicate 3");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--frobnicate"), std::string::npos);
+  r = Epsim("--steps");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--steps"), std::string::npos);
+}
+
+TEST(CliTest, UnknownTopologyName) {
+  CliRun r = Epsim("--topology dgx-z900");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("dgx-z900"), std::string::npos);
+}
+
+TEST(CliTest, TooManyGpusForTopology) {
+  CliRun r = Epsim(std::string(kSmall) + " --gpus 64 --experts 64");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("workload.gpus"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, HelpListsEveryFlag) {
+  CliRun r = Epsim("--help");
+  EXPECT_EQ(r.status, 0);
+  for (const char* flag : {"--topology", "--nodes", "--gpus", "--tokens-per-gpu", "--hidden",
+                           "--expert-ffn", "--experts", "--top-k", "--routing", "--capacity-factor",
+                           "--dispatch-dtype", "--steps", "--seed", "--profile", "--out"})
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+}
+
+TEST(CliTest, WritesResultsDeterministically) {
+  const std::string a = ::testing::TempDir() + "/run_a", b = ::testing::TempDir() + "/run_b";
+  CliRun ra = Epsim(std::string(kSmall) + " --routing zipf:1 --capacity-factor 1.0 --out " + a);
+  ASSERT_EQ(ra.status, 0) << ra.err;
+  CliRun rb = Epsim(std::string(kSmall) + " --routing zipf:1 --capacity-factor 1.0 --out " + b);
+  ASSERT_EQ(rb.status, 0) << rb.err;
+  EXPECT_EQ(ra.out.substr(0, ra.out.rfind("# results")), rb.out.substr(0, rb.out.rfind("# results")));
+  for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv"}) {
+    std::string fa = ReadFile(a + "/" + file), fb = ReadFile(b + "/" + file);
+    EXPECT_FALSE(fa.empty()) << file;
+    EXPECT_EQ(fa, fb) << file;
+  }
+  const std::string summary = ReadFile(a + "/summary.json");
+  for (const char* key : {"\"step_time_s\"", "\"step_time_p50_s\"", "\"step_time_p99_s\"", "\"phases_s\"",
+                          "\"route\"", "\"dispatch\"", "\"expert\"", "\"combine\"", "\"stall_s\"",
+                          "\"median\"", "\"token_skew\"", "\"expert_skew\"", "\"dropped_tokens\"",
+                          "\"dropped_fraction\"", "\"a2a_GBps_per_gpu\"", "\"network_model\"",
+                          "\"epsim_version\"", "\"scenario\"", "\"workload.routing\": \"zipf:1\""})
+    EXPECT_NE(summary.find(key), std::string::npos) << key;
+  // gpus.csv: a header and one row per (step, GPU).
+  EXPECT_EQ(Lines(ReadFile(a + "/gpus.csv")), 1 + 2 * 16);
+  EXPECT_EQ(Lines(ReadFile(a + "/experts.csv")), 1 + 2 * 32);
+  // No temporary files left behind.
+  EXPECT_NE(std::system(("ls " + a + " | grep -q tmp").c_str()), 0);
+}
+
+TEST(CliTest, DifferentSeedsDiffer) {
+  CliRun a = Epsim(std::string(kSmall) + " --routing zipf:1 --seed 1");
+  CliRun b = Epsim(std::string(kSmall) + " --routing zipf:1 --seed 2");
+  ASSERT_EQ(a.status, 0);
+  ASSERT_EQ(b.status, 0);
+  EXPECT_NE(a.out, b.out);
+}
+
+TEST(CliTest, EveryBundledTopologyRuns) {
+  for (const char* topo : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr"}) {
+    CliRun r = Epsim(std::string("--topology ") + topo + " --profile h100 --gpus 16 --nodes 4 "
+                  "--tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 --expert-ffn 512");
+    EXPECT_EQ(r.status, 0) << topo << ": " << r.err;
+    EXPECT_NE(r.out.find("mean"), std::string::npos) << topo;
+  }
+}
+
+TEST(CliTest, EveryBundledProfileLoads) {
+  for (const char* profile : {"h100", "h200", "h800", "b200", "gb200", "a100"}) {
+    CliRun r = Epsim(std::string(kSmall) + " --profile " + profile + " --steps 1");
+    EXPECT_EQ(r.status, 0) << profile << ": " << r.err;
+    EXPECT_NE(r.out.find("source: datasheet"), std::string::npos) << profile;
+  }
+}
+
+TEST(CliTest, DefaultScenarioShapeRunsSmall) {
+  // The bundled default scenario, shrunk in tokens and steps so the suite stays fast.
+  CliRun r = Epsim("simulate default --tokens-per-gpu 256 --steps 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("deepseek-v3-64xh100"), std::string::npos);
+  EXPECT_NE(r.out.find("# network   : CM02"), std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,137 @@
+// epsim tests: replay timings against closed forms, with the network model pinned.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include "sim/platform.h"
+#include "sim/replay.h"
+#include "sim/topology.h"
+#include "tests/sim/fork_runner.h"
+
+namespace epsim {
+namespace {
+
+// Bandwidths chosen as round numbers so that closed forms are easy to read.
+constexpr char kTwoNodeTopology[] = R"(
+name: test-two-node
+gpu: h100
+nodes: 2
+gpus_per_node: 8
+scale_up: {domain_gpus: 8, bandwidth: 400GB/s, latency: 2us}
+scale_out:
+  nics_per_node: 8
+  nic_bandwidth: 400Gbps
+  nic_latency: 1us
+  switch_latency: 500ns
+  leaf_down_ports: 32
+  oversubscription: 1
+  rail_optimized: true
+)";
+
+struct Phase {
+  std::vector<double> dispatch_end;  // per GPU, seconds since step start
+  std::vector<double> combine_end;
+};
+
+// Replays one step with the given flows and no compute; returns per-GPU phase ends.
+Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& dispatch,
+                 const std::vector<Flow>& combine, double expert_s = 0) {
+  std::vector<double> out = testing::RunInChild([&]() {
+    int argc = 1;
+    char name[] = "replay_test";
+    char* argv[] = {name, nullptr};
+    simgrid::s4u::Engine engine(&argc, argv);
+    xbt_log_control_set("root.thres:warning");
+    Platform::ConfigureNetworkModel(engine, gpus);
+    engine.set_config("surf/precision:1e-9");
+    Platform platform(topology, gpus);
+    std::vector<double> result;
+    ReplaySteps(
+        engine, platform, 1,
+        [&](int) {
+          StepWork w;
+          w.dispatch = dispatch;
+          w.combine = combine;
+          w.route_s.assign(gpus, 0);
+          w.expert_s.assign(gpus, expert_s);
+          w.reduce_s.assign(gpus, 0);
+          return w;
+        },
+        [&](int, const StepWork&, const StepTimeline& t) {
+          for (const GpuTimeline& g : t.gpus) result.push_back(g.dispatch_end);
+          for (const GpuTimeline& g : t.gpus) result.push_back(g.combine_end);
+        });
+    return result;
+  });
+  Phase phase;
+  phase.dispatch_end.assign(out.begin(), out.begin() + gpus);
+  phase.combine_end.assign(out.begin() + gpus, out.end());
+  return phase;
+}
+
+std::vector<Flow> AllToAll(int gpus, double bytes) {
+  std::vector<Flow> flows;
+  for (int s = 0; s < gpus; ++s)
+    for (int d = 0; d < gpus; ++d)
+      if (s != d) flows.push_back({s, d, bytes});
+  return flows;
+}
+
+TEST(ReplayTest, OneNvswitchNodeUniformMatchesClosedForm) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", /*nodes_override=*/1);
+  const double bytes = 64e6;  // S to each peer
+  Phase phase = ReplayOnce(topo, 8, AllToAll(8, bytes), {});
+  // Each GPU's port carries 7 S out and 7 S in: 7 S / B, plus one NVSwitch latency.
+  const double expected = 7 * bytes / 400e9 + 2e-6;
+  for (double t : phase.dispatch_end) EXPECT_NEAR(t, expected, 0.01 * expected);
+}
+
+TEST(ReplayTest, TwoRailOptimizedNodesAreNicBound) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node");
+  const double bytes = 32e6;
+  Phase phase = ReplayOnce(topo, 16, AllToAll(16, bytes), {});
+  // Each NIC sends 8 S to the other node and receives 8 S from it at 50 GB/s; NVLink's
+  // 7 S at 400 GB/s finishes first. The slowest flow crosses leaf, spine and leaf:
+  // latency = 2 NIC + 3 switch traversals.
+  const double nic_Bps = 400e9 / 8;
+  const double expected = 8 * bytes / nic_Bps + (2 * 1e-6 + 3 * 0.5e-6);
+  for (double t : phase.dispatch_end) EXPECT_NEAR(t, expected, 0.02 * expected);
+}
+
+TEST(ReplayTest, IncastOnOneReceiverIsBoundByItsPort) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", 1);
+  // Seven GPUs send S to GPU 0 only: its down port carries 7 S.
+  std::vector<Flow> flows;
+  const double bytes = 10e6;
+  for (int s = 1; s < 8; ++s) flows.push_back({s, 0, bytes});
+  Phase phase = ReplayOnce(topo, 8, flows, {});
+  const double expected = 7 * bytes / 400e9 + 2e-6;
+  EXPECT_NEAR(phase.dispatch_end[0], expected, 0.01 * expected);
+  // Senders leave the phase when their own flow has arrived, i.e. at the same time.
+  for (int s = 1; s < 8; ++s) EXPECT_NEAR(phase.dispatch_end[s], expected, 0.01 * expected);
+}
+
+TEST(ReplayTest, CombineWaitsForTheSlowestExpertGpu) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", 1);
+  const double bytes = 8e6;
+  // Same expert time everywhere: combine starts together and ends like dispatch.
+  Phase phase = ReplayOnce(topo, 8, AllToAll(8, bytes), AllToAll(8, bytes), 1e-3);
+  const double a2a = 7 * bytes / 400e9 + 2e-6;
+  for (int g = 0; g < 8; ++g) {
+    EXPECT_NEAR(phase.dispatch_end[g], a2a, 0.01 * a2a);
+    EXPECT_NEAR(phase.combine_end[g], 2 * a2a + 1e-3, 0.01 * (2 * a2a + 1e-3));
+  }
+}
+
+TEST(ReplayTest, GpusWithoutTrafficLeaveAtOnce) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", 1);
+  Phase phase = ReplayOnce(topo, 8, {{0, 1, 4e6}}, {});
+  EXPECT_NEAR(phase.dispatch_end[0], 4e6 / 400e9 + 2e-6, 1e-9);
+  EXPECT_NEAR(phase.dispatch_end[1], 4e6 / 400e9 + 2e-6, 1e-9);
+  for (int g = 2; g < 8; ++g) EXPECT_EQ(phase.dispatch_end[g], 0.0);
+}
+
+}  // namespace
+}  // namespace epsim

@@ -1,0 +1,170 @@
+// epsim tests: topology loading, validation errors, and the bundled clusters.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sim/config.h"
+#include "sim/topology.h"
+
+namespace epsim {
+namespace {
+
+constexpr char kValid[] = R"(name: t
+gpu: h100
+nodes: 2
+gpus_per_node: 8
+scale_up:
+  domain_gpus: 8
+  bandwidth: 450GB/s
+  latency: 1us
+scale_out:
+  nics_per_node: 8
+  nic_bandwidth: 400Gbps
+  nic_latency: 0.6us
+  switch_latency: 330ns
+  leaf_down_ports: 32
+  oversubscription: 1
+  rail_optimized: true
+)";
+
+// Replaces the first occurrence of `from` in the valid topology.
+std::string With(const std::string& from, const std::string& to) {
+  std::string text = kValid;
+  auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  return text.replace(at, from.size(), to);
+}
+
+TEST(TopologyTest, ParsesUnitsAndShape) {
+  Topology t = ParseTopology(kValid, "t.yaml");
+  EXPECT_EQ(t.total_gpus(), 16);
+  EXPECT_DOUBLE_EQ(t.scale_up.bandwidth_Bps, 450e9);
+  EXPECT_DOUBLE_EQ(t.scale_out.nic_bandwidth_Bps, 50e9);
+  EXPECT_DOUBLE_EQ(t.scale_up.latency_s, 1e-6);
+  EXPECT_DOUBLE_EQ(t.scale_out.switch_latency_s, 330e-9);
+  EXPECT_TRUE(t.scale_out.rail_optimized);
+  EXPECT_EQ(t.NicOf(13), 5);
+  EXPECT_EQ(t.NodeOf(13), 1);
+}
+
+TEST(TopologyTest, EfficiencyScalesBandwidth) {
+  Topology t = ParseTopology(With("latency: 1us", "latency: 1us\n  efficiency: 0.8"), "t.yaml");
+  EXPECT_DOUBLE_EQ(t.scale_up.bandwidth_Bps, 360e9);
+  EXPECT_DOUBLE_EQ(t.scale_up.line_rate_Bps, 450e9);
+}
+
+TEST(TopologyTest, NodesOverride) {
+  EXPECT_EQ(ParseTopology(kValid, "t.yaml", 128).total_gpus(), 1024);
+}
+
+TEST(TopologyTest, OneDomainNeedsNoFabric) {
+  std::string text = kValid;
+  text = text.substr(0, text.find("scale_out:"));
+  Topology t = ParseTopology(text, "t.yaml", 1);
+  EXPECT_EQ(t.scale_out.nics_per_node, 0);
+}
+
+struct BadCase {
+  std::string name;
+  std::string yaml;
+  std::string key;  // the key the error must name
+};
+
+std::vector<BadCase> BadCases() {
+  return {
+      {"unknown top key", std::string(kValid) + "colour: red\n", "colour"},
+      {"unknown nested key", With("latency: 1us", "latency: 1us\n  speed: 3"), "scale_up.speed"},
+      {"missing name", With("name: t\n", ""), "name"},
+      {"missing nodes", With("nodes: 2\n", ""), "nodes"},
+      {"missing scale_up", With("scale_up:\n  domain_gpus: 8\n  bandwidth: 450GB/s\n  latency: 1us\n", ""), "scale_up"},
+      {"bandwidth without unit", With("450GB/s", "450"), "scale_up.bandwidth"},
+      {"bandwidth bad unit", With("450GB/s", "450GiB/s"), "scale_up.bandwidth"},
+      {"bandwidth zero", With("450GB/s", "0GB/s"), "scale_up.bandwidth"},
+      {"bandwidth negative", With("400Gbps", "-400Gbps"), "scale_out.nic_bandwidth"},
+      {"latency bad unit", With("latency: 1us", "latency: 1parsec"), "scale_up.latency"},
+      {"latency not a number", With("330ns", "fast"), "scale_out.switch_latency"},
+      {"nodes zero", With("nodes: 2", "nodes: 0"), "nodes"},
+      {"nodes fractional", With("nodes: 2", "nodes: 2.5"), "nodes"},
+      {"gpus_per_node text", With("gpus_per_node: 8", "gpus_per_node: eight"), "gpus_per_node"},
+      {"nics do not divide gpus", With("nics_per_node: 8", "nics_per_node: 3"), "scale_out.nics_per_node"},
+      {"more nics than gpus", With("nics_per_node: 8", "nics_per_node: 16"), "scale_out.nics_per_node"},
+      {"domain not whole nodes", With("domain_gpus: 8", "domain_gpus: 12"), "scale_up.domain_gpus"},
+      {"rail_optimized not bool", With("rail_optimized: true", "rail_optimized: maybe"), "scale_out.rail_optimized"},
+      {"efficiency above one", With("latency: 1us", "latency: 1us\n  efficiency: 1.5"), "scale_up.efficiency"},
+      {"oversubscription below one", With("oversubscription: 1", "oversubscription: 0.5"), "scale_out.oversubscription"},
+      {"scale_up not a map", With("scale_up:\n  domain_gpus: 8\n  bandwidth: 450GB/s\n  latency: 1us\n", "scale_up: fast\n"), "scale_up"},
+      {"fabric missing for two domains", std::string(kValid).substr(0, std::string(kValid).find("scale_out:")), "scale_out"},
+      {"nan efficiency", With("latency: 1us", "latency: 1us\n  efficiency: .nan"), "scale_up.efficiency"},
+  };
+}
+
+TEST(TopologyTest, MalformedFilesNameTheKey) {
+  std::vector<BadCase> cases = BadCases();
+  ASSERT_GE(cases.size(), 15u);
+  for (const BadCase& c : cases) {
+    try {
+      ParseTopology(c.yaml, "bad.yaml");
+      ADD_FAILURE() << c.name << ": no error";
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.key(), c.key) << c.name << ": " << e.what();
+      EXPECT_EQ(e.file(), "bad.yaml") << c.name;
+      EXPECT_NE(std::string(e.what()).find(c.key), std::string::npos) << c.name;
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << c.name << ": one line";
+    }
+  }
+}
+
+TEST(TopologyTest, NotYamlAtAll) {
+  EXPECT_THROW(ParseTopology("[1, 2", "bad.yaml"), ConfigError);
+  EXPECT_THROW(ParseTopology("", "bad.yaml"), ConfigError);
+  EXPECT_THROW(ParseTopology(std::string("a\0b", 3), "bad.yaml"), ConfigError);
+  EXPECT_THROW(LoadTopology("no/such/file.yaml"), ConfigError);
+}
+
+TEST(TopologyTest, TooManyGpusIsAnError) {
+  Topology t = ParseTopology(kValid, "t.yaml");
+  CheckGpusFit(t, 16, "s.yaml", "workload.gpus");
+  try {
+    CheckGpusFit(t, 17, "s.yaml", "workload.gpus");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "workload.gpus");
+    EXPECT_EQ(e.value(), "17");
+  }
+}
+
+TEST(TopologyTest, BundledTopologiesLoad) {
+  for (const char* name : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr"}) {
+    Topology t = LoadTopology(std::string("topologies/") + name + ".yaml");
+    EXPECT_EQ(t.name, name);
+    EXPECT_GT(t.scale_up.bandwidth_Bps, 0);
+    EXPECT_GT(t.scale_out.nic_bandwidth_Bps, 0) << name;
+  }
+  // Datasheet figures, per direction per GPU.
+  EXPECT_DOUBLE_EQ(LoadTopology("topologies/dgx-h100.yaml").scale_up.bandwidth_Bps, 450e9);
+  EXPECT_DOUBLE_EQ(LoadTopology("topologies/gb200-nvl72.yaml").scale_up.bandwidth_Bps, 900e9);
+  EXPECT_DOUBLE_EQ(LoadTopology("topologies/h800-ib.yaml").scale_up.bandwidth_Bps, 160e9);
+  EXPECT_DOUBLE_EQ(LoadTopology("topologies/dgx-a100-hdr.yaml").scale_out.nic_bandwidth_Bps, 25e9);
+}
+
+TEST(UnitsTest, Bandwidth) {
+  EXPECT_DOUBLE_EQ(ParseBandwidthBps("450GB/s"), 450e9);
+  EXPECT_DOUBLE_EQ(ParseBandwidthBps("400Gbps"), 50e9);
+  EXPECT_DOUBLE_EQ(ParseBandwidthBps("200Gb/s"), 25e9);
+  EXPECT_DOUBLE_EQ(ParseBandwidthBps("3.35TB/s"), 3.35e12);
+  EXPECT_THROW(ParseBandwidthBps("GB/s"), std::invalid_argument);
+  EXPECT_THROW(ParseBandwidthBps("1e400GB/s"), std::invalid_argument);
+}
+
+TEST(UnitsTest, DurationAndSize) {
+  EXPECT_DOUBLE_EQ(ParseDurationS("1.5us"), 1.5e-6);
+  EXPECT_DOUBLE_EQ(ParseDurationS("130ns"), 130e-9);
+  EXPECT_DOUBLE_EQ(ParseDurationS("2ms"), 2e-3);
+  EXPECT_DOUBLE_EQ(ParseSizeBytes("80GB"), 80e9);
+  EXPECT_DOUBLE_EQ(ParseSizeBytes("4KiB"), 4096);
+  EXPECT_THROW(ParseDurationS("1 fortnight"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace epsim
