@@ -2,18 +2,18 @@
 //
 // A rail-optimized two-node DGX, as built here (8 GPUs and 8 NICs per node):
 //
-//   NVLink plane (one star zone per domain)     fabric plane (fat tree of NIC hosts)
+//   NVLink plane (one star zone per domain)    fabric plane (fat tree of NIC hosts)
 //
-//        [NVSwitch domain 0]                         spine 0 ... spine 7
-//       /   |   ...   |    \                          |  \  /  ...  |
-//    gpu-0 gpu-1 ... gpu-7  (up+down port each)     leaf r0 ... leaf r7   (one leaf per rail)
-//                                                   /    \       /   \
-//        [NVSwitch domain 1]                   nic-0.0 nic-1.0 nic-0.7 nic-1.7
+//        [NVSwitch domain 0]                         spine 0      spine 1
+//       /   |   ...   |    \                        (each leaf has one link to each spine)
+//    gpu-0 gpu-1 ... gpu-7  (up+down port each)     leaf 0 ... leaf 7      (leaf r: rail r)
+//                                                   |    |      |    |
+//        [NVSwitch domain 1]                    nic-0.0 nic-1.0 nic-0.7 nic-1.7
 //    gpu-8 gpu-9 ... gpu-15                     (nic-NODE.RAIL, split-duplex links)
 //
-// Example routes: gpu-1 -> gpu-5: nvl-1-up, nvl-5-down (1 switch).
-// gpu-1 -> gpu-9 (node 1, rail 1): nic-0.1 -> leaf r1 -> nic-1.1 (same leaf, 1 switch).
-// gpu-1 -> gpu-10 (rail 2): nic-0.1 -> leaf r1 -> spine -> leaf r2 -> nic-1.2 (3 switches).
+// Example routes: gpu-1 -> gpu-5: gpu-1-nvl-up, gpu-5-nvl-down (1 switch).
+// gpu-1 -> gpu-9 (node 1, rail 1): nic-0.1 -> leaf 1 -> nic-1.1 (same leaf, 1 switch).
+// gpu-1 -> gpu-10 (rail 2): nic-0.1 -> leaf 1 -> spine -> leaf 2 -> nic-1.2 (3 switches).
 #include "sim/platform.h"
 
 #include <algorithm>
@@ -74,21 +74,20 @@ void Platform::BuildNvlinkDomains(sg4::NetZone* root) {
 void Platform::BuildFabric(sg4::NetZone* root) {
   const ScaleOut& out = topology_.scale_out;
   const int nics = out.nics_per_node;
-  const int total_nics = nodes_used_ * nics;
   int leaves = 0;
   if (out.rail_optimized) {
     nics_per_leaf_ = std::min(out.leaf_down_ports, nodes_used_);
     int leaves_per_rail = (nodes_used_ + nics_per_leaf_ - 1) / nics_per_leaf_;
     leaves = leaves_per_rail * nics;
   } else {
-    nics_per_leaf_ = std::min(out.leaf_down_ports, total_nics);
-    leaves = (total_nics + nics_per_leaf_ - 1) / nics_per_leaf_;
+    nics_per_leaf_ = std::min(out.leaf_down_ports, nodes_used_ * nics);
+    leaves = (nodes_used_ * nics + nics_per_leaf_ - 1) / nics_per_leaf_;
   }
   const int slots = leaves * nics_per_leaf_;
   nic_slots_.assign(slots, nullptr);
   auto make_host = [this](sg4::NetZone* zone, const std::vector<unsigned long>& /*coord*/,
                           unsigned long id) {
-    sg4::Host* host = zone->create_host("nic-slot-" + std::to_string(id), 1e12)->seal();
+    sg4::Host* host = zone->create_host(SlotName(static_cast<int>(id)), 1e12)->seal();
     nic_slots_[id] = host;
     return std::make_pair(host->get_netpoint(), static_cast<simgrid::kernel::routing::NetPoint*>(
                                                     nullptr));
@@ -111,7 +110,21 @@ void Platform::BuildFabric(sg4::NetZone* root) {
                                       sg4::Link::SharingPolicy::SPLITDUPLEX);
   }
   fabric->seal();
-  (void)total_nics;
+}
+
+std::string Platform::SlotName(int slot) const {
+  const int nics = topology_.scale_out.nics_per_node;
+  int node = 0, nic = 0;
+  if (topology_.scale_out.rail_optimized) {
+    const int per_rail = ((nodes_used_ + nics_per_leaf_ - 1) / nics_per_leaf_) * nics_per_leaf_;
+    nic = slot / per_rail;
+    node = slot % per_rail;
+  } else {
+    node = slot / nics;
+    nic = slot % nics;
+  }
+  if (node >= nodes_used_) return "nic-unused-" + std::to_string(slot);
+  return "nic-" + std::to_string(node) + "." + std::to_string(nic);
 }
 
 int Platform::NicSlot(int rank) const {

@@ -52,6 +52,7 @@ class Platform {
   void BuildNvlinkDomains(simgrid::s4u::NetZone* root);
   void BuildFabric(simgrid::s4u::NetZone* root);
   int NicSlot(int rank) const;  // leaf-order position of the NIC a rank uses
+  std::string SlotName(int slot) const;  // "nic-NODE.RAIL" (or "nic-unused-SLOT")
 
   Topology topology_;
   int num_gpus_;

@@ -79,6 +79,45 @@ std::vector<Flow> AllToAll(int gpus, double bytes) {
   return flows;
 }
 
+// The platform's own latency model (1 switch within a leaf, 3 across) must agree with the
+// routes SimGrid actually built, for every GPU pair.
+TEST(PlatformTest, RoutesMatchTheLatencyModel) {
+  for (bool rail_optimized : {true, false}) {
+    std::string text = kTwoNodeTopology;
+    if (!rail_optimized) text.replace(text.find("rail_optimized: true"), 20, "rail_optimized: false");
+    text.replace(text.find("leaf_down_ports: 32"), 19, "leaf_down_ports: 4");
+    const Topology topo = ParseTopology(text, "t.yaml", 4);  // 32 GPUs, leaves of 4 NICs
+    std::vector<double> out = testing::RunInChild([&]() {
+      int argc = 1;
+      char name[] = "platform_test";
+      char* argv[] = {name, nullptr};
+      simgrid::s4u::Engine engine(&argc, argv);
+      xbt_log_control_set("root.thres:warning");
+      Platform::ConfigureNetworkModel(engine, 32);
+      Platform platform(topo, 32);
+      std::vector<double> mismatches = {0, 0, 0};
+      for (int a = 0; a < 32; ++a) {
+        for (int b = 0; b < 32; ++b) {
+          if (a == b) continue;
+          FlowPath path = platform.Path(a, b);
+          std::vector<simgrid::s4u::Link*> links;
+          double latency = 0;
+          path.src->route_to(path.dst, links, &latency);
+          size_t expected_links = topo.SameDomain(a, b) ? 2 : (platform.SameLeaf(a, b) ? 2 : 4);
+          if (links.size() != expected_links) mismatches[0] += 1;
+          if (topo.SameDomain(a, b) &&
+              (links[0]->get_name() != "gpu-" + std::to_string(a) + "-nvl-up" ||
+               links[1]->get_name() != "gpu-" + std::to_string(b) + "-nvl-down"))
+            mismatches[1] += 1;
+          if (latency != 0) mismatches[2] += 1;  // latency is added per flow, not by SimGrid
+        }
+      }
+      return mismatches;
+    });
+    EXPECT_EQ(out, (std::vector<double>{0, 0, 0})) << "rail_optimized " << rail_optimized;
+  }
+}
+
 TEST(ReplayTest, OneNvswitchNodeUniformMatchesClosedForm) {
   const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", /*nodes_override=*/1);
   const double bytes = 64e6;  // S to each peer
