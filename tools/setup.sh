@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   g++ bazel-bootstrap bazel-platforms bazel-rules-java   # build
   libsimgrid-dev libyaml-cpp-dev libeigen3-dev libgtest-dev  # libraries
+  libopenmpi-dev openmpi-bin                                  # CPU all-to-all, distributed sweeps
+  jupyter-nbconvert python3-ipykernel python3-matplotlib python3-pandas  # notebooks
 )
 
 missing=()
