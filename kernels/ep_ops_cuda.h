@@ -1,0 +1,94 @@
+// epsim kernels: the CUDA implementation of ep_ops.h, plus the few device utilities the
+// tests and the calibrator need, all behind a header with no CUDA includes (streams are
+// void* holding a cudaStream_t; bf16 values are uint16_t holding __nv_bfloat16 bits).
+//
+// Built only when nvcc was found (@local_cuda//:defs.bzl); dependents then see
+// EPSIM_WITH_CUDA defined. Semantics equal the CPU reference (ep_ops.h) with bf16 storage
+// and fp32 accumulation. cuBLAS is loaded at run time (dlopen of libcublas.so.13 or .12),
+// so binaries start on machines without it and say what is missing.
+// All pointers are device pointers unless a comment says host.
+#ifndef EPSIM_KERNELS_EP_OPS_CUDA_H_
+#define EPSIM_KERNELS_EP_OPS_CUDA_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/ep_ops.h"
+
+namespace epsim {
+namespace kernels {
+namespace cuda {
+
+using Bf16 = uint16_t;
+
+// Number of usable devices; 0 with *why set (e.g. "cudaGetDeviceCount: CUDA driver version
+// is insufficient for CUDA runtime version") when there is none.
+int DeviceCount(std::string* why);
+// Name, memory, SM count, clock and compute capability of device `device`, one line each
+// as "key: value", for the profile's device section.
+std::vector<std::pair<std::string, std::string>> DeviceProperties(int device);
+// CUDA runtime and driver versions as "13.0".
+std::string RuntimeVersion();
+std::string DriverVersion();
+
+// Device memory and copies (synchronous; throw KernelError with file and line on failure).
+void SetDevice(int device);
+void* Malloc(size_t bytes);
+void Free(void* ptr);
+void CopyToDevice(void* dst, const void* src_host, size_t bytes);
+void CopyToHost(void* dst_host, const void* src, size_t bytes);
+void Memset(void* dst, int value, size_t bytes);
+void* StreamCreate();
+void StreamDestroy(void* stream);
+void StreamSynchronize(void* stream);
+
+// Times fn(i) on `stream` with CUDA events: `warmup` untimed calls, then `repeats` timed
+// ones, each between its own pair of events. Returns seconds per call, in order.
+std::vector<double> TimeOnStream(const std::function<void(int)>& fn, int warmup, int repeats,
+                                 void* stream);
+
+// cuBLAS, loaded at run time. Available() says why not when it cannot be loaded.
+bool CublasAvailable(std::string* why);
+std::string CublasVersion();
+// A handle bound to `stream`; put it in ExecContext::cublas.
+void* CublasCreate(void* stream);
+void CublasDestroy(void* handle);
+
+// As cpu::Route, on bf16 x[T,H] and gate_weight[E,H]; logits[T,E] fp32 scratch.
+// Gate GEMM on cuBLAS, then one warp per token for scores and grouped top-k.
+void Route(const Bf16* x, const Bf16* gate_weight, const float* bias, int64_t num_tokens,
+           int64_t hidden, const RouterConfig& config, float* logits, int32_t* topk_expert,
+           float* topk_weight, const ExecContext& ctx);
+
+// Bytes of device scratch DispatchLayout needs.
+size_t LayoutWorkspaceBytes(int num_experts, int num_ranks);
+// As cpu::DispatchLayout; every array in `out` and the inputs are device arrays. Returns the
+// kept copies N (one device-to-host copy, which synchronizes the stream).
+int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
+                       const int32_t* expert_rank, int64_t num_tokens, int top_k,
+                       int num_experts, int num_ranks, int64_t capacity, DropPolicy policy,
+                       void* workspace, const LayoutOut& out, const ExecContext& ctx);
+
+// As cpu::Permute on bf16 rows.
+void Permute(const Bf16* x, const int32_t* row_to_slot, int64_t num_rows, int64_t hidden,
+             int top_k, Bf16* permuted, const ExecContext& ctx);
+
+// As cpu::ExpertFfn with cuBLAS GEMMs per expert (bf16 in and out, fp32 compute).
+// num_rows and row_begin are HOST arrays (counts are on the host after the dispatch).
+// `workspace` holds R x 3F bf16, R = max(row_begin[e] + num_rows[e]).
+void ExpertFfn(const Bf16* input, const int32_t* num_rows, const int32_t* row_begin,
+               int num_experts, int64_t hidden, int64_t ffn, const Bf16* w_gate_up,
+               const Bf16* w_down, Bf16* output, Bf16* workspace, const ExecContext& ctx);
+
+// As cpu::Combine on bf16 rows (fp32 accumulation).
+void Combine(const Bf16* expert_out, const int32_t* slot_to_row, const float* topk_weight,
+             int64_t num_tokens, int top_k, int64_t hidden, Bf16* out, const ExecContext& ctx);
+
+}  // namespace cuda
+}  // namespace kernels
+}  // namespace epsim
+
+#endif  // EPSIM_KERNELS_EP_OPS_CUDA_H_
