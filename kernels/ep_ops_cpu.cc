@@ -2,6 +2,8 @@
 // over std::threads by token or by (expert, row block), so a skewed load still uses every core.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -23,20 +25,90 @@ using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 using ConstMap = Eigen::Map<const RowMatrix>;
 using Map = Eigen::Map<RowMatrix>;
 
-// Runs fn(begin, end) over [0, n) in contiguous chunks on up to `num_threads` threads.
-void ParallelFor(int64_t n, int num_threads, const std::function<void(int64_t, int64_t)>& fn) {
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(num_threads, n));
+// A persistent pool of worker threads (created once, on first use), so that small calls do
+// not pay for thread creation.
+class ThreadPool {
+ public:
+  static ThreadPool& Get() {
+    static ThreadPool* pool = new ThreadPool();  // never destroyed: workers outlive main
+    return *pool;
+  }
+  // Runs task(i) for i in [0, tasks) on up to `threads` threads (the caller is one of them).
+  void Run(int tasks, int threads, const std::function<void(int)>& task) {
+    threads = std::max(1, std::min(threads, tasks));
+    if (threads == 1) {
+      for (int i = 0; i < tasks; ++i) task(i);
+      return;
+    }
+    std::unique_lock<std::mutex> run_lock(run_mutex_);  // one parallel region at a time
+    Grow(threads - 1);
+    std::atomic<int> next{0};
+    auto body = [&]() {
+      for (int i = next++; i < tasks; i = next++) task(i);
+    };
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = body;
+      helpers_wanted_ = threads - 1;
+      helpers_done_ = 0;
+      ++generation_;
+    }
+    wake_.notify_all();
+    body();
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return helpers_done_ == threads - 1; });
+    job_ = nullptr;
+  }
+
+ private:
+  void Grow(int helpers) {
+    while (static_cast<int>(workers_.size()) < helpers) {
+      workers_.emplace_back([this] { Loop(); });
+      workers_.back().detach();
+    }
+  }
+  void Loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen && helpers_wanted_ > 0; });
+        seen = generation_;
+        --helpers_wanted_;
+        job = job_;
+      }
+      job();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++helpers_done_;
+      }
+      done_.notify_all();
+    }
+  }
+  std::mutex run_mutex_, mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  std::function<void()> job_;
+  uint64_t generation_ = 0;
+  int helpers_wanted_ = 0, helpers_done_ = 0;
+};
+
+// Runs fn(begin, end) over [0, n) in contiguous chunks of at least `grain` items on up to
+// `num_threads` threads.
+void ParallelFor(int64_t n, int num_threads, int64_t grain,
+                 const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(num_threads, n / std::max<int64_t>(grain, 1)));
   if (threads <= 1) {
-    if (n > 0) fn(0, n);
+    fn(0, n);
     return;
   }
-  std::vector<std::thread> pool;
   const int64_t chunk = (n + threads - 1) / threads;
-  for (int64_t t = 0; t < threads; ++t) {
+  ThreadPool::Get().Run(static_cast<int>(threads), static_cast<int>(threads), [&](int t) {
     const int64_t begin = t * chunk, end = std::min(n, begin + chunk);
-    if (begin < end) pool.emplace_back(fn, begin, end);
-  }
-  for (std::thread& th : pool) th.join();
+    if (begin < end) fn(begin, end);
+  });
 }
 
 void Require(bool ok, const std::string& op, const std::string& why) {
@@ -87,7 +159,7 @@ void Route(const float* x, const float* gate_weight, const float* bias, int64_t 
   ValidateRouterConfig(config);
   const int64_t e = config.num_experts;
   const ConstMap w(gate_weight, e, hidden);
-  ParallelFor(num_tokens, ctx.num_threads, [&](int64_t begin, int64_t end) {
+  ParallelFor(num_tokens, ctx.num_threads, 16, [&](int64_t begin, int64_t end) {
     const ConstMap xb(x + begin * hidden, end - begin, hidden);
     Map lb(logits + begin * e, end - begin, e);
     lb.noalias() = xb * w.transpose();
@@ -179,7 +251,7 @@ int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
 
 void Permute(const float* x, const int32_t* row_to_slot, int64_t num_rows, int64_t hidden,
              int top_k, float* permuted, const ExecContext& ctx) {
-  ParallelFor(num_rows, ctx.num_threads, [&](int64_t begin, int64_t end) {
+  ParallelFor(num_rows, ctx.num_threads, 256, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t token = row_to_slot[r] / top_k;
       std::memcpy(permuted + r * hidden, x + token * hidden, sizeof(float) * hidden);
@@ -206,47 +278,39 @@ void ExpertFfn(const float* input, const int32_t* num_rows, const int32_t* row_b
   // item's position in a packed order instead.
   std::vector<int64_t> packed(items.size() + 1, 0);
   for (size_t i = 0; i < items.size(); ++i) packed[i + 1] = packed[i] + items[i].rows;
-  std::atomic<size_t> next{0};
-  auto worker = [&]() {
-    for (size_t i = next++; i < items.size(); i = next++) {
-      const Item& it = items[i];
-      const ConstMap in(input + it.row * hidden, it.rows, hidden);
-      const ConstMap w1(w_gate_up + static_cast<int64_t>(it.expert) * hidden * 2 * ffn, hidden, 2 * ffn);
-      const ConstMap w2(w_down + static_cast<int64_t>(it.expert) * ffn * hidden, ffn, hidden);
-      Map h(h_all + packed[i] * 2 * ffn, it.rows, 2 * ffn);
-      Map a(a_all + packed[i] * ffn, it.rows, ffn);
-      Map out(output + it.row * hidden, it.rows, hidden);
-      h.noalias() = in * w1;
-      for (int64_t r = 0; r < it.rows; ++r) {
-        const float* hr = h.data() + r * 2 * ffn;
-        float* ar = a.data() + r * ffn;
-        for (int64_t c = 0; c < ffn; ++c) {
-          const float g = hr[c];
-          ar[c] = g / (1.0f + std::exp(-g)) * hr[ffn + c];
-        }
+  const int workers = static_cast<int>(std::min<size_t>(threads, items.size()));
+  ThreadPool::Get().Run(static_cast<int>(items.size()), workers, [&](int i) {
+    const Item& it = items[i];
+    const ConstMap in(input + it.row * hidden, it.rows, hidden);
+    const ConstMap w1(w_gate_up + static_cast<int64_t>(it.expert) * hidden * 2 * ffn, hidden, 2 * ffn);
+    const ConstMap w2(w_down + static_cast<int64_t>(it.expert) * ffn * hidden, ffn, hidden);
+    Map h(h_all + packed[i] * 2 * ffn, it.rows, 2 * ffn);
+    Map a(a_all + packed[i] * ffn, it.rows, ffn);
+    Map out(output + it.row * hidden, it.rows, hidden);
+    h.noalias() = in * w1;
+    for (int64_t r = 0; r < it.rows; ++r) {
+      const float* hr = h.data() + r * 2 * ffn;
+      float* ar = a.data() + r * ffn;
+      for (int64_t c = 0; c < ffn; ++c) {
+        const float g = hr[c];
+        ar[c] = g / (1.0f + std::exp(-g)) * hr[ffn + c];
       }
-      out.noalias() = a * w2;
     }
-  };
-  std::vector<std::thread> pool;
-  const int spawn = static_cast<int>(std::min<size_t>(threads, items.size()));
-  for (int t = 1; t < spawn; ++t) pool.emplace_back(worker);
-  worker();
-  for (std::thread& th : pool) th.join();
+    out.noalias() = a * w2;
+  });
 }
 
 void Combine(const float* expert_out, const int32_t* slot_to_row, const float* topk_weight,
              int64_t num_tokens, int top_k, int64_t hidden, float* out, const ExecContext& ctx) {
-  ParallelFor(num_tokens, ctx.num_threads, [&](int64_t begin, int64_t end) {
+  ParallelFor(num_tokens, ctx.num_threads, 32, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      float* o = out + t * hidden;
-      std::fill(o, o + hidden, 0.0f);
+      Eigen::Map<Eigen::VectorXf> o(out + t * hidden, hidden);
+      o.setZero();
       for (int j = 0; j < top_k; ++j) {
         const int32_t row = slot_to_row[t * top_k + j];
         if (row < 0) continue;
-        const float w = topk_weight[t * top_k + j];
-        const float* src = expert_out + static_cast<int64_t>(row) * hidden;
-        for (int64_t c = 0; c < hidden; ++c) o[c] += w * src[c];
+        o += topk_weight[t * top_k + j] *
+             Eigen::Map<const Eigen::VectorXf>(expert_out + static_cast<int64_t>(row) * hidden, hidden);
       }
     }
   });

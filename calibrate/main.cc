@@ -1,0 +1,444 @@
+// epsim-calibrate: measures the EP-layer kernels on this machine and writes a cost profile
+// (fitted models with held-out errors) for the simulator, plus every raw sample as CSV.
+//
+//   epsim-calibrate --backend cpu --quick --out calibrate/profiles/cpu-dev.yaml
+//   epsim-calibrate --backend cuda --quick --out /tmp/h200.yaml
+//   mpirun -np 2 --oversubscribe epsim-calibrate --backend cpu --ops a2a --quick --out /tmp/a2a.yaml
+//
+// Exit codes: 0 measured and written; 1 a kernel gave a wrong result or failed; 2 bad
+// command line; 3 the backend cannot run here (no GPU, no cuBLAS).
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <eigen3/Eigen/Core>
+
+#include "calibrate/fit.h"
+#include "calibrate/harness.h"
+#include "calibrate/op_a2a.h"
+#include "calibrate/profile.h"
+#include "kernels/all_to_all.h"
+#include "kernels/ep_ops.h"
+#ifdef EPSIM_WITH_CUDA
+#include "kernels/ep_ops_cuda.h"
+#endif
+
+namespace epsim {
+namespace {
+
+struct Options {
+  Backend backend = Backend::kCpu;
+  SweepLevel level = SweepLevel::kFull;
+  std::set<std::string> ops;
+  std::string out;
+  std::string name;
+  int threads = 0;
+  bool progress = true;
+};
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+const char kUsage[] =
+    "usage: epsim-calibrate --backend cpu|cuda [--quick | --sweep tiny|quick|full]\n"
+    "                       [--ops route,layout,permute,expert,combine,a2a] [--threads N]\n"
+    "                       [--name NAME] [--no-progress] --out PROFILE.yaml\n";
+
+Options ParseArgs(int argc, char** argv) {
+  Options o;
+  std::set<std::string> known;
+  for (const OpSpec& s : OpRegistry()) known.insert(s.name);
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(a + ": missing value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--backend") {
+      const std::string v = value();
+      if (v == "cpu") o.backend = Backend::kCpu;
+      else if (v == "cuda") o.backend = Backend::kCuda;
+      else throw UsageError("--backend: " + v + ": expected cpu or cuda");
+    } else if (a == "--quick") {
+      o.level = SweepLevel::kQuick;
+    } else if (a == "--sweep") {
+      const std::string v = value();
+      if (v == "tiny") o.level = SweepLevel::kTiny;
+      else if (v == "quick") o.level = SweepLevel::kQuick;
+      else if (v == "full") o.level = SweepLevel::kFull;
+      else throw UsageError("--sweep: " + v + ": expected tiny, quick or full");
+    } else if (a == "--ops") {
+      std::stringstream ss(value());
+      std::string op;
+      while (std::getline(ss, op, ',')) {
+        if (!known.count(op)) throw UsageError("--ops: " + op + ": unknown operation");
+        o.ops.insert(op);
+      }
+    } else if (a == "--out") {
+      o.out = value();
+    } else if (a == "--name") {
+      o.name = value();
+    } else if (a == "--threads") {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end || n < 1 || n > 1024) throw UsageError("--threads: " + v + ": expected 1..1024");
+      o.threads = static_cast<int>(n);
+    } else if (a == "--no-progress") {
+      o.progress = false;
+    } else {
+      throw UsageError(a + ": unknown flag");
+    }
+  }
+  if (o.out.empty()) throw UsageError("--out: missing (the profile YAML to write)");
+  if (o.ops.empty()) o.ops = known;
+  if (o.name.empty()) {
+    std::string base = o.out.substr(o.out.find_last_of('/') + 1);
+    o.name = base.substr(0, base.rfind(".yaml"));
+  }
+  return o;
+}
+
+std::string ReadFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+bool CpuHasFlag(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("flags", 0) == 0) return (" " + line + " ").find(" " + flag + " ") != std::string::npos;
+  return false;
+}
+
+double ParseCacheSize(const std::string& s) {
+  if (s.empty()) return 0;
+  double v = std::atof(s.c_str());
+  if (s.back() == 'K') v *= 1024;
+  if (s.back() == 'M') v *= 1024 * 1024;
+  return v;
+}
+
+std::string Fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  return buf;
+}
+
+std::string ShapeText(const Case& c) {
+  const CaseShape& s = c.shape;
+  std::string out;
+  auto add = [&](const char* k, double v) {
+    if (v > 0) out += std::string(out.empty() ? "" : " ") + k + "=" + Fixed(v, v == std::floor(v) ? 0 : 1);
+  };
+  if (c.op == "a2a") {
+    add("P", s.ranks);
+    add("bytes", s.bytes_per_peer);
+    add("skew", s.skew);
+    return out;
+  }
+  add(c.op == "permute" || c.op == "expert" ? "M" : "T", s.tokens);
+  add("H", s.hidden);
+  add("F", s.ffn);
+  add(c.op == "expert" ? "G" : "E", s.experts);
+  add("k", s.top_k);
+  return out;
+}
+
+void WriteCsv(const std::string& path, const std::vector<Case>& cases, const std::string& backend) {
+  std::ofstream out(path);
+  if (!out) throw std::runtime_error(path + ": cannot write");
+  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,bytes_per_peer,skew,flops,bytes,rotations,sample,time_s\n";
+  char buf[512];
+  for (const Case& c : cases) {
+    for (size_t i = 0; i < c.samples_s.size(); ++i) {
+      std::snprintf(buf, sizeof(buf), "%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%g,%.6g,%.6g,%d,%zu,%.6e\n",
+                    c.op.c_str(), backend.c_str(), static_cast<long long>(c.shape.tokens),
+                    static_cast<long long>(c.shape.hidden), static_cast<long long>(c.shape.ffn),
+                    static_cast<long long>(c.shape.experts), static_cast<long long>(c.shape.top_k),
+                    static_cast<long long>(c.shape.ranks), static_cast<long long>(c.shape.bytes_per_peer),
+                    c.shape.skew, c.work.flops, c.work.bytes, c.rotations, i, c.samples_s[i]);
+      out << buf;
+    }
+  }
+  if (!out) throw std::runtime_error(path + ": write failed");
+}
+
+// The other swept dimensions of an op, as free text for the profile.
+std::string ShapesSwept(const std::vector<const Case*>& cases) {
+  auto range = [&](const char* name, int64_t CaseShape::*field) -> std::string {
+    int64_t lo = INT64_MAX, hi = 0;
+    for (const Case* c : cases) {
+      const int64_t v = c->shape.*field;
+      if (v <= 0) continue;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    if (hi == 0) return "";
+    return std::string(name) + " " + std::to_string(lo) + (lo == hi ? "" : "-" + std::to_string(hi)) + "; ";
+  };
+  std::string s = range("hidden", &CaseShape::hidden) + range("ffn", &CaseShape::ffn) +
+                  range("experts", &CaseShape::experts) + range("top_k", &CaseShape::top_k) +
+                  range("ranks", &CaseShape::ranks);
+  if (s.size() >= 2) s.resize(s.size() - 2);
+  return s;
+}
+
+int Run(int argc, char** argv) {
+  const Options opt = ParseArgs(argc, argv);
+  Harness h;
+  h.backend = opt.backend;
+  h.level = opt.level;
+  h.progress = opt.progress;
+  h.budget_per_case_s = h.ByLevel(0.02, 0.25, 1.0);
+  h.max_repeats = h.ByLevel(5, 30, 100);
+  Profile profile;
+  profile.name = opt.name;
+  profile.source = "measured";
+  const std::string backend_name = opt.backend == Backend::kCpu ? "cpu" : "cuda";
+  profile.software.push_back({"epsim_calibrate_backend", backend_name});
+  profile.software.push_back({"compiler", std::string("gcc ") + __VERSION__});
+  profile.software.push_back({"eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
+                                           "." + std::to_string(EIGEN_MINOR_VERSION)});
+  void* stream = nullptr;
+  if (opt.backend == Backend::kCpu) {
+    h.ctx.num_threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
+    const double l3 = ParseCacheSize(ReadFirstLine("/sys/devices/system/cpu/cpu0/cache/index3/size"));
+    if (l3 > 0) h.cache_bytes = l3;
+    h.rotation_limit_bytes = 1e9;
+    profile.device_name = CpuModel();
+    profile.memory_bytes = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+    struct utsname u;
+    uname(&u);
+    profile.device_properties = {{"threads", std::to_string(h.ctx.num_threads)},
+                                 {"l3_cache_bytes", std::to_string(static_cast<long long>(h.cache_bytes))},
+                                 {"avx2_fma", CpuHasFlag("avx2") && CpuHasFlag("fma") ? "yes" : "no"},
+                                 {"avx512f", CpuHasFlag("avx512f") ? "yes" : "no"},
+                                 {"kernel", std::string(u.sysname) + " " + u.release}};
+  } else {
+#ifdef EPSIM_WITH_CUDA
+    std::string why;
+    if (kernels::cuda::DeviceCount(&why) == 0) {
+      std::fprintf(stderr, "epsim-calibrate: --backend cuda: %s\n", why.c_str());
+      return 3;
+    }
+    if (!kernels::cuda::CublasAvailable(&why)) {
+      std::fprintf(stderr, "epsim-calibrate: --backend cuda: %s\n", why.c_str());
+      return 3;
+    }
+    kernels::cuda::SetDevice(0);
+    stream = kernels::cuda::StreamCreate();
+    h.ctx.cuda_stream = stream;
+    h.ctx.cublas = kernels::cuda::CublasCreate(stream);
+    profile.device_properties = kernels::cuda::DeviceProperties(0);
+    for (const auto& [k, v] : profile.device_properties) {
+      if (k == "name") profile.device_name = v;
+      if (k == "memory_bytes") profile.memory_bytes = std::atof(v.c_str());
+      if (k == "l2_cache_bytes") h.cache_bytes = std::max(1e6, std::atof(v.c_str()));
+    }
+    h.rotation_limit_bytes = 4e9;
+    profile.software.push_back({"cuda_runtime", kernels::cuda::RuntimeVersion()});
+    profile.software.push_back({"cuda_driver", kernels::cuda::DriverVersion()});
+    profile.software.push_back({"cublas", kernels::cuda::CublasVersion()});
+    const std::string nccl = kernels::NcclAllToAll::Version();
+    profile.software.push_back({"nccl", nccl.empty() ? "not found" : nccl});
+#else
+    std::fprintf(stderr, "epsim-calibrate: --backend cuda: this binary was built without CUDA (no nvcc at build time)\n");
+    return 3;
+#endif
+  }
+  kernels::MpiAllToAll* mpi = opt.backend == Backend::kCpu ? calib::SharedMpi() : nullptr;
+  const int rank = mpi ? mpi->rank() : 0;
+  if (mpi) profile.software.push_back({"mpi", mpi->Version()});
+
+  std::string csv = opt.out;
+  csv = (csv.size() > 5 && csv.substr(csv.size() - 5) == ".yaml" ? csv.substr(0, csv.size() - 5) : csv) + ".csv";
+  profile.samples_csv = csv.substr(csv.find_last_of('/') + 1);
+  std::vector<OpSpec> specs = OpRegistry();
+  std::sort(specs.begin(), specs.end(), [](const OpSpec& a, const OpSpec& b) { return a.order < b.order; });
+
+  std::string ops_text;
+  for (const OpSpec& s : specs)
+    if (opt.ops.count(s.name)) ops_text += (ops_text.empty() ? "" : ",") + s.name;
+  const char* level_name = h.ByLevel("tiny", "quick", "full");
+  if (rank == 0) {
+    std::printf("# epsim-calibrate: backend %s, sweep %s\n", backend_name.c_str(), level_name);
+    std::printf("# device: %s, memory %.1f GB\n", profile.device_name.c_str(), profile.memory_bytes * 1e-9);
+    for (const auto& [k, v] : profile.device_properties) std::printf("#   %s: %s\n", k.c_str(), v.c_str());
+    for (const auto& [k, v] : profile.software) std::printf("# %s: %s\n", k.c_str(), v.c_str());
+    std::printf("# ops: %s\n", ops_text.c_str());
+    std::printf("# timing: %d warm-up, %d-%d repeats within %.2f s per case, inputs rotated to exceed %.0f MB of cache\n",
+                h.warmup, h.min_repeats, h.max_repeats, h.budget_per_case_s, h.cache_bytes * 1e-6);
+    std::printf("# out: %s, samples: %s\n", opt.out.c_str(), csv.c_str());
+    std::fflush(stdout);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (const OpSpec& s : specs) {
+    if (!opt.ops.count(s.name)) continue;
+    if (rank != 0 && s.name != "a2a") continue;  // other MPI ranks only join the all-to-all
+    try {
+      s.run(h);
+    } catch (const std::exception& e) {
+      h.Check(false, s.name, e.what());
+    }
+  }
+  if (rank != 0) return h.failures().empty() ? 0 : 1;
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // Fit each op and print the cases with the model's prediction.
+  std::printf("\n%-8s %-34s %12s %9s %12s %8s\n", "op", "shape", "median_us", "p10-p90%", "model_us", "err%");
+  int total_points = 0;
+  for (const OpSpec& s : specs) {
+    std::vector<const Case*> cases;
+    for (const Case& c : h.cases())
+      if (c.op == s.name) cases.push_back(&c);
+    if (cases.size() < 2) continue;
+    std::vector<FitPoint> points;
+    for (const Case* c : cases) points.push_back(c->work);
+    FitOptions fo;
+    fo.linear_only = s.name == "a2a";
+    const FitResult fit = FitRoofline(points, fo);
+    total_points += static_cast<int>(points.size());
+    double tmin = 1e300, tmax = 0;
+    for (const Case* c : cases) {
+      const double x = s.name == "a2a" ? c->work.bytes : c->work.tokens;
+      tmin = std::min(tmin, x);
+      tmax = std::max(tmax, x);
+      const double model = fit.params.Time(c->work);
+      const double spread = c->work.time_s > 0 ? (c->p90_s - c->p10_s) / c->work.time_s * 100 : 0;
+      std::printf("%-8s %-34s %12.2f %9.1f %12.2f %8.1f\n", s.name.c_str(), ShapeText(*c).c_str(),
+                  c->work.time_s * 1e6, spread, model * 1e6, (model / c->work.time_s - 1) * 100);
+    }
+    for (int i : fit.outliers)
+      std::printf("# %s: outlier: %s measured %.2f us, model %.2f us\n", s.name.c_str(), ShapeText(*cases[i]).c_str(),
+                  cases[i]->work.time_s * 1e6, fit.params.Time(cases[i]->work) * 1e6);
+    if (s.name == "a2a") {
+      AllToAllModel& a = h.a2a();
+      a.present = true;
+      a.latency_s = fit.params.fixed_s;
+      a.bandwidth_Bps = fit.params.mem_rate_Bps;
+      a.heldout_error = fit.heldout_error_median;
+      a.heldout_error_p90 = fit.heldout_error_p90;
+      a.valid_bytes_min = tmin;
+      a.valid_bytes_max = tmax;
+      for (const Case* c : cases) a.table.push_back({double(c->shape.bytes_per_peer), c->shape.skew, c->work.bytes, c->work.time_s});
+      continue;
+    }
+    OpModel m;
+    m.name = s.name;
+    m.fixed_s = fit.params.fixed_s;
+    m.flop_rate_Fps = fit.params.flop_rate_Fps;
+    m.mem_rate_Bps = fit.params.mem_rate_Bps;
+    m.half_rate_tokens = fit.params.half_rate_tokens;
+    m.valid_tokens_min = tmin;
+    m.valid_tokens_max = tmax;
+    m.valid_shapes = ShapesSwept(cases);
+    m.heldout_error = fit.heldout_error_median;
+    m.heldout_error_p90 = fit.heldout_error_p90;
+    m.num_points = static_cast<int>(points.size());
+    m.num_outliers = static_cast<int>(fit.outliers.size());
+    std::string note = s.description + ".";
+    if (fit.flop_rate_bound) note += " flop_rate is a lower bound: no case was compute-bound.";
+    if (fit.mem_rate_bound) note += " mem_rate is a lower bound: no case was memory-bound.";
+    if (fit.flop_rate_unused) note += " No FLOPs in the simulator's model of this operation.";
+    m.note = note;
+    profile.ops[s.name] = m;
+  }
+  // Fit summary.
+  std::printf("\n%-8s %10s %10s %10s %10s %9s %9s %7s %8s\n", "op", "fixed_us", "TFLOP/s", "GB/s", "half_tok",
+              "heldout%", "p90%", "points", "outliers");
+  for (const auto& [name, m] : profile.ops) {
+    std::printf("%-8s %10.2f %10s %10s %10.1f %9s %9s %7d %8d\n", name.c_str(), m.fixed_s * 1e6,
+                std::isfinite(m.flop_rate_Fps) ? Fixed(m.flop_rate_Fps * 1e-12, 4).c_str() : "-",
+                std::isfinite(m.mem_rate_Bps) ? Fixed(m.mem_rate_Bps * 1e-9, 2).c_str() : "-", m.half_rate_tokens,
+                m.heldout_error >= 0 ? Fixed(m.heldout_error * 100, 1).c_str() : "-",
+                m.heldout_error_p90 >= 0 ? Fixed(m.heldout_error_p90 * 100, 1).c_str() : "-", m.num_points, m.num_outliers);
+  }
+  const AllToAllModel& a = h.a2a();
+  if (a.present && a.skipped.empty())
+    std::printf("%-8s %10.2f %10s %10.2f %10s %9.1f %9.1f %7zu %8s   (%s, %d ranks)\n", "a2a", a.latency_s * 1e6, "-",
+                a.bandwidth_Bps * 1e-9, "-", a.heldout_error * 100, a.heldout_error_p90 * 100, a.table.size(), "-",
+                a.backend.c_str(), a.num_ranks);
+  if (!a.present && opt.ops.count("a2a")) {
+    h.a2a().present = true;
+    for (const std::string& sk : h.skipped())
+      if (sk.rfind("a2a:", 0) == 0) h.a2a().skipped = sk.substr(5);
+  }
+  for (const std::string& sk : h.skipped()) std::printf("# skipped %s\n", sk.c_str());
+
+  std::vector<std::string> missing;
+  for (const char* op : {"route", "permute", "expert", "combine"})
+    if (!profile.ops.count(op)) missing.push_back(op);
+  try {
+    WriteCsv(csv, h.cases(), backend_name);
+    std::ostringstream header;
+    header << "# Measured cost profile written by epsim-calibrate (" << backend_name << " backend, " << level_name
+           << " sweep, " << Fixed(elapsed_s, 0) << " s). Schema: calibrate/profiles/README.md.\n"
+           << "# Work (flops, bytes) is counted as sim/cost_model.cc counts it (bf16 activations), so\n"
+           << "# the rates are per simulator FLOP and byte; times are this device's measured times.\n"
+           << "# heldout_error: median |model - measured| / measured over 5-fold held-out cases.\n";
+    std::ofstream out(opt.out);
+    out << FormatProfile(profile, header.str());
+    if (!out) throw std::runtime_error(opt.out + ": cannot write");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "epsim-calibrate: %s\n", e.what());
+    return 1;
+  }
+  std::printf("\n# %zu cases, %d fitted, %zu wrong results, %zu skipped, %.0f s; wrote %s and %s\n", h.cases().size(),
+              total_points, h.failures().size(), h.skipped().size(), elapsed_s, opt.out.c_str(), csv.c_str());
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& m : missing) list += (list.empty() ? "" : ",") + m;
+    std::printf("# note: the profile lacks %s, which the simulator needs: it will not load it\n", list.c_str());
+  }
+#ifdef EPSIM_WITH_CUDA
+  if (stream) {
+    kernels::cuda::CublasDestroy(h.ctx.cublas);
+    kernels::cuda::StreamDestroy(stream);
+  }
+#endif
+  for (const std::string& f : h.failures()) std::fprintf(stderr, "epsim-calibrate: WRONG RESULT: %s\n", f.c_str());
+  return h.failures().empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace epsim
+
+int main(int argc, char** argv) {
+  try {
+    return epsim::Run(argc, argv);
+  } catch (const epsim::UsageError& e) {
+    std::fprintf(stderr, "epsim-calibrate: %s\n%s", e.what(), epsim::kUsage);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "epsim-calibrate: %s\n", e.what());
+    return 1;
+  }
+}

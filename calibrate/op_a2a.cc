@@ -1,0 +1,178 @@
+// epsim calibration: "a2a": all-to-all with uneven splits between ranks. CPU backend:
+// MPI_Alltoallv between the processes mpirun started; CUDA backend: NCCL grouped send/recv
+// over all local GPUs in this process. Each rank sends bytes_per_peer to every peer and
+// skew x bytes_per_peer to its next peer (the hot receiver); a sample is the slowest rank's
+// time, after a barrier. Fitted as time = latency + bytes a rank sends to others / bandwidth.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "calibrate/harness.h"
+#include "calibrate/op_a2a.h"
+#include "calibrate/op_common.h"
+#include "kernels/all_to_all.h"
+#ifdef EPSIM_WITH_CUDA
+#include "kernels/ep_ops_cuda.h"
+#endif
+
+namespace epsim {
+namespace calib {
+
+kernels::MpiAllToAll* SharedMpi() {
+  static std::unique_ptr<kernels::MpiAllToAll> mpi = []() -> std::unique_ptr<kernels::MpiAllToAll> {
+    if (!kernels::MpiAllToAll::LaunchedByMpirun() || !kernels::MpiAllToAll::Available(nullptr)) return nullptr;
+    return std::make_unique<kernels::MpiAllToAll>();
+  }();
+  return mpi.get();
+}
+
+namespace {
+
+std::vector<int64_t> SendBytes(int me, int n, int64_t base, double skew) {
+  std::vector<int64_t> out(n, base);
+  out[(me + 1) % n] = static_cast<int64_t>(base * skew);
+  return out;
+}
+
+double BytesToOthers(int n, int64_t base, double skew) { return base * (n - 2) + base * skew; }
+
+void AddCase(Harness& h, int n, int64_t base, double skew, std::vector<double> samples) {
+  Case c;
+  c.op = "a2a";
+  c.shape.ranks = n;
+  c.shape.bytes_per_peer = base;
+  c.shape.skew = skew;
+  c.work = {0, BytesToOthers(n, base, skew), 0, MedianOf(samples)};
+  c.p10_s = QuantileOf(samples, 0.1);
+  c.p90_s = QuantileOf(samples, 0.9);
+  c.samples_s = std::move(samples);
+  h.cases().push_back(std::move(c));
+}
+
+void RunMpi(Harness& h, const std::vector<int64_t>& sizes, const std::vector<double>& skews) {
+  std::string why;
+  if (!kernels::MpiAllToAll::Available(&why)) return h.Skip("a2a", why);
+  kernels::MpiAllToAll* mpi = SharedMpi();
+  if (!mpi || mpi->num_ranks() < 2)
+    return h.Skip("a2a", "needs 2+ ranks: run under mpirun -np 2 (or more) to measure MPI_Alltoallv");
+  const int me = mpi->rank(), n = mpi->num_ranks();
+  // A wrong exchange fails the run: check one pattern first.
+  {
+    const std::vector<int64_t> send_bytes = SendBytes(me, n, 1000 + me, 3);
+    std::vector<uint8_t> send;
+    for (int p = 0; p < n; ++p) send.insert(send.end(), send_bytes[p], static_cast<uint8_t>(me * 16 + p));
+    const std::vector<int64_t> recv_bytes = mpi->ExchangeCounts(send_bytes);
+    int64_t total = 0;
+    for (int64_t b : recv_bytes) total += b;
+    std::vector<uint8_t> recv(total);
+    mpi->AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data());
+    bool ok = true;
+    int64_t off = 0;
+    for (int p = 0; p < n; ++p)
+      for (int64_t i = 0; i < recv_bytes[p]; ++i) ok &= recv[off++] == static_cast<uint8_t>(p * 16 + me);
+    h.Check(mpi->MaxOverRanks(ok ? 0 : 1) == 0, "a2a", "MPI_Alltoallv delivered wrong bytes");
+  }
+  const int total = static_cast<int>(sizes.size() * skews.size());
+  int done = 0;
+  for (const int64_t base : sizes) {
+    for (const double skew : skews) {
+      const std::vector<int64_t> send_bytes = SendBytes(me, n, base, skew);
+      const std::vector<int64_t> recv_bytes = mpi->ExchangeCounts(send_bytes);
+      int64_t send_total = 0, recv_total = 0;
+      for (int p = 0; p < n; ++p) {
+        send_total += send_bytes[p];
+        recv_total += recv_bytes[p];
+      }
+      std::vector<uint8_t> send(send_total, static_cast<uint8_t>(me)), recv(recv_total);
+      const int repeats = base >= (int64_t{4} << 20) ? 5 : base >= (int64_t{256} << 10) ? 10 : 30;
+      std::vector<double> samples;
+      for (int i = 0; i < h.warmup + repeats; ++i) {
+        mpi->Barrier();
+        const auto t0 = std::chrono::steady_clock::now();
+        mpi->AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data());
+        const double mine = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double slowest = mpi->MaxOverRanks(mine);
+        if (i >= h.warmup) samples.push_back(slowest);
+      }
+      AddCase(h, n, base, skew, std::move(samples));
+      if (me == 0) h.Progress("a2a", ++done, total);
+    }
+  }
+  h.a2a().backend = "mpi";
+  h.a2a().num_ranks = n;
+}
+
+void RunNccl(Harness& h, const std::vector<int64_t>& sizes, const std::vector<double>& skews) {
+#ifdef EPSIM_WITH_CUDA
+  std::string why;
+  const int n = kernels::cuda::DeviceCount(&why);
+  if (n < 2) return h.Skip("a2a", "needs 2+ GPUs in this process, found " + std::to_string(n));
+  if (!kernels::NcclAllToAll::Available(&why)) return h.Skip("a2a", why);
+  kernels::NcclAllToAll nccl(n);
+  std::vector<void*> streams(n);
+  for (int d = 0; d < n; ++d) {
+    kernels::cuda::SetDevice(d);
+    streams[d] = kernels::cuda::StreamCreate();
+  }
+  const int total = static_cast<int>(sizes.size() * skews.size());
+  int done = 0;
+  for (const int64_t base : sizes) {
+    for (const double skew : skews) {
+      std::vector<int64_t> send_bytes(n * n), recv_bytes(n * n);
+      for (int d = 0; d < n; ++d) {
+        const std::vector<int64_t> s = SendBytes(d, n, base, skew);
+        for (int p = 0; p < n; ++p) send_bytes[d * n + p] = s[p];
+      }
+      for (int d = 0; d < n; ++d)
+        for (int p = 0; p < n; ++p) recv_bytes[d * n + p] = send_bytes[p * n + d];
+      std::vector<void*> send(n), recv(n);
+      for (int d = 0; d < n; ++d) {
+        kernels::cuda::SetDevice(d);
+        int64_t st = 0, rt = 0;
+        for (int p = 0; p < n; ++p) { st += send_bytes[d * n + p]; rt += recv_bytes[d * n + p]; }
+        send[d] = kernels::cuda::Malloc(st);
+        recv[d] = kernels::cuda::Malloc(rt);
+        kernels::cuda::Memset(send[d], d, st);
+      }
+      const int repeats = base >= (int64_t{64} << 20) ? 5 : 20;
+      std::vector<double> samples;
+      for (int i = 0; i < h.warmup + repeats; ++i) {
+        for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
+        const auto t0 = std::chrono::steady_clock::now();
+        nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data());
+        for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
+        if (i >= h.warmup) samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::Free(send[d]); kernels::cuda::Free(recv[d]); }
+      AddCase(h, n, base, skew, std::move(samples));
+      h.Progress("a2a", ++done, total);
+    }
+  }
+  for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamDestroy(streams[d]); }
+  kernels::cuda::SetDevice(0);
+  h.a2a().backend = "nccl";
+  h.a2a().num_ranks = n;
+#else
+  h.Skip("a2a", "built without CUDA");
+#endif
+}
+
+void Run(Harness& h) {
+  const bool gpu = h.backend == Backend::kCuda;
+  constexpr int64_t kKiB = 1024, kMiB = 1024 * 1024;
+  const std::vector<int64_t> sizes = h.ByLevel<std::vector<int64_t>>(
+      {kKiB, 64 * kKiB},
+      gpu ? std::vector<int64_t>{kKiB, 64 * kKiB, kMiB, 16 * kMiB, 256 * kMiB} : std::vector<int64_t>{kKiB, 16 * kKiB, 256 * kKiB, 4 * kMiB, 16 * kMiB},
+      gpu ? std::vector<int64_t>{kKiB, 16 * kKiB, 256 * kKiB, 4 * kMiB, 64 * kMiB, 256 * kMiB, 1024 * kMiB}
+          : std::vector<int64_t>{kKiB, 16 * kKiB, 256 * kKiB, 4 * kMiB, 64 * kMiB, 256 * kMiB});
+  const std::vector<double> skews = h.ByLevel<std::vector<double>>({1, 4}, {1, 4}, {1, 2, 4, 8});
+  if (gpu) RunNccl(h, sizes, skews); else RunMpi(h, sizes, skews);
+}
+
+}  // namespace
+
+EPSIM_REGISTER_OP(a2a, "a2a", "all-to-all with uneven splits (MPI_Alltoallv on CPU, NCCL send/recv on GPU)", 0, Run);
+
+}  // namespace calib
+}  // namespace epsim

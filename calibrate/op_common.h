@@ -1,0 +1,159 @@
+// epsim calibration: helpers shared by the operation files: the simulator's work features
+// (kept identical to sim/cost_model.cc, so fitted rates mean what the simulator assumes),
+// seeded random inputs, and device buffers for the CUDA paths.
+//
+// Work is counted in bf16 activations (2 bytes), as the simulator does, on both backends:
+// the CPU reference computes in fp32, so a CPU profile's rates are per bf16-equivalent byte
+// and FLOP of the simulator's model, and its times are the CPU's real times.
+#ifndef EPSIM_CALIBRATE_OP_COMMON_H_
+#define EPSIM_CALIBRATE_OP_COMMON_H_
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "calibrate/fit.h"
+#include "kernels/ep_ops.h"
+#ifdef EPSIM_WITH_CUDA
+#include "kernels/ep_ops_cuda.h"
+#endif
+
+namespace epsim {
+namespace calib {
+
+// sim/cost_model.cc, CostModel::RouteS: gate GEMM T x H x E.
+inline FitPoint RouteWork(double t, double h, double e) {
+  return {2 * t * h * e, 2 * (t * h + h * e) + 4 * t * e, t, 0};
+}
+// CostModel::PermuteS with dispatch_token_bytes = 2H (bf16).
+inline FitPoint PermuteWork(double copies, double h) { return {0, 2 * copies * 2 * h, copies, 0}; }
+// CostModel::ExpertS for one expert with m tokens.
+inline FitPoint ExpertWork(double m, double h, double f) {
+  return {6 * m * h * f, 2 * 3 * h * f + 2 * m * (2 * h + 3 * f), m, 0};
+}
+// CostModel::CombineS.
+inline FitPoint CombineWork(double copies, double t, double h) {
+  return {2 * copies * h, copies * 2 * h + t * 2 * h, t, 0};
+}
+// Dispatch layout alone (not a simulator phase): reads expert ids and weights (8 bytes per
+// slot) and writes both maps (8 bytes per slot).
+inline FitPoint LayoutWork(double t, double k) { return {0, 16 * t * k, t, 0}; }
+
+inline std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// Choices drawn uniformly over experts (distinct per token), weights in (0, 1].
+inline void RandomChoices(int64_t tokens, int k, int experts, uint32_t seed,
+                          std::vector<int32_t>* expert, std::vector<float>* weight) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> w(0.01f, 1.0f);
+  expert->resize(tokens * k);
+  weight->resize(tokens * k);
+  std::vector<int32_t> all(experts);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int e = 0; e < experts; ++e) all[e] = e;
+    for (int j = 0; j < k; ++j) {  // partial Fisher-Yates
+      std::uniform_int_distribution<int> pick(j, experts - 1);
+      std::swap(all[j], all[pick(rng)]);
+      (*expert)[t * k + j] = all[j];
+      (*weight)[t * k + j] = w(rng);
+    }
+  }
+}
+
+inline std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = kernels::FloatToBf16(v[i]);
+  return out;
+}
+inline std::vector<float> FromBf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = kernels::Bf16ToFloat(v[i]);
+  return out;
+}
+
+// Largest |a-b| over the largest |b| (bf16 comparisons).
+inline double NormalizedMaxError(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return 1e30;
+  double err = 0, scale = 1e-30;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = double(a[i]) - b[i];
+    if (d != d) return 1e30;
+    err = std::max(err, d < 0 ? -d : d);
+    scale = std::max(scale, b[i] < 0 ? -double(b[i]) : double(b[i]));
+  }
+  return err / scale;
+}
+
+// Host vectors of layout outputs.
+struct LayoutHost {
+  std::vector<int32_t> per_expert, dropped, expert_begin, copies_per_rank, tokens_per_rank,
+      rank_begin, slot_to_row, row_to_slot;
+  LayoutHost(int64_t slots, int experts, int ranks)
+      : per_expert(experts), dropped(experts), expert_begin(experts), copies_per_rank(ranks),
+        tokens_per_rank(ranks), rank_begin(ranks + 1), slot_to_row(slots), row_to_slot(slots) {}
+  kernels::LayoutOut Out() {
+    return {per_expert.data(),      dropped.data(),         expert_begin.data(),
+            copies_per_rank.data(), tokens_per_rank.data(), rank_begin.data(),
+            slot_to_row.data(),     row_to_slot.data()};
+  }
+};
+
+#ifdef EPSIM_WITH_CUDA
+// Owns device memory; freed on destruction.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes) : ptr_(kernels::cuda::Malloc(bytes)), bytes_(bytes) {}
+  template <typename T>
+  explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size() * sizeof(T)) {
+    kernels::cuda::CopyToDevice(ptr_, host.data(), bytes_);
+  }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) { o.ptr_ = nullptr; }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  ~DeviceBuffer() { if (ptr_) kernels::cuda::Free(ptr_); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr_); }
+  template <typename T>
+  std::vector<T> Download(size_t n) const {
+    std::vector<T> host(n);
+    kernels::cuda::CopyToHost(host.data(), ptr_, n * sizeof(T));
+    return host;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Device copies of every layout output array.
+struct LayoutDevice {
+  DeviceBuffer per_expert, dropped, expert_begin, copies_per_rank, tokens_per_rank, rank_begin,
+      slot_to_row, row_to_slot, workspace;
+  LayoutDevice(int64_t slots, int experts, int ranks)
+      : per_expert(4 * experts), dropped(4 * experts), expert_begin(4 * experts),
+        copies_per_rank(4 * ranks), tokens_per_rank(4 * ranks), rank_begin(4 * (ranks + 1)),
+        slot_to_row(4 * std::max<int64_t>(slots, 1)), row_to_slot(4 * std::max<int64_t>(slots, 1)),
+        workspace(kernels::cuda::LayoutWorkspaceBytes(experts, ranks)) {}
+  kernels::LayoutOut Out() const {
+    return {per_expert.as<int32_t>(),      dropped.as<int32_t>(),
+            expert_begin.as<int32_t>(),    copies_per_rank.as<int32_t>(),
+            tokens_per_rank.as<int32_t>(), rank_begin.as<int32_t>(),
+            slot_to_row.as<int32_t>(),     row_to_slot.as<int32_t>()};
+  }
+};
+#endif
+
+}  // namespace calib
+}  // namespace epsim
+
+#endif  // EPSIM_CALIBRATE_OP_COMMON_H_
