@@ -20,6 +20,7 @@
 
 #include <simgrid/s4u.hpp>
 
+#include "sim/fabric_layout.h"
 #include "sim/topology.h"
 
 namespace epsim {
@@ -42,22 +43,15 @@ class Platform {
 
   FlowPath Path(int src_rank, int dst_rank) const;
   simgrid::s4u::Host* GpuHost(int rank) const { return gpu_hosts_[rank]; }
-  int num_gpus() const { return num_gpus_; }
-  const Topology& topology() const { return topology_; }
-  // Same leaf switch for the NICs of two ranks (fabric plane).
-  bool SameLeaf(int src_rank, int dst_rank) const;
-  double RouteLatencyS(int src_rank, int dst_rank) const;
+  int num_gpus() const { return layout_.num_gpus(); }
+  const Topology& topology() const { return layout_.topology(); }
+  const FabricLayout& layout() const { return layout_; }
 
  private:
   void BuildNvlinkDomains(simgrid::s4u::NetZone* root);
   void BuildFabric(simgrid::s4u::NetZone* root);
-  int NicSlot(int rank) const;  // leaf-order position of the NIC a rank uses
-  std::string SlotName(int slot) const;  // "nic-NODE.RAIL" (or "nic-unused-SLOT")
 
-  Topology topology_;
-  int num_gpus_;
-  int nodes_used_;
-  int nics_per_leaf_ = 1;       // hosts under one leaf in the fat tree
+  FabricLayout layout_;
   std::vector<simgrid::s4u::Host*> gpu_hosts_;
   std::vector<simgrid::s4u::Host*> nic_slots_;  // by fat-tree leaf position
 };

@@ -18,43 +18,9 @@
 #include <vector>
 
 #include "sim/platform.h"
+#include "sim/step_work.h"
 
 namespace epsim {
-
-struct Flow {
-  int src = 0;
-  int dst = 0;
-  double bytes = 0;
-};
-
-// What one step asks of the platform: flows per all-to-all and local compute per GPU.
-struct StepWork {
-  std::vector<Flow> dispatch;   // src != dst, bytes > 0
-  std::vector<Flow> combine;
-  std::vector<double> route_s;  // per GPU: gate, top-k, layout, permute
-  std::vector<double> expert_s; // per GPU: grouped GEMM of its experts (+ shared experts)
-  std::vector<double> reduce_s; // per GPU: un-permute and weighted sum after combine
-};
-
-// Timeline of one GPU in one step; times are seconds since the step started.
-struct GpuTimeline {
-  double route_end = 0;
-  double dispatch_end = 0;      // all dispatch sends and receives arrived; expert starts
-  double expert_end = 0;
-  double combine_end = 0;       // all combine sends and receives arrived; reduce starts
-  double end = 0;               // reduce done
-  double dispatch_comm_s = 0;   // time with at least one own dispatch flow in flight
-  double combine_comm_s = 0;
-  double dispatch_sent_bytes = 0;
-  double combine_sent_bytes = 0;
-  double dispatch_recv_bytes = 0;
-  double combine_recv_bytes = 0;
-};
-
-struct StepTimeline {
-  double step_time_s = 0;       // start to the last GPU's end
-  std::vector<GpuTimeline> gpus;
-};
 
 constexpr int kFlowsPerLane = 128;
 

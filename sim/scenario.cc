@@ -40,6 +40,7 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.seed", "--seed", false, "1"},
       {"workload.routing", "--routing", false, "uniform"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
+      {"engine", "--engine", false, "simgrid"},
   };
   return kFields;
 }
@@ -196,6 +197,8 @@ Scenario LoadScenario(const std::string& path,
   const std::string& cf = v.Get("strategy.capacity_factor");
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
+  s.engine = v.OneOf("engine", {"simgrid", "analytic"});
+
   // Cross-field checks.
   if (s.top_k > s.num_experts)
     v.Fail("model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
@@ -228,6 +231,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.seed", std::to_string(seed)},
       {"workload.routing", routing.ToString()},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
+      {"engine", engine},
   };
 }
 

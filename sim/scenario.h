@@ -38,6 +38,9 @@ struct Scenario {
   RoutingSpec routing;
   // strategy
   double capacity_factor = 0;  // 0: dropless
+  // how to replay: "simgrid" (max-min flows on SimGrid, the reference) or "analytic"
+  // (per-link processor sharing, the fast path)
+  std::string engine;
 
   // Bytes of one token on the wire: bf16 = 2H; fp8 = H (1 + 4/128) with one fp32 scale
   // per 128 elements.

@@ -103,7 +103,7 @@ TEST(PlatformTest, RoutesMatchTheLatencyModel) {
           std::vector<simgrid::s4u::Link*> links;
           double latency = 0;
           path.src->route_to(path.dst, links, &latency);
-          size_t expected_links = topo.SameDomain(a, b) ? 2 : (platform.SameLeaf(a, b) ? 2 : 4);
+          size_t expected_links = topo.SameDomain(a, b) ? 2 : (platform.layout().SameLeaf(a, b) ? 2 : 4);
           if (links.size() != expected_links) mismatches[0] += 1;
           if (topo.SameDomain(a, b) &&
               (links[0]->get_name() != "gpu-" + std::to_string(a) + "-nvl-up" ||
