@@ -10,6 +10,7 @@ namespace {
 
 struct ExchangeResult {
   std::vector<double> done;  // per GPU: when it may leave the phase
+  std::vector<double> flow_start, flow_end;
   std::vector<double> busy_s, sent_bytes, recv_bytes;
 };
 
@@ -28,6 +29,9 @@ ExchangeResult Exchange(const FabricLayout& layout, const std::vector<double>& c
   }
   std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
   ExchangeResult r;
+  r.flow_start.resize(flows.size());
+  for (size_t i = 0; i < flows.size(); ++i) r.flow_start[i] = fluid[i].start_s;
+  r.flow_end = arrival;
   r.done = enter;
   r.busy_s.assign(p, 0);
   r.sent_bytes.assign(p, 0);
@@ -86,6 +90,10 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
     gpu.combine_recv_bytes = combine.recv_bytes[g];
     t.step_time_s = std::max(t.step_time_s, gpu.end);
   }
+  t.dispatch_flow_start = std::move(dispatch.flow_start);
+  t.dispatch_flow_end = std::move(dispatch.flow_end);
+  t.combine_flow_start = std::move(combine.flow_start);
+  t.combine_flow_end = std::move(combine.flow_end);
   return t;
 }
 

@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sim/config.h"
 #include "sim/data_files.h"
+#include "sim/output_file.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
@@ -34,16 +36,18 @@ void PrintUsage(FILE* out) {
     std::fprintf(out, "  %-20s [%s]\n", flag.c_str(), key.c_str());
   std::fprintf(out,
                "  %-20s write summary.json, steps.csv, gpus.csv, experts.csv there\n"
+               "  %-20s write a Chrome/Perfetto timeline (JSON)\n"
                "  %-20s this text\n"
                "\n"
                "values: --routing uniform|zipf:S|hot:SHARE, --capacity-factor CF|none,\n"
                "        --dispatch-dtype bf16|fp8, --topology NAME|FILE, --profile NAME|FILE\n",
-               "--out DIR", "--help");
+               "--out DIR", "--trace FILE", "--help");
 }
 
 struct Command {
   std::string scenario;
   std::string out_dir;
+  std::string trace_path;
   std::vector<std::pair<std::string, std::string>> overrides;
 };
 
@@ -68,6 +72,11 @@ Command ParseArgs(int argc, char** argv) {
       if (flag == "--out") {
         if (value.empty()) throw epsim::ConfigError("command line", flag, value, "empty folder name");
         cmd.out_dir = value;
+        continue;
+      }
+      if (flag == "--trace") {
+        if (value.empty()) throw epsim::ConfigError("command line", flag, value, "empty file name");
+        cmd.trace_path = value;
         continue;
       }
       bool known = false;
@@ -108,8 +117,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    epsim::SimulationResult result = epsim::RunSimulation(inputs);
+    std::unique_ptr<epsim::TraceWriter> trace;
+    if (!cmd.trace_path.empty())
+      trace = std::make_unique<epsim::TraceWriter>(inputs.topology, inputs.scenario.gpus);
+    epsim::SimulationResult result = epsim::RunSimulation(inputs, trace.get());
     std::fputs(epsim::FormatReport(inputs, result).c_str(), stdout);
+    if (trace) {
+      epsim::WriteFileAtomically(cmd.trace_path, trace->Json());
+      std::printf("# trace in %s (open in ui.perfetto.dev or chrome://tracing)\n",
+                  cmd.trace_path.c_str());
+    }
     if (!cmd.out_dir.empty()) {
       epsim::WriteResults(cmd.out_dir, inputs, result);
       std::printf("# results in %s/: summary.json steps.csv gpus.csv experts.csv\n",

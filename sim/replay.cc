@@ -76,6 +76,16 @@ class Exchange {
     return busy;
   }
 
+  // Flow start and arrival times relative to `origin`.
+  void FlowTimes(double origin, std::vector<double>& start, std::vector<double>& end) const {
+    start.resize(flows_.size());
+    end.resize(flows_.size());
+    for (size_t f = 0; f < flows_.size(); ++f) {
+      start[f] = flow_start_[f] - origin;
+      end[f] = flow_arrival_[f] - origin;
+    }
+  }
+
   double BytesSent(int g) const {
     double bytes = 0;
     for (int f : out_flows_[g]) bytes += flows_[f].bytes;
@@ -168,6 +178,8 @@ void FinishStep(ReplayState& state, int step) {
     gpu.combine_recv_bytes = state.combine->BytesReceived(g);
     timeline.step_time_s = std::max(timeline.step_time_s, gpu.end);
   }
+  state.dispatch->FlowTimes(state.step_start, timeline.dispatch_flow_start, timeline.dispatch_flow_end);
+  state.combine->FlowTimes(state.step_start, timeline.combine_flow_start, timeline.combine_flow_end);
   state.on_step(step, state.work, timeline);
 }
 

@@ -111,7 +111,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
   return in;
 }
 
-SimulationResult RunSimulation(const SimulationInputs& in) {
+SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   const Scenario& s = in.scenario;
   SimulationResult result;
   const Placement placement = Placement::Contiguous(s.num_experts, s.gpus);
@@ -135,6 +135,7 @@ SimulationResult RunSimulation(const SimulationInputs& in) {
   RoutingPlan plan;
   auto make_step = [&](int step) { return MakeStepWork(in, placement, params, costs, step, plan); };
   auto on_step = [&](int step, const StepWork& work, const StepTimeline& timeline) {
+    if (trace != nullptr) trace->AddStep(step, work, timeline);
     const int p = s.gpus;
     StepRecord rec;
     rec.step = step;

@@ -9,6 +9,7 @@
 #include "calibrate/profile.h"
 #include "sim/scenario.h"
 #include "sim/topology.h"
+#include "sim/trace.h"
 
 namespace epsim {
 
@@ -77,8 +78,9 @@ struct SimulationInputs {
 // Resolves the scenario's topology and profile references and validates the combination.
 SimulationInputs ResolveInputs(const Scenario& scenario);
 
-// Runs the replay. Creates the process's SimGrid engine: call once per process.
-SimulationResult RunSimulation(const SimulationInputs& inputs);
+// Runs the replay. Creates the process's SimGrid engine: call once per process. With a
+// `trace`, every step is also added to it.
+SimulationResult RunSimulation(const SimulationInputs& inputs, TraceWriter* trace = nullptr);
 
 // Nearest-rank percentile (q in [0, 100]) of `values`.
 double Percentile(std::vector<double> values, double q);

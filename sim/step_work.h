@@ -40,6 +40,10 @@ struct GpuTimeline {
 struct StepTimeline {
   double step_time_s = 0;       // start to the last GPU's end
   std::vector<GpuTimeline> gpus;
+  // Per flow of StepWork::dispatch / combine: when it started moving and when it arrived
+  // (latency included), seconds since the step started.
+  std::vector<double> dispatch_flow_start, dispatch_flow_end;
+  std::vector<double> combine_flow_start, combine_flow_end;
 };
 
 }  // namespace epsim
