@@ -392,6 +392,7 @@ int Run(int argc, char** argv) {
       if (sk.rfind("a2a:", 0) == 0) h.a2a().skipped = sk.substr(5);
   }
   for (const std::string& sk : h.skipped()) std::printf("# skipped %s\n", sk.c_str());
+  profile.a2a = h.a2a();
 
   std::vector<std::string> missing;
   for (const char* op : {"route", "permute", "expert", "combine"})

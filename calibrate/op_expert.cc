@@ -52,7 +52,7 @@ void Run(Harness& h) {
           : std::vector<Dims>{{1024, 512}, {2048, 768}, {4096, 1024}});
   const int g = h.ByLevel(2, gpu ? 8 : 4, gpu ? 8 : 4);
   const std::vector<int64_t> per_expert = h.ByLevel<std::vector<int64_t>>(
-      {1, 8, 64}, gpu ? std::vector<int64_t>{1, 8, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 8, 64, 256, 1024},
+      {1, 8, 64}, gpu ? std::vector<int64_t>{1, 8, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512, 1024},
       gpu ? std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384}
           : std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512, 1024, 2048});
   const int total = static_cast<int>(dims.size() * per_expert.size());

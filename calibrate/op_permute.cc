@@ -53,7 +53,7 @@ void Run(Harness& h) {
       {256}, gpu ? std::vector<int64_t>{2048, 7168} : std::vector<int64_t>{1024, 4096},
       std::vector<int64_t>{2048, 4096, 7168});
   const std::vector<int64_t> tokens = h.ByLevel<std::vector<int64_t>>(
-      {1, 16, 128}, gpu ? std::vector<int64_t>{1, 16, 128, 1024, 4096, 16384} : std::vector<int64_t>{1, 16, 128, 512, 2048},
+      {1, 16, 128}, gpu ? std::vector<int64_t>{1, 16, 128, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 2048},
       gpu ? std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096});
   const int total = static_cast<int>(hiddens.size() * tokens.size());
   int done = 0;

@@ -85,7 +85,7 @@ void Run(Harness& h) {
        {7168, Config(256, 8, 8, 4, ScoreFunc::kSigmoid)}});
   const std::vector<int64_t> tokens = h.ByLevel<std::vector<int64_t>>(
       {1, 16, 64, 256},
-      gpu ? std::vector<int64_t>{1, 16, 128, 1024, 4096, 16384} : std::vector<int64_t>{1, 16, 128, 512, 2048},
+      gpu ? std::vector<int64_t>{1, 16, 128, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 2048},
       gpu ? std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096, 16384}
           : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096});
   const int total = static_cast<int>(shapes.size() * tokens.size());
