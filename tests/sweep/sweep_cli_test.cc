@@ -1,0 +1,243 @@
+// epsim tests: `epsim sweep` end to end: the tidy CSV, resume, 2 MPI ranks, bad input.
+//
+// Runs tests/sweep/sweep_dev (RunSweepCommand; other commands go to sim/epsim) on a tiny
+// grid: 16 GPUs, 64 tokens, 2 steps, a few hundredths of a second per run.
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char kBinary[] = "tests/sweep/sweep_dev";
+
+struct CliRun {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+bool Exists(const std::string& path) {
+  struct stat info;
+  return stat(path.c_str(), &info) == 0;
+}
+
+std::string Tmp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+
+// Runs `prefix sweep_dev sweep ARGS` and captures stdout and stderr.
+CliRun Sweep(const std::string& args, const std::string& prefix = "") {
+  const std::string out = Tmp("sweep_out.txt"), err = Tmp("sweep_err.txt");
+  const std::string cmd = prefix + kBinary + " sweep " + args + " >" + out + " 2>" + err;
+  const int raw = std::system(cmd.c_str());
+  CliRun run;
+  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  run.out = ReadFile(out);
+  run.err = ReadFile(err);
+  return run;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) lines.push_back(line);
+  return lines;
+}
+
+// 2 routings x 3 capacity factors = 6 runs of 2 steps on 16 GPUs.
+const char kSweep[] =
+    "# a tiny grid for tests\n"
+    "base: none\n"
+    "set:\n"
+    "  topology: dgx-h100\n"
+    "  nodes: 2\n"
+    "  workload.gpus: 16\n"
+    "  tokens_per_gpu: 64\n"
+    "  model.experts: 32\n"
+    "  --top-k: 4\n"
+    "  hidden: 1024\n"
+    "  expert_ffn: 512\n"
+    "  steps: 2\n"
+    "grid:\n"
+    "  workload.routing: [uniform, zipf:1.0]\n"
+    "  strategy.capacity_factor: [1.0, 1.25, none]\n";
+
+std::string WriteSweep(const std::string& name, const std::string& text) {
+  const std::string path = Tmp(name);
+  WriteFile(path, text);
+  return path;
+}
+
+TEST(SweepCliTest, OneRowPerRunAndStep) {
+  const std::string file = WriteSweep("tiny.yaml", kSweep);
+  const std::string dir = Tmp("tidy");
+  CliRun r = Sweep(file + " --out " + dir + " --jobs 2");
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("6 runs"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("6/6 runs"), std::string::npos) << r.err;  // the progress bar's last line
+
+  const auto lines = Lines(ReadFile(dir + "/sweep.csv"));
+  ASSERT_EQ(lines.size(), 1u + 6 * 2) << ReadFile(dir + "/sweep.csv");
+  EXPECT_EQ(lines[0].rfind("run,routing,capacity_factor,step,step_time_s,critical_gpu,", 0), 0u)
+      << lines[0];
+  // Runs in grid order, steps in order, each run's folder kept.
+  std::set<std::string> runs;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string run = lines[i].substr(0, lines[i].find(','));
+    runs.insert(run);
+    EXPECT_TRUE(Exists(dir + "/runs/" + run + "/gpus.csv")) << run;
+    EXPECT_TRUE(Exists(dir + "/runs/" + run + "/experts.csv")) << run;
+  }
+  EXPECT_EQ(runs.size(), 6u);
+  EXPECT_EQ(lines[1].rfind("routing=uniform_capacity_factor=1.0,uniform,1.0,0,", 0), 0u) << lines[1];
+  EXPECT_EQ(lines[2].rfind("routing=uniform_capacity_factor=1.0,uniform,1.0,1,", 0), 0u) << lines[2];
+  EXPECT_EQ(lines[12].rfind("routing=zipf-1.0_capacity_factor=none,zipf:1.0,none,1,", 0), 0u) << lines[12];
+  // The rows are the runs' steps.csv rows.
+  const auto steps = Lines(ReadFile(dir + "/runs/routing=zipf-1.0_capacity_factor=none/steps.csv"));
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(lines[12], "routing=zipf-1.0_capacity_factor=none,zipf:1.0,none," + steps[2]);
+  EXPECT_EQ(ReadFile(dir + "/sweep.yaml"), kSweep);
+}
+
+TEST(SweepCliTest, ResumeSkipsCompleteRuns) {
+  const std::string file = WriteSweep("resume.yaml", kSweep);
+  const std::string dir = Tmp("resume");
+  CliRun first = Sweep(file + " --out " + dir);
+  ASSERT_EQ(first.status, 0) << first.err;
+  const std::string csv = ReadFile(dir + "/sweep.csv");
+
+  // Everything present: nothing runs (the logs keep their first content).
+  const std::string log = dir + "/runs/routing=uniform_capacity_factor=1.25/epsim.log";
+  WriteFile(log, "kept\n");
+  CliRun again = Sweep(file + " --out " + dir);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.out.find("6 of 6 runs complete (6 already done), 0 failed"), std::string::npos) << again.out;
+  EXPECT_EQ(ReadFile(log), "kept\n");
+  EXPECT_EQ(ReadFile(dir + "/sweep.csv"), csv);
+
+  // An interrupted run (no summary.json) runs again, alone.
+  std::remove((dir + "/runs/routing=uniform_capacity_factor=1.25/summary.json").c_str());
+  WriteFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/epsim.log", "kept\n");
+  CliRun resumed = Sweep(file + " --out " + dir);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("(5 already done)"), std::string::npos) << resumed.out;
+  EXPECT_NE(ReadFile(log), "kept\n");
+  EXPECT_EQ(ReadFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/epsim.log"), "kept\n");
+  EXPECT_EQ(ReadFile(dir + "/sweep.csv"), csv);  // deterministic for a seed
+
+  // A run made with other arguments (the fixed fields changed) runs again.
+  std::string changed = kSweep;
+  changed.replace(changed.find("steps: 2"), 8, "steps: 1");
+  CliRun other = Sweep(WriteSweep("resume2.yaml", changed) + " --out " + dir);
+  ASSERT_EQ(other.status, 0) << other.err;
+  EXPECT_NE(other.out.find("(0 already done)"), std::string::npos) << other.out;
+  EXPECT_EQ(Lines(ReadFile(dir + "/sweep.csv")).size(), 1u + 6);
+}
+
+TEST(SweepCliTest, TwoMpiRanksGiveTheSameCsv) {
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun (openmpi-bin)";
+  const std::string file = WriteSweep("mpi.yaml", kSweep);
+  CliRun one = Sweep(file + " --out " + Tmp("mpi1") + " --jobs 1");
+  ASSERT_EQ(one.status, 0) << one.err;
+  const std::string mpirun =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent= "
+      "TMPDIR=" + ::testing::TempDir() + " mpirun -np 2 --oversubscribe ";
+  CliRun two = Sweep(file + " --out " + Tmp("mpi2") + " --jobs 1", mpirun);
+  ASSERT_EQ(two.status, 0) << two.out << two.err;
+  EXPECT_EQ(ReadFile(Tmp("mpi2") + "/sweep.csv"), ReadFile(Tmp("mpi1") + "/sweep.csv"));
+  // Rank 1 took the odd runs: their folders exist, made by the same arguments.
+  EXPECT_TRUE(Exists(Tmp("mpi2") + "/.sweep/rank-1.done"));
+  EXPECT_EQ(Lines(ReadFile(Tmp("mpi2") + "/sweep.csv")).size(), 13u);
+}
+
+TEST(SweepCliTest, BadGridValueStopsBeforeAnyRun) {
+  std::string bad = kSweep;
+  bad.replace(bad.find("[uniform, zipf:1.0]"), 19, "[uniform, zipf:x]");
+  const std::string dir = Tmp("bad_value");
+  CliRun r = Sweep(WriteSweep("bad_value.yaml", bad) + " --out " + dir);
+  EXPECT_EQ(r.status, 2);
+  ASSERT_EQ(Lines(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("bad_value.yaml: grid.workload.routing: 'zipf:x'"), std::string::npos) << r.err;
+  EXPECT_FALSE(Exists(dir + "/runs"));
+}
+
+TEST(SweepCliTest, FailedRunIsReportedAndOthersKept) {
+  // One run cannot write its summary.json (a non-empty folder is in the way): it fails
+  // while running, the others complete, sweep.csv holds their rows and the exit status is 1.
+  const std::string file = WriteSweep("fail.yaml", kSweep);
+  const std::string dir = Tmp("fail");
+  const std::string blocked = dir + "/runs/routing=zipf-1.0_capacity_factor=1.25";
+  ASSERT_EQ(std::system(("mkdir -p '" + blocked + "/summary.json/x'").c_str()), 0);
+  CliRun r = Sweep(file + " --out " + dir);
+  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("run routing=zipf-1.0_capacity_factor=1.25 failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("5 of 6 runs complete"), std::string::npos) << r.out;
+  EXPECT_TRUE(Exists(blocked + "/failed"));
+  EXPECT_EQ(Lines(ReadFile(dir + "/sweep.csv")).size(), 1u + 5 * 2);
+}
+
+TEST(SweepCliTest, BadInputIsOneLine) {
+  struct Case {
+    std::string sweep, args, expect;
+  };
+  std::string too_many = kSweep;
+  too_many.replace(too_many.find("workload.gpus: 16"), 17, "workload.gpus: 64");
+  std::string bad_set = kSweep;
+  bad_set.replace(bad_set.find("--top-k: 4"), 10, "--top-k: four");
+  const std::vector<Case> cases = {
+      {"", "no/such/sweep.yaml --out x", "no/such/sweep.yaml"},
+      {"base: default\ngrid:\n  warp_speed: [1, 2]\n", "", "grid: 'warp_speed': unknown scenario field"},
+      {"base: no_such_scenario\n", "", "base: 'no_such_scenario'"},
+      {"base: default\ngrid: [1, 2]\n", "", "grid: expected a mapping"},
+      {"base: default\ngrid:\n  gpus: {from: 8, to: 4, step: 1}\n", "", "grid.gpus.to: '4': must be >= from"},
+      {too_many, "", "set.workload.gpus: '64': more GPUs than"},
+      {bad_set, "", "set.--top-k: 'four': expected a whole number"},
+      {"base: default\ngrid: {\n", "", "bad_input.yaml"},
+      {"base: default\n", "--jobs 0", "--jobs: '0'"},
+      {"base: default\n", "", "--out: missing"},
+  };
+  for (const Case& c : cases) {
+    std::string args = c.args;
+    if (!c.sweep.empty()) {
+      const std::string file = WriteSweep("bad_input.yaml", c.sweep);
+      args = file + (c.expect == "--out: missing" ? std::string() : " --out " + Tmp("bad_out")) +
+             (c.args.empty() ? "" : " " + c.args);
+    }
+    CliRun r = Sweep(args);
+    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_EQ(Lines(r.err).size(), 1u) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << args << "\n" << r.err;
+    EXPECT_EQ(r.err.rfind("epsim sweep: error: ", 0), 0u) << r.err;
+  }
+}
+
+TEST(SweepCliTest, DryRunListsRuns) {
+  const std::string file = WriteSweep("dry.yaml", kSweep);
+  CliRun r = Sweep(file + " --dry-run");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u + 6) << r.out;
+  EXPECT_EQ(lines[2].rfind("routing=uniform_capacity_factor=1.0: --topology dgx-h100 --nodes 2 ", 0), 0u)
+      << lines[2];
+  EXPECT_NE(lines[7].find("--routing zipf:1.0 --capacity-factor none"), std::string::npos) << lines[7];
+}
+
+}  // namespace
