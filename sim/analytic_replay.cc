@@ -24,8 +24,8 @@ ExchangeResult Exchange(const FabricLayout& layout, const std::vector<double>& c
     const Flow& f = flows[i];
     fluid[i].bytes = f.bytes;
     fluid[i].start_s = std::max(enter[f.src], enter[f.dst]);
-    fluid[i].latency_s = layout.RouteLatencyS(f.src, f.dst);
-    fluid[i].links = layout.RouteLinks(f.src, f.dst);
+    fluid[i].latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric);
+    fluid[i].links = layout.RouteLinks(f.src, f.dst, f.via_fabric);
   }
   std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
   ExchangeResult r;

@@ -9,7 +9,8 @@ namespace epsim {
 FabricLayout::FabricLayout(const Topology& topology, int num_gpus)
     : topology_(topology), num_gpus_(num_gpus) {
   nodes_used_ = (num_gpus + topology.gpus_per_node - 1) / topology.gpus_per_node;
-  has_fabric_ = nodes_used_ * topology.gpus_per_node > topology.scale_up.domain_gpus;
+  // Built whenever the topology has NICs, so that rdma-only traffic has somewhere to go.
+  has_fabric_ = topology.scale_out.nics_per_node > 0 && nodes_used_ > 0;
   if (!has_fabric_) return;
   const ScaleOut& out = topology.scale_out;
   const int nics = out.nics_per_node;
@@ -50,16 +51,16 @@ std::string FabricLayout::SlotName(int slot) const {
   return "nic-" + std::to_string(node) + "." + std::to_string(nic);
 }
 
-double FabricLayout::RouteLatencyS(int src_rank, int dst_rank) const {
-  if (topology_.SameDomain(src_rank, dst_rank)) return topology_.scale_up.latency_s;
+double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric) const {
+  if (UsesNvlink(src_rank, dst_rank, via_fabric)) return topology_.scale_up.latency_s;
   const ScaleOut& out = topology_.scale_out;
   const int switches = SameLeaf(src_rank, dst_rank) ? 1 : 3;
   return 2 * out.nic_latency_s + switches * out.switch_latency_s;
 }
 
 // Link numbering: [NVLink up/down per GPU][NIC up/down per slot][leaf->spine][spine->leaf].
-std::array<int, 4> FabricLayout::RouteLinks(int src_rank, int dst_rank) const {
-  if (topology_.SameDomain(src_rank, dst_rank)) return {2 * src_rank, 2 * dst_rank + 1, -1, -1};
+std::array<int, 4> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric) const {
+  if (UsesNvlink(src_rank, dst_rank, via_fabric)) return {2 * src_rank, 2 * dst_rank + 1, -1, -1};
   const int nic_base = 2 * num_gpus_;
   const int src_slot = NicSlot(src_rank), dst_slot = NicSlot(dst_rank);
   const int src_leaf = src_slot / nics_per_leaf_, dst_leaf = dst_slot / nics_per_leaf_;

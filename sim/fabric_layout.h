@@ -39,10 +39,14 @@ class FabricLayout {
     return NicSlot(src_rank) / nics_per_leaf_ == NicSlot(dst_rank) / nics_per_leaf_;
   }
   // Route latency: one NVSwitch inside a domain; else 2 NICs and 1 (same leaf) or 3 switches.
-  double RouteLatencyS(int src_rank, int dst_rank) const;
+  // `via_fabric` forces the NIC path between GPUs of one NVLink domain.
+  double RouteLatencyS(int src_rank, int dst_rank, bool via_fabric = false) const;
+  bool UsesNvlink(int src_rank, int dst_rank, bool via_fabric) const {
+    return !via_fabric && topology_.SameDomain(src_rank, dst_rank);
+  }
 
   // Links of the route from src to dst (-1 = unused entry), indices into LinkCapacities().
-  std::array<int, 4> RouteLinks(int src_rank, int dst_rank) const;
+  std::array<int, 4> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false) const;
   std::vector<double> LinkCapacities() const;
 
  private:

@@ -96,10 +96,10 @@ void Platform::BuildFabric(sg4::NetZone* root) {
   fabric->seal();
 }
 
-FlowPath Platform::Path(int src_rank, int dst_rank) const {
+FlowPath Platform::Path(int src_rank, int dst_rank, bool via_fabric) const {
   FlowPath path;
-  path.latency_s = layout_.RouteLatencyS(src_rank, dst_rank);
-  if (topology().SameDomain(src_rank, dst_rank)) {
+  path.latency_s = layout_.RouteLatencyS(src_rank, dst_rank, via_fabric);
+  if (layout_.UsesNvlink(src_rank, dst_rank, via_fabric)) {
     path.src = gpu_hosts_[src_rank];
     path.dst = gpu_hosts_[dst_rank];
   } else {

@@ -41,7 +41,7 @@ class Platform {
   // Builds the platform for the first `num_gpus` GPUs of `topology` (ranks in node order).
   Platform(const Topology& topology, int num_gpus);
 
-  FlowPath Path(int src_rank, int dst_rank) const;
+  FlowPath Path(int src_rank, int dst_rank, bool via_fabric = false) const;
   simgrid::s4u::Host* GpuHost(int rank) const { return gpu_hosts_[rank]; }
   int num_gpus() const { return layout_.num_gpus(); }
   const Topology& topology() const { return layout_.topology(); }

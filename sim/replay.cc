@@ -104,7 +104,7 @@ class Exchange {
     std::vector<int> comm_flow;
     std::vector<double> latency;
     for (int f : lane) {
-      FlowPath path = platform_.Path(flows_[f].src, flows_[f].dst);
+      FlowPath path = platform_.Path(flows_[f].src, flows_[f].dst, flows_[f].via_fabric);
       flow_start_[f] = now;
       auto bytes = static_cast<uint64_t>(std::ceil(flows_[f].bytes));
       comms.push_back(sg4::Comm::sendto_init(path.src, path.dst)->set_payload_size(bytes));

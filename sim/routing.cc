@@ -118,10 +118,14 @@ void DrawDistinct(const AliasTable& table, const std::vector<double>& weights, i
 // Accumulates the tokens of one source GPU into a plan.
 class SourceAccumulator {
  public:
-  SourceAccumulator(RoutingPlan& plan, const Placement& placement, int64_t capacity)
+  SourceAccumulator(RoutingPlan& plan, const Placement& placement, int64_t capacity,
+                    int gpus_per_node)
       : plan_(plan), placement_(placement), capacity_(capacity),
+        gpus_per_node_(gpus_per_node > 0 ? gpus_per_node : placement.num_gpus()),
         used_(placement.num_experts(), 0), dst_tokens_(placement.num_gpus(), 0),
-        dst_seen_(placement.num_gpus(), -1) {
+        dst_pairs_(placement.num_gpus(), 0), dst_seen_(placement.num_gpus(), -1),
+        node_tokens_((placement.num_gpus() + gpus_per_node_ - 1) / gpus_per_node_, 0),
+        node_seen_(node_tokens_.size(), -1) {
     for (int e = 0; e < placement.num_experts(); ++e) {
       replica_offset_.push_back(static_cast<int64_t>(replica_tokens_.size()));
       replica_tokens_.resize(replica_tokens_.size() + placement.Replicas(e).size(), 0);
@@ -147,9 +151,15 @@ class SourceAccumulator {
       const int replica = placement_.ReplicaFor(e, src_);
       ++replica_tokens_[replica_offset_[e] + replica];
       const int dst = placement_.Replicas(e)[replica];
+      if (dst_pairs_[dst]++ == 0) touched_.push_back(dst);
       if (dst_seen_[dst] != token_) {
         dst_seen_[dst] = token_;
-        if (dst_tokens_[dst]++ == 0) touched_.push_back(dst);
+        ++dst_tokens_[dst];
+      }
+      const int node = dst / gpus_per_node_;
+      if (node_seen_[node] != token_) {
+        node_seen_[node] = token_;
+        ++node_tokens_[node];
       }
     }
     ++token_;
@@ -158,12 +168,21 @@ class SourceAccumulator {
   void End() {
     std::sort(touched_.begin(), touched_.end());
     auto& row = plan_.dispatch_tokens[src_];
+    auto& pairs = plan_.dispatch_pairs[src_];
     for (int dst : touched_) {
       row.emplace_back(dst, dst_tokens_[dst]);
+      pairs.emplace_back(dst, dst_pairs_[dst]);
       dst_tokens_[dst] = 0;
+      dst_pairs_[dst] = 0;
       dst_seen_[dst] = -1;
     }
     touched_.clear();
+    auto& nodes = plan_.node_tokens[src_];
+    for (size_t node = 0; node < node_tokens_.size(); ++node) {
+      if (node_tokens_[node] > 0) nodes.emplace_back(static_cast<int>(node), node_tokens_[node]);
+      node_tokens_[node] = 0;
+      node_seen_[node] = -1;
+    }
   }
 
   // Moves the per-replica loads into the plan, experts in ascending order per GPU.
@@ -182,11 +201,15 @@ class SourceAccumulator {
   RoutingPlan& plan_;
   const Placement& placement_;
   int64_t capacity_;
+  int gpus_per_node_;
   int src_ = 0;
   int64_t token_ = 0;
   std::vector<int64_t> used_;
-  std::vector<int64_t> dst_tokens_;
+  std::vector<int64_t> dst_tokens_;  // per destination GPU: tokens (deduplicated)
+  std::vector<int64_t> dst_pairs_;   // per destination GPU: (token, expert) pairs
   std::vector<int64_t> dst_seen_;
+  std::vector<int64_t> node_tokens_;  // per destination node: tokens (deduplicated)
+  std::vector<int64_t> node_seen_;
   std::vector<int> touched_;
   std::vector<int64_t> replica_offset_;  // per expert: first index in replica_tokens_
   std::vector<int64_t> replica_tokens_;  // per (expert, replica): assignments kept
@@ -200,6 +223,8 @@ RoutingPlan EmptyPlan(const Placement& placement) {
   plan.expert_dropped.assign(plan.num_experts, 0);
   plan.gpu_expert_tokens.resize(plan.num_gpus);
   plan.dispatch_tokens.resize(plan.num_gpus);
+  plan.dispatch_pairs.resize(plan.num_gpus);
+  plan.node_tokens.resize(plan.num_gpus);
   return plan;
 }
 
@@ -282,9 +307,10 @@ int64_t CapacityPerSource(const RoutingParams& params, int num_experts) {
 }
 
 RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
-                            const Placement& placement, int64_t capacity_per_source) {
+                            const Placement& placement, int64_t capacity_per_source,
+                            int gpus_per_node) {
   RoutingPlan plan = EmptyPlan(placement);
-  SourceAccumulator acc(plan, placement, capacity_per_source);
+  SourceAccumulator acc(plan, placement, capacity_per_source, gpus_per_node);
   for (int g = 0; g < static_cast<int>(choices.size()); ++g) {
     acc.Begin(g);
     for (const auto& token : choices[g]) acc.AddToken(token);
@@ -298,7 +324,8 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   const int num_experts = placement.num_experts();
   if (params.top_k > num_experts) throw std::invalid_argument("top_k exceeds the number of experts");
   RoutingPlan plan = EmptyPlan(placement);
-  SourceAccumulator acc(plan, placement, CapacityPerSource(params, num_experts));
+  SourceAccumulator acc(plan, placement, CapacityPerSource(params, num_experts),
+                        params.gpus_per_node);
   std::vector<int> token;
   std::vector<char> taken(num_experts, 0);
 
@@ -318,11 +345,77 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   }
   AliasTable table(weights);
 
+  // Node-limited routing: nodes by the routing mass of their experts, then experts inside.
+  const bool node_limited = params.node_limit > 0 && params.gpus_per_node > 0;
+  std::vector<std::vector<int>> node_experts;
+  std::vector<double> node_weights;
+  if (node_limited) {
+    const int nodes = (placement.num_gpus() + params.gpus_per_node - 1) / params.gpus_per_node;
+    if (placement.num_gpus() > num_experts)
+      throw std::invalid_argument("a node limit needs each expert on one GPU (no more GPUs than experts)");
+    node_experts.resize(nodes);
+    node_weights.assign(nodes, 0.0);
+    std::vector<double> effective = weights;
+    if (hot) {  // the hot expert's weight that gives it SHARE of the draws
+      double others = std::accumulate(weights.begin(), weights.end(), 0.0);
+      effective[hot_expert] = others * params.spec.parameter / (1 - params.spec.parameter);
+    }
+    for (int e = 0; e < num_experts; ++e) {
+      const int node = placement.GpuFor(e, 0) / params.gpus_per_node;
+      node_experts[node].push_back(e);
+      node_weights[node] += effective[e];
+    }
+    weights = effective;
+    const int reachable = std::min<int>(params.node_limit, nodes);
+    std::vector<size_t> sizes;
+    for (const auto& experts : node_experts) sizes.push_back(experts.size());
+    std::sort(sizes.rbegin(), sizes.rend());
+    size_t most = 0;
+    for (int i = 0; i < reachable; ++i) most += sizes[i];
+    if (most < static_cast<size_t>(params.top_k))
+      throw std::invalid_argument("top_k exceeds the experts of node_limit nodes");
+  }
+  AliasTable node_table(node_limited ? node_weights : std::vector<double>{1.0});
+  std::vector<char> node_taken(node_weights.size(), 0);
+  std::vector<int> chosen_nodes, candidates;
+  std::vector<double> candidate_weights;
+
   for (int g = 0; g < placement.num_gpus(); ++g) {
     std::mt19937_64 rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
     acc.Begin(g);
     for (int t = 0; t < params.tokens_per_gpu; ++t) {
       token.clear();
+      if (node_limited) {
+        chosen_nodes.clear();
+        const int m = std::min<int>(params.node_limit, static_cast<int>(node_weights.size()));
+        DrawDistinct(node_table, node_weights, m, rng, chosen_nodes, node_taken);
+        for (int n : chosen_nodes) node_taken[n] = 0;
+        candidates.clear();
+        candidate_weights.clear();
+        for (int n : chosen_nodes) {
+          for (int e : node_experts[n]) {
+            candidates.push_back(e);
+            candidate_weights.push_back(weights[e]);
+          }
+        }
+        // k distinct among the candidates, successive weighted sampling (linear draws).
+        for (int pick = 0; pick < params.top_k; ++pick) {
+          double total = 0;
+          for (double w : candidate_weights) total += w;
+          double target = Uniform01(rng) * total;
+          size_t chosen = 0;
+          for (size_t c = 0; c < candidates.size(); ++c) {
+            if (candidate_weights[c] <= 0) continue;
+            chosen = c;
+            target -= candidate_weights[c];
+            if (target < 0) break;
+          }
+          token.push_back(candidates[chosen]);
+          candidate_weights[chosen] = 0;
+        }
+        acc.AddToken(token);
+        continue;
+      }
       if (hot && Uniform01(rng) < hot_probability) {
         token.push_back(hot_expert);
         taken[hot_expert] = 1;

@@ -64,12 +64,20 @@ struct RoutingPlan {
   // sent once to each destination that holds at least one of its kept experts. Includes
   // the source itself (local tokens, never on a link).
   std::vector<std::vector<std::pair<int, int64_t>>> dispatch_tokens;
+  // Per source GPU: (destination GPU, kept assignments), no deduplication: what kernels
+  // that send one copy per (token, expert) move. Includes the source itself.
+  std::vector<std::vector<std::pair<int, int64_t>>> dispatch_pairs;
+  // Per source GPU: (destination node, tokens), a token counted once per node holding at
+  // least one of its kept experts. Includes the source's own node.
+  std::vector<std::vector<std::pair<int, int64_t>>> node_tokens;
 
   int64_t ExpertInputTokens(int gpu) const;  // assignments computed on `gpu`
 };
 
 struct RoutingParams {
   RoutingSpec spec;
+  int gpus_per_node = 0;      // 0: all GPUs in one node
+  int node_limit = 0;         // each token's experts on at most this many nodes; 0: no limit
   int tokens_per_gpu = 0;
   int top_k = 0;
   double capacity_factor = 0;  // 0: dropless
@@ -82,13 +90,16 @@ int64_t CapacityPerSource(const RoutingParams& params, int num_experts);
 // Samples step `step` of the routing. Deterministic in (params.seed, step). Each token draws
 // top_k distinct experts by successive weighted sampling without replacement; tokens are
 // kept in position order up to the capacity of each (source GPU, expert), as Megatron's
-// drop-at-source does.
+// drop-at-source does. With a node limit M, a token first draws M distinct nodes (weight:
+// the routing mass of the experts a node holds, as group-limited routing picks the nodes
+// with the best experts), then its experts among those nodes' experts.
 RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step);
 
 // Condenses explicit token choices (choices[g][t] = that token's experts) into a plan,
 // applying capacity by position. Used by SampleRouting and by tests with hand-made routing.
 RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
-                            const Placement& placement, int64_t capacity_per_source);
+                            const Placement& placement, int64_t capacity_per_source,
+                            int gpus_per_node = 0);
 
 }  // namespace epsim
 

@@ -40,6 +40,8 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.seed", "--seed", false, "1"},
       {"workload.routing", "--routing", false, "uniform"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
+      {"strategy.a2a", "--a2a", false, "direct"},
+      {"strategy.node_limit", "--node-limit", false, "0"},
       {"engine", "--engine", false, "simgrid"},
   };
   return kFields;
@@ -198,12 +200,16 @@ Scenario LoadScenario(const std::string& path,
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
   s.engine = v.OneOf("engine", {"simgrid", "analytic"});
+  s.a2a = v.OneOf("strategy.a2a", {"direct", "hierarchical", "rdma-only"});
+  s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));
 
   // Cross-field checks.
   if (s.top_k > s.num_experts)
     v.Fail("model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
   if (s.routing.kind == RoutingSpec::Kind::kHot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
     v.Fail("workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
+  if (s.node_limit > 0 && s.gpus > s.num_experts)
+    v.Fail("strategy.node_limit", "needs each expert on one GPU (no more GPUs than experts)");
   if (s.gpus > s.num_experts && s.gpus % s.num_experts != 0) {
     v.Fail("workload.gpus", "with more GPUs than experts (" + std::to_string(s.num_experts) +
                                 "), GPUs must be a multiple of experts");
@@ -231,6 +237,8 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.seed", std::to_string(seed)},
       {"workload.routing", routing.ToString()},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
+      {"strategy.a2a", a2a},
+      {"strategy.node_limit", std::to_string(node_limit)},
       {"engine", engine},
   };
 }

@@ -38,6 +38,11 @@ struct Scenario {
   RoutingSpec routing;
   // strategy
   double capacity_factor = 0;  // 0: dropless
+  // all-to-all algorithm: "direct" (every GPU pair at once, NCCL grouped send/recv),
+  // "hierarchical" (DeepEP normal kernels: once per destination node over RDMA to the
+  // same-rail GPU, then NVLink), "rdma-only" (every (token, expert) copy over the NICs)
+  std::string a2a;
+  int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
   // how to replay: "simgrid" (max-min flows on SimGrid, the reference) or "analytic"
   // (per-link processor sharing, the fast path)
   std::string engine;

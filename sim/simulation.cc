@@ -16,6 +16,7 @@
 #include "sim/platform.h"
 #include "sim/replay.h"
 #include "sim/routing.h"
+#include "sim/traffic.h"
 
 namespace epsim {
 namespace {
@@ -51,18 +52,15 @@ StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
   work.route_s.assign(p, 0);
   work.expert_s.assign(p, 0);
   work.reduce_s.assign(p, 0);
-  std::vector<int64_t> returned(p, 0);  // combine copies each source GPU receives back
   const double route_s = costs.RouteS(s.tokens_per_gpu);
   for (int g = 0; g < p; ++g) {
-    int64_t copies = 0;
-    for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) {
-      copies += tokens;
-      returned[g] += tokens;
-      if (dst == g) continue;
-      work.dispatch.push_back({g, dst, tokens * dispatch_bytes});
-      work.combine.push_back({dst, g, tokens * combine_bytes});
-    }
+    int64_t copies = 0;  // tokens the source gathers into send order
+    for (const auto& entry : plan.dispatch_tokens[g]) copies += entry.second;
     work.route_s[g] = route_s + costs.PermuteS(copies);
+  }
+  for (const TokenFlow& f : DispatchFlows(plan, in.topology, s.a2a)) {
+    work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_bytes, f.via_fabric});
+    work.combine.push_back({f.dst, f.src, f.tokens * combine_bytes, f.via_fabric});
   }
   // Combine flows grouped by source for a stable order.
   std::stable_sort(work.combine.begin(), work.combine.end(),
@@ -73,7 +71,7 @@ StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
     // Shared experts run on every GPU over its own tokens.
     expert_s += s.shared_experts * costs.ExpertS(s.tokens_per_gpu);
     work.expert_s[g] = expert_s;
-    work.reduce_s[g] = costs.CombineS(returned[g], s.tokens_per_gpu);
+    work.reduce_s[g] = costs.CombineS(ReturnedCopies(plan, g, s.a2a), s.tokens_per_gpu);
   }
   return work;
 }
@@ -108,6 +106,16 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
   const std::string profile_path = ResolveDataFile(
       "calibrate/profiles", profile_ref, ScenarioFile(scenario, "profile"), "profile");
   in.profile = LoadProfile(profile_path);
+  const int domain = in.topology.scale_up.domain_gpus;
+  if (scenario.a2a == "hierarchical" && scenario.gpus > domain && scenario.gpus % domain != 0) {
+    throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
+                      "needs whole NVLink domains: workload.gpus must be a multiple of " +
+                          std::to_string(domain));
+  }
+  if (scenario.a2a == "rdma-only" && in.topology.scale_out.nics_per_node == 0) {
+    throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
+                      "topology '" + in.topology.name + "' has no scale_out fabric");
+  }
   return in;
 }
 
@@ -121,6 +129,8 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   params.top_k = s.top_k;
   params.capacity_factor = s.capacity_factor;
   params.seed = s.seed;
+  params.gpus_per_node = in.topology.scale_up.domain_gpus;  // "node" = NVLink domain
+  params.node_limit = s.node_limit;
 
   LayerShape shape;
   shape.hidden = s.hidden;
@@ -141,6 +151,9 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
     rec.step = step;
     rec.step_time_s = timeline.step_time_s;
     std::vector<double> stalls, gpu_tokens, dispatch_rates, combine_rates;
+    std::vector<int64_t> unique_received(p, 0);
+    for (int g = 0; g < p; ++g)
+      for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) unique_received[dst] += tokens;
     for (int g = 0; g < p; ++g) {
       const GpuTimeline& t = timeline.gpus[g];
       GpuStepRecord r;
@@ -155,6 +168,8 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       r.stall_s = std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
       r.end_s = t.end;
       r.expert_tokens = plan.ExpertInputTokens(g);
+      r.unique_tokens_received = unique_received[g];
+      for (const auto& entry : plan.node_tokens[g]) r.node_tokens_sent += entry.second;
       r.dispatch_sent_bytes = t.dispatch_sent_bytes;
       r.dispatch_recv_bytes = t.dispatch_recv_bytes;
       r.combine_sent_bytes = t.combine_sent_bytes;

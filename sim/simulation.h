@@ -26,6 +26,8 @@ struct GpuStepRecord {
   double stall_s = 0;      // neither computing nor moving own data, until the step ends
   double end_s = 0;        // reduce done, since step start
   int64_t expert_tokens = 0;
+  int64_t unique_tokens_received = 0;  // tokens that reach this GPU, once each (incl. own)
+  int64_t node_tokens_sent = 0;        // (token, destination domain) pairs (incl. own domain)
   double dispatch_sent_bytes = 0, dispatch_recv_bytes = 0;
   double combine_sent_bytes = 0, combine_recv_bytes = 0;
   double dispatch_GBps = 0; // sent bytes (not to itself) / own dispatch phase time

@@ -11,6 +11,7 @@ struct Flow {
   int src = 0;
   int dst = 0;
   double bytes = 0;
+  bool via_fabric = false;  // through the NICs even inside an NVLink domain (rdma-only)
 };
 
 // What one step asks of the platform: flows per all-to-all and local compute per GPU.

@@ -1,0 +1,118 @@
+// epsim tests: all-to-all algorithms as flows, against hand-counted routings.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "sim/routing.h"
+#include "sim/topology.h"
+#include "sim/traffic.h"
+
+namespace epsim {
+namespace {
+
+// Two nodes of 4 GPUs, one NVLink domain per node; experts 0..7, two per GPU.
+Topology TwoNodes() {
+  return ParseTopology(R"(name: t
+gpu: h100
+nodes: 2
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 400GB/s, latency: 1us}
+scale_out: {nics_per_node: 4, nic_bandwidth: 400Gbps, nic_latency: 1us, switch_latency: 1us,
+            leaf_down_ports: 32, rail_optimized: true}
+)", "t.yaml");
+}
+
+std::map<std::pair<int, int>, int64_t> ByPair(const std::vector<TokenFlow>& flows) {
+  std::map<std::pair<int, int>, int64_t> out;
+  for (const TokenFlow& f : flows) out[{f.src, f.dst}] += f.tokens;
+  return out;
+}
+
+TEST(TrafficTest, HierarchicalCrossesTheNetworkOncePerNode) {
+  const Placement placement = Placement::Contiguous(8, 8);  // expert e on GPU e
+  // GPU 1 (node 0, local 1): token A -> experts {5, 6, 7} (node 1: GPUs 5, 6, 7),
+  // token B -> {2, 6} (GPU 2 on its own node, GPU 6 on node 1).
+  std::vector<std::vector<std::vector<int>>> choices(8);
+  choices[1] = {{5, 6, 7}, {2, 6}};
+  const RoutingPlan plan = PlanFromChoices(choices, placement, -1, 4);
+  auto flows = ByPair(DispatchFlows(plan, TwoNodes(), "hierarchical"));
+  // Network: both tokens go once to node 1, to GPU 5 (local index 1): 2 tokens.
+  EXPECT_EQ(flows[std::make_pair(1, 5)], 2);
+  // NVLink forwarding on node 1 from GPU 5: token A to 6 and 7, token B to 6.
+  EXPECT_EQ(flows[std::make_pair(5, 6)], 2);
+  EXPECT_EQ(flows[std::make_pair(5, 7)], 1);
+  // Token B to GPU 2 stays on node 0 over NVLink.
+  EXPECT_EQ(flows[std::make_pair(1, 2)], 1);
+  EXPECT_EQ(flows.size(), 4u);
+  // Network bytes = unique (token, remote node) pairs: the closed form.
+  int64_t network = 0;
+  for (const auto& [pair, tokens] : flows)
+    if (pair.first / 4 != pair.second / 4) network += tokens;
+  EXPECT_EQ(network, 2);
+}
+
+TEST(TrafficTest, DirectSendsOncePerDestinationGpu) {
+  const Placement placement = Placement::Contiguous(8, 8);
+  std::vector<std::vector<std::vector<int>>> choices(8);
+  choices[1] = {{5, 6, 7}, {2, 6}};
+  auto flows = ByPair(DispatchFlows(PlanFromChoices(choices, placement, -1, 4), TwoNodes(), "direct"));
+  EXPECT_EQ(flows[std::make_pair(1, 5)], 1);
+  EXPECT_EQ(flows[std::make_pair(1, 6)], 2);
+  EXPECT_EQ(flows[std::make_pair(1, 7)], 1);
+  EXPECT_EQ(flows[std::make_pair(1, 2)], 1);
+}
+
+TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
+  const Placement placement = Placement::Contiguous(16, 8);  // experts 2g, 2g+1 on GPU g
+  std::vector<std::vector<std::vector<int>>> choices(8);
+  choices[0] = {{2, 3, 10}};  // two experts on GPU 1 (same node), one on GPU 5
+  std::vector<TokenFlow> flows = DispatchFlows(PlanFromChoices(choices, placement, -1, 4), TwoNodes(), "rdma-only");
+  auto pairs = ByPair(flows);
+  EXPECT_EQ(pairs[std::make_pair(0, 1)], 2);  // no dedup
+  EXPECT_EQ(pairs[std::make_pair(0, 5)], 1);
+  for (const TokenFlow& f : flows) EXPECT_TRUE(f.via_fabric);
+}
+
+TEST(TrafficTest, NodeLimitBoundsTheNodesATokenTouches) {
+  // 8 nodes of 8 GPUs, 256 experts, top-8, at most 2 nodes per token.
+  const Placement placement = Placement::Contiguous(256, 64);
+  RoutingParams params;
+  params.spec = RoutingSpec::Parse("zipf:0.8");
+  params.tokens_per_gpu = 300;
+  params.top_k = 8;
+  params.gpus_per_node = 8;
+  params.node_limit = 2;
+  params.seed = 5;
+  const RoutingPlan plan = SampleRouting(params, placement, 0);
+  for (int g = 0; g < 64; ++g) {
+    int64_t node_pairs = 0;
+    for (const auto& entry : plan.node_tokens[g]) node_pairs += entry.second;
+    EXPECT_LE(node_pairs, 2 * 300) << g;  // at most 2 nodes per token
+    EXPECT_GE(node_pairs, 300) << g;      // at least one
+  }
+  EXPECT_EQ(plan.assignments, 64 * 300 * 8);
+  // Without the limit, tokens reach more nodes.
+  params.node_limit = 0;
+  const RoutingPlan free_plan = SampleRouting(params, placement, 0);
+  int64_t limited = 0, unlimited = 0;
+  for (int g = 0; g < 64; ++g) {
+    for (const auto& e : plan.node_tokens[g]) limited += e.second;
+    for (const auto& e : free_plan.node_tokens[g]) unlimited += e.second;
+  }
+  EXPECT_LT(limited, unlimited);
+}
+
+TEST(TrafficTest, NodeLimitTooSmallForTopK) {
+  const Placement placement = Placement::Contiguous(16, 8);  // 2 experts per GPU, 8 per node
+  RoutingParams params;
+  params.spec = RoutingSpec::Parse("uniform");
+  params.tokens_per_gpu = 10;
+  params.top_k = 9;
+  params.gpus_per_node = 4;
+  params.node_limit = 1;
+  EXPECT_THROW(SampleRouting(params, placement, 0), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace epsim
