@@ -779,6 +779,7 @@ int RunSweepCommand(int argc, char** argv) {
     size_t run;
   };
   std::vector<Running> running;
+  auto last_scan = std::chrono::steady_clock::now();
   const std::string failed_marker = "/failed";
   auto report_failure = [&](size_t i, const std::string& why) {
     const std::string line = "epsim sweep: run " + runs[i].id + " failed: " + why;
@@ -832,8 +833,10 @@ int RunSweepCommand(int argc, char** argv) {
           report_failure(i, why + " (log: " + dir + "/epsim.log)");
         }
       }
-      if (leader && ranks.size > 1) {
-        // Count the other ranks' runs too.
+      const auto now = std::chrono::steady_clock::now();
+      if (leader && ranks.size > 1 && now - last_scan > std::chrono::milliseconds(250)) {
+        // Count the other ranks' runs too (a stat per run: a few times a second at most).
+        last_scan = now;
         for (size_t i = 0; i < runs.size(); ++i) {
           if (state[i] != 0 || static_cast<int>(i % ranks.size) == ranks.rank) continue;
           if (SweepRunComplete(RunDir(opt.out_dir, runs[i]), args[i])) {
@@ -843,8 +846,9 @@ int RunSweepCommand(int argc, char** argv) {
           }
         }
       }
-      bar.Update(done, failed, skipped_all, executed, changed && done + failed == static_cast<int64_t>(runs.size()));
-      if (!running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      bar.Update(done, failed, skipped_all, executed);
+      // Short runs (tens of ms) must not wait long for their slot to refill.
+      if (!changed && !running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     if (ranks.size > 1) {
       WriteFileAtomically(opt.out_dir + "/.sweep/rank-" + std::to_string(ranks.rank) + ".done",
