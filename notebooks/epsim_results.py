@@ -36,7 +36,9 @@ __all__ = [
 
 def repo_root():
     """The repository root: the folder above notebooks/."""
-    return Path(__file__).resolve().parent.parent
+    # absolute(), not resolve(): under Bazel runfiles this file is a symlink into the source
+    # tree, and the data files the notebooks read sit beside the symlink.
+    return Path(__file__).absolute().parent.parent
 
 
 def _env_path(name, default):
@@ -51,7 +53,7 @@ def epsim_bin():
         raise FileNotFoundError(
             f"epsim binary not found at {path}: build it with `bazel build //sim:epsim` "
             "or set EPSIM_BIN")
-    return path.resolve() if path.is_symlink() else path
+    return path
 
 
 def results_root():
