@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Scale ladder: wall time, peak memory and simulated step time of one EP step
+# (dgx-h100, 4096 tokens per GPU, hidden 7168, top-8, 256 experts, fp8 dispatch), for
+# uniform and Zipf 1.0 routing and the direct and hierarchical all-to-alls, with the
+# analytic fast path at 64..8192 GPUs and the SimGrid replay (the reference) where it
+# finishes in minutes. Writes BENCHMARKS.md at the repository root.
+#   tools/bench/ladder.sh              # full ladder (about 10 minutes on 2 cores)
+#   SIZES="64 256" tools/bench/ladder.sh
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+tools/setup.sh
+bazel build --ui_event_filters=-info,-debug --noshow_progress //sim:epsim >&2
+bin="$(bazel info bazel-bin 2>/dev/null)/sim/epsim"
+sizes="${SIZES:-64 256 512 1024 4096 8192}"
+simgrid_sizes="${SIMGRID_SIZES:-64 128}"
+work="$(mktemp -d)"
+common=(--tokens-per-gpu 4096 --hidden 7168 --expert-ffn 2048 --experts 256
+        --shared-experts 1 --top-k 8 --dispatch-dtype fp8 --combine-dtype bf16
+        --capacity-factor none --steps 1 --seed 1)
+
+# run NAME ARGS...: one epsim run; appends "name wall_s rss_MB step_ms" to $work/runs.
+run() {
+  local name="$1"; shift
+  /usr/bin/time -f "%e %M" -o "$work/$name.time" "$bin" "${common[@]}" "$@" --out "$work/$name" > /dev/null
+  local step_ms
+  step_ms=$(awk -F, 'NR==2 {printf "%.3f", $2 * 1e3}' "$work/$name/steps.csv")
+  read -r wall rss < "$work/$name.time"
+  echo "$name $wall $((rss / 1024)) $step_ms" >> "$work/runs"
+  echo "$name: ${wall} s, $((rss / 1024)) MB, step ${step_ms} ms" >&2
+}
+
+for n in $sizes; do
+  for routing in uniform zipf:1.0; do
+    for a2a in direct hierarchical; do
+      run "analytic-$n-$routing-$a2a" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
+    done
+  done
+done
+for n in $simgrid_sizes; do
+  for routing in uniform zipf:1.0; do
+    for a2a in direct hierarchical; do
+      run "simgrid-$n-$routing-$a2a" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine simgrid
+      run "analytic-ref-$n-$routing-$a2a" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
+    done
+  done
+done
+# Where the fast path is an approximation: spine links binding together with NICs.
+for routing in uniform zipf:1.0; do
+  oversub=(--topology tools/bench/dgx-h100-oversub4.yaml --profile h100 --gpus 64 --nodes 8 --routing "$routing")
+  run "simgrid-oversub-$routing" "${oversub[@]}" --engine simgrid
+  run "analytic-ref-oversub-$routing" "${oversub[@]}" --engine analytic
+done
+
+/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" <<'PY'
+import csv, os, subprocess, sys, datetime
+work, out, sizes, sg_sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+runs = {}
+for line in open(os.path.join(work, "runs")):
+    name, wall, rss, step = line.split()
+    runs[name] = (float(wall), int(rss), float(step))
+
+def per_gpu_error(a, b):
+    ra = list(csv.DictReader(open(os.path.join(work, a, "gpus.csv"))))
+    rb = list(csv.DictReader(open(os.path.join(work, b, "gpus.csv"))))
+    worst = {"dispatch": 0.0, "end": 0.0}
+    for x, y in zip(ra, rb):
+        dx = float(x["route_s"]) + float(x["dispatch_s"]); dy = float(y["route_s"]) + float(y["dispatch_s"])
+        worst["dispatch"] = max(worst["dispatch"], abs(dy - dx) / dx)
+        ex, ey = float(x["end_s"]), float(y["end_s"])
+        worst["end"] = max(worst["end"], abs(ey - ex) / ex)
+    return worst
+
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+lines = ["# epsim benchmarks", "",
+         "Written by `tools/bench/ladder.sh` (rerun: one command). One EP step: dgx-h100, 4096 tokens",
+         "per GPU, hidden 7168, expert FFN 2048, 256 experts + 1 shared, top-8, fp8 dispatch, bf16",
+         "combine, dropless. With more GPUs than experts, experts are replicated.", "",
+         f"- machine: {cpu}, {os.cpu_count()} cores; date {datetime.date.today()}; commit {commit}",
+         "- wall time and peak RSS of the whole `epsim` process (routing sampling included), one run each", "",
+         "## Analytic fast path (per-link processor sharing)", "",
+         "| GPUs | routing | all-to-all | wall (s) | peak RSS (MB) | step (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+for n in sizes:
+    for routing in ("uniform", "zipf:1.0"):
+        for a2a in ("direct", "hierarchical"):
+            w, r, s = runs[f"analytic-{n}-{routing}-{a2a}"]
+            lines.append(f"| {n} | {routing} | {a2a} | {w:.2f} | {r} | {s:.3f} |")
+lines += ["", "## SimGrid replay (reference) against the fast path", "",
+          "Max-min flows per GPU pair on SimGrid 3.32 (CM02, equal sharing), the same traffic.",
+          "Errors: worst GPU over the step, relative to SimGrid.", "",
+          "| GPUs | routing | all-to-all | SimGrid wall (s) | fast wall (s) | speed-up | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+for n in sg_sizes:
+    for routing in ("uniform", "zipf:1.0"):
+        for a2a in ("direct", "hierarchical"):
+            a, b = f"simgrid-{n}-{routing}-{a2a}", f"analytic-ref-{n}-{routing}-{a2a}"
+            (wa, _, sa), (wb, _, sb) = runs[a], runs[b]
+            e = per_gpu_error(a, b)
+            lines.append(f"| {n} | {routing} | {a2a} | {wa:.2f} | {wb:.2f} | {wa / max(wb, 1e-9):.0f}x | {sa:.3f} | {sb:.3f} | "
+                         f"{(sb - sa) / sa * 100:+.2f}% | {e['dispatch'] * 100:.2f}% | {e['end'] * 100:.2f}% |")
+lines += ["", "On a 4:1 oversubscribed, not rail-optimized fabric (tools/bench/dgx-h100-oversub4.yaml,",
+          "64 GPUs, direct), where leaf uplinks bind together with NICs, per-link processor sharing",
+          "is an approximation of max-min sharing:", "",
+          "| routing | SimGrid wall (s) | fast wall (s) | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+for routing in ("uniform", "zipf:1.0"):
+    a, b = f"simgrid-oversub-{routing}", f"analytic-ref-oversub-{routing}"
+    (wa, _, sa), (wb, _, sb) = runs[a], runs[b]
+    e = per_gpu_error(a, b)
+    lines.append(f"| {routing} | {wa:.2f} | {wb:.2f} | {sa:.3f} | {sb:.3f} | {(sb - sa) / sa * 100:+.2f}% | "
+                 f"{e['dispatch'] * 100:.2f}% | {e['end'] * 100:.2f}% |")
+open(out + ".tmp", "w").write("\n".join(lines) + "\n")
+os.replace(out + ".tmp", out)
+print("wrote", out)
+PY
