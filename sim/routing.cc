@@ -13,10 +13,37 @@ namespace epsim {
 namespace {
 
 // Uniform double in [0, 1) from 53 random bits: the same on every standard library.
-double Uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
+// xoshiro256** (Blackman and Vigna): small, fast, and the same on every platform; seeded
+// through std::seed_seq so that nearby (seed, step, gpu) give unrelated streams.
+class Rng {
+ public:
+  explicit Rng(std::seed_seq& seq) {
+    uint32_t words[8];
+    seq.generate(words, words + 8);
+    for (int i = 0; i < 4; ++i) state_[i] = (uint64_t{words[2 * i]} << 32) | words[2 * i + 1];
+    if ((state_[0] | state_[1] | state_[2] | state_[3]) == 0) state_[0] = 1;
+  }
+  uint64_t operator()() {
+    const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
+    const uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = Rotl(state_[3], 45);
+    return result;
+  }
+
+ private:
+  static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  uint64_t state_[4];
+};
+
+double Uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 // Uniform integer in [0, n) by rejection, the same on every standard library.
-int UniformInt(std::mt19937_64& rng, int n) {
+int UniformInt(Rng& rng, int n) {
   const uint64_t limit = UINT64_MAX - UINT64_MAX % static_cast<uint64_t>(n);
   uint64_t x;
   do {
@@ -25,10 +52,10 @@ int UniformInt(std::mt19937_64& rng, int n) {
   return static_cast<int>(x % static_cast<uint64_t>(n));
 }
 
-std::mt19937_64 StreamFor(uint64_t seed, uint64_t step, uint64_t gpu) {
+Rng StreamFor(uint64_t seed, uint64_t step, uint64_t gpu) {
   std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
                     static_cast<uint32_t>(step), static_cast<uint32_t>(gpu), 0x65707369u};
-  return std::mt19937_64(seq);
+  return Rng(seq);
 }
 
 // Walker/Vose alias table: O(1) draws from a discrete distribution.
@@ -59,9 +86,12 @@ class AliasTable {
     for (int i : large) prob_[i] = 1.0;
     for (int i : small) prob_[i] = 1.0;
   }
-  int Draw(std::mt19937_64& rng) const {
-    int i = UniformInt(rng, static_cast<int>(prob_.size()));
-    return Uniform01(rng) < prob_[i] ? i : alias_[i];
+  // One 64-bit draw: the high 32 bits pick the column (multiply-shift, bias below 2^-32
+  // per column for any realistic size), the low 32 bits decide between it and its alias.
+  int Draw(Rng& rng) const {
+    const uint64_t x = rng();
+    const int i = static_cast<int>(((x >> 32) * prob_.size()) >> 32);
+    return static_cast<double>(x & 0xffffffffu) * 0x1.0p-32 < prob_[i] ? i : alias_[i];
   }
 
  private:
@@ -75,7 +105,7 @@ std::vector<double> ExpertWeights(const RoutingSpec& spec, int num_experts, uint
   if (spec.kind == RoutingSpec::Kind::kZipf) {
     std::vector<int> order(num_experts);
     std::iota(order.begin(), order.end(), 0);
-    std::mt19937_64 rng = StreamFor(seed, UINT32_MAX, UINT32_MAX);
+    Rng rng = StreamFor(seed, UINT32_MAX, UINT32_MAX);
     for (int i = num_experts - 1; i > 0; --i) std::swap(order[i], order[UniformInt(rng, i + 1)]);
     for (int rank = 0; rank < num_experts; ++rank)
       weights[order[rank]] = 1.0 / std::pow(rank + 1.0, spec.parameter);
@@ -87,7 +117,7 @@ std::vector<double> ExpertWeights(const RoutingSpec& spec, int num_experts, uint
 // replacement. Rejection first (cheap), then an exact draw over what is left when the
 // remaining mass is small, which gives the same distribution in bounded time.
 void DrawDistinct(const AliasTable& table, const std::vector<double>& weights, int k,
-                  std::mt19937_64& rng, std::vector<int>& out, std::vector<char>& taken) {
+                  Rng& rng, std::vector<int>& out, std::vector<char>& taken) {
   constexpr int kMaxRejections = 64;
   while (static_cast<int>(out.size()) < k) {
     int expert = -1;
@@ -125,7 +155,8 @@ class SourceAccumulator {
         used_(placement.num_experts(), 0), dst_tokens_(placement.num_gpus(), 0),
         dst_pairs_(placement.num_gpus(), 0), dst_seen_(placement.num_gpus(), -1),
         node_tokens_((placement.num_gpus() + gpus_per_node_ - 1) / gpus_per_node_, 0),
-        node_seen_(node_tokens_.size(), -1) {
+        node_seen_(node_tokens_.size(), -1), target_gpu_(placement.num_experts(), 0),
+        target_slot_(placement.num_experts(), 0) {
     for (int e = 0; e < placement.num_experts(); ++e) {
       replica_offset_.push_back(static_cast<int64_t>(replica_tokens_.size()));
       replica_tokens_.resize(replica_tokens_.size() + placement.Replicas(e).size(), 0);
@@ -136,6 +167,12 @@ class SourceAccumulator {
     src_ = src;
     std::fill(used_.begin(), used_.end(), 0);
     token_ = 0;
+    // Where each expert's tokens from this source go: resolved once per source.
+    for (int e = 0; e < placement_.num_experts(); ++e) {
+      const int replica = placement_.ReplicaFor(e, src);
+      target_gpu_[e] = placement_.Replicas(e)[replica];
+      target_slot_[e] = replica_offset_[e] + replica;
+    }
   }
 
   void AddToken(const std::vector<int>& experts) {
@@ -148,9 +185,8 @@ class SourceAccumulator {
       }
       ++used_[e];
       ++plan_.expert_kept[e];
-      const int replica = placement_.ReplicaFor(e, src_);
-      ++replica_tokens_[replica_offset_[e] + replica];
-      const int dst = placement_.Replicas(e)[replica];
+      ++replica_tokens_[target_slot_[e]];
+      const int dst = target_gpu_[e];
       if (dst_pairs_[dst]++ == 0) touched_.push_back(dst);
       if (dst_seen_[dst] != token_) {
         dst_seen_[dst] = token_;
@@ -210,6 +246,8 @@ class SourceAccumulator {
   std::vector<int64_t> dst_seen_;
   std::vector<int64_t> node_tokens_;  // per destination node: tokens (deduplicated)
   std::vector<int64_t> node_seen_;
+  std::vector<int> target_gpu_;       // per expert: the GPU serving the current source
+  std::vector<int64_t> target_slot_;  // per expert: its index into replica_tokens_
   std::vector<int> touched_;
   std::vector<int64_t> replica_offset_;  // per expert: first index in replica_tokens_
   std::vector<int64_t> replica_tokens_;  // per (expert, replica): assignments kept
@@ -336,7 +374,7 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   double hot_probability = 0;
   std::vector<double> weights = ExpertWeights(params.spec, num_experts, params.seed);
   if (hot) {
-    std::mt19937_64 rng = StreamFor(params.seed, UINT32_MAX, UINT32_MAX - 1);
+    Rng rng = StreamFor(params.seed, UINT32_MAX, UINT32_MAX - 1);
     hot_expert = UniformInt(rng, num_experts);
     hot_probability = params.spec.parameter * params.top_k;
     if (hot_probability > 1.0 + 1e-12)
@@ -381,7 +419,7 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   std::vector<double> candidate_weights;
 
   for (int g = 0; g < placement.num_gpus(); ++g) {
-    std::mt19937_64 rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
+    Rng rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
     acc.Begin(g);
     for (int t = 0; t < params.tokens_per_gpu; ++t) {
       token.clear();
