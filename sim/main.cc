@@ -2,7 +2,7 @@
 //
 //   epsim                                        # the bundled default scenario
 //   epsim simulate scenarios/default.yaml --routing zipf:1.2 --out results/zipf12
-//   epsim simulate --topology gb200-nvl72 --gpus 72 --experts 288 ... (flags only)
+//   epsim sweep scenarios/sweeps/capacity.yaml --out results/capacity      (see sim/sweep.h)
 //
 // Run `epsim --help` for every flag. Exit status: 0 on success, 2 on bad input, 1 on a
 // failure while running.
@@ -20,12 +20,14 @@
 #include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
+#include "sim/sweep.h"
 
 namespace {
 
 void PrintUsage(FILE* out) {
   std::fprintf(out,
                "usage: epsim [simulate] [SCENARIO.yaml|NAME] [--flag VALUE ...] [--out DIR]\n"
+               "       epsim sweep SWEEP.yaml --out DIR [--jobs N]   (epsim sweep --help)\n"
                "\n"
                "Replays expert-parallel MoE steps on a SimGrid model of a GPU cluster and prints\n"
                "step time, stalls, skew, dropped tokens and all-to-all bandwidth.\n"
@@ -97,6 +99,7 @@ Command ParseArgs(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) return epsim::RunSweepCommand(argc, argv);
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       PrintUsage(stdout);

@@ -148,9 +148,10 @@ void DrawDistinct(const AliasTable& table, const std::vector<double>& weights, i
 // Accumulates the tokens of one source GPU into a plan.
 class SourceAccumulator {
  public:
-  SourceAccumulator(RoutingPlan& plan, const Placement& placement, int64_t capacity,
-                    int gpus_per_node)
-      : plan_(plan), placement_(placement), capacity_(capacity),
+  // `capacity`: per expert per source GPU, -1 for none.
+  SourceAccumulator(RoutingPlan& plan, const Placement& placement,
+                    std::vector<int64_t> capacity, int gpus_per_node)
+      : plan_(plan), placement_(placement), capacity_(std::move(capacity)),
         gpus_per_node_(gpus_per_node > 0 ? gpus_per_node : placement.num_gpus()),
         used_(placement.num_experts(), 0), dst_tokens_(placement.num_gpus(), 0),
         dst_pairs_(placement.num_gpus(), 0), dst_seen_(placement.num_gpus(), -1),
@@ -178,7 +179,7 @@ class SourceAccumulator {
   void AddToken(const std::vector<int>& experts) {
     plan_.assignments += static_cast<int64_t>(experts.size());
     for (int e : experts) {
-      if (capacity_ >= 0 && used_[e] >= capacity_) {
+      if (capacity_[e] >= 0 && used_[e] >= capacity_[e]) {
         ++plan_.expert_dropped[e];
         ++plan_.dropped;
         continue;
@@ -236,7 +237,7 @@ class SourceAccumulator {
 
   RoutingPlan& plan_;
   const Placement& placement_;
-  int64_t capacity_;
+  std::vector<int64_t> capacity_;
   int gpus_per_node_;
   int src_ = 0;
   int64_t token_ = 0;
@@ -331,6 +332,33 @@ Placement Placement::Contiguous(int num_experts, int num_gpus) {
   return p;
 }
 
+Placement Placement::RoundRobin(int num_experts, int num_gpus) {
+  if (num_gpus > num_experts) return Contiguous(num_experts, num_gpus);
+  std::vector<std::vector<int>> replicas(num_experts);
+  for (int e = 0; e < num_experts; ++e) replicas[e].push_back(e % num_gpus);
+  return FromReplicas(num_gpus, std::move(replicas));
+}
+
+Placement Placement::FromReplicas(int num_gpus, std::vector<std::vector<int>> replicas) {
+  for (const auto& gpus : replicas) {
+    if (gpus.empty()) throw std::invalid_argument("every expert needs at least one GPU");
+    for (int g : gpus)
+      if (g < 0 || g >= num_gpus) throw std::invalid_argument("replica on a GPU that does not exist");
+  }
+  Placement p;
+  p.num_experts_ = static_cast<int>(replicas.size());
+  p.num_gpus_ = num_gpus;
+  p.replicas_ = std::move(replicas);
+  return p;
+}
+
+std::vector<int> Placement::CopiesPerGpu() const {
+  std::vector<int> copies(num_gpus_, 0);
+  for (const auto& gpus : replicas_)
+    for (int g : gpus) ++copies[g];
+  return copies;
+}
+
 int64_t RoutingPlan::ExpertInputTokens(int gpu) const {
   int64_t total = 0;
   for (const auto& entry : gpu_expert_tokens[gpu]) total += entry.second;
@@ -344,11 +372,27 @@ int64_t CapacityPerSource(const RoutingParams& params, int num_experts) {
   return static_cast<int64_t>(std::ceil(exact - 1e-9 * exact));
 }
 
+std::vector<int64_t> ExpertCapacities(const RoutingParams& params, const Placement& placement) {
+  const int num_experts = placement.num_experts();
+  int64_t total_copies = 0;
+  for (int e = 0; e < num_experts; ++e) total_copies += placement.Replicas(e).size();
+  // Per copy: ceil(cf * T * k / copies); an expert with c copies holds c of them. With one
+  // copy per expert this is Megatron's ceil(cf * T * k / E).
+  const int64_t per_copy = CapacityPerSource(params, static_cast<int>(total_copies));
+  std::vector<int64_t> capacity(num_experts, -1);
+  if (per_copy >= 0)
+    for (int e = 0; e < num_experts; ++e)
+      capacity[e] = per_copy * static_cast<int64_t>(placement.Replicas(e).size());
+  return capacity;
+}
+
 RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
                             const Placement& placement, int64_t capacity_per_source,
                             int gpus_per_node) {
   RoutingPlan plan = EmptyPlan(placement);
-  SourceAccumulator acc(plan, placement, capacity_per_source, gpus_per_node);
+  SourceAccumulator acc(plan, placement,
+                        std::vector<int64_t>(placement.num_experts(), capacity_per_source),
+                        gpus_per_node);
   for (int g = 0; g < static_cast<int>(choices.size()); ++g) {
     acc.Begin(g);
     for (const auto& token : choices[g]) acc.AddToken(token);
@@ -362,7 +406,7 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   const int num_experts = placement.num_experts();
   if (params.top_k > num_experts) throw std::invalid_argument("top_k exceeds the number of experts");
   RoutingPlan plan = EmptyPlan(placement);
-  SourceAccumulator acc(plan, placement, CapacityPerSource(params, num_experts),
+  SourceAccumulator acc(plan, placement, ExpertCapacities(params, placement),
                         params.gpus_per_node);
   std::vector<int> token;
   std::vector<char> taken(num_experts, 0);

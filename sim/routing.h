@@ -31,6 +31,12 @@ class Placement {
  public:
   // Throws std::invalid_argument if the shape cannot be placed.
   static Placement Contiguous(int num_experts, int num_gpus);
+  // Expert e on GPU e mod P (neighbouring experts, often co-hot, on different GPUs).
+  static Placement RoundRobin(int num_experts, int num_gpus);
+  // Any placement: replicas[e] = the GPUs holding a copy of expert e (at least one each).
+  static Placement FromReplicas(int num_gpus, std::vector<std::vector<int>> replicas);
+  // Expert copies per GPU.
+  std::vector<int> CopiesPerGpu() const;
   int num_experts() const { return num_experts_; }
   int num_gpus() const { return num_gpus_; }
   // The GPU that computes expert `expert` for tokens of `src_gpu`.
@@ -86,6 +92,9 @@ struct RoutingParams {
 
 // Capacity per expert per source GPU, ceil(cf * T * k / E); -1 when dropless.
 int64_t CapacityPerSource(const RoutingParams& params, int num_experts);
+// Per expert and source GPU under a placement: each copy of an expert holds
+// ceil(cf * T * k / total copies) (so replicas add capacity); -1 when dropless.
+std::vector<int64_t> ExpertCapacities(const RoutingParams& params, const Placement& placement);
 
 // Samples step `step` of the routing. Deterministic in (params.seed, step). Each token draws
 // top_k distinct experts by successive weighted sampling without replacement; tokens are

@@ -42,6 +42,9 @@ const std::vector<FieldInfo>& Schema() {
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
       {"strategy.a2a", "--a2a", false, "direct"},
       {"strategy.node_limit", "--node-limit", false, "0"},
+      {"strategy.placement", "--placement", false, "contiguous"},
+      {"strategy.redundant_experts", "--redundant-experts", false, "0"},
+      {"strategy.rebalance_interval", "--rebalance-interval", false, "10"},
       {"engine", "--engine", false, "simgrid"},
   };
   return kFields;
@@ -202,12 +205,28 @@ Scenario LoadScenario(const std::string& path,
   s.engine = v.OneOf("engine", {"simgrid", "analytic"});
   s.a2a = v.OneOf("strategy.a2a", {"direct", "hierarchical", "rdma-only"});
   s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));
+  s.placement = v.OneOf("strategy.placement", {"contiguous", "round-robin", "eplb"});
+  s.redundant_experts = static_cast<int>(v.Int("strategy.redundant_experts", 0, 1 << 20));
+  s.rebalance_interval = static_cast<int>(v.Int("strategy.rebalance_interval", 1, 1'000'000));
 
   // Cross-field checks.
   if (s.top_k > s.num_experts)
     v.Fail("model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
   if (s.routing.kind == RoutingSpec::Kind::kHot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
     v.Fail("workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
+  if (s.redundant_experts > 0 && s.placement != "eplb")
+    v.Fail("strategy.redundant_experts", "redundant experts need strategy.placement eplb");
+  if (s.placement == "eplb") {
+    const int64_t copies = static_cast<int64_t>(s.num_experts) + s.redundant_experts;
+    if (copies < s.gpus || copies % s.gpus != 0) {
+      v.Fail(v.Has("strategy.redundant_experts") && v.Origin("strategy.redundant_experts") != "default"
+                 ? "strategy.redundant_experts" : "strategy.placement",
+             "eplb needs experts + redundant experts (" + std::to_string(copies) +
+                 ") to be a multiple of workload.gpus (" + std::to_string(s.gpus) + ")");
+    }
+    if (s.node_limit > 0)
+      v.Fail("strategy.node_limit", "a node limit with eplb replicas is not modelled");
+  }
   if (s.node_limit > 0 && s.gpus > s.num_experts)
     v.Fail("strategy.node_limit", "needs each expert on one GPU (no more GPUs than experts)");
   if (s.gpus > s.num_experts && s.gpus % s.num_experts != 0) {
@@ -239,6 +258,9 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
       {"strategy.a2a", a2a},
       {"strategy.node_limit", std::to_string(node_limit)},
+      {"strategy.placement", placement},
+      {"strategy.redundant_experts", std::to_string(redundant_experts)},
+      {"strategy.rebalance_interval", std::to_string(rebalance_interval)},
       {"engine", engine},
   };
 }

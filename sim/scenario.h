@@ -43,6 +43,12 @@ struct Scenario {
   // same-rail GPU, then NVLink), "rdma-only" (every (token, expert) copy over the NICs)
   std::string a2a;
   int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
+  // expert placement: "contiguous", "round-robin", or "eplb" (replicate the heaviest
+  // experts with `redundant_experts` extra copies and balance the copies over GPUs, from
+  // the loads of the previous `rebalance_interval` steps)
+  std::string placement;
+  int redundant_experts = 0;
+  int rebalance_interval = 0;
   // how to replay: "simgrid" (max-min flows on SimGrid, the reference) or "analytic"
   // (per-link processor sharing, the fast path)
   std::string engine;

@@ -13,6 +13,7 @@
 #include "sim/config.h"
 #include "sim/cost_model.h"
 #include "sim/data_files.h"
+#include "sim/eplb.h"
 #include "sim/platform.h"
 #include "sim/replay.h"
 #include "sim/routing.h"
@@ -81,6 +82,23 @@ double LinkFloorBps(const Topology& t) {
   return t.scale_out.nic_bandwidth_Bps > 0 ? t.scale_out.nic_bandwidth_Bps : t.scale_up.bandwidth_Bps;
 }
 
+// Step indices of the routing samples that stand for the history before step 0.
+constexpr int kHistoryStepBase = 1'000'000'000;
+
+Placement InitialPlacement(const Scenario& s) {
+  if (s.placement == "round-robin") return Placement::RoundRobin(s.num_experts, s.gpus);
+  return Placement::Contiguous(s.num_experts, s.gpus);  // eplb replaces it before step 0
+}
+
+// Bytes of expert weights (gate, up, down in bf16) on the busiest GPU of a placement policy.
+double ExpertWeightBytesPerGpu(const Scenario& s) {
+  const double per_expert = 3.0 * s.hidden * s.expert_ffn * 2;
+  const int copies = s.placement == "eplb"
+                         ? (s.num_experts + s.redundant_experts) / s.gpus
+                         : (s.num_experts + s.gpus - 1) / s.gpus;
+  return (std::max(copies, 1) + s.shared_experts) * per_expert;
+}
+
 constexpr char kAnalyticModel[] =
     "analytic per-link processor sharing (fast path; route latency added per flow)";
 
@@ -112,6 +130,18 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
                       "needs whole NVLink domains: workload.gpus must be a multiple of " +
                           std::to_string(domain));
   }
+  const double weight_bytes = ExpertWeightBytesPerGpu(scenario);
+  if (weight_bytes > in.profile.memory_bytes) {
+    char why[200];
+    std::snprintf(why, sizeof(why),
+                  "expert weights need %.1f GB per GPU, more than the %.0f GB of %s",
+                  weight_bytes / 1e9, in.profile.memory_bytes / 1e9, in.profile.name.c_str());
+    const std::string key = scenario.placement == "eplb" ? "strategy.redundant_experts" : "model.experts";
+    throw ConfigError(ScenarioFile(scenario, key), key,
+                      key == "model.experts" ? std::to_string(scenario.num_experts)
+                                             : std::to_string(scenario.redundant_experts),
+                      why);
+  }
   if (scenario.a2a == "rdma-only" && in.topology.scale_out.nics_per_node == 0) {
     throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
                       "topology '" + in.topology.name + "' has no scale_out fabric");
@@ -122,7 +152,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
 SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   const Scenario& s = in.scenario;
   SimulationResult result;
-  const Placement placement = Placement::Contiguous(s.num_experts, s.gpus);
+  Placement placement = InitialPlacement(s);
   RoutingParams params;
   params.spec = s.routing;
   params.tokens_per_gpu = s.tokens_per_gpu;
@@ -143,7 +173,27 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   CostModel costs(in.profile, shape);
 
   RoutingPlan plan;
-  auto make_step = [&](int step) { return MakeStepWork(in, placement, params, costs, step, plan); };
+  // EPLB: the placement for steps [kN, (k+1)N) comes from the routed loads of the N steps
+  // before (for k = 0, of N extra samples of the same routing), so plans are always stale.
+  std::vector<double> window_load(s.num_experts, 0.0);
+  auto make_step = [&](int step) {
+    if (s.placement == "eplb" && step % s.rebalance_interval == 0) {
+      if (step == 0) {
+        const Placement base = Placement::Contiguous(s.num_experts, s.gpus);
+        for (int i = 0; i < s.rebalance_interval; ++i) {
+          const RoutingPlan history = SampleRouting(params, base, kHistoryStepBase + i);
+          for (int e = 0; e < s.num_experts; ++e)
+            window_load[e] += static_cast<double>(history.expert_kept[e] + history.expert_dropped[e]);
+        }
+      }
+      placement = BalancedReplication(window_load, s.gpus, s.redundant_experts);
+      std::fill(window_load.begin(), window_load.end(), 0.0);
+    }
+    StepWork work = MakeStepWork(in, placement, params, costs, step, plan);
+    for (int e = 0; e < s.num_experts; ++e)
+      window_load[e] += static_cast<double>(plan.expert_kept[e] + plan.expert_dropped[e]);
+    return work;
+  };
   auto on_step = [&](int step, const StepWork& work, const StepTimeline& timeline) {
     if (trace != nullptr) trace->AddStep(step, work, timeline);
     const int p = s.gpus;

@@ -75,6 +75,13 @@ TEST(ScenarioTest, BadValuesNameTheKeyOrFlag) {
   ExpectError(base, {{"--hidden", "99999999999999999999"}}, "--hidden");
   ExpectError(base, {{"--colour", "red"}}, "--colour");
   ExpectError("model: [1, 2]\n", {}, "model");
+  ExpectError(base, {{"--a2a", "ring"}}, "--a2a");
+  ExpectError(base, {{"--node-limit", "-1"}}, "--node-limit");
+  ExpectError(base, {{"--placement", "random"}}, "--placement");
+  ExpectError(base, {{"--redundant-experts", "4"}}, "--redundant-experts");  // needs eplb
+  ExpectError(base, {{"--placement", "eplb"}, {"--redundant-experts", "3"}}, "--redundant-experts");
+  ExpectError(base, {{"--rebalance-interval", "0"}}, "--rebalance-interval");
+  ExpectError(base, {{"--engine", "ns3"}}, "--engine");
 }
 
 TEST(ScenarioTest, MissingFile) {
