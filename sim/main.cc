@@ -3,6 +3,7 @@
 //   epsim                                        # the bundled default scenario
 //   epsim simulate scenarios/default.yaml --routing zipf:1.2 --out results/zipf12
 //   epsim sweep scenarios/sweeps/capacity.yaml --out results/capacity      (see sim/sweep.h)
+//   epsim compare default --vary a2a=direct,hierarchical --vary capacity-factor=1.0,none
 //
 // Run `epsim --help` for every flag. Exit status: 0 on success, 2 on bad input, 1 on a
 // failure while running.
@@ -14,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/compare.h"
 #include "sim/config.h"
 #include "sim/data_files.h"
 #include "sim/output_file.h"
@@ -28,6 +30,7 @@ void PrintUsage(FILE* out) {
   std::fprintf(out,
                "usage: epsim [simulate] [SCENARIO.yaml|NAME] [--flag VALUE ...] [--out DIR]\n"
                "       epsim sweep SWEEP.yaml --out DIR [--jobs N]   (epsim sweep --help)\n"
+               "       epsim compare [SCENARIO] --vary FLAG=V1,V2 ... (epsim compare --help)\n"
                "\n"
                "Replays expert-parallel MoE steps on a SimGrid model of a GPU cluster and prints\n"
                "step time, stalls, skew, dropped tokens and all-to-all bandwidth.\n"
@@ -100,6 +103,7 @@ Command ParseArgs(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) return epsim::RunSweepCommand(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "compare") == 0) return epsim::RunCompareCommand(argc, argv);
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       PrintUsage(stdout);

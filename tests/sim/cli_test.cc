@@ -142,6 +142,28 @@ TEST(CliTest, EveryBundledProfileLoads) {
   }
 }
 
+TEST(CliTest, CompareTabulatesEveryVariant) {
+  const std::string out = ::testing::TempDir() + "/compare";
+  CliRun r = Epsim(std::string(kSmall) + " --engine analytic --routing zipf:1 " +
+                   "--capacity-factor 1.0 compare --vary a2a=direct,hierarchical "
+                   "--vary placement=contiguous,eplb --out " + out);
+  // `compare` must come first: it is a command, not a scenario.
+  EXPECT_NE(r.status, 0);
+  r = Epsim("compare none " + std::string(kSmall) + " --topology dgx-h100 --engine analytic "
+            "--routing zipf:1 --capacity-factor 1.0 --vary a2a=direct,hierarchical "
+            "--vary placement=contiguous,eplb --out " + out + " --jobs 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* variant : {"a2a=direct placement=contiguous", "a2a=direct placement=eplb",
+                              "a2a=hierarchical placement=contiguous", "a2a=hierarchical placement=eplb"})
+    EXPECT_NE(r.out.find(variant), std::string::npos) << variant << "\n" << r.out;
+  // Four variants, two steps each.
+  EXPECT_EQ(Lines(ReadFile(out + "/sweep.csv")), 1 + 4 * 2);
+  CliRun bad = Epsim("compare default --vary a2a");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(Lines(bad.err), 1) << bad.err;
+  EXPECT_NE(bad.err.find("--vary"), std::string::npos) << bad.err;
+}
+
 TEST(CliTest, DefaultScenarioShapeRunsSmall) {
   // The bundled default scenario, shrunk in tokens and steps so the suite stays fast.
   CliRun r = Epsim("simulate default --tokens-per-gpu 256 --steps 1");
