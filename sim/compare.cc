@@ -170,9 +170,9 @@ int RunCompareCommand(int argc, char** argv) {
   };
   std::printf("# epsim compare: %s, %zu variants (results in %s/runs)\n", args.scenario.c_str(),
               order.size(), args.out_dir.c_str());
-  std::printf("#  %-44s %8s %8s %8s %8s %8s %9s %7s %8s %9s\n", "variant", "step", "p99",
+  std::printf("#  %-58s %8s %8s %8s %8s %8s %9s %7s %8s %9s\n", "variant", "step", "p99",
               "dispatch", "expert", "combine", "stall max", "token", "dropped", "a2a disp");
-  std::printf("#  %-44s %8s %8s %8s %8s %8s %9s %7s %8s %9s\n", "", "(ms)", "(ms)", "(ms)", "(ms)",
+  std::printf("#  %-58s %8s %8s %8s %8s %8s %9s %7s %8s %9s\n", "", "(ms)", "(ms)", "(ms)", "(ms)",
               "(ms)", "(ms)", "skew", "(%)", "(GB/s)");
   for (const std::string& run : order) {
     const auto& rows = by_run[run];
@@ -181,7 +181,7 @@ int RunCompareCommand(int argc, char** argv) {
       label += (label.empty() ? "" : " ") + csv.header[c] + "=" + (*rows[0])[c];
     const double dropped = mean(rows, "dropped_tokens"), assignments = mean(rows, "assignments");
     std::vector<double> stall = values(rows, "stall_max_s");
-    std::printf("   %-44s %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f %7.2f %8.2f %9.1f\n", label.c_str(),
+    std::printf("   %-58s %8.3f %8.3f %8.3f %8.3f %8.3f %9.3f %7.2f %8.2f %9.1f\n", label.c_str(),
                 mean(rows, "step_time_s") * 1e3, Percentile(values(rows, "step_time_s"), 99) * 1e3,
                 mean(rows, "dispatch_s") * 1e3, mean(rows, "expert_s") * 1e3,
                 mean(rows, "combine_s") * 1e3, *std::max_element(stall.begin(), stall.end()) * 1e3,

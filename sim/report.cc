@@ -73,6 +73,14 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
                 s.capacity_factor > 0 ? Format("%g", s.capacity_factor).c_str() : "none (dropless)",
                 s.steps, static_cast<unsigned long long>(s.seed));
+  std::string placement = s.placement;
+  if (s.placement == "eplb") {
+    placement += Format(" (%d redundant experts, plan from the previous %d steps)",
+                        s.redundant_experts, s.rebalance_interval);
+  }
+  out += Format("# strategy  : all-to-all %s, placement %s, node limit %s, engine %s\n",
+                s.a2a.c_str(), placement.c_str(),
+                s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none", s.engine.c_str());
   out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
          "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
   out += kHeader;

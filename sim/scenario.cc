@@ -214,8 +214,8 @@ Scenario LoadScenario(const std::string& path,
     v.Fail("model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
   if (s.routing.kind == RoutingSpec::Kind::kHot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
     v.Fail("workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
-  if (s.redundant_experts > 0 && s.placement != "eplb")
-    v.Fail("strategy.redundant_experts", "redundant experts need strategy.placement eplb");
+  // redundant_experts is EPLB's budget; other placements use no copies (so that
+  // `epsim compare --vary placement=contiguous,eplb` can fix the budget for all variants).
   if (s.placement == "eplb") {
     const int64_t copies = static_cast<int64_t>(s.num_experts) + s.redundant_experts;
     if (copies < s.gpus || copies % s.gpus != 0) {

@@ -45,7 +45,7 @@ struct Scenario {
   int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
   // expert placement: "contiguous", "round-robin", or "eplb" (replicate the heaviest
   // experts with `redundant_experts` extra copies and balance the copies over GPUs, from
-  // the loads of the previous `rebalance_interval` steps)
+  // the loads of the previous `rebalance_interval` steps; other placements ignore the budget)
   std::string placement;
   int redundant_experts = 0;
   int rebalance_interval = 0;

@@ -78,7 +78,6 @@ TEST(ScenarioTest, BadValuesNameTheKeyOrFlag) {
   ExpectError(base, {{"--a2a", "ring"}}, "--a2a");
   ExpectError(base, {{"--node-limit", "-1"}}, "--node-limit");
   ExpectError(base, {{"--placement", "random"}}, "--placement");
-  ExpectError(base, {{"--redundant-experts", "4"}}, "--redundant-experts");  // needs eplb
   ExpectError(base, {{"--placement", "eplb"}, {"--redundant-experts", "3"}}, "--redundant-experts");
   ExpectError(base, {{"--rebalance-interval", "0"}}, "--rebalance-interval");
   ExpectError(base, {{"--engine", "ns3"}}, "--engine");
