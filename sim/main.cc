@@ -129,15 +129,17 @@ int main(int argc, char** argv) {
       trace = std::make_unique<epsim::TraceWriter>(inputs.topology, inputs.scenario.gpus);
     epsim::SimulationResult result = epsim::RunSimulation(inputs, trace.get());
     std::fputs(epsim::FormatReport(inputs, result).c_str(), stdout);
-    if (trace) {
-      epsim::WriteFileAtomically(cmd.trace_path, trace->Json());
-      std::printf("# trace in %s (open in ui.perfetto.dev or chrome://tracing)\n",
-                  cmd.trace_path.c_str());
-    }
     if (!cmd.out_dir.empty()) {
       epsim::WriteResults(cmd.out_dir, inputs, result);
       std::printf("# results in %s/: summary.json steps.csv gpus.csv experts.csv\n",
                   cmd.out_dir.c_str());
+    }
+    if (trace) {
+      const auto slash = cmd.trace_path.rfind('/');
+      if (slash != std::string::npos && slash > 0) epsim::MakeDirectories(cmd.trace_path.substr(0, slash));
+      epsim::WriteFileAtomically(cmd.trace_path, trace->Json());
+      std::printf("# trace in %s (open in ui.perfetto.dev or chrome://tracing)\n",
+                  cmd.trace_path.c_str());
     }
   } catch (const epsim::ConfigError& e) {
     std::fprintf(stderr, "epsim: error: %s\n", e.what());

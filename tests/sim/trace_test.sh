@@ -10,6 +10,11 @@ for engine in simgrid analytic; do
   grep -q '"name":"wait"' "$out/$engine.json"
   grep -q '"dst_gpu"' "$out/$engine.json"
 done
+# A trace inside a results folder that does not exist yet.
+sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 \
+  --expert-ffn 512 --engine analytic --out "$out/new/run" --trace "$out/new/run/trace.json" > /dev/null
+/usr/bin/python3 tests/sim/check_trace.py "$out/new/run/trace.json" 16
+test -s "$out/new/run/summary.json"
 # The checker must reject a slice that overlaps its parent without nesting.
 cat > "$out/bad.json" <<'JSON'
 {"traceEvents":[{"name":"thread_name","ph":"M","pid":0,"tid":0,"args":{"name":"gpu 0"}},
