@@ -78,8 +78,8 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
     placement += Format(" (%d redundant experts, plan from the previous %d steps)",
                         s.redundant_experts, s.rebalance_interval);
   }
-  out += Format("# strategy  : all-to-all %s, placement %s, node limit %s, engine %s\n",
-                s.a2a.c_str(), placement.c_str(),
+  out += Format("# strategy  : all-to-all %s, placement %s, drops by %s, node limit %s, engine %s\n",
+                s.a2a.c_str(), placement.c_str(), s.drop_policy.c_str(),
                 s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none", s.engine.c_str());
   out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
          "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
@@ -162,13 +162,14 @@ std::string StepsCsv(const SimulationResult& r) {
 std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
   std::string csv =
       "step,gpu,node,route_s,dispatch_s,expert_s,combine_s,compute_s,comm_s,stall_s,end_s,"
-      "expert_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
+      "expert_tokens,dropped_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
       "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps\n";
   for (const GpuStepRecord& g : r.gpus) {
-    csv += Format("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g\n",
+    csv += Format("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g\n",
                   g.step, g.gpu, in.topology.NodeOf(g.gpu), g.route_s, g.dispatch_s, g.expert_s,
                   g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s,
                   static_cast<long long>(g.expert_tokens),
+                  static_cast<long long>(g.dropped_tokens),
                   static_cast<long long>(g.unique_tokens_received),
                   static_cast<long long>(g.node_tokens_sent), g.dispatch_sent_bytes,
                   g.dispatch_recv_bytes, g.combine_sent_bytes, g.combine_recv_bytes,

@@ -176,12 +176,17 @@ class SourceAccumulator {
     }
   }
 
-  void AddToken(const std::vector<int>& experts) {
+  // Adds one token. Without `keep`, capacity drops by position (the token's assignments
+  // beyond its experts' capacity); with it, keep[i] says whether experts[i] is kept.
+  void AddToken(const std::vector<int>& experts, const char* keep = nullptr) {
     plan_.assignments += static_cast<int64_t>(experts.size());
-    for (int e : experts) {
-      if (capacity_[e] >= 0 && used_[e] >= capacity_[e]) {
+    for (size_t i = 0; i < experts.size(); ++i) {
+      const int e = experts[i];
+      const bool over = keep != nullptr ? !keep[i] : capacity_[e] >= 0 && used_[e] >= capacity_[e];
+      if (over) {
         ++plan_.expert_dropped[e];
         ++plan_.dropped;
+        ++plan_.source_dropped[src_];
         continue;
       }
       ++used_[e];
@@ -254,6 +259,26 @@ class SourceAccumulator {
   std::vector<int64_t> replica_tokens_;  // per (expert, replica): assignments kept
 };
 
+// Which of a source's buffered assignments (T x k, token-major) survive capacity when the
+// lowest router scores are dropped first. Scores follow pick order: a token's i-th pick
+// scores below its earlier picks (successive sampling draws heavier experts first); ties
+// go to the later token.
+std::vector<char> KeepByScore(const std::vector<int>& buffered, int k,
+                              const std::vector<int64_t>& capacity) {
+  std::vector<char> keep(buffered.size(), 1);
+  std::vector<std::vector<int>> by_expert(capacity.size());
+  for (size_t i = 0; i < buffered.size(); ++i) by_expert[buffered[i]].push_back(static_cast<int>(i));
+  for (size_t e = 0; e < capacity.size(); ++e) {
+    std::vector<int>& mine = by_expert[e];
+    if (capacity[e] < 0 || static_cast<int64_t>(mine.size()) <= capacity[e]) continue;
+    std::sort(mine.begin(), mine.end(), [k](int a, int b) {
+      return a % k != b % k ? a % k > b % k : a > b;
+    });
+    for (size_t j = 0; j < mine.size() - static_cast<size_t>(capacity[e]); ++j) keep[mine[j]] = 0;
+  }
+  return keep;
+}
+
 RoutingPlan EmptyPlan(const Placement& placement) {
   RoutingPlan plan;
   plan.num_gpus = placement.num_gpus();
@@ -264,6 +289,7 @@ RoutingPlan EmptyPlan(const Placement& placement) {
   plan.dispatch_tokens.resize(plan.num_gpus);
   plan.dispatch_pairs.resize(plan.num_gpus);
   plan.node_tokens.resize(plan.num_gpus);
+  plan.source_dropped.assign(plan.num_gpus, 0);
   return plan;
 }
 
@@ -388,14 +414,24 @@ std::vector<int64_t> ExpertCapacities(const RoutingParams& params, const Placeme
 
 RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
                             const Placement& placement, int64_t capacity_per_source,
-                            int gpus_per_node) {
+                            int gpus_per_node, bool drop_by_score) {
   RoutingPlan plan = EmptyPlan(placement);
-  SourceAccumulator acc(plan, placement,
-                        std::vector<int64_t>(placement.num_experts(), capacity_per_source),
-                        gpus_per_node);
+  const std::vector<int64_t> capacity(placement.num_experts(), capacity_per_source);
+  SourceAccumulator acc(plan, placement, capacity, gpus_per_node);
   for (int g = 0; g < static_cast<int>(choices.size()); ++g) {
     acc.Begin(g);
-    for (const auto& token : choices[g]) acc.AddToken(token);
+    if (drop_by_score && !choices[g].empty()) {
+      const int k = static_cast<int>(choices[g][0].size());
+      std::vector<int> buffered;
+      for (const auto& token : choices[g]) {
+        if (static_cast<int>(token.size()) != k) throw std::invalid_argument("tokens need equal top-k");
+        buffered.insert(buffered.end(), token.begin(), token.end());
+      }
+      const std::vector<char> keep = KeepByScore(buffered, k, capacity);
+      for (size_t t = 0; t < choices[g].size(); ++t) acc.AddToken(choices[g][t], keep.data() + t * k);
+    } else {
+      for (const auto& token : choices[g]) acc.AddToken(token);
+    }
     acc.End();
   }
   acc.Flush();
@@ -462,6 +498,32 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   std::vector<int> chosen_nodes, candidates;
   std::vector<double> candidate_weights;
 
+  // Drop by score: a source's tokens are buffered, then each expert over capacity drops the
+  // assignments with the lowest router scores (KeepByScore).
+  const bool by_score = params.drop_by_score && params.capacity_factor > 0;
+  const std::vector<int64_t> capacity = ExpertCapacities(params, placement);
+  std::vector<int> buffered;  // T x k choices of the current source
+  std::vector<char> keep;
+  auto emit = [&](const std::vector<int>& experts) {
+    if (by_score) {
+      buffered.insert(buffered.end(), experts.begin(), experts.end());
+    } else {
+      acc.AddToken(experts);
+    }
+  };
+  auto flush_source = [&]() {
+    if (!by_score) return;
+    const int k = params.top_k;
+    const int tokens = static_cast<int>(buffered.size() / k);
+    keep = KeepByScore(buffered, k, capacity);
+    std::vector<int> one(k);
+    for (int t = 0; t < tokens; ++t) {
+      std::copy(buffered.begin() + static_cast<size_t>(t) * k, buffered.begin() + static_cast<size_t>(t + 1) * k, one.begin());
+      acc.AddToken(one, keep.data() + static_cast<size_t>(t) * k);
+    }
+    buffered.clear();
+  };
+
   for (int g = 0; g < placement.num_gpus(); ++g) {
     Rng rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
     acc.Begin(g);
@@ -495,7 +557,7 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
           token.push_back(candidates[chosen]);
           candidate_weights[chosen] = 0;
         }
-        acc.AddToken(token);
+        emit(token);
         continue;
       }
       if (hot && Uniform01(rng) < hot_probability) {
@@ -506,8 +568,9 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
       DrawDistinct(table, weights, params.top_k, rng, token, taken);
       for (int e : token) taken[e] = 0;
       if (hot) taken[hot_expert] = 0;
-      acc.AddToken(token);
+      emit(token);
     }
+    flush_source();
     acc.End();
   }
   acc.Flush();

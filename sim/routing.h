@@ -64,6 +64,7 @@ struct RoutingPlan {
   int64_t dropped = 0;                  // assignments beyond capacity
   std::vector<int64_t> expert_kept;     // per expert: assignments computed
   std::vector<int64_t> expert_dropped;  // per expert
+  std::vector<int64_t> source_dropped;  // per source GPU: its assignments dropped
   // Per GPU: (expert, tokens) it computes (one entry per expert it holds and received).
   std::vector<std::vector<std::pair<int, int64_t>>> gpu_expert_tokens;
   // Per source GPU: (destination GPU, tokens sent), one entry per destination; a token is
@@ -87,6 +88,7 @@ struct RoutingParams {
   int tokens_per_gpu = 0;
   int top_k = 0;
   double capacity_factor = 0;  // 0: dropless
+  bool drop_by_score = false;  // drop the lowest-scoring assignments, not the last tokens
   uint64_t seed = 0;
 };
 
@@ -104,11 +106,11 @@ std::vector<int64_t> ExpertCapacities(const RoutingParams& params, const Placeme
 // with the best experts), then its experts among those nodes' experts.
 RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step);
 
-// Condenses explicit token choices (choices[g][t] = that token's experts) into a plan,
-// applying capacity by position. Used by SampleRouting and by tests with hand-made routing.
+// Condenses explicit token choices (choices[g][t] = that token's experts, highest score
+// first) into a plan, applying capacity by position or by score. Used by SampleRouting and by tests with hand-made routing.
 RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& choices,
                             const Placement& placement, int64_t capacity_per_source,
-                            int gpus_per_node = 0);
+                            int gpus_per_node = 0, bool drop_by_score = false);
 
 }  // namespace epsim
 

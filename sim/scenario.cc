@@ -40,6 +40,7 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.seed", "--seed", false, "1"},
       {"workload.routing", "--routing", false, "uniform"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
+      {"strategy.drop_policy", "--drop-policy", false, "position"},
       {"strategy.a2a", "--a2a", false, "direct"},
       {"strategy.node_limit", "--node-limit", false, "0"},
       {"strategy.placement", "--placement", false, "contiguous"},
@@ -204,6 +205,7 @@ Scenario LoadScenario(const std::string& path,
 
   s.engine = v.OneOf("engine", {"simgrid", "analytic"});
   s.a2a = v.OneOf("strategy.a2a", {"direct", "hierarchical", "rdma-only"});
+  s.drop_policy = v.OneOf("strategy.drop_policy", {"position", "score"});
   s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));
   s.placement = v.OneOf("strategy.placement", {"contiguous", "round-robin", "eplb"});
   s.redundant_experts = static_cast<int>(v.Int("strategy.redundant_experts", 0, 1 << 20));
@@ -256,6 +258,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.seed", std::to_string(seed)},
       {"workload.routing", routing.ToString()},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
+      {"strategy.drop_policy", drop_policy},
       {"strategy.a2a", a2a},
       {"strategy.node_limit", std::to_string(node_limit)},
       {"strategy.placement", placement},

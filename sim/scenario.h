@@ -38,6 +38,7 @@ struct Scenario {
   RoutingSpec routing;
   // strategy
   double capacity_factor = 0;  // 0: dropless
+  std::string drop_policy;     // "position" (Megatron: later tokens) or "score" (lowest router score)
   // all-to-all algorithm: "direct" (every GPU pair at once, NCCL grouped send/recv),
   // "hierarchical" (DeepEP normal kernels: once per destination node over RDMA to the
   // same-rail GPU, then NVLink), "rdma-only" (every (token, expert) copy over the NICs)

@@ -159,6 +159,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   params.top_k = s.top_k;
   params.capacity_factor = s.capacity_factor;
   params.seed = s.seed;
+  params.drop_by_score = s.drop_policy == "score";
   params.gpus_per_node = in.topology.scale_up.domain_gpus;  // "node" = NVLink domain
   params.node_limit = s.node_limit;
 
@@ -219,6 +220,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       r.end_s = t.end;
       r.expert_tokens = plan.ExpertInputTokens(g);
       r.unique_tokens_received = unique_received[g];
+      r.dropped_tokens = plan.source_dropped[g];
       for (const auto& entry : plan.node_tokens[g]) r.node_tokens_sent += entry.second;
       r.dispatch_sent_bytes = t.dispatch_sent_bytes;
       r.dispatch_recv_bytes = t.dispatch_recv_bytes;

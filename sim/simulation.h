@@ -26,6 +26,7 @@ struct GpuStepRecord {
   double stall_s = 0;      // neither computing nor moving own data, until the step ends
   double end_s = 0;        // reduce done, since step start
   int64_t expert_tokens = 0;
+  int64_t dropped_tokens = 0;          // this GPU's assignments dropped at capacity (at the source)
   int64_t unique_tokens_received = 0;  // tokens that reach this GPU, once each (incl. own)
   int64_t node_tokens_sent = 0;        // (token, destination domain) pairs (incl. own domain)
   double dispatch_sent_bytes = 0, dispatch_recv_bytes = 0;

@@ -98,6 +98,46 @@ TEST(RoutingTest, DropsMatchClosedFormOnHandBuiltRouting) {
   EXPECT_EQ(plan.ExpertInputTokens(1), 3 + 2);
 }
 
+TEST(RoutingTest, DropByScoreDropsLowScoringPicksNotLateTokens) {
+  // One source, experts 0 and 1 (each on its own GPU), capacity 2. Tokens (highest score
+  // first): t0 {0, 1}, t1 {1, 0}, t2 {0, 1}. Each expert is asked 3 times.
+  const Placement placement = Placement::Contiguous(2, 2);
+  const std::vector<std::vector<std::vector<int>>> choices = {{{0, 1}, {1, 0}, {0, 1}}, {}};
+  // By position: t2 loses both experts, so it is not sent at all.
+  RoutingPlan by_position = PlanFromChoices(choices, placement, 2, 0, false);
+  EXPECT_EQ(by_position.dropped, 2);
+  EXPECT_EQ(by_position.dispatch_tokens[0], (std::vector<std::pair<int, int64_t>>{{0, 2}, {1, 2}}));
+  // By score: expert 0 drops t1's second pick, expert 1 the later of t0/t2's second picks
+  // (t2): every token keeps one expert and is still sent.
+  RoutingPlan by_score = PlanFromChoices(choices, placement, 2, 0, true);
+  EXPECT_EQ(by_score.dropped, 2);
+  EXPECT_EQ(by_score.expert_kept, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(by_score.dispatch_tokens[0], (std::vector<std::pair<int, int64_t>>{{0, 2}, {1, 2}}));
+  EXPECT_EQ(by_score.source_dropped[0], 2);
+  int64_t sent = 0;
+  for (const auto& [dst, tokens] : by_score.node_tokens[0]) sent += tokens;
+  EXPECT_EQ(sent, 3);  // all three tokens reach the (single) node
+  int64_t sent_by_position = 0;
+  for (const auto& [dst, tokens] : by_position.node_tokens[0]) sent_by_position += tokens;
+  EXPECT_EQ(sent_by_position, 2);
+}
+
+TEST(RoutingTest, DropByScoreKeepsCountsOfDropByPosition) {
+  const Placement placement = Placement::Contiguous(64, 8);
+  RoutingParams params;
+  params.spec = RoutingSpec::Parse("zipf:1");
+  params.tokens_per_gpu = 500;
+  params.top_k = 4;
+  params.capacity_factor = 1.0;
+  params.seed = 9;
+  const RoutingPlan position = SampleRouting(params, placement, 0);
+  params.drop_by_score = true;
+  const RoutingPlan score = SampleRouting(params, placement, 0);
+  EXPECT_EQ(position.expert_kept, score.expert_kept);
+  EXPECT_EQ(position.dropped, score.dropped);
+  EXPECT_GT(position.dropped, 0);
+}
+
 TEST(RoutingTest, TokenGoesOnceToAGpuHoldingSeveralOfItsExperts) {
   Placement placement = Placement::Contiguous(4, 2);  // experts 0,1 on GPU 0
   RoutingPlan plan = PlanFromChoices({{{0, 1}}, {}}, placement, -1);
