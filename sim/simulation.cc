@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 #include <numeric>
 
 #include <simgrid/s4u.hpp>
@@ -99,6 +101,28 @@ double ExpertWeightBytesPerGpu(const Scenario& s) {
   return (std::max(copies, 1) + s.shared_experts) * per_expert;
 }
 
+// Memory a run needs, estimated before anything is allocated: flows per all-to-all times
+// what one flow costs (measured: about 200 B per flow for the analytic engine at 8192
+// GPUs, SimGrid 2-3 KB per flow in flight). A source reaches at most min(P - 1, E, T k)
+// GPUs (with replicated experts, one copy per expert).
+double EstimatedMemoryBytes(const Scenario& s) {
+  const double reach = std::min({static_cast<double>(s.gpus - 1), static_cast<double>(s.num_experts),
+                                 static_cast<double>(s.tokens_per_gpu) * s.top_k});
+  const double flows = static_cast<double>(s.gpus) * std::max(reach, 1.0);
+  const double per_flow = s.engine == "simgrid" ? 4000.0 : 250.0;
+  return 64e6 + flows * per_flow + 16.0 * s.gpus * s.num_experts;
+}
+
+// The limit: $EPSIM_MAX_MEMORY_GB, or 75% of this machine's memory.
+double MemoryLimitBytes() {
+  if (const char* text = std::getenv("EPSIM_MAX_MEMORY_GB")) {
+    char* end = nullptr;
+    const double gb = std::strtod(text, &end);
+    if (end != text && *end == '\0' && gb > 0) return gb * 1e9;
+  }
+  return 0.75 * static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+}
+
 constexpr char kAnalyticModel[] =
     "analytic per-link processor sharing (fast path; route latency added per flow)";
 
@@ -129,6 +153,17 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
     throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
                       "needs whole NVLink domains: workload.gpus must be a multiple of " +
                           std::to_string(domain));
+  }
+  const double need_bytes = EstimatedMemoryBytes(scenario);
+  if (need_bytes > MemoryLimitBytes()) {
+    char why[240];
+    std::snprintf(why, sizeof(why),
+                  "this run would need about %.1f GB of memory (limit %.1f GB; raise it with "
+                  "EPSIM_MAX_MEMORY_GB%s)",
+                  need_bytes / 1e9, MemoryLimitBytes() / 1e9,
+                  scenario.engine == "simgrid" ? ", or use --engine analytic" : "");
+    throw ConfigError(ScenarioFile(scenario, "workload.gpus"), "workload.gpus",
+                      std::to_string(scenario.gpus), why);
   }
   const double weight_bytes = ExpertWeightBytesPerGpu(scenario);
   if (weight_bytes > in.profile.memory_bytes) {
