@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
                                                     "scenario");
     inputs = epsim::ResolveInputs(epsim::LoadScenario(path, cmd.overrides));
   } catch (const epsim::ConfigError& e) {
-    std::fprintf(stderr, "epsim: error: %s\n", e.what());
+    std::fprintf(stderr, "epsim: error: %s\n", epsim::DisplayPath(e.what()).c_str());
     return 2;
   }
   try {
@@ -142,7 +142,7 @@ int main(int argc, char** argv) {
                   cmd.trace_path.c_str());
     }
   } catch (const epsim::ConfigError& e) {
-    std::fprintf(stderr, "epsim: error: %s\n", e.what());
+    std::fprintf(stderr, "epsim: error: %s\n", epsim::DisplayPath(e.what()).c_str());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "epsim: error: %s\n", e.what());

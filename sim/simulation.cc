@@ -158,7 +158,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
   if (need_bytes > MemoryLimitBytes()) {
     char why[240];
     std::snprintf(why, sizeof(why),
-                  "this run would need about %.1f GB of memory (limit %.1f GB; raise it with "
+                  "this run would need about %.3g GB of memory (limit %.3g GB; raise it with "
                   "EPSIM_MAX_MEMORY_GB%s)",
                   need_bytes / 1e9, MemoryLimitBytes() / 1e9,
                   scenario.engine == "simgrid" ? ", or use --engine analytic" : "");
