@@ -164,6 +164,20 @@ TEST(CliTest, CompareTabulatesEveryVariant) {
   EXPECT_NE(bad.err.find("--vary"), std::string::npos) << bad.err;
 }
 
+TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
+  // cpu-dev.yaml was fitted on up to 2048 tokens for route and combine: ask for 4096, twice.
+  CliRun r = Epsim("--profile calibrate/profiles/cpu-dev.yaml --steps 2 --tokens-per-gpu 4096 "
+                   "--gpus 16 --nodes 2 --experts 32 --top-k 4 --hidden 1024 --expert-ffn 512 "
+                   "--engine analytic");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* op : {"'route'", "'combine'"}) {
+    const size_t first = r.err.find(op);
+    ASSERT_NE(first, std::string::npos) << op << "\n" << r.err;
+    EXPECT_EQ(r.err.find(op, first + 1), std::string::npos) << op << " warned twice";
+  }
+  EXPECT_NE(r.err.find("validity range"), std::string::npos);
+}
+
 TEST(CliTest, DefaultScenarioShapeRunsSmall) {
   // The bundled default scenario, shrunk in tokens and steps so the suite stays fast.
   CliRun r = Epsim("simulate default --tokens-per-gpu 256 --steps 1");
