@@ -60,7 +60,7 @@ for nb in "$ROOT"/notebooks/*.ipynb; do
 done
 
 # Each notebook writes its key figures.
-for fig in skew_phases skew_stall_heatmap capacity_tradeoff scaling calibration_fit \
+for fig in skew_phases skew_stall_heatmap capacity_tradeoff capacity_eplb scaling calibration_fit \
            calibration_residuals; do
   if [ ! -s "$EPSIM_FIGURES/$fig.png" ]; then
     echo "FAIL: figure $fig.png was not written" >&2
