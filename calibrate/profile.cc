@@ -51,9 +51,12 @@ KeyValues ParseKeyValues(const YAML::Node& node, const std::string& file, const 
   KeyValues out;
   if (!node.IsMap()) throw ConfigError(file, key, "", "expected a mapping of names to values");
   for (const auto& kv : node) {
-    if (!kv.second.IsScalar())
-      throw ConfigError(file, key + "." + kv.first.as<std::string>(), "", "expected a scalar");
-    out.push_back({kv.first.as<std::string>(), kv.second.as<std::string>()});
+    // A complex key ("? [a, b]: 1") has no text: as<std::string>() would throw a YAML
+    // exception that no caller expects.
+    if (!kv.first.IsScalar()) throw ConfigError(file, key, "", "expected names as keys");
+    const std::string name = kv.first.Scalar();
+    if (!kv.second.IsScalar()) throw ConfigError(file, key + "." + name, "", "expected a scalar");
+    out.push_back({name, kv.second.Scalar()});
   }
   return out;
 }
@@ -212,7 +215,7 @@ std::string FormatProfile(const Profile& p, const std::string& header) {
   }
   if (!p.samples_csv.empty()) o << "samples_csv: " << Quote(p.samples_csv) << "\n";
   o << "operations:\n";
-  for (const std::string& name : {"route", "layout", "permute", "expert", "combine"}) {
+  for (const char* name : {"route", "layout", "permute", "expert", "combine"}) {
     auto it = p.ops.find(name);
     if (it != p.ops.end()) FormatOp(o, it->second);
   }

@@ -1,9 +1,13 @@
 // epsim: strict configuration reading (see config.h).
 #include "sim/config.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -12,12 +16,32 @@
 namespace epsim {
 namespace {
 
+// Control characters (a line break in a key of a garbage file, say) are written as \xNN, and
+// long parts are cut, so that an error stays one readable line.
+std::string OneLine(const std::string& text, size_t max_chars) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (out.size() >= max_chars) {
+      out += "...";
+      break;
+    }
+    if (c < 0x20 || c == 0x7f) {
+      char buffer[8];
+      std::snprintf(buffer, sizeof(buffer), "\\x%02x", c);
+      out += buffer;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::string Join(const std::string& file, const std::string& key, const std::string& value,
                  const std::string& why) {
-  std::string out = file.empty() ? "<input>" : file;
-  if (!key.empty()) out += ": " + key;
-  if (!value.empty()) out += ": '" + value + "'";
-  if (!why.empty()) out += ": " + why;
+  std::string out = file.empty() ? "<input>" : OneLine(file, 4096);
+  if (!key.empty()) out += ": " + OneLine(key, 200);
+  if (!value.empty()) out += ": '" + OneLine(value, 200) + "'";
+  if (!why.empty()) out += ": " + OneLine(why, 1000);
   return out;
 }
 
@@ -78,10 +102,21 @@ double ParseSizeBytes(const std::string& text) {
 }
 
 YAML::Node LoadYamlFile(const std::string& path) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0)
+    throw ConfigError(path, "", "", std::string("cannot open file: ") + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) throw ConfigError(path, "", "", "is a folder, not a file");
+  if (!S_ISREG(info.st_mode)) throw ConfigError(path, "", "", "not a regular file");
+  if (info.st_size > kMaxConfigFileBytes) {
+    throw ConfigError(path, "", "", "too large for a configuration file (" +
+                                        std::to_string(info.st_size) + " bytes, at most " +
+                                        std::to_string(kMaxConfigFileBytes) + ")");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path, "", "", "cannot open file");
   std::stringstream buffer;
   buffer << in.rdbuf();
+  if (in.bad()) throw ConfigError(path, "", "", "cannot read file");
   return LoadYamlString(buffer.str(), path);
 }
 
@@ -94,6 +129,8 @@ YAML::Node LoadYamlString(const std::string& text, const std::string& name) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(name, "", "", std::string("YAML syntax error: ") + e.what());
   }
+  if (!node.IsDefined() || node.IsNull())
+    throw ConfigError(name, "", "", "empty file (no keys, only comments or blank lines)");
   if (!node.IsMap()) throw ConfigError(name, "", "", "expected a mapping of keys at the top level");
   return node;
 }
@@ -132,7 +169,7 @@ YAML::Node YamlMap::Need(const std::string& key) {
 
 YamlMap YamlMap::Child(const std::string& key) {
   const YAML::Node value = Need(key);
-  if (!value.IsMap()) throw ConfigError(file_, KeyPath(key), "", "expected a mapping of keys");
+  if (!value.IsMap()) Fail(key, "expected a mapping of keys");
   return YamlMap(value, file_, KeyPath(key));
 }
 

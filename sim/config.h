@@ -15,7 +15,8 @@
 
 namespace epsim {
 
-// A bad input. what() is one line: "FILE: KEY: VALUE: WHY" (empty parts left out).
+// A bad input. what() is one line: "FILE: KEY: 'VALUE': WHY" (empty parts left out; control
+// characters written as \xNN, long parts cut).
 class ConfigError : public std::runtime_error {
  public:
   ConfigError(const std::string& file, const std::string& key, const std::string& value,
@@ -36,7 +37,11 @@ double ParseDurationS(const std::string& text);
 // Parses "80GB", "141GB", "512MB", "4KiB", "100B" into bytes.
 double ParseSizeBytes(const std::string& text);
 
-// Loads a YAML file, turning a missing file or a syntax error into a ConfigError.
+// Configuration files larger than this are refused before reading (real ones are < 10 KB).
+constexpr long long kMaxConfigFileBytes = 16LL << 20;
+
+// Loads a YAML file, turning a missing file, a folder, an empty file or a syntax error into
+// a ConfigError.
 YAML::Node LoadYamlFile(const std::string& path);
 // Parses YAML text (for tests and embedded defaults); `name` is used in errors.
 YAML::Node LoadYamlString(const std::string& text, const std::string& name);
