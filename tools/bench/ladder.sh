@@ -22,12 +22,13 @@ common=(--tokens-per-gpu 4096 --hidden 7168 --expert-ffn 2048 --experts 256
 # run NAME ARGS...: one epsim run; appends "name wall_s rss_MB step_ms" to $work/runs.
 run() {
   local name="$1"; shift
-  /usr/bin/time -f "%e %M" -o "$work/$name.time" "$bin" "${common[@]}" "$@" --out "$work/$name" > /dev/null
-  local step_ms
+  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$bin" "${common[@]}" "$@" --out "$work/$name" > /dev/null
+  local step_ms cpu
   step_ms=$(awk -F, 'NR==2 {printf "%.3f", $2 * 1e3}' "$work/$name/steps.csv")
-  read -r wall rss < "$work/$name.time"
-  echo "$name $wall $((rss / 1024)) $step_ms" >> "$work/runs"
-  echo "$name: ${wall} s, $((rss / 1024)) MB, step ${step_ms} ms" >&2
+  read -r wall user sys rss < "$work/$name.time"
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}')
+  echo "$name $cpu $((rss / 1024)) $step_ms $wall" >> "$work/runs"
+  echo "$name: ${cpu} s CPU (${wall} s wall), $((rss / 1024)) MB, step ${step_ms} ms" >&2
 }
 
 for n in $sizes; do
@@ -57,8 +58,8 @@ import csv, os, subprocess, sys, datetime
 work, out, sizes, sg_sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 runs = {}
 for line in open(os.path.join(work, "runs")):
-    name, wall, rss, step = line.split()
-    runs[name] = (float(wall), int(rss), float(step))
+    name, cpu, rss, step, _wall = line.split()
+    runs[name] = (float(cpu), int(rss), float(step))
 
 def per_gpu_error(a, b):
     ra = list(csv.DictReader(open(os.path.join(work, a, "gpus.csv"))))
@@ -78,9 +79,10 @@ lines = ["# epsim benchmarks", "",
          "per GPU, hidden 7168, expert FFN 2048, 256 experts + 1 shared, top-8, fp8 dispatch, bf16",
          "combine, dropless. With more GPUs than experts, experts are replicated.", "",
          f"- machine: {cpu}, {os.cpu_count()} cores; date {datetime.date.today()}; commit {commit}",
-         "- wall time and peak RSS of the whole `epsim` process (routing sampling included), one run each", "",
+         "- time = CPU time (user + system) of the whole single-threaded `epsim` process (routing",
+         "  sampling included; robust to other load on the machine), peak RSS, one run each", "",
          "## Analytic fast path (per-link processor sharing)", "",
-         "| GPUs | routing | all-to-all | wall (s) | peak RSS (MB) | step (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+         "| GPUs | routing | all-to-all | time (s) | peak RSS (MB) | step (ms) |", "| --- | --- | --- | --- | --- | --- |"]
 for n in sizes:
     for routing in ("uniform", "zipf:1.0"):
         for a2a in ("direct", "hierarchical"):
@@ -89,7 +91,7 @@ for n in sizes:
 lines += ["", "## SimGrid replay (reference) against the fast path", "",
           "Max-min flows per GPU pair on SimGrid 3.32 (CM02, equal sharing), the same traffic.",
           "Errors: worst GPU over the step, relative to SimGrid.", "",
-          "| GPUs | routing | all-to-all | SimGrid wall (s) | fast wall (s) | speed-up | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
+          "| GPUs | routing | all-to-all | SimGrid time (s) | fast time (s) | speed-up | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 for n in sg_sizes:
     for routing in ("uniform", "zipf:1.0"):
@@ -102,7 +104,7 @@ for n in sg_sizes:
 lines += ["", "On a 4:1 oversubscribed, not rail-optimized fabric (tools/bench/dgx-h100-oversub4.yaml,",
           "64 GPUs, direct), where leaf uplinks bind together with NICs, per-link processor sharing",
           "is an approximation of max-min sharing:", "",
-          "| routing | SimGrid wall (s) | fast wall (s) | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
+          "| routing | SimGrid time (s) | fast time (s) | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 for routing in ("uniform", "zipf:1.0"):
     a, b = f"simgrid-oversub-{routing}", f"analytic-ref-oversub-{routing}"
