@@ -68,9 +68,10 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
                 s.num_experts, s.shared_experts, s.top_k, s.dispatch_dtype.c_str(),
                 s.combine_dtype.c_str());
-  out += Format("# workload  : %d GPUs x %d tokens, routing %s, capacity factor %s, %d steps, "
+  out += Format("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d steps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
+                s.drift_steps > 0 ? Format(" (popularity redrawn every %d steps)", s.drift_steps).c_str() : "",
                 s.capacity_factor > 0 ? Format("%g", s.capacity_factor).c_str() : "none (dropless)",
                 s.steps, static_cast<unsigned long long>(s.seed));
   std::string placement = s.placement;

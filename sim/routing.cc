@@ -100,6 +100,7 @@ class AliasTable {
 };
 
 // Per-expert weights of a spec (before the hot special case).
+// `seed` already mixes in the drift epoch (SampleRouting), so popularity re-draws per epoch.
 std::vector<double> ExpertWeights(const RoutingSpec& spec, int num_experts, uint64_t seed) {
   std::vector<double> weights(num_experts, 1.0);
   if (spec.kind == RoutingSpec::Kind::kZipf) {
@@ -452,9 +453,12 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   // SHARE * k, so it receives SHARE of all assignments; the rest are uniform.
   int hot_expert = 0;
   double hot_probability = 0;
-  std::vector<double> weights = ExpertWeights(params.spec, num_experts, params.seed);
+  // Popularity (Zipf permutation, hot expert) is redrawn each drift epoch; epoch 0 keeps the
+  // plain seed so that runs without drift are unchanged.
+  const uint64_t popularity_seed = params.seed ^ (static_cast<uint64_t>(params.epoch) * 0x9E3779B97F4A7C15ull);
+  std::vector<double> weights = ExpertWeights(params.spec, num_experts, popularity_seed);
   if (hot) {
-    Rng rng = StreamFor(params.seed, UINT32_MAX, UINT32_MAX - 1);
+    Rng rng = StreamFor(popularity_seed, UINT32_MAX, UINT32_MAX - 1);
     hot_expert = UniformInt(rng, num_experts);
     hot_probability = params.spec.parameter * params.top_k;
     if (hot_probability > 1.0 + 1e-12)

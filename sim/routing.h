@@ -90,6 +90,7 @@ struct RoutingParams {
   double capacity_factor = 0;  // 0: dropless
   bool drop_by_score = false;  // drop the lowest-scoring assignments, not the last tokens
   uint64_t seed = 0;
+  int epoch = 0;               // drift epoch: which experts are popular is redrawn per epoch
 };
 
 // Capacity per expert per source GPU, ceil(cf * T * k / E); -1 when dropless.

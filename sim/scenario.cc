@@ -39,6 +39,7 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.steps", "--steps", false, "1"},
       {"workload.seed", "--seed", false, "1"},
       {"workload.routing", "--routing", false, "uniform"},
+      {"workload.drift_steps", "--drift-steps", false, "0"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
       {"strategy.drop_policy", "--drop-policy", false, "position"},
       {"strategy.a2a", "--a2a", false, "direct"},
@@ -200,6 +201,7 @@ Scenario LoadScenario(const std::string& path,
   } catch (const std::invalid_argument& e) {
     v.Fail("workload.routing", e.what());
   }
+  s.drift_steps = static_cast<int>(v.Int("workload.drift_steps", 0, 1'000'000));
   const std::string& cf = v.Get("strategy.capacity_factor");
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
@@ -257,6 +259,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.steps", std::to_string(steps)},
       {"workload.seed", std::to_string(seed)},
       {"workload.routing", routing.ToString()},
+      {"workload.drift_steps", std::to_string(drift_steps)},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
       {"strategy.drop_policy", drop_policy},
       {"strategy.a2a", a2a},

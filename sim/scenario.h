@@ -36,6 +36,7 @@ struct Scenario {
   int steps = 0;
   uint64_t seed = 0;
   RoutingSpec routing;
+  int drift_steps = 0;         // popularity (Zipf order, hot expert) redrawn every N steps; 0: fixed
   // strategy
   double capacity_factor = 0;  // 0: dropless
   std::string drop_policy;     // "position" (Megatron: later tokens) or "score" (lowest router score)

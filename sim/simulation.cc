@@ -216,6 +216,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
     if (s.placement == "eplb" && step % s.rebalance_interval == 0) {
       if (step == 0) {
         const Placement base = Placement::Contiguous(s.num_experts, s.gpus);
+        params.epoch = 0;  // the history before step 0 has step 0's popularity
         for (int i = 0; i < s.rebalance_interval; ++i) {
           const RoutingPlan history = SampleRouting(params, base, kHistoryStepBase + i);
           for (int e = 0; e < s.num_experts; ++e)
@@ -225,6 +226,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       placement = BalancedReplication(window_load, s.gpus, s.redundant_experts);
       std::fill(window_load.begin(), window_load.end(), 0.0);
     }
+    params.epoch = s.drift_steps > 0 ? step / s.drift_steps : 0;
     StepWork work = MakeStepWork(in, placement, params, costs, step, plan);
     for (int e = 0; e < s.num_experts; ++e)
       window_load[e] += static_cast<double>(plan.expert_kept[e] + plan.expert_dropped[e]);

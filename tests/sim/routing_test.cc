@@ -190,6 +190,19 @@ TEST(RoutingTest, DeterministicPerSeedAndStep) {
   EXPECT_NE(a.expert_kept, d.expert_kept);
 }
 
+TEST(RoutingTest, DriftRedrawsWhichExpertIsHotPerEpoch) {
+  Placement placement = Placement::Contiguous(32, 4);
+  auto hottest = [&](int epoch, int step) {
+    RoutingParams p = Params("hot:0.2", 2000, 2, 0, 11);
+    p.epoch = epoch;
+    const RoutingPlan plan = SampleRouting(p, placement, step);
+    return std::max_element(plan.expert_kept.begin(), plan.expert_kept.end()) - plan.expert_kept.begin();
+  };
+  EXPECT_EQ(hottest(0, 0), hottest(0, 7));  // same epoch, other step: same hot expert
+  EXPECT_NE(hottest(0, 0), hottest(1, 0));  // next epoch: another one (for this seed)
+  EXPECT_EQ(hottest(1, 0), hottest(1, 3));
+}
+
 TEST(RoutingTest, OneTokenAndAllToOneExpert) {
   Placement placement = Placement::Contiguous(4, 4);
   RoutingPlan plan = SampleRouting(Params("uniform", 1, 1, 0), placement, 0);
