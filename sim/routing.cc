@@ -165,6 +165,8 @@ class SourceAccumulator {
     }
   }
 
+  void SetCapacity(std::vector<int64_t> capacity) { capacity_ = std::move(capacity); }
+
   void Begin(int src) {
     src_ = src;
     std::fill(used_.begin(), used_.end(), 0);
@@ -291,6 +293,7 @@ RoutingPlan EmptyPlan(const Placement& placement) {
   plan.dispatch_pairs.resize(plan.num_gpus);
   plan.node_tokens.resize(plan.num_gpus);
   plan.source_dropped.assign(plan.num_gpus, 0);
+  plan.source_tokens.assign(plan.num_gpus, 0);
   return plan;
 }
 
@@ -399,6 +402,21 @@ int64_t CapacityPerSource(const RoutingParams& params, int num_experts) {
   return static_cast<int64_t>(std::ceil(exact - 1e-9 * exact));
 }
 
+std::vector<int> TokensPerSource(const RoutingParams& params, int num_gpus, int step) {
+  std::vector<int> tokens(num_gpus, params.tokens_per_gpu);
+  if (params.token_sigma <= 0) return tokens;
+  const double sigma = params.token_sigma;
+  for (int g = 0; g < num_gpus; ++g) {
+    Rng rng = StreamFor(params.seed ^ 0x746f6b656e73ull, static_cast<uint64_t>(step), g);
+    // Box-Muller from two uniforms in (0, 1].
+    const double u1 = 1.0 - Uniform01(rng), u2 = Uniform01(rng);
+    const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+    const double t = params.tokens_per_gpu * std::exp(sigma * z - sigma * sigma / 2);
+    tokens[g] = static_cast<int>(std::clamp(std::llround(t), 1LL, static_cast<long long>(1 << 24)));
+  }
+  return tokens;
+}
+
 std::vector<int64_t> ExpertCapacities(const RoutingParams& params, const Placement& placement) {
   const int num_experts = placement.num_experts();
   int64_t total_copies = 0;
@@ -417,6 +435,8 @@ RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& ch
                             const Placement& placement, int64_t capacity_per_source,
                             int gpus_per_node, bool drop_by_score) {
   RoutingPlan plan = EmptyPlan(placement);
+  for (size_t g = 0; g < choices.size() && g < plan.source_tokens.size(); ++g)
+    plan.source_tokens[g] = static_cast<int>(choices[g].size());
   const std::vector<int64_t> capacity(placement.num_experts(), capacity_per_source);
   SourceAccumulator acc(plan, placement, capacity, gpus_per_node);
   for (int g = 0; g < static_cast<int>(choices.size()); ++g) {
@@ -505,7 +525,9 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   // Drop by score: a source's tokens are buffered, then each expert over capacity drops the
   // assignments with the lowest router scores (KeepByScore).
   const bool by_score = params.drop_by_score && params.capacity_factor > 0;
-  const std::vector<int64_t> capacity = ExpertCapacities(params, placement);
+  std::vector<int64_t> capacity = ExpertCapacities(params, placement);
+  plan.source_tokens = TokensPerSource(params, placement.num_gpus(), step);
+  RoutingParams source_params = params;  // capacity follows each source's own token count
   std::vector<int> buffered;  // T x k choices of the current source
   std::vector<char> keep;
   auto emit = [&](const std::vector<int>& experts) {
@@ -530,8 +552,13 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
 
   for (int g = 0; g < placement.num_gpus(); ++g) {
     Rng rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
+    if (params.token_sigma > 0) {
+      source_params.tokens_per_gpu = plan.source_tokens[g];
+      capacity = ExpertCapacities(source_params, placement);
+      acc.SetCapacity(capacity);
+    }
     acc.Begin(g);
-    for (int t = 0; t < params.tokens_per_gpu; ++t) {
+    for (int t = 0; t < plan.source_tokens[g]; ++t) {
       token.clear();
       if (node_limited) {
         chosen_nodes.clear();

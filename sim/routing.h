@@ -60,6 +60,7 @@ class Placement {
 struct RoutingPlan {
   int num_gpus = 0;
   int num_experts = 0;
+  std::vector<int> source_tokens;       // per source GPU: its tokens this step
   int64_t assignments = 0;              // tokens x top_k over all GPUs
   int64_t dropped = 0;                  // assignments beyond capacity
   std::vector<int64_t> expert_kept;     // per expert: assignments computed
@@ -91,7 +92,14 @@ struct RoutingParams {
   bool drop_by_score = false;  // drop the lowest-scoring assignments, not the last tokens
   uint64_t seed = 0;
   int epoch = 0;               // drift epoch: which experts are popular is redrawn per epoch
+  // Per-GPU token counts vary log-normally with this sigma around tokens_per_gpu (mean
+  // kept); 0: every GPU has tokens_per_gpu.
+  double token_sigma = 0;
 };
+
+// Tokens of each source GPU in step `step`: tokens_per_gpu, or log-normal around it
+// (T exp(sigma Z - sigma^2 / 2), at least 1) when token_sigma > 0. Deterministic.
+std::vector<int> TokensPerSource(const RoutingParams& params, int num_gpus, int step);
 
 // Capacity per expert per source GPU, ceil(cf * T * k / E); -1 when dropless.
 int64_t CapacityPerSource(const RoutingParams& params, int num_experts);

@@ -40,6 +40,7 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.seed", "--seed", false, "1"},
       {"workload.routing", "--routing", false, "uniform"},
       {"workload.drift_steps", "--drift-steps", false, "0"},
+      {"workload.token_spread", "--token-spread", false, "none"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
       {"strategy.drop_policy", "--drop-policy", false, "position"},
       {"strategy.a2a", "--a2a", false, "direct"},
@@ -202,6 +203,19 @@ Scenario LoadScenario(const std::string& path,
     v.Fail("workload.routing", e.what());
   }
   s.drift_steps = static_cast<int>(v.Int("workload.drift_steps", 0, 1'000'000));
+  {
+    const std::string& spread = v.Get("workload.token_spread");
+    if (spread != "none") {
+      const std::string prefix = "lognormal:";
+      char* end = nullptr;
+      const double sigma = spread.rfind(prefix, 0) == 0
+                               ? std::strtod(spread.c_str() + prefix.size(), &end) : -1;
+      if (spread.rfind(prefix, 0) != 0 || end == spread.c_str() + prefix.size() || *end != '\0' ||
+          !std::isfinite(sigma) || sigma <= 0 || sigma > 3)
+        v.Fail("workload.token_spread", "expected none or lognormal:SIGMA with 0 < SIGMA <= 3");
+      s.token_sigma = sigma;
+    }
+  }
   const std::string& cf = v.Get("strategy.capacity_factor");
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
@@ -260,6 +274,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.seed", std::to_string(seed)},
       {"workload.routing", routing.ToString()},
       {"workload.drift_steps", std::to_string(drift_steps)},
+      {"workload.token_spread", token_sigma > 0 ? "lognormal:" + FormatNumber(token_sigma) : "none"},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
       {"strategy.drop_policy", drop_policy},
       {"strategy.a2a", a2a},

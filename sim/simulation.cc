@@ -55,11 +55,10 @@ StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
   work.route_s.assign(p, 0);
   work.expert_s.assign(p, 0);
   work.reduce_s.assign(p, 0);
-  const double route_s = costs.RouteS(s.tokens_per_gpu);
   for (int g = 0; g < p; ++g) {
     int64_t copies = 0;  // tokens the source gathers into send order
     for (const auto& entry : plan.dispatch_tokens[g]) copies += entry.second;
-    work.route_s[g] = route_s + costs.PermuteS(copies);
+    work.route_s[g] = costs.RouteS(plan.source_tokens[g]) + costs.PermuteS(copies);
   }
   for (const TokenFlow& f : DispatchFlows(plan, in.topology, s.a2a)) {
     work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_bytes, f.via_fabric});
@@ -72,9 +71,9 @@ StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
     double expert_s = 0;
     for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += costs.ExpertS(tokens);
     // Shared experts run on every GPU over its own tokens.
-    expert_s += s.shared_experts * costs.ExpertS(s.tokens_per_gpu);
+    expert_s += s.shared_experts * costs.ExpertS(plan.source_tokens[g]);
     work.expert_s[g] = expert_s;
-    work.reduce_s[g] = costs.CombineS(ReturnedCopies(plan, g, s.a2a), s.tokens_per_gpu);
+    work.reduce_s[g] = costs.CombineS(ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
   }
   return work;
 }
@@ -191,6 +190,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   RoutingParams params;
   params.spec = s.routing;
   params.tokens_per_gpu = s.tokens_per_gpu;
+  params.token_sigma = s.token_sigma;
   params.top_k = s.top_k;
   params.capacity_factor = s.capacity_factor;
   params.seed = s.seed;

@@ -203,6 +203,26 @@ TEST(RoutingTest, DriftRedrawsWhichExpertIsHotPerEpoch) {
   EXPECT_EQ(hottest(1, 0), hottest(1, 3));
 }
 
+TEST(RoutingTest, LogNormalTokensKeepTheMeanAndDriveAssignments) {
+  RoutingParams p = Params("uniform", 1000, 2, 1.25, 3);
+  p.token_sigma = 0.5;
+  const std::vector<int> tokens = TokensPerSource(p, 4000, 0);
+  double mean = 0;
+  for (int t : tokens) mean += t;
+  mean /= tokens.size();
+  // Log-normal with mean 1000 and sigma 0.5: standard deviation 1000 sqrt(e^0.25 - 1) = 533;
+  // the mean of 4000 draws is within 4 standard errors (34).
+  EXPECT_NEAR(mean, 1000, 4 * 533 / std::sqrt(4000.0));
+  EXPECT_EQ(tokens, TokensPerSource(p, 4000, 0));     // deterministic
+  EXPECT_NE(tokens, TokensPerSource(p, 4000, 1));     // per step
+  const Placement placement = Placement::Contiguous(32, 8);
+  const RoutingPlan plan = SampleRouting(p, placement, 0);
+  int64_t expected = 0;
+  for (int g = 0; g < 8; ++g) expected += 2 * static_cast<int64_t>(plan.source_tokens[g]);
+  EXPECT_EQ(plan.assignments, expected);
+  EXPECT_EQ(plan.source_tokens, std::vector<int>(tokens.begin(), tokens.begin() + 8));
+}
+
 TEST(RoutingTest, OneTokenAndAllToOneExpert) {
   Placement placement = Placement::Contiguous(4, 4);
   RoutingPlan plan = SampleRouting(Params("uniform", 1, 1, 0), placement, 0);

@@ -81,6 +81,9 @@ TEST(ScenarioTest, BadValuesNameTheKeyOrFlag) {
   ExpectError(base, {{"--placement", "eplb"}, {"--redundant-experts", "3"}}, "--redundant-experts");
   ExpectError(base, {{"--rebalance-interval", "0"}}, "--rebalance-interval");
   ExpectError(base, {{"--engine", "ns3"}}, "--engine");
+  ExpectError(base, {{"--token-spread", "lognormal:-1"}}, "--token-spread");
+  ExpectError(base, {{"--token-spread", "pareto:2"}}, "--token-spread");
+  ExpectError(base, {{"--drift-steps", "-2"}}, "--drift-steps");
 }
 
 TEST(ScenarioTest, MissingFile) {
