@@ -2,6 +2,9 @@
 #include "sim/routing.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <sstream>
 #include <cmath>
 #include <cstdlib>
 #include <numeric>
@@ -302,10 +305,16 @@ RoutingPlan EmptyPlan(const Placement& placement) {
 RoutingSpec RoutingSpec::Parse(const std::string& text) {
   RoutingSpec spec;
   if (text == "uniform") return spec;
+  if (text.rfind("trace:", 0) == 0) {
+    spec.kind = Kind::kTrace;
+    spec.trace_path = text.substr(6);
+    if (spec.trace_path.empty()) throw std::invalid_argument("expected a file after 'trace:'");
+    return spec;
+  }
   auto colon = text.find(':');
   std::string kind = text.substr(0, colon);
   if (colon == std::string::npos || (kind != "zipf" && kind != "hot"))
-    throw std::invalid_argument("expected uniform, zipf:EXPONENT or hot:SHARE");
+    throw std::invalid_argument("expected uniform, zipf:EXPONENT, hot:SHARE or trace:FILE");
   std::string number = text.substr(colon + 1);
   char* end = nullptr;
   double value = std::strtod(number.c_str(), &end);
@@ -333,8 +342,57 @@ std::string RoutingSpec::ToString() const {
     case Kind::kHot:
       std::snprintf(buffer, sizeof(buffer), "hot:%g", parameter);
       return buffer;
+    case Kind::kTrace:
+      return "trace:" + trace_path;
   }
   return "?";
+}
+
+void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_experts) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot open file");
+  std::string line;
+  if (!std::getline(in, line) || line.rfind("step,expert,tokens", 0) != 0)
+    throw std::invalid_argument("line 1: expected the header 'step,expert,tokens'");
+  spec.trace_weights.clear();
+  int line_number = 1;
+  auto whole = [&](const std::string& cell, const char* column, int64_t max_value) {
+    char* end = nullptr;
+    errno = 0;
+    const long long value = std::strtoll(cell.c_str(), &end, 10);
+    if (cell.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > max_value) {
+      throw std::invalid_argument("line " + std::to_string(line_number) + ": " + column + ": '" +
+                                  cell + "': expected a whole number in [0, " +
+                                  std::to_string(max_value) + "]");
+    }
+    return value;
+  };
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.empty()) continue;
+    std::stringstream cells(line);
+    std::string step_text, expert_text, tokens_text, extra;
+    std::getline(cells, step_text, ',');
+    std::getline(cells, expert_text, ',');
+    std::getline(cells, tokens_text, ',');
+    if (std::getline(cells, extra, ','))
+      throw std::invalid_argument("line " + std::to_string(line_number) + ": expected 3 columns");
+    const auto step = whole(step_text, "step", 1'000'000);
+    const auto expert = whole(expert_text, "expert", num_experts - 1);
+    const auto tokens = whole(tokens_text, "tokens", int64_t{1} << 40);
+    if (step > static_cast<long long>(spec.trace_weights.size()))
+      throw std::invalid_argument("line " + std::to_string(line_number) + ": step: '" + step_text +
+                                  "': steps must be numbered from 0 without gaps");
+    if (step == static_cast<long long>(spec.trace_weights.size()))
+      spec.trace_weights.emplace_back(num_experts, 0.0);
+    spec.trace_weights[step][expert] += static_cast<double>(tokens);
+  }
+  if (spec.trace_weights.empty()) throw std::invalid_argument("no rows after the header");
+  for (size_t step = 0; step < spec.trace_weights.size(); ++step) {
+    double total = 0;
+    for (double w : spec.trace_weights[step]) total += w;
+    if (total <= 0) throw std::invalid_argument("step " + std::to_string(step) + " has no tokens");
+  }
 }
 
 Placement Placement::Contiguous(int num_experts, int num_gpus) {
@@ -476,7 +534,12 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   // Popularity (Zipf permutation, hot expert) is redrawn each drift epoch; epoch 0 keeps the
   // plain seed so that runs without drift are unchanged.
   const uint64_t popularity_seed = params.seed ^ (static_cast<uint64_t>(params.epoch) * 0x9E3779B97F4A7C15ull);
-  std::vector<double> weights = ExpertWeights(params.spec, num_experts, popularity_seed);
+  std::vector<double> weights =
+      params.spec.kind == RoutingSpec::Kind::kTrace
+          ? params.spec.trace_weights[static_cast<size_t>(step) % params.spec.trace_weights.size()]
+          : ExpertWeights(params.spec, num_experts, popularity_seed);
+  if (static_cast<int>(weights.size()) != num_experts)
+    throw std::invalid_argument("routing weights do not match the number of experts");
   if (hot) {
     Rng rng = StreamFor(popularity_seed, UINT32_MAX, UINT32_MAX - 1);
     hot_expert = UniformInt(rng, num_experts);

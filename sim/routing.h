@@ -15,14 +15,24 @@ namespace epsim {
 //   uniform      every expert equally likely
 //   zipf:S       weight 1/rank^S over a seeded random permutation of the experts
 //   hot:SHARE    one expert receives SHARE of all assignments, the others share the rest
+//   trace:FILE   per-step expert popularity from a CSV of observed counts (step,expert,tokens):
+//                step s draws from the counts of the file's step s mod (steps in the file)
 struct RoutingSpec {
-  enum class Kind { kUniform, kZipf, kHot };
+  enum class Kind { kUniform, kZipf, kHot, kTrace };
   Kind kind = Kind::kUniform;
   double parameter = 0;  // Zipf exponent or hot share
-  // Parses the forms above; throws std::invalid_argument with the reason.
+  std::string trace_path;                            // kTrace: the CSV as given
+  std::vector<std::vector<double>> trace_weights;    // kTrace: [file step][expert] counts
+  // Parses the forms above (for trace:FILE only the path; see LoadRoutingTrace); throws
+  // std::invalid_argument with the reason.
   static RoutingSpec Parse(const std::string& text);
   std::string ToString() const;
 };
+
+// Reads a routing trace CSV (header "step,expert,tokens"; whole numbers; expert < num_experts;
+// steps numbered from 0 without gaps) into spec.trace_weights. Throws ConfigError-like
+// std::invalid_argument text "LINE: COLUMN: 'VALUE': why" for the caller to wrap.
+void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_experts);
 
 // Which GPUs hold each expert. Contiguous: GPU g holds experts [g*E/P, (g+1)*E/P).
 // With more GPUs than experts (P a multiple of E), expert e is replicated on the P/E

@@ -202,6 +202,18 @@ Scenario LoadScenario(const std::string& path,
   } catch (const std::invalid_argument& e) {
     v.Fail("workload.routing", e.what());
   }
+  if (s.routing.kind == RoutingSpec::Kind::kTrace) {
+    // A relative trace path is relative to the scenario file that names it.
+    std::string path = s.routing.trace_path;
+    const std::string& origin = v.Origin("workload.routing");
+    if (!path.empty() && path[0] != '/' && origin.find('/') != std::string::npos && origin[0] != '-')
+      path = origin.substr(0, origin.rfind('/') + 1) + path;
+    try {
+      LoadRoutingTrace(s.routing, path, s.num_experts);
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(path, "", "", e.what());
+    }
+  }
   s.drift_steps = static_cast<int>(v.Int("workload.drift_steps", 0, 1'000'000));
   {
     const std::string& spread = v.Get("workload.token_spread");

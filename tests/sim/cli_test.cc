@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -176,6 +177,44 @@ TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
     EXPECT_EQ(r.err.find(op, first + 1), std::string::npos) << op << " warned twice";
   }
   EXPECT_NE(r.err.find("validity range"), std::string::npos);
+}
+
+TEST(CliTest, RoutingFromATraceOfExpertCounts) {
+  // Step 0 of the trace: only experts 0-3 have tokens, so with top-4 every token picks
+  // exactly them; step 1: all 32 experts equally.
+  const std::string trace = ::testing::TempDir() + "/trace.csv";
+  {
+    std::ofstream out(trace);
+    out << "step,expert,tokens\n";
+    for (int e = 0; e < 4; ++e) out << "0," << e << ",100\n";
+    for (int e = 0; e < 32; ++e) out << "1," << e << ",7\n";
+  }
+  const std::string dir = ::testing::TempDir() + "/trace_run";
+  CliRun r = Epsim(std::string(kSmall) + " --engine analytic --routing trace:" + trace + " --out " + dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream experts(dir + "/experts.csv");
+  std::string line;
+  std::getline(experts, line);
+  int64_t step0_other = 0, step0_hot = 0, step1_min = 1 << 30;
+  while (std::getline(experts, line)) {
+    int step, expert;
+    long long kept, dropped;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%d,%d,%lld,%lld", &step, &expert, &kept, &dropped), 4);
+    if (step == 0) (expert < 4 ? step0_hot : step0_other) += kept + dropped;
+    if (step == 1) step1_min = std::min<int64_t>(step1_min, kept + dropped);
+  }
+  EXPECT_EQ(step0_hot, 4LL * 16 * 64);  // 16 GPUs x 64 tokens, each to all four
+  EXPECT_EQ(step0_other, 0);
+  EXPECT_GT(step1_min, 0);
+  // A broken trace names its file and line.
+  {
+    std::ofstream out(trace);
+    out << "step,expert,tokens\n0,99,5\n";
+  }
+  r = Epsim(std::string(kSmall) + " --routing trace:" + trace);
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(Lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("line 2: expert: '99'"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, DefaultScenarioShapeRunsSmall) {
