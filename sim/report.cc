@@ -98,6 +98,9 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
              m.stall_median_s, m.stall_max_s, m.token_skew, m.expert_skew,
              static_cast<double>(m.dropped_tokens) / r.steps.size(), m.dropped_fraction,
              m.dispatch_GBps, m.combine_GBps);
+  out += Format("# per GPU and step, besides compute: waiting for peers %.3f ms, exposed "
+                "communication %.3f ms, contention %.3f ms (means)\n",
+                m.wait_peers_s * 1e3, m.exposed_comm_s * 1e3, m.contention_s * 1e3);
   out += Format("# step time p50 %.3f ms, p99 %.3f ms over %zu steps; dropped %lld of %lld "
                 "assignments (%.3f%%)\n",
                 m.step_time_p50_s * 1e3, m.step_time_p99_s * 1e3, r.steps.size(),
@@ -134,6 +137,9 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   num("dropped_tokens", static_cast<double>(m.dropped_tokens));
   num("assignments", static_cast<double>(m.assignments));
   num("dropped_fraction", m.dropped_fraction);
+  j += "  \"time_lost_s\": {\"waiting_for_peers\": " + JsonNumber(m.wait_peers_s) +
+       ", \"exposed_communication\": " + JsonNumber(m.exposed_comm_s) +
+       ", \"contention\": " + JsonNumber(m.contention_s) + "},\n";
   j += "  \"a2a_GBps_per_gpu\": {\"dispatch\": " + JsonNumber(m.dispatch_GBps) +
        ", \"combine\": " + JsonNumber(m.combine_GBps) + "},\n";
   j += "  \"scenario\": {";
@@ -164,12 +170,14 @@ std::string StepsCsv(const SimulationResult& r) {
 std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
   std::string csv =
       "step,gpu,node,route_s,dispatch_s,expert_s,combine_s,compute_s,comm_s,stall_s,end_s,"
+      "wait_peers_s,exposed_comm_s,contention_s,"
       "expert_tokens,dropped_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
       "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps\n";
   for (const GpuStepRecord& g : r.gpus) {
-    csv += Format("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g\n",
+    csv += Format("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g\n",
                   g.step, g.gpu, in.topology.NodeOf(g.gpu), g.route_s, g.dispatch_s, g.expert_s,
-                  g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s,
+                  g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s, g.wait_peers_s,
+                  g.exposed_comm_s, g.contention_s,
                   static_cast<long long>(g.expert_tokens),
                   static_cast<long long>(g.dropped_tokens),
                   static_cast<long long>(g.unique_tokens_received),

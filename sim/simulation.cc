@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
+#include <map>
 #include <numeric>
 
 #include <simgrid/s4u.hpp>
@@ -16,6 +17,7 @@
 #include "sim/cost_model.h"
 #include "sim/data_files.h"
 #include "sim/eplb.h"
+#include "sim/fabric_layout.h"
 #include "sim/platform.h"
 #include "sim/replay.h"
 #include "sim/routing.h"
@@ -98,6 +100,36 @@ double ExpertWeightBytesPerGpu(const Scenario& s) {
                          ? (s.num_experts + s.redundant_experts) / s.gpus
                          : (s.num_experts + s.gpus - 1) / s.gpus;
   return (std::max(copies, 1) + s.shared_experts) * per_expert;
+}
+
+// Splits GPU g's non-compute time in a step into waiting for peers, exposed communication
+// and contention (see GpuStepRecord), from its flows' start and arrival times.
+void AttributeWaits(const FabricLayout& layout, const std::vector<double>& capacity,
+                    const StepWork& work, const StepTimeline& t, int g, GpuStepRecord& r) {
+  auto phase = [&](const std::vector<Flow>& flows, const std::vector<double>& start,
+                   double enter, double leave) {
+    double first_start = leave;
+    std::map<int, double> port_bytes;  // g's own port links: bytes through each
+    for (size_t f = 0; f < flows.size() && f < start.size(); ++f) {
+      const Flow& flow = flows[f];
+      if (flow.src != g && flow.dst != g) continue;
+      first_start = std::min(first_start, start[f]);
+      const std::array<int, 4> links = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric);
+      int last = 0;
+      while (last + 1 < 4 && links[last + 1] >= 0) ++last;
+      port_bytes[flow.src == g ? links[0] : links[last]] += flow.bytes;
+    }
+    double alone = 0;
+    for (const auto& [link, bytes] : port_bytes) alone = std::max(alone, bytes / capacity[link]);
+    const double busy = std::max(0.0, leave - first_start);
+    r.wait_peers_s += std::max(0.0, first_start - enter);
+    r.exposed_comm_s += std::min(busy, alone);
+    r.contention_s += std::max(0.0, busy - alone);
+  };
+  const GpuTimeline& x = t.gpus[g];
+  phase(work.dispatch, t.dispatch_flow_start, x.route_end, x.dispatch_end);
+  phase(work.combine, t.combine_flow_start, x.expert_end, x.combine_end);
+  r.wait_peers_s += std::max(0.0, t.step_time_s - x.end);  // done; the slowest GPU is not
 }
 
 // Memory a run needs, estimated before anything is allocated: flows per all-to-all times
@@ -209,6 +241,8 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   CostModel costs(in.profile, shape);
 
   RoutingPlan plan;
+  const FabricLayout layout(in.topology, s.gpus);
+  const std::vector<double> capacity = layout.LinkCapacities();
   // EPLB: the placement for steps [kN, (k+1)N) comes from the routed loads of the N steps
   // before (for k = 0, of N extra samples of the same routing), so plans are always stale.
   std::vector<double> window_load(s.num_experts, 0.0);
@@ -254,6 +288,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       r.compute_s = work.route_s[g] + work.expert_s[g] + work.reduce_s[g];
       r.comm_s = t.dispatch_comm_s + t.combine_comm_s;
       r.stall_s = std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
+      AttributeWaits(layout, capacity, work, timeline, g, r);
       r.end_s = t.end;
       r.expert_tokens = plan.ExpertInputTokens(g);
       r.unique_tokens_received = unique_received[g];
@@ -297,7 +332,6 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   };
   if (s.engine == "analytic") {
     result.network_model = kAnalyticModel;
-    const FabricLayout layout(in.topology, s.gpus);
     for (int step = 0; step < s.steps; ++step) {
       const StepWork work = make_step(step);
       on_step(step, work, AnalyticReplayStep(layout, work));
@@ -350,6 +384,11 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   sum.expert_skew = Mean(expert_skew);
   sum.dispatch_GBps = Mean(drate);
   sum.combine_GBps = Mean(crate);
+  for (const GpuStepRecord& r : result.gpus) {
+    sum.wait_peers_s += r.wait_peers_s / result.gpus.size();
+    sum.exposed_comm_s += r.exposed_comm_s / result.gpus.size();
+    sum.contention_s += r.contention_s / result.gpus.size();
+  }
   sum.dropped_fraction =
       sum.assignments > 0 ? static_cast<double>(sum.dropped_tokens) / sum.assignments : 0;
   std::vector<double> gpu_stall(s.gpus, 0.0);

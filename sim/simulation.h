@@ -24,6 +24,13 @@ struct GpuStepRecord {
   double compute_s = 0;    // route + expert + reduce compute
   double comm_s = 0;       // own flows in flight (dispatch + combine)
   double stall_s = 0;      // neither computing nor moving own data, until the step ends
+  // Where the non-compute time went (sum = step time - compute): waiting for peers (in an
+  // all-to-all before any own flow could start, and after finishing, for the slowest GPU);
+  // exposed communication (the time its busiest port needs for its own bytes, alone);
+  // contention (the rest of the time its flows were in flight: shared links, incast).
+  double wait_peers_s = 0;
+  double exposed_comm_s = 0;
+  double contention_s = 0;
   double end_s = 0;        // reduce done, since step start
   int64_t expert_tokens = 0;
   int64_t dropped_tokens = 0;          // this GPU's assignments dropped at capacity (at the source)
@@ -55,6 +62,7 @@ struct ExpertStepRecord {
 };
 
 struct Summary {
+  double wait_peers_s = 0, exposed_comm_s = 0, contention_s = 0;  // mean over GPUs and steps
   double step_time_s = 0, step_time_p50_s = 0, step_time_p99_s = 0;
   double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
   double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;  // per-GPU mean over steps

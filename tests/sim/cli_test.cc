@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <vector>
 #include <sstream>
 #include <string>
 
@@ -177,6 +179,51 @@ TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
     EXPECT_EQ(r.err.find(op, first + 1), std::string::npos) << op << " warned twice";
   }
   EXPECT_NE(r.err.find("validity range"), std::string::npos);
+}
+
+// Each GPU's step splits exactly into compute, waiting for peers, exposed communication
+// and contention (both engines).
+TEST(CliTest, TimeLostAddsUpToTheStep) {
+  for (const char* engine : {"simgrid", "analytic"}) {
+    const std::string dir = ::testing::TempDir() + "/attr_" + engine;
+    CliRun r = Epsim(std::string(kSmall) + " --routing zipf:1 --engine " + engine + " --out " + dir);
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::map<int, double> step_time;
+    {
+      std::ifstream steps(dir + "/steps.csv");
+      std::string line;
+      std::getline(steps, line);
+      while (std::getline(steps, line)) {
+        int step;
+        double t;
+        ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lf", &step, &t), 2);
+        step_time[step] = t;
+      }
+    }
+    std::ifstream gpus(dir + "/gpus.csv");
+    std::string header;
+    std::getline(gpus, header);
+    std::vector<std::string> names;
+    {
+      std::stringstream hs(header);
+      for (std::string cell; std::getline(hs, cell, ',');) names.push_back(cell);
+    }
+    auto col = [&](const char* name) {
+      return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
+    };
+    int rows = 0;
+    for (std::string line; std::getline(gpus, line); ++rows) {
+      std::vector<double> v;
+      std::stringstream ls(line);
+      for (std::string cell; std::getline(ls, cell, ',');) v.push_back(std::stod(cell));
+      const double total = v[col("compute_s")] + v[col("wait_peers_s")] + v[col("exposed_comm_s")] +
+                           v[col("contention_s")];
+      const double step = step_time[static_cast<int>(v[col("step")])];
+      // Up to SimGrid's timing precision (flows completed within surf/precision of each other).
+      EXPECT_NEAR(total, step, 1e-4 * step) << engine << " row " << rows;
+    }
+    EXPECT_EQ(rows, 2 * 16);
+  }
 }
 
 TEST(CliTest, RoutingFromATraceOfExpertCounts) {
