@@ -440,6 +440,17 @@ Placement Placement::FromReplicas(int num_gpus, std::vector<std::vector<int>> re
   return p;
 }
 
+Placement Placement::PerDomain(int num_experts, int num_gpus, int domain_gpus) {
+  if (domain_gpus < 1 || num_gpus % domain_gpus != 0)
+    throw std::invalid_argument("GPUs must be whole domains");
+  std::vector<std::vector<int>> replicas(num_experts);
+  for (int e = 0; e < num_experts; ++e)
+    for (int d = 0; d < num_gpus / domain_gpus; ++d) replicas[e].push_back(d * domain_gpus + e % domain_gpus);
+  Placement p = FromReplicas(num_gpus, std::move(replicas));
+  p.domain_gpus_ = domain_gpus;
+  return p;
+}
+
 std::vector<int> Placement::CopiesPerGpu() const {
   std::vector<int> copies(num_gpus_, 0);
   for (const auto& gpus : replicas_)

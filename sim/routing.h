@@ -53,16 +53,24 @@ class Placement {
   int GpuFor(int expert, int src_gpu) const {
     return replicas_[expert][ReplicaFor(expert, src_gpu)];
   }
-  // Index into Replicas(expert) of the copy that serves `src_gpu`.
+  // Index into Replicas(expert) of the copy that serves `src_gpu`: src mod copies, or, for
+  // a per-domain placement, the copy in the source's own domain.
   int ReplicaFor(int expert, int src_gpu) const {
     const size_t copies = replicas_[expert].size();
-    return copies == 1 ? 0 : static_cast<int>(src_gpu % copies);
+    if (copies == 1) return 0;
+    if (domain_gpus_ > 0) return static_cast<int>((src_gpu / domain_gpus_) % copies);
+    return static_cast<int>(src_gpu % copies);
   }
+  // Every domain of `domain_gpus` GPUs holds every expert (copy d in domain d, on GPU
+  // d * domain_gpus + e mod domain_gpus), and tokens stay in their domain: the layout of
+  // tensor parallelism inside a domain, where each copy stands for the domain's slices.
+  static Placement PerDomain(int num_experts, int num_gpus, int domain_gpus);
   const std::vector<int>& Replicas(int expert) const { return replicas_[expert]; }
 
  private:
   int num_experts_ = 0;
   int num_gpus_ = 0;
+  int domain_gpus_ = 0;  // > 0: replicas chosen by the source's domain
   std::vector<std::vector<int>> replicas_;
 };
 

@@ -45,6 +45,7 @@ const std::vector<FieldInfo>& Schema() {
       {"strategy.drop_policy", "--drop-policy", false, "position"},
       {"strategy.a2a", "--a2a", false, "direct"},
       {"strategy.node_limit", "--node-limit", false, "0"},
+      {"strategy.parallelism", "--parallelism", false, "ep"},
       {"strategy.placement", "--placement", false, "contiguous"},
       {"strategy.redundant_experts", "--redundant-experts", false, "0"},
       {"strategy.rebalance_interval", "--rebalance-interval", false, "10"},
@@ -235,6 +236,7 @@ Scenario LoadScenario(const std::string& path,
   s.a2a = v.OneOf("strategy.a2a", {"direct", "hierarchical", "rdma-only"});
   s.drop_policy = v.OneOf("strategy.drop_policy", {"position", "score"});
   s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));
+  s.parallelism = v.OneOf("strategy.parallelism", {"ep", "tp"});
   s.placement = v.OneOf("strategy.placement", {"contiguous", "round-robin", "eplb"});
   s.redundant_experts = static_cast<int>(v.Int("strategy.redundant_experts", 0, 1 << 20));
   s.rebalance_interval = static_cast<int>(v.Int("strategy.rebalance_interval", 1, 1'000'000));
@@ -246,6 +248,13 @@ Scenario LoadScenario(const std::string& path,
     v.Fail("workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
   // redundant_experts is EPLB's budget; other placements use no copies (so that
   // `epsim compare --vary placement=contiguous,eplb` can fix the budget for all variants).
+  if (s.parallelism == "tp") {
+    for (const char* key : {"strategy.placement", "strategy.a2a", "strategy.node_limit"}) {
+      if (v.Origin(key) != "default" && v.Get(key) != (std::string(key) == "strategy.placement" ? "contiguous"
+                                                       : std::string(key) == "strategy.a2a" ? "direct" : "0"))
+        v.Fail(key, "applies to expert parallelism, not to strategy.parallelism tp");
+    }
+  }
   if (s.placement == "eplb") {
     const int64_t copies = static_cast<int64_t>(s.num_experts) + s.redundant_experts;
     if (copies < s.gpus || copies % s.gpus != 0) {
@@ -291,6 +300,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"strategy.drop_policy", drop_policy},
       {"strategy.a2a", a2a},
       {"strategy.node_limit", std::to_string(node_limit)},
+      {"strategy.parallelism", parallelism},
       {"strategy.placement", placement},
       {"strategy.redundant_experts", std::to_string(redundant_experts)},
       {"strategy.rebalance_interval", std::to_string(rebalance_interval)},

@@ -50,6 +50,10 @@ struct Scenario {
   // experts with `redundant_experts` extra copies and balance the copies over GPUs, from
   // the loads of the previous `rebalance_interval` steps; other placements ignore the budget)
   std::string placement;
+  // "ep": experts spread over GPUs, all-to-all; "tp": every NVLink domain holds every
+  // expert sliced by tensor parallelism (all-gather of tokens and reduce-scatter of
+  // outputs over NVLink, no network traffic; domains are data-parallel replicas)
+  std::string parallelism;
   int redundant_experts = 0;
   int rebalance_interval = 0;
   // how to replay: "simgrid" (max-min flows on SimGrid, the reference) or "analytic"

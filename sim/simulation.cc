@@ -80,6 +80,46 @@ StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
   return work;
 }
 
+// Tensor parallelism inside each NVLink domain (strategy.parallelism tp): the tokens of
+// the domain are all-gathered, every GPU computes its 1/D slice of every expert over all of
+// them, and the partial outputs are reduce-scattered back to the tokens' GPUs.
+StepWork MakeTpStepWork(const SimulationInputs& in, const Placement& placement,
+                        const RoutingParams& params, CostModel& sliced_costs, CostModel& costs,
+                        int step, RoutingPlan& plan_out) {
+  const Scenario& s = in.scenario;
+  plan_out = SampleRouting(params, placement, step);
+  const RoutingPlan& plan = plan_out;
+  const int p = s.gpus;
+  const int domain = std::min(in.topology.scale_up.domain_gpus, p);
+  const double dispatch_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
+  const double combine_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
+  StepWork work;
+  work.route_s.assign(p, 0);
+  work.expert_s.assign(p, 0);
+  work.reduce_s.assign(p, 0);
+  for (int d0 = 0; d0 < p; d0 += domain) {
+    int64_t domain_tokens = 0;
+    double expert_s = 0;  // every GPU of the domain: its slice of every expert
+    for (int g = d0; g < d0 + domain; ++g) {
+      domain_tokens += plan.source_tokens[g];
+      for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += sliced_costs.ExpertS(tokens);
+    }
+    expert_s += s.shared_experts * sliced_costs.ExpertS(domain_tokens);
+    for (int g = d0; g < d0 + domain; ++g) {
+      work.route_s[g] = costs.RouteS(plan.source_tokens[g]);
+      work.expert_s[g] = expert_s;
+      work.reduce_s[g] = costs.CombineS(static_cast<int64_t>(domain) * plan.source_tokens[g],
+                                        plan.source_tokens[g]);
+      for (int h = d0; h < d0 + domain; ++h) {
+        if (h == g) continue;
+        work.dispatch.push_back({g, h, plan.source_tokens[g] * dispatch_bytes, false});
+        work.combine.push_back({g, h, plan.source_tokens[h] * combine_bytes, false});
+      }
+    }
+  }
+  return work;
+}
+
 // The slowest per-GPU link of the topology (NIC, or NVLink without a fabric).
 double LinkFloorBps(const Topology& t) {
   return t.scale_out.nic_bandwidth_Bps > 0 ? t.scale_out.nic_bandwidth_Bps : t.scale_up.bandwidth_Bps;
@@ -88,14 +128,18 @@ double LinkFloorBps(const Topology& t) {
 // Step indices of the routing samples that stand for the history before step 0.
 constexpr int kHistoryStepBase = 1'000'000'000;
 
-Placement InitialPlacement(const Scenario& s) {
+Placement InitialPlacement(const Scenario& s, const Topology& t) {
+  if (s.parallelism == "tp")
+    return Placement::PerDomain(s.num_experts, s.gpus, std::min(t.scale_up.domain_gpus, s.gpus));
   if (s.placement == "round-robin") return Placement::RoundRobin(s.num_experts, s.gpus);
   return Placement::Contiguous(s.num_experts, s.gpus);  // eplb replaces it before step 0
 }
 
 // Bytes of expert weights (gate, up, down in bf16) on the busiest GPU of a placement policy.
-double ExpertWeightBytesPerGpu(const Scenario& s) {
+double ExpertWeightBytesPerGpu(const Scenario& s, const Topology& t) {
   const double per_expert = 3.0 * s.hidden * s.expert_ffn * 2;
+  if (s.parallelism == "tp")
+    return (s.num_experts + s.shared_experts) * per_expert / std::min(t.scale_up.domain_gpus, s.gpus);
   const int copies = s.placement == "eplb"
                          ? (s.num_experts + s.redundant_experts) / s.gpus
                          : (s.num_experts + s.gpus - 1) / s.gpus;
@@ -180,6 +224,11 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
       "calibrate/profiles", profile_ref, ScenarioFile(scenario, "profile"), "profile");
   in.profile = LoadProfile(profile_path);
   const int domain = in.topology.scale_up.domain_gpus;
+  if (scenario.parallelism == "tp" && scenario.gpus > domain && scenario.gpus % domain != 0) {
+    throw ConfigError(ScenarioFile(scenario, "strategy.parallelism"), "strategy.parallelism", "tp",
+                      "needs whole NVLink domains: workload.gpus must be a multiple of " +
+                          std::to_string(domain));
+  }
   if (scenario.a2a == "hierarchical" && scenario.gpus > domain && scenario.gpus % domain != 0) {
     throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
                       "needs whole NVLink domains: workload.gpus must be a multiple of " +
@@ -196,7 +245,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
     throw ConfigError(ScenarioFile(scenario, "workload.gpus"), "workload.gpus",
                       std::to_string(scenario.gpus), why);
   }
-  const double weight_bytes = ExpertWeightBytesPerGpu(scenario);
+  const double weight_bytes = ExpertWeightBytesPerGpu(scenario, in.topology);
   if (weight_bytes > in.profile.memory_bytes) {
     char why[200];
     std::snprintf(why, sizeof(why),
@@ -218,7 +267,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
 SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   const Scenario& s = in.scenario;
   SimulationResult result;
-  Placement placement = InitialPlacement(s);
+  Placement placement = InitialPlacement(s, in.topology);
   RoutingParams params;
   params.spec = s.routing;
   params.tokens_per_gpu = s.tokens_per_gpu;
@@ -239,6 +288,10 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   shape.dispatch_token_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
   shape.combine_token_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
   CostModel costs(in.profile, shape);
+  LayerShape sliced_shape = shape;  // one GPU's slice of an expert under tensor parallelism
+  const int64_t tp_ways = std::min(in.topology.scale_up.domain_gpus, s.gpus);
+  sliced_shape.expert_ffn = (shape.expert_ffn + tp_ways - 1) / tp_ways;
+  CostModel sliced_costs(in.profile, sliced_shape);
 
   RoutingPlan plan;
   const FabricLayout layout(in.topology, s.gpus);
@@ -261,7 +314,9 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       std::fill(window_load.begin(), window_load.end(), 0.0);
     }
     params.epoch = s.drift_steps > 0 ? step / s.drift_steps : 0;
-    StepWork work = MakeStepWork(in, placement, params, costs, step, plan);
+    StepWork work = s.parallelism == "tp"
+                        ? MakeTpStepWork(in, placement, params, sliced_costs, costs, step, plan)
+                        : MakeStepWork(in, placement, params, costs, step, plan);
     for (int e = 0; e < s.num_experts; ++e)
       window_load[e] += static_cast<double>(plan.expert_kept[e] + plan.expert_dropped[e]);
     return work;
@@ -291,6 +346,12 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       AttributeWaits(layout, capacity, work, timeline, g, r);
       r.end_s = t.end;
       r.expert_tokens = plan.ExpertInputTokens(g);
+      if (s.parallelism == "tp") {  // every GPU of a domain works on all of the domain's tokens
+        const int domain = std::min(in.topology.scale_up.domain_gpus, p);
+        int64_t total = 0;
+        for (int h = g / domain * domain; h < (g / domain + 1) * domain; ++h) total += plan.ExpertInputTokens(h);
+        r.expert_tokens = total / domain;
+      }
       r.unique_tokens_received = unique_received[g];
       r.dropped_tokens = plan.source_dropped[g];
       for (const auto& entry : plan.node_tokens[g]) r.node_tokens_sent += entry.second;

@@ -226,6 +226,31 @@ TEST(CliTest, TimeLostAddsUpToTheStep) {
   }
 }
 
+TEST(CliTest, TensorParallelAllGatherMatchesClosedForm) {
+  // TP inside each 8-GPU NVSwitch domain: each GPU sends its 64 fp8 tokens (the default
+  // scenario's dtype: 1024 x (1 + 4/128) = 1056 bytes each) to the 7 others: 7 x 64 x 1056
+  // bytes through its 450 GB/s port, plus the 1 us NVSwitch latency.
+  const std::string dir = ::testing::TempDir() + "/tp";
+  CliRun r = Epsim(std::string(kSmall) + " --parallelism tp --engine analytic --out " + dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream gpus(dir + "/gpus.csv");
+  std::string line;
+  std::getline(gpus, line);
+  const double expected = 7.0 * 64 * 1056 / 450e9 + 1e-6;
+  int rows = 0;
+  while (std::getline(gpus, line)) {
+    double route, dispatch;
+    int step, gpu, node;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%d,%d,%d,%lf,%lf", &step, &gpu, &node, &route, &dispatch), 5);
+    EXPECT_NEAR(dispatch, expected, 0.01 * expected) << "gpu " << gpu;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 2 * 16);
+  CliRun bad = Epsim(std::string(kSmall) + " --parallelism tp --a2a hierarchical");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("--a2a"), std::string::npos) << bad.err;
+}
+
 TEST(CliTest, RoutingFromATraceOfExpertCounts) {
   // Step 0 of the trace: only experts 0-3 have tokens, so with top-4 every token picks
   // exactly them; step 1: all 32 experts equally.
