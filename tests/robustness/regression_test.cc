@@ -1,0 +1,54 @@
+// epsim robustness tests: every input that fuzzing found crashing (tools/fuzz/build_and_run.sh
+// copies them to tests/robustness/regressions/<target>/) goes through the same loader again
+// and must now be accepted or refused with a ConfigError, nothing else.
+//
+//   bazel test //tests/robustness:regression_test
+#include <gtest/gtest.h>
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "tests/robustness/epsim_runner.h"
+#include "tools/fuzz/fuzz_targets.h"
+
+namespace {
+
+constexpr char kRoot[] = "tests/robustness/regressions";
+
+std::vector<std::string> Files(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name[0] != '.' && name != "README.md") names.push_back(name);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(RegressionTest, EveryFoundInputIsAcceptedOrRefusedCleanly) {
+  int replayed = 0;
+  for (const char* kind : {"topology", "scenario", "sweep", "profile"}) {
+    const std::string dir = std::string(kRoot) + "/" + kind;
+    for (const std::string& name : Files(dir)) {
+      const std::string path = dir + "/" + name;
+      SCOPED_TRACE(path);
+      try {
+        ASSERT_TRUE(epsim_fuzz::RunInput(kind, epsim_test::ReadFile(path)));
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "escaped the loader: " << e.what();
+      }
+      ++replayed;
+    }
+  }
+  // The inputs found so far (and kept on purpose) are all here.
+  EXPECT_GE(replayed, 2);
+}
+
+}  // namespace
