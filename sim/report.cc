@@ -72,7 +72,8 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
                 (std::string(s.drift_steps > 0 ? Format(" (popularity redrawn every %d steps)", s.drift_steps) : "") +
-                 (s.token_sigma > 0 ? Format(", tokens per GPU log-normal sigma %g", s.token_sigma) : "")).c_str(),
+                 (s.token_sigma > 0 ? Format(", tokens per GPU log-normal sigma %g", s.token_sigma) : "") +
+                 (s.balance > 0 ? Format(", balance %g", s.balance) : "")).c_str(),
                 s.capacity_factor > 0 ? Format("%g", s.capacity_factor).c_str() : "none (dropless)",
                 s.steps, static_cast<unsigned long long>(s.seed));
   std::string placement = s.placement;

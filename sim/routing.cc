@@ -551,10 +551,16 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
           : ExpertWeights(params.spec, num_experts, popularity_seed);
   if (static_cast<int>(weights.size()) != num_experts)
     throw std::invalid_argument("routing weights do not match the number of experts");
+  if (params.balance > 0 && !hot) {
+    const double total = std::accumulate(weights.begin(), weights.end(), 0.0);
+    for (double& w : weights) w = (1 - params.balance) * w / total + params.balance / num_experts;
+  }
   if (hot) {
     Rng rng = StreamFor(popularity_seed, UINT32_MAX, UINT32_MAX - 1);
     hot_expert = UniformInt(rng, num_experts);
-    hot_probability = params.spec.parameter * params.top_k;
+    // Balance pulls the hot share toward the uniform 1 / E.
+    const double share = (1 - params.balance) * params.spec.parameter + params.balance / num_experts;
+    hot_probability = share * params.top_k;
     if (hot_probability > 1.0 + 1e-12)
       throw std::invalid_argument("hot share exceeds 1/top_k: a token picks an expert at most once");
     weights[hot_expert] = 0;  // drawn separately

@@ -113,6 +113,10 @@ struct RoutingParams {
   // Per-GPU token counts vary log-normally with this sigma around tokens_per_gpu (mean
   // kept); 0: every GPU has tokens_per_gpu.
   double token_sigma = 0;
+  // Load-balancing strength in [0, 1]: each expert's routing probability becomes
+  // (1 - balance) p_e + balance / E, a model of what an auxiliary loss or DeepSeek's bias
+  // correction achieves: 0 leaves the distribution as drawn, 1 makes it uniform.
+  double balance = 0;
 };
 
 // Tokens of each source GPU in step `step`: tokens_per_gpu, or log-normal around it

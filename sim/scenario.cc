@@ -41,6 +41,7 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.routing", "--routing", false, "uniform"},
       {"workload.drift_steps", "--drift-steps", false, "0"},
       {"workload.token_spread", "--token-spread", false, "none"},
+      {"workload.balance", "--balance", false, "0"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
       {"strategy.drop_policy", "--drop-policy", false, "position"},
       {"strategy.a2a", "--a2a", false, "direct"},
@@ -216,6 +217,10 @@ Scenario LoadScenario(const std::string& path,
     }
   }
   s.drift_steps = static_cast<int>(v.Int("workload.drift_steps", 0, 1'000'000));
+  if (v.Get("workload.balance") != "0") {
+    s.balance = v.Positive("workload.balance");
+    if (s.balance > 1) v.Fail("workload.balance", "must be in [0, 1]");
+  }
   {
     const std::string& spread = v.Get("workload.token_spread");
     if (spread != "none") {
@@ -295,6 +300,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.seed", std::to_string(seed)},
       {"workload.routing", routing.ToString()},
       {"workload.drift_steps", std::to_string(drift_steps)},
+      {"workload.balance", FormatNumber(balance)},
       {"workload.token_spread", token_sigma > 0 ? "lognormal:" + FormatNumber(token_sigma) : "none"},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
       {"strategy.drop_policy", drop_policy},

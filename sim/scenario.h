@@ -38,6 +38,7 @@ struct Scenario {
   RoutingSpec routing;
   int drift_steps = 0;         // popularity (Zipf order, hot expert) redrawn every N steps; 0: fixed
   double token_sigma = 0;      // per-GPU tokens log-normal with this sigma (mean kept); 0: equal
+  double balance = 0;          // load-balancing strength in [0, 1] (see RoutingParams::balance)
   // strategy
   double capacity_factor = 0;  // 0: dropless
   std::string drop_policy;     // "position" (Megatron: later tokens) or "score" (lowest router score)

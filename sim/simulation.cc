@@ -272,6 +272,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   params.spec = s.routing;
   params.tokens_per_gpu = s.tokens_per_gpu;
   params.token_sigma = s.token_sigma;
+  params.balance = s.balance;
   params.top_k = s.top_k;
   params.capacity_factor = s.capacity_factor;
   params.seed = s.seed;

@@ -1,6 +1,7 @@
 // epsim tests: routing sampler, placement, capacity drops and traffic counts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -221,6 +222,22 @@ TEST(RoutingTest, LogNormalTokensKeepTheMeanAndDriveAssignments) {
   for (int g = 0; g < 8; ++g) expected += 2 * static_cast<int64_t>(plan.source_tokens[g]);
   EXPECT_EQ(plan.assignments, expected);
   EXPECT_EQ(plan.source_tokens, std::vector<int>(tokens.begin(), tokens.begin() + 8));
+}
+
+TEST(RoutingTest, FullBalanceMakesAnySkewUniform) {
+  Placement placement = Placement::Contiguous(64, 8);
+  RoutingParams p = Params("zipf:2", 8000, 8, 0);
+  p.balance = 1.0;
+  RoutingPlan plan = SampleRouting(p, placement, 0);
+  const double mean = plan.assignments / 64.0;  // 8000
+  for (int64_t k : plan.expert_kept) EXPECT_NEAR(k, mean, 5 * std::sqrt(mean));
+  // Half way: the hottest expert's share is (1 - 0.5) p_max + 0.5 / E, far below Zipf 2's.
+  p.balance = 0.5;
+  RoutingPlan half = SampleRouting(p, placement, 0);
+  p.balance = 0;
+  RoutingPlan none = SampleRouting(p, placement, 0);
+  EXPECT_LT(*std::max_element(half.expert_kept.begin(), half.expert_kept.end()),
+            *std::max_element(none.expert_kept.begin(), none.expert_kept.end()));
 }
 
 TEST(RoutingTest, OneTokenAndAllToOneExpert) {

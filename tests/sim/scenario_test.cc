@@ -84,6 +84,8 @@ TEST(ScenarioTest, BadValuesNameTheKeyOrFlag) {
   ExpectError(base, {{"--token-spread", "lognormal:-1"}}, "--token-spread");
   ExpectError(base, {{"--token-spread", "pareto:2"}}, "--token-spread");
   ExpectError(base, {{"--drift-steps", "-2"}}, "--drift-steps");
+  ExpectError(base, {{"--balance", "1.5"}}, "--balance");
+  ExpectError(base, {{"--balance", "-0.1"}}, "--balance");
 }
 
 TEST(ScenarioTest, MissingFile) {
