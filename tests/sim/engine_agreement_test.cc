@@ -5,6 +5,8 @@
 // (up to 1.6% per GPU on these cases, see BENCHMARKS.md).
 #include <gtest/gtest.h>
 
+#include "tests/testing/csv_column.h"
+
 #include <sys/wait.h>
 
 #include <cmath>
@@ -17,25 +19,7 @@
 
 namespace {
 
-// Column `name` of a CSV file, as numbers.
-std::vector<double> Column(const std::string& path, const std::string& name) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  std::vector<std::string> header;
-  std::stringstream hs(line);
-  for (std::string cell; std::getline(hs, cell, ',');) header.push_back(cell);
-  size_t index = 0;
-  while (index < header.size() && header[index] != name) ++index;
-  std::vector<double> values;
-  while (std::getline(in, line)) {
-    std::stringstream ls(line);
-    std::string cell;
-    for (size_t i = 0; i <= index && std::getline(ls, cell, ','); ++i) {}
-    values.push_back(std::stod(cell));
-  }
-  return values;
-}
+using epsim::testing::CsvColumn;
 
 void RunEpsim(const std::string& args, const std::string& out) {
   const std::string cmd = "sim/epsim " + args + " --out " + out + " > /dev/null 2>&1";
@@ -47,20 +31,20 @@ void ExpectAgreement(const std::string& args, double per_gpu_tolerance, double s
   RunEpsim(args + " --engine simgrid", dir + "/sg");
   RunEpsim(args + " --engine analytic", dir + "/an");
   for (const char* column : {"end_s"}) {
-    std::vector<double> a = Column(dir + "/sg/gpus.csv", column);
-    std::vector<double> b = Column(dir + "/an/gpus.csv", column);
+    std::vector<double> a = CsvColumn(dir + "/sg/gpus.csv", column);
+    std::vector<double> b = CsvColumn(dir + "/an/gpus.csv", column);
     ASSERT_EQ(a.size(), b.size());
     ASSERT_FALSE(a.empty());
     for (size_t i = 0; i < a.size(); ++i)
       EXPECT_NEAR(b[i], a[i], per_gpu_tolerance * a[i]) << args << " row " << i;
   }
   // Dispatch completion per GPU = route_s + dispatch_s.
-  std::vector<double> ra = Column(dir + "/sg/gpus.csv", "route_s"), da = Column(dir + "/sg/gpus.csv", "dispatch_s");
-  std::vector<double> rb = Column(dir + "/an/gpus.csv", "route_s"), db = Column(dir + "/an/gpus.csv", "dispatch_s");
+  std::vector<double> ra = CsvColumn(dir + "/sg/gpus.csv", "route_s"), da = CsvColumn(dir + "/sg/gpus.csv", "dispatch_s");
+  std::vector<double> rb = CsvColumn(dir + "/an/gpus.csv", "route_s"), db = CsvColumn(dir + "/an/gpus.csv", "dispatch_s");
   for (size_t i = 0; i < ra.size(); ++i)
     EXPECT_NEAR(rb[i] + db[i], ra[i] + da[i], per_gpu_tolerance * (ra[i] + da[i])) << args << " row " << i;
-  std::vector<double> sa = Column(dir + "/sg/steps.csv", "step_time_s");
-  std::vector<double> sb = Column(dir + "/an/steps.csv", "step_time_s");
+  std::vector<double> sa = CsvColumn(dir + "/sg/steps.csv", "step_time_s");
+  std::vector<double> sb = CsvColumn(dir + "/an/steps.csv", "step_time_s");
   for (size_t i = 0; i < sa.size(); ++i) EXPECT_NEAR(sb[i], sa[i], step_tolerance * sa[i]) << args;
 }
 

@@ -12,6 +12,8 @@
 // not met yet; this test pins what the model does today so that changes show up.
 #include <gtest/gtest.h>
 
+#include "tests/testing/csv_column.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -25,23 +27,7 @@
 
 namespace {
 
-std::vector<double> Column(const std::string& path, const std::string& name) {
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);
-  std::stringstream hs(line);
-  std::vector<std::string> header;
-  for (std::string cell; std::getline(hs, cell, ',');) header.push_back(cell);
-  const size_t index = std::find(header.begin(), header.end(), name) - header.begin();
-  std::vector<double> values;
-  while (std::getline(in, line)) {
-    std::stringstream ls(line);
-    std::string cell;
-    for (size_t i = 0; i <= index && std::getline(ls, cell, ','); ++i) {}
-    values.push_back(std::stod(cell));
-  }
-  return values;
-}
+using epsim::testing::CsvColumn;
 
 double Mean(const std::vector<double>& v) {
   double s = 0;
@@ -78,9 +64,9 @@ TEST(DeepEpValidationTest, PredictedKernelTimesAgainstPublished) {
     // internode, unique (token, destination node) pairs incl. the sender's own node.
     const bool intranode = c["type"].as<std::string>() == "intranode";
     const double counted_tokens =
-        Mean(Column(dir + "/gpus.csv", intranode ? "unique_tokens_received" : "node_tokens_sent"));
-    const double dispatch_us = Mean(Column(dir + "/gpus.csv", "dispatch_s")) * 1e6;
-    const double combine_us = Mean(Column(dir + "/gpus.csv", "combine_s")) * 1e6;
+        Mean(CsvColumn(dir + "/gpus.csv", intranode ? "unique_tokens_received" : "node_tokens_sent"));
+    const double dispatch_us = Mean(CsvColumn(dir + "/gpus.csv", "dispatch_s")) * 1e6;
+    const double combine_us = Mean(CsvColumn(dir + "/gpus.csv", "combine_s")) * 1e6;
     const double published_dispatch_us = counted_tokens * fp8_token_bytes / (c["dispatch_GBps"].as<double>() * 1e3);
     const double published_combine_us = counted_tokens * bf16_token_bytes / (c["combine_GBps"].as<double>() * 1e3);
     rows.push_back({"EP" + std::to_string(ep) + " dispatch", dispatch_us, published_dispatch_us});
