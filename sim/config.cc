@@ -106,18 +106,22 @@ YAML::Node LoadYamlFile(const std::string& path) {
   if (stat(path.c_str(), &info) != 0)
     throw ConfigError(path, "", "", std::string("cannot open file: ") + std::strerror(errno));
   if (S_ISDIR(info.st_mode)) throw ConfigError(path, "", "", "is a folder, not a file");
-  if (!S_ISREG(info.st_mode)) throw ConfigError(path, "", "", "not a regular file");
-  if (info.st_size > kMaxConfigFileBytes) {
-    throw ConfigError(path, "", "", "too large for a configuration file (" +
-                                        std::to_string(info.st_size) + " bytes, at most " +
-                                        std::to_string(kMaxConfigFileBytes) + ")");
-  }
+  const std::string too_large =
+      "too large for a configuration file (more than " + std::to_string(kMaxConfigFileBytes) +
+      " bytes)";
+  if (S_ISREG(info.st_mode) && info.st_size > kMaxConfigFileBytes)
+    throw ConfigError(path, "", "", too_large);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path, "", "", "cannot open file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  // Pipes (`<(...)`) and devices have no size: stop reading past the limit.
+  std::string text;
+  char chunk[65536];
+  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (text.size() > static_cast<size_t>(kMaxConfigFileBytes)) throw ConfigError(path, "", "", too_large);
+  }
   if (in.bad()) throw ConfigError(path, "", "", "cannot read file");
-  return LoadYamlString(buffer.str(), path);
+  return LoadYamlString(text, path);
 }
 
 YAML::Node LoadYamlString(const std::string& text, const std::string& name) {

@@ -15,6 +15,8 @@
 # Environment: EPSIM_FUZZ_DIR (work folder: objects, binaries, growing corpora, logs;
 # default /tmp/epsim-fuzz), CXX (default clang++-14).
 # Per target, the log is $EPSIM_FUZZ_DIR/<target>.log; the summary line gives the exec count.
+# The growing corpora stay in $EPSIM_FUZZ_DIR/corpus/<target>/, never in tools/fuzz/corpus/
+# (the seeds kept in the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -46,7 +48,9 @@ for target in "${ALL_TARGETS[@]}"; do
   bin="$WORK/bin/fuzz_$target"
   # Relink only when something changed, so that several targets can run side by side:
   #   for t in topology scenario sweep profile; do nice -n 19 tools/fuzz/build_and_run.sh 600 $t & done
-  if [[ -f "$bin" && -z "$(find "${objects[@]}" tools/fuzz -newer "$bin" -print -quit)" ]]; then continue; fi
+  if [[ -f "$bin" && -z "$(find "${objects[@]}" tools/fuzz -maxdepth 1 -name 'fuzz_*' -newer "$bin" -print -quit)" ]]; then
+    continue
+  fi
   echo "link $bin"
   $CXX $CXXFLAGS -fsanitize=fuzzer "tools/fuzz/fuzz_$target.cc" "${objects[@]}" \
     -lyaml-cpp -lsimgrid -lpthread -o "$bin"
