@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "sim/config.h"
+#include "sim/data_files.h"
+#include "sim/scenario.h"
 #include "sim/output_file.h"
 #include "sim/simulation.h"
 #include "sim/sweep.h"
@@ -64,7 +66,11 @@ CompareArgs Parse(int argc, char** argv) {
       std::vector<std::string> values = Split(value.substr(eq + 1), ',');
       if (values.empty() || std::count(values.begin(), values.end(), std::string()) > 0)
         throw ConfigError("command line", "--vary", value, "empty value");
-      args.axes.emplace_back("--" + value.substr(0, eq), values);
+      const std::string flag = "--" + value.substr(0, eq);
+      bool known = false;
+      for (const auto& entry : ScenarioFlags()) known |= entry.first == flag;
+      if (!known) throw ConfigError("command line", "--vary", value, "unknown flag " + flag + " (see epsim --help)");
+      args.axes.emplace_back(flag, values);
     } else if (arg == "--out") {
       args.out_dir = value;
     } else if (arg == "--jobs") {
@@ -115,9 +121,23 @@ int RunCompareCommand(int argc, char** argv) {
   CompareArgs args;
   try {
     args = Parse(argc, argv);
+    // Every variant is checked here, so that an error names the flag the user wrote, not
+    // the sweep file written on their behalf.
+    const std::string path =
+        args.scenario == "none" ? "" : ResolveDataFile("scenarios", args.scenario, "command line", "scenario");
+    std::vector<size_t> index(args.axes.size(), 0);
+    while (true) {
+      std::vector<std::pair<std::string, std::string>> overrides = args.fixed;
+      for (size_t a = 0; a < args.axes.size(); ++a)
+        overrides.emplace_back(args.axes[a].first, args.axes[a].second[index[a]]);
+      ResolveInputs(LoadScenario(path, overrides));
+      size_t a = args.axes.size();
+      while (a > 0 && ++index[a - 1] == args.axes[a - 1].second.size()) index[--a] = 0;
+      if (a == 0) break;
+    }
     MakeDirectories(args.out_dir);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "epsim compare: error: %s\n", e.what());
+    std::fprintf(stderr, "epsim compare: error: %s\n", DisplayPath(e.what()).c_str());
     return 2;
   }
   // The variants are a sweep: write its file and run it through the sweep command.

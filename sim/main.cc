@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -119,6 +120,18 @@ int main(int argc, char** argv) {
                            : epsim::ResolveDataFile("scenarios", cmd.scenario, "command line",
                                                     "scenario");
     inputs = epsim::ResolveInputs(epsim::LoadScenario(path, cmd.overrides));
+    // Output folders are checked before the run, not after it.
+    auto make_folder = [](const std::string& flag, const std::string& value, const std::string& dir) {
+      try {
+        epsim::MakeDirectories(dir);
+      } catch (const std::runtime_error& e) {
+        throw epsim::ConfigError("command line", flag, value, e.what());
+      }
+    };
+    if (!cmd.out_dir.empty()) make_folder("--out", cmd.out_dir, cmd.out_dir);
+    const auto slash = cmd.trace_path.rfind('/');
+    if (slash != std::string::npos && slash > 0)
+      make_folder("--trace", cmd.trace_path, cmd.trace_path.substr(0, slash));
   } catch (const epsim::ConfigError& e) {
     std::fprintf(stderr, "epsim: error: %s\n", epsim::DisplayPath(e.what()).c_str());
     return 2;
@@ -135,8 +148,6 @@ int main(int argc, char** argv) {
                   cmd.out_dir.c_str());
     }
     if (trace) {
-      const auto slash = cmd.trace_path.rfind('/');
-      if (slash != std::string::npos && slash > 0) epsim::MakeDirectories(cmd.trace_path.substr(0, slash));
       epsim::WriteFileAtomically(cmd.trace_path, trace->Json());
       std::printf("# trace in %s (open in ui.perfetto.dev or chrome://tracing)\n",
                   cmd.trace_path.c_str());

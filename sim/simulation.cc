@@ -247,15 +247,13 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
   }
   const double weight_bytes = ExpertWeightBytesPerGpu(scenario, in.topology);
   if (weight_bytes > in.profile.memory_bytes) {
-    char why[200];
+    char value[40], why[200];
+    std::snprintf(value, sizeof(value), "%.3g GB", in.profile.memory_bytes / 1e9);
     std::snprintf(why, sizeof(why),
-                  "expert weights need %.1f GB per GPU, more than the %.0f GB of %s",
-                  weight_bytes / 1e9, in.profile.memory_bytes / 1e9, in.profile.name.c_str());
-    const std::string key = scenario.placement == "eplb" ? "strategy.redundant_experts" : "model.experts";
-    throw ConfigError(ScenarioFile(scenario, key), key,
-                      key == "model.experts" ? std::to_string(scenario.num_experts)
-                                             : std::to_string(scenario.redundant_experts),
-                      why);
+                  "expert weights need %.3g GB per GPU with %s (model.experts %d, placement %s)",
+                  weight_bytes / 1e9, DisplayPath(ScenarioFile(scenario, "model.experts")).c_str(),
+                  scenario.num_experts, scenario.placement.c_str());
+    throw ConfigError(DisplayPath(in.profile.file), "device.memory", value, why);
   }
   if (scenario.a2a == "rdma-only" && in.topology.scale_out.nics_per_node == 0) {
     throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
