@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages epsim builds and tests with, only those missing
 # (idempotent; safe to run every time). Needs root or sudo for apt-get.
-#   tools/setup.sh
+#   tools/setup.sh          build, tests, notebooks
+#   tools/setup.sh fuzz     also clang and its libFuzzer runtime (tools/fuzz/build_and_run.sh)
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,9 @@ packages=(
   libopenmpi-dev openmpi-bin                                  # CPU all-to-all, distributed sweeps
   jupyter-nbconvert python3-ipykernel python3-matplotlib python3-pandas  # notebooks
 )
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(clang-14 libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

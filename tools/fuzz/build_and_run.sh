@@ -25,6 +25,7 @@ CXX=${CXX:-clang++-14}
 ALL_TARGETS=(topology scenario sweep profile)
 mkdir -p "$WORK/obj" "$WORK/bin"
 
+tools/setup.sh fuzz  # Debian's clang-14 and libclang-rt-14-dev, when missing
 if ! command -v "$CXX" >/dev/null; then
   echo "build_and_run.sh: $CXX not found (apt-get install clang-14 libclang-rt-14-dev)" >&2
   exit 2
