@@ -50,12 +50,9 @@ void Check(Harness& h) {
 void Run(Harness& h) {
   Check(h);
   const bool gpu = h.backend == Backend::kCuda;
-  const std::vector<int64_t> hiddens = h.ByLevel<std::vector<int64_t>>(
-      {256}, gpu ? std::vector<int64_t>{2048, 7168} : std::vector<int64_t>{1024, 4096},
-      std::vector<int64_t>{2048, 4096, 7168});
-  const std::vector<int64_t> tokens = h.ByLevel<std::vector<int64_t>>(
-      {1, 16, 128}, gpu ? std::vector<int64_t>{1, 16, 128, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 2048},
-      gpu ? std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096});
+  const MemoryBoundSweep sweep = MemoryBoundShapes(h);
+  const std::vector<int64_t>& hiddens = sweep.hiddens;
+  const std::vector<int64_t>& tokens = sweep.tokens;
   const int total = static_cast<int>(hiddens.size() * tokens.size());
   int done = 0;
   for (const int64_t hid : hiddens) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "calibrate/fit.h"
+#include "calibrate/harness.h"
 #include "kernels/ep_ops.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
@@ -91,6 +92,24 @@ inline double NormalizedMaxError(const std::vector<float>& a, const std::vector<
 }
 
 // Host vectors of layout outputs.
+// The hidden sizes and token counts swept by the memory-bound operations (permute,
+// combine) at each level of the harness.
+struct MemoryBoundSweep {
+  std::vector<int64_t> hiddens;
+  std::vector<int64_t> tokens;
+};
+inline MemoryBoundSweep MemoryBoundShapes(const Harness& h) {
+  const bool gpu = h.backend == Backend::kCuda;
+  MemoryBoundSweep sweep;
+  sweep.hiddens = h.ByLevel<std::vector<int64_t>>(
+      {256}, gpu ? std::vector<int64_t>{2048, 7168} : std::vector<int64_t>{1024, 4096},
+      std::vector<int64_t>{2048, 4096, 7168});
+  sweep.tokens = h.ByLevel<std::vector<int64_t>>(
+      {1, 16, 128}, gpu ? std::vector<int64_t>{1, 16, 128, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 2048},
+      gpu ? std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096});
+  return sweep;
+}
+
 struct LayoutHost {
   std::vector<int32_t> per_expert, dropped, expert_begin, copies_per_rank, tokens_per_rank,
       rank_begin, slot_to_row, row_to_slot;
