@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -15,8 +16,8 @@ namespace {
 // One all-to-all of one step, shared by the GPU actors and their lanes.
 class Exchange {
  public:
-  Exchange(const Platform& platform, const std::vector<Flow>& flows)
-      : platform_(platform), flows_(flows) {
+  Exchange(const Platform& platform, const std::vector<Flow>& flows, FlowIssue issue)
+      : platform_(platform), flows_(flows), issue_(issue) {
     const int p = platform.num_gpus();
     out_flows_.resize(p);
     in_flows_.resize(p);
@@ -40,19 +41,23 @@ class Exchange {
     const double now = sg4::Engine::get_clock();
     entered_at_[g] = now;
     done_at_[g] = now;
-    std::vector<int> to_start;
-    for (int f : out_flows_[g])
-      if (entered_at_[flows_[f].dst] >= 0) to_start.push_back(f);
-    for (int f : in_flows_[g])
-      if (entered_at_[flows_[f].src] >= 0) to_start.push_back(f);
-    for (size_t first = 0; first < to_start.size(); first += kFlowsPerLane) {
-      size_t last = std::min(to_start.size(), first + kFlowsPerLane);
-      std::vector<int> lane(to_start.begin() + first, to_start.begin() + last);
-      sg4::Actor::create("lane", sg4::this_actor::get_host(),
-                         [this, lane = std::move(lane)]() { RunLane(lane); });
+    if (issue_ == FlowIssue::kMailboxPerFlow) {
+      RunMailbox(g);
+    } else {
+      std::vector<int> to_start;
+      for (int f : out_flows_[g])
+        if (entered_at_[flows_[f].dst] >= 0) to_start.push_back(f);
+      for (int f : in_flows_[g])
+        if (entered_at_[flows_[f].src] >= 0) to_start.push_back(f);
+      for (size_t first = 0; first < to_start.size(); first += kFlowsPerLane) {
+        size_t last = std::min(to_start.size(), first + kFlowsPerLane);
+        std::vector<int> lane(to_start.begin() + first, to_start.begin() + last);
+        sg4::Actor::create("lane", sg4::this_actor::get_host(),
+                           [this, lane = std::move(lane)]() { RunLane(lane); });
+      }
+      const bool has_flows = !out_flows_[g].empty() || !in_flows_[g].empty();
+      if (has_flows) wake_[g]->acquire();
     }
-    const bool has_flows = !out_flows_[g].empty() || !in_flows_[g].empty();
-    if (has_flows) wake_[g]->acquire();
     if (done_at_[g] > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(done_at_[g]);
   }
 
@@ -98,6 +103,47 @@ class Exchange {
   }
 
  private:
+  // The plain replay: GPU g posts a put for each of its sends and a get for each of its
+  // receives on the pair's mailbox, from an actor on the host where the flow leaves or
+  // arrives (the GPU for NVLink flows, its NIC for fabric flows); SimGrid starts a
+  // transfer when both sides have posted, which is NCCL's rendezvous.
+  void RunMailbox(int g) {
+    std::map<sg4::Host*, std::vector<std::pair<int, bool>>> by_host;  // (flow, is_send)
+    for (int f : out_flows_[g])
+      by_host[platform_.Path(flows_[f].src, flows_[f].dst, flows_[f].via_fabric).src].push_back({f, true});
+    for (int f : in_flows_[g])
+      by_host[platform_.Path(flows_[f].src, flows_[f].dst, flows_[f].via_fabric).dst].push_back({f, false});
+    if (by_host.empty()) return;
+    sg4::SemaphorePtr finished = sg4::Semaphore::create(0);
+    for (auto& [host, side] : by_host) {
+      sg4::Actor::create("flows-" + std::to_string(g), host, [this, side = side, finished]() {
+        static char payload;
+        std::vector<sg4::CommPtr> comms;
+        void* received = nullptr;
+        for (const auto& [f, is_send] : side) {
+          sg4::Mailbox* mailbox = sg4::Mailbox::by_name(
+              std::to_string(flows_[f].src) + ">" + std::to_string(flows_[f].dst));
+          if (is_send)
+            comms.push_back(mailbox->put_async(&payload, static_cast<uint64_t>(std::ceil(flows_[f].bytes))));
+          else
+            comms.push_back(mailbox->get_async<void>(&received));
+        }
+        sg4::Comm::wait_all(comms);
+        for (size_t i = 0; i < side.size(); ++i) {
+          const auto& [f, is_send] = side[i];
+          const Flow& flow = flows_[f];
+          const double latency = platform_.Path(flow.src, flow.dst, flow.via_fabric).latency_s;
+          flow_start_[f] = comms[i]->get_start_time();
+          flow_arrival_[f] = comms[i]->get_finish_time() + latency;
+          const int gpu = is_send ? flow.src : flow.dst;
+          done_at_[gpu] = std::max(done_at_[gpu], flow_arrival_[f]);
+        }
+        finished->release();
+      });
+    }
+    for (size_t i = 0; i < by_host.size(); ++i) finished->acquire();
+  }
+
   void RunLane(const std::vector<int>& lane) {
     const double now = sg4::Engine::get_clock();
     std::vector<sg4::CommPtr> comms;
@@ -135,6 +181,7 @@ class Exchange {
 
   const Platform& platform_;
   const std::vector<Flow>& flows_;
+  const FlowIssue issue_;
   std::vector<std::vector<int>> out_flows_, in_flows_;
   std::vector<double> entered_at_;
   std::vector<int> pending_;
@@ -146,6 +193,7 @@ class Exchange {
 // Everything the GPU actors of one replay share.
 struct ReplayState {
   const Platform* platform = nullptr;
+  FlowIssue issue = FlowIssue::kLanes;
   int num_steps = 0;
   std::function<StepWork(int)> make_step;
   std::function<void(int, const StepWork&, const StepTimeline&)> on_step;
@@ -159,8 +207,8 @@ struct ReplayState {
 
 void PrepareStep(ReplayState& state, int step) {
   state.work = state.make_step(step);
-  state.dispatch = std::make_unique<Exchange>(*state.platform, state.work.dispatch);
-  state.combine = std::make_unique<Exchange>(*state.platform, state.work.combine);
+  state.dispatch = std::make_unique<Exchange>(*state.platform, state.work.dispatch, state.issue);
+  state.combine = std::make_unique<Exchange>(*state.platform, state.work.combine, state.issue);
   state.timeline = StepTimeline();
   state.timeline.gpus.resize(state.platform->num_gpus());
 }
@@ -212,9 +260,11 @@ void GpuActor(ReplayState* state, int g) {
 void ReplaySteps(sg4::Engine& engine, const Platform& platform, int num_steps,
                  const std::function<StepWork(int step)>& make_step,
                  const std::function<void(int step, const StepWork&, const StepTimeline&)>&
-                     on_step) {
+                     on_step,
+                 FlowIssue issue) {
   ReplayState state;
   state.platform = &platform;
+  state.issue = issue;
   state.num_steps = num_steps;
   state.make_step = make_step;
   state.on_step = on_step;

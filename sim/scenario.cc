@@ -50,6 +50,7 @@ const std::vector<FieldInfo>& Schema() {
       {"strategy.placement", "--placement", false, "contiguous"},
       {"strategy.redundant_experts", "--redundant-experts", false, "0"},
       {"strategy.rebalance_interval", "--rebalance-interval", false, "10"},
+      {"strategy.overlap", "--overlap", false, "none"},
       {"engine", "--engine", false, "simgrid"},
   };
   return kFields;
@@ -237,7 +238,7 @@ Scenario LoadScenario(const std::string& path,
   const std::string& cf = v.Get("strategy.capacity_factor");
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
-  s.engine = v.OneOf("engine", {"simgrid", "analytic"});
+  s.engine = v.OneOf("engine", {"simgrid", "analytic", "simgrid-mailbox"});
   s.a2a = v.OneOf("strategy.a2a", {"direct", "hierarchical", "rdma-only"});
   s.drop_policy = v.OneOf("strategy.drop_policy", {"position", "score"});
   s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));
@@ -245,6 +246,7 @@ Scenario LoadScenario(const std::string& path,
   s.placement = v.OneOf("strategy.placement", {"contiguous", "round-robin", "eplb"});
   s.redundant_experts = static_cast<int>(v.Int("strategy.redundant_experts", 0, 1 << 20));
   s.rebalance_interval = static_cast<int>(v.Int("strategy.rebalance_interval", 1, 1'000'000));
+  s.overlap = v.OneOf("strategy.overlap", {"none", "two-batch"});
 
   // Cross-field checks.
   if (s.top_k > s.num_experts)
@@ -260,6 +262,8 @@ Scenario LoadScenario(const std::string& path,
         v.Fail(key, "applies to expert parallelism, not to strategy.parallelism tp");
     }
   }
+  if (s.overlap == "two-batch" && s.tokens_per_gpu < 2)
+    v.Fail("strategy.overlap", "two micro-batches need workload.tokens_per_gpu >= 2");
   if (s.placement == "eplb") {
     const int64_t copies = static_cast<int64_t>(s.num_experts) + s.redundant_experts;
     if (copies < s.gpus || copies % s.gpus != 0) {
@@ -310,6 +314,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"strategy.placement", placement},
       {"strategy.redundant_experts", std::to_string(redundant_experts)},
       {"strategy.rebalance_interval", std::to_string(rebalance_interval)},
+      {"strategy.overlap", overlap},
       {"engine", engine},
   };
 }

@@ -184,7 +184,7 @@ double EstimatedMemoryBytes(const Scenario& s) {
   const double reach = std::min({static_cast<double>(s.gpus - 1), static_cast<double>(s.num_experts),
                                  static_cast<double>(s.tokens_per_gpu) * s.top_k});
   const double flows = static_cast<double>(s.gpus) * std::max(reach, 1.0);
-  const double per_flow = s.engine == "simgrid" ? 4000.0 : 250.0;
+  const double per_flow = s.engine == "analytic" ? 250.0 : 4000.0;
   return 64e6 + flows * per_flow + 16.0 * s.gpus * s.num_experts;
 }
 
@@ -241,7 +241,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
                   "this run would need about %.3g GB of memory (limit %.3g GB; raise it with "
                   "EPSIM_MAX_MEMORY_GB%s)",
                   need_bytes / 1e9, MemoryLimitBytes() / 1e9,
-                  scenario.engine == "simgrid" ? ", or use --engine analytic" : "");
+                  scenario.engine != "analytic" ? ", or use --engine analytic" : "");
     throw ConfigError(ScenarioFile(scenario, "workload.gpus"), "workload.gpus",
                       std::to_string(scenario.gpus), why);
   }
@@ -414,7 +414,8 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
     engine.set_config(precision);
     result.network_model = Platform::ConfigureNetworkModel(engine, s.gpus);
     Platform platform(in.topology, s.gpus);
-    ReplaySteps(engine, platform, s.steps, make_step, on_step);
+    ReplaySteps(engine, platform, s.steps, make_step, on_step,
+                s.engine == "simgrid-mailbox" ? FlowIssue::kMailboxPerFlow : FlowIssue::kLanes);
   }
 
   // Summary over steps.
