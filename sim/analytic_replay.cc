@@ -8,92 +8,115 @@
 namespace epsim {
 namespace {
 
-struct ExchangeResult {
-  std::vector<double> done;  // per GPU: when it may leave the phase
-  std::vector<double> flow_start, flow_end;
-  std::vector<double> busy_s, sent_bytes, recv_bytes;
-};
-
-// One all-to-all: flow g -> h starts when both have entered (enter[g], enter[h]); a GPU
-// leaves when all of its flows have arrived.
-ExchangeResult Exchange(const FabricLayout& layout, const std::vector<double>& capacity,
-                        const std::vector<Flow>& flows, const std::vector<double>& enter) {
-  const int p = layout.num_gpus();
-  std::vector<FluidFlow> fluid(flows.size());
-  for (size_t i = 0; i < flows.size(); ++i) {
-    const Flow& f = flows[i];
+// One all-to-all: the flows `members` of `flows`; flow g -> h starts when both have entered
+// (enter[g], enter[h]); a GPU leaves when all of its flows have arrived. Writes the flows'
+// start and arrival times; returns when each GPU leaves.
+std::vector<double> Exchange(const FabricLayout& layout, const std::vector<double>& capacity,
+                             const std::vector<Flow>& flows, const std::vector<int>& members,
+                             const std::vector<double>& enter, std::vector<double>& flow_start,
+                             std::vector<double>& flow_end) {
+  std::vector<FluidFlow> fluid(members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Flow& f = flows[members[i]];
     fluid[i].bytes = f.bytes;
     fluid[i].start_s = std::max(enter[f.src], enter[f.dst]);
     fluid[i].latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric);
     fluid[i].links = layout.RouteLinks(f.src, f.dst, f.via_fabric);
   }
-  std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
-  ExchangeResult r;
-  r.flow_start.resize(flows.size());
-  for (size_t i = 0; i < flows.size(); ++i) r.flow_start[i] = fluid[i].start_s;
-  r.flow_end = arrival;
-  r.done = enter;
-  r.busy_s.assign(p, 0);
-  r.sent_bytes.assign(p, 0);
-  r.recv_bytes.assign(p, 0);
-  std::vector<std::vector<std::pair<double, double>>> spans(p);
-  for (size_t i = 0; i < flows.size(); ++i) {
-    const Flow& f = flows[i];
-    for (int g : {f.src, f.dst}) {
-      r.done[g] = std::max(r.done[g], arrival[i]);
-      spans[g].emplace_back(fluid[i].start_s, arrival[i]);
-    }
-    r.sent_bytes[f.src] += f.bytes;
-    r.recv_bytes[f.dst] += f.bytes;
+  const std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
+  std::vector<double> leave = enter;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Flow& f = flows[members[i]];
+    flow_start[members[i]] = fluid[i].start_s;
+    flow_end[members[i]] = arrival[i];
+    leave[f.src] = std::max(leave[f.src], arrival[i]);
+    leave[f.dst] = std::max(leave[f.dst], arrival[i]);
   }
-  for (int g = 0; g < p; ++g) {
-    std::sort(spans[g].begin(), spans[g].end());
-    double open_start = 0, open_end = -1;
-    for (const auto& [start, end] : spans[g]) {
-      if (start > open_end) {
-        if (open_end > open_start) r.busy_s[g] += open_end - open_start;
-        open_start = start;
-        open_end = end;
-      } else {
-        open_end = std::max(open_end, end);
-      }
-    }
-    if (open_end > open_start) r.busy_s[g] += open_end - open_start;
-  }
-  return r;
+  return leave;
+}
+
+// Flow indices of each micro-batch.
+std::vector<std::vector<int>> ByMicroBatch(const std::vector<Flow>& flows, int micro_batches) {
+  std::vector<std::vector<int>> members(micro_batches);
+  for (int f = 0; f < static_cast<int>(flows.size()); ++f) members[flows[f].micro_batch].push_back(f);
+  return members;
 }
 
 }  // namespace
 
+// The two streams of step_work.h, task by task. Each all-to-all is solved on its own: two
+// exchanges in flight at once share only fabric-internal links (a GPU's own ports carry
+// one exchange at a time, since a flow starts only once both ends are in it), where this
+// ignores their mutual slowdown.
 StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work) {
   const int p = layout.num_gpus();
+  const int mbs = work.micro_batches;
   const std::vector<double> capacity = layout.LinkCapacities();
   StepTimeline t;
   t.gpus.resize(p);
-  std::vector<double> enter(p);
-  for (int g = 0; g < p; ++g) enter[g] = t.gpus[g].route_end = work.route_s[g];
-  ExchangeResult dispatch = Exchange(layout, capacity, work.dispatch, enter);
-  for (int g = 0; g < p; ++g) {
-    t.gpus[g].dispatch_end = dispatch.done[g];
-    enter[g] = t.gpus[g].expert_end = dispatch.done[g] + work.expert_s[g];
+  t.dispatch_flow_start.assign(work.dispatch.size(), 0);
+  t.dispatch_flow_end.assign(work.dispatch.size(), 0);
+  t.combine_flow_start.assign(work.combine.size(), 0);
+  t.combine_flow_end.assign(work.combine.size(), 0);
+  const std::vector<std::vector<int>> dispatch_of = ByMicroBatch(work.dispatch, mbs);
+  const std::vector<std::vector<int>> combine_of = ByMicroBatch(work.combine, mbs);
+  std::vector<double> compute_free(p, 0), comm_free(p, 0), enter(p);
+  std::vector<std::vector<double>> route_end(mbs), dispatch_leave(mbs), expert_end(mbs), combine_leave(mbs);
+  auto task = [&](GpuTimeline& gpu, const char* name, int m, bool comm, double start, double end) {
+    if (mbs > 1) gpu.tasks.push_back({name, m, comm, start, end});
+  };
+  for (int m = 0; m < mbs; ++m) {
+    route_end[m].resize(p);
+    for (int g = 0; g < p; ++g) {
+      const double start = compute_free[g];
+      compute_free[g] = route_end[m][g] = start + work.RouteS(m, g);
+      task(t.gpus[g], "route", m, false, start, compute_free[g]);
+    }
   }
-  ExchangeResult combine = Exchange(layout, capacity, work.combine, enter);
+  for (int m = 0; m < mbs; ++m) {
+    for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], route_end[m][g]);
+    dispatch_leave[m] = Exchange(layout, capacity, work.dispatch, dispatch_of[m], enter,
+                                 t.dispatch_flow_start, t.dispatch_flow_end);
+    for (int g = 0; g < p; ++g) {
+      comm_free[g] = dispatch_leave[m][g];
+      task(t.gpus[g], "dispatch", m, true, enter[g], comm_free[g]);
+    }
+  }
+  for (int m = 0; m < mbs; ++m) {
+    expert_end[m].resize(p);
+    for (int g = 0; g < p; ++g) {
+      const double start = std::max(compute_free[g], dispatch_leave[m][g]);
+      compute_free[g] = expert_end[m][g] = start + work.ExpertS(m, g);
+      task(t.gpus[g], "expert", m, false, start, compute_free[g]);
+    }
+  }
+  for (int m = 0; m < mbs; ++m) {
+    for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], expert_end[m][g]);
+    combine_leave[m] = Exchange(layout, capacity, work.combine, combine_of[m], enter,
+                                t.combine_flow_start, t.combine_flow_end);
+    for (int g = 0; g < p; ++g) {
+      comm_free[g] = combine_leave[m][g];
+      task(t.gpus[g], "combine", m, true, enter[g], comm_free[g]);
+    }
+  }
+  for (int m = 0; m < mbs; ++m) {
+    for (int g = 0; g < p; ++g) {
+      const double start = std::max(compute_free[g], combine_leave[m][g]);
+      compute_free[g] = start + work.ReduceS(m, g);
+      task(t.gpus[g], "reduce", m, false, start, compute_free[g]);
+    }
+  }
+  const int last = mbs - 1;
   for (int g = 0; g < p; ++g) {
     GpuTimeline& gpu = t.gpus[g];
-    gpu.combine_end = combine.done[g];
-    gpu.end = combine.done[g] + work.reduce_s[g];
-    gpu.dispatch_comm_s = dispatch.busy_s[g];
-    gpu.combine_comm_s = combine.busy_s[g];
-    gpu.dispatch_sent_bytes = dispatch.sent_bytes[g];
-    gpu.dispatch_recv_bytes = dispatch.recv_bytes[g];
-    gpu.combine_sent_bytes = combine.sent_bytes[g];
-    gpu.combine_recv_bytes = combine.recv_bytes[g];
+    gpu.route_end = route_end[last][g];
+    gpu.dispatch_end = dispatch_leave[last][g];
+    gpu.expert_end = expert_end[last][g];
+    gpu.combine_end = combine_leave[last][g];
+    gpu.end = compute_free[g];
     t.step_time_s = std::max(t.step_time_s, gpu.end);
   }
-  t.dispatch_flow_start = std::move(dispatch.flow_start);
-  t.dispatch_flow_end = std::move(dispatch.flow_end);
-  t.combine_flow_start = std::move(combine.flow_start);
-  t.combine_flow_end = std::move(combine.flow_end);
+  FillFlowTotals(work, t);
   return t;
 }
 

@@ -13,20 +13,21 @@ namespace sg4 = simgrid::s4u;
 namespace epsim {
 namespace {
 
-// One all-to-all of one step, shared by the GPU actors and their lanes.
+// One all-to-all of one micro-batch: the flows `members` of the step's `flows`. Flow start
+// and arrival times (absolute) go to the step's per-flow vectors.
 class Exchange {
  public:
-  Exchange(const Platform& platform, const std::vector<Flow>& flows, FlowIssue issue)
-      : platform_(platform), flows_(flows), issue_(issue) {
+  Exchange(const Platform& platform, const std::vector<Flow>& flows, const std::vector<int>& members,
+           FlowIssue issue, std::vector<double>& flow_start, std::vector<double>& flow_arrival)
+      : platform_(platform), flows_(flows), issue_(issue), flow_start_(flow_start),
+        flow_arrival_(flow_arrival) {
     const int p = platform.num_gpus();
     out_flows_.resize(p);
     in_flows_.resize(p);
     entered_at_.assign(p, -1.0);
     pending_.assign(p, 0);
     done_at_.assign(p, 0.0);
-    flow_start_.assign(flows.size(), 0.0);
-    flow_arrival_.assign(flows.size(), 0.0);
-    for (int i = 0; i < static_cast<int>(flows.size()); ++i) {
+    for (int i : members) {
       out_flows_[flows[i].src].push_back(i);
       in_flows_[flows[i].dst].push_back(i);
       ++pending_[flows[i].src];
@@ -35,8 +36,8 @@ class Exchange {
     for (int g = 0; g < p; ++g) wake_.push_back(sg4::Semaphore::create(0));
   }
 
-  // Called by GPU g's actor: starts every flow whose peer is already in the phase, then
-  // blocks until all of g's flows have arrived. Returns when g may leave the phase.
+  // Called by GPU g's communication actor: starts every flow whose peer is already in the
+  // phase, then blocks until all of g's flows have arrived. Returns when g may leave.
   void Run(int g) {
     const double now = sg4::Engine::get_clock();
     entered_at_[g] = now;
@@ -59,47 +60,6 @@ class Exchange {
       if (has_flows) wake_[g]->acquire();
     }
     if (done_at_[g] > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(done_at_[g]);
-  }
-
-  // Seconds during which GPU g had at least one of its flows in flight.
-  double BusyTimeS(int g) const {
-    std::vector<std::pair<double, double>> spans;
-    for (int f : out_flows_[g]) spans.emplace_back(flow_start_[f], flow_arrival_[f]);
-    for (int f : in_flows_[g]) spans.emplace_back(flow_start_[f], flow_arrival_[f]);
-    std::sort(spans.begin(), spans.end());
-    double busy = 0, open_start = 0, open_end = -1;
-    for (const auto& [start, end] : spans) {
-      if (start > open_end) {
-        if (open_end > open_start) busy += open_end - open_start;
-        open_start = start;
-        open_end = end;
-      } else {
-        open_end = std::max(open_end, end);
-      }
-    }
-    if (open_end > open_start) busy += open_end - open_start;
-    return busy;
-  }
-
-  // Flow start and arrival times relative to `origin`.
-  void FlowTimes(double origin, std::vector<double>& start, std::vector<double>& end) const {
-    start.resize(flows_.size());
-    end.resize(flows_.size());
-    for (size_t f = 0; f < flows_.size(); ++f) {
-      start[f] = flow_start_[f] - origin;
-      end[f] = flow_arrival_[f] - origin;
-    }
-  }
-
-  double BytesSent(int g) const {
-    double bytes = 0;
-    for (int f : out_flows_[g]) bytes += flows_[f].bytes;
-    return bytes;
-  }
-  double BytesReceived(int g) const {
-    double bytes = 0;
-    for (int f : in_flows_[g]) bytes += flows_[f].bytes;
-    return bytes;
   }
 
  private:
@@ -182,11 +142,12 @@ class Exchange {
   const Platform& platform_;
   const std::vector<Flow>& flows_;
   const FlowIssue issue_;
+  std::vector<double>& flow_start_;
+  std::vector<double>& flow_arrival_;
   std::vector<std::vector<int>> out_flows_, in_flows_;
   std::vector<double> entered_at_;
   std::vector<int> pending_;
   std::vector<double> done_at_;
-  std::vector<double> flow_start_, flow_arrival_;
   std::vector<sg4::SemaphorePtr> wake_;
 };
 
@@ -198,39 +159,50 @@ struct ReplayState {
   std::function<StepWork(int)> make_step;
   std::function<void(int, const StepWork&, const StepTimeline&)> on_step;
   sg4::BarrierPtr barrier;
-  // Current step.
+  // Current step: one exchange per micro-batch and all-to-all.
   StepWork work;
-  std::unique_ptr<Exchange> dispatch, combine;
+  std::vector<std::unique_ptr<Exchange>> dispatch, combine;
   double step_start = 0;
   StepTimeline timeline;
 };
 
 void PrepareStep(ReplayState& state, int step) {
   state.work = state.make_step(step);
-  state.dispatch = std::make_unique<Exchange>(*state.platform, state.work.dispatch, state.issue);
-  state.combine = std::make_unique<Exchange>(*state.platform, state.work.combine, state.issue);
-  state.timeline = StepTimeline();
-  state.timeline.gpus.resize(state.platform->num_gpus());
+  const StepWork& work = state.work;
+  StepTimeline& t = state.timeline;
+  t = StepTimeline();
+  t.gpus.resize(state.platform->num_gpus());
+  t.dispatch_flow_start.assign(work.dispatch.size(), 0);
+  t.dispatch_flow_end.assign(work.dispatch.size(), 0);
+  t.combine_flow_start.assign(work.combine.size(), 0);
+  t.combine_flow_end.assign(work.combine.size(), 0);
+  std::vector<std::vector<int>> dispatch_of(work.micro_batches), combine_of(work.micro_batches);
+  for (int f = 0; f < static_cast<int>(work.dispatch.size()); ++f)
+    dispatch_of[work.dispatch[f].micro_batch].push_back(f);
+  for (int f = 0; f < static_cast<int>(work.combine.size()); ++f)
+    combine_of[work.combine[f].micro_batch].push_back(f);
+  state.dispatch.clear();
+  state.combine.clear();
+  for (int m = 0; m < work.micro_batches; ++m) {
+    state.dispatch.push_back(std::make_unique<Exchange>(*state.platform, work.dispatch, dispatch_of[m],
+                                                        state.issue, t.dispatch_flow_start, t.dispatch_flow_end));
+    state.combine.push_back(std::make_unique<Exchange>(*state.platform, work.combine, combine_of[m],
+                                                       state.issue, t.combine_flow_start, t.combine_flow_end));
+  }
 }
 
 void FinishStep(ReplayState& state, int step) {
-  StepTimeline& timeline = state.timeline;
-  timeline.step_time_s = 0;
-  for (int g = 0; g < state.platform->num_gpus(); ++g) {
-    GpuTimeline& gpu = timeline.gpus[g];
-    gpu.dispatch_comm_s = state.dispatch->BusyTimeS(g);
-    gpu.combine_comm_s = state.combine->BusyTimeS(g);
-    gpu.dispatch_sent_bytes = state.dispatch->BytesSent(g);
-    gpu.combine_sent_bytes = state.combine->BytesSent(g);
-    gpu.dispatch_recv_bytes = state.dispatch->BytesReceived(g);
-    gpu.combine_recv_bytes = state.combine->BytesReceived(g);
-    timeline.step_time_s = std::max(timeline.step_time_s, gpu.end);
-  }
-  state.dispatch->FlowTimes(state.step_start, timeline.dispatch_flow_start, timeline.dispatch_flow_end);
-  state.combine->FlowTimes(state.step_start, timeline.combine_flow_start, timeline.combine_flow_end);
-  state.on_step(step, state.work, timeline);
+  StepTimeline& t = state.timeline;
+  t.step_time_s = 0;
+  for (const GpuTimeline& gpu : t.gpus) t.step_time_s = std::max(t.step_time_s, gpu.end);
+  for (auto* times : {&t.dispatch_flow_start, &t.dispatch_flow_end, &t.combine_flow_start, &t.combine_flow_end})
+    for (double& time : *times) time -= state.step_start;
+  FillFlowTotals(state.work, t);
+  state.on_step(step, state.work, t);
 }
 
+// GPU g's two streams (step_work.h): this actor is the compute stream; it starts a
+// communication-stream actor per step. Semaphores carry the dependencies between them.
 void GpuActor(ReplayState* state, int g) {
   for (int step = 0; step < state->num_steps; ++step) {
     if (g == 0) {
@@ -239,16 +211,57 @@ void GpuActor(ReplayState* state, int g) {
     }
     state->barrier->wait();
     const double t0 = state->step_start;
+    const StepWork& work = state->work;
+    const int mbs = work.micro_batches;
     GpuTimeline& me = state->timeline.gpus[g];
-    sg4::this_actor::sleep_for(state->work.route_s[g]);
+    auto make = [mbs]() {
+      std::vector<sg4::SemaphorePtr> v;
+      for (int m = 0; m < mbs; ++m) v.push_back(sg4::Semaphore::create(0));
+      return v;
+    };
+    const std::vector<sg4::SemaphorePtr> routed = make(), dispatched = make(), computed = make(), combined = make();
+    auto span = [&me, mbs, t0](const char* name, int m, bool comm, double start) {
+      if (mbs > 1) me.tasks.push_back({name, m, comm, start - t0, sg4::Engine::get_clock() - t0});
+    };
+    sg4::Actor::create("comm-" + std::to_string(g), sg4::this_actor::get_host(), [=, &me]() {
+      for (int m = 0; m < mbs; ++m) {
+        routed[m]->acquire();
+        const double enter = sg4::Engine::get_clock();
+        state->dispatch[m]->Run(g);
+        span("dispatch", m, true, enter);
+        if (m == mbs - 1) me.dispatch_end = sg4::Engine::get_clock() - t0;
+        dispatched[m]->release();
+      }
+      for (int m = 0; m < mbs; ++m) {
+        computed[m]->acquire();
+        const double enter = sg4::Engine::get_clock();
+        state->combine[m]->Run(g);
+        span("combine", m, true, enter);
+        if (m == mbs - 1) me.combine_end = sg4::Engine::get_clock() - t0;
+        combined[m]->release();
+      }
+    });
+    for (int m = 0; m < mbs; ++m) {
+      const double start = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(work.RouteS(m, g));
+      span("route", m, false, start);
+      routed[m]->release();
+    }
     me.route_end = sg4::Engine::get_clock() - t0;
-    state->dispatch->Run(g);
-    me.dispatch_end = sg4::Engine::get_clock() - t0;
-    sg4::this_actor::sleep_for(state->work.expert_s[g]);
+    for (int m = 0; m < mbs; ++m) {
+      dispatched[m]->acquire();
+      const double start = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(work.ExpertS(m, g));
+      span("expert", m, false, start);
+      computed[m]->release();
+    }
     me.expert_end = sg4::Engine::get_clock() - t0;
-    state->combine->Run(g);
-    me.combine_end = sg4::Engine::get_clock() - t0;
-    sg4::this_actor::sleep_for(state->work.reduce_s[g]);
+    for (int m = 0; m < mbs; ++m) {
+      combined[m]->acquire();
+      const double start = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(work.ReduceS(m, g));
+      span("reduce", m, false, start);
+    }
     me.end = sg4::Engine::get_clock() - t0;
     state->barrier->wait();
     if (g == 0) FinishStep(*state, step);

@@ -86,9 +86,10 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                   "domains data-parallel), drops by %s, engine %s\n",
                   s.drop_policy.c_str(), s.engine.c_str());
   } else {
-  out += Format("# strategy  : all-to-all %s, placement %s, drops by %s, node limit %s, engine %s\n",
+  out += Format("# strategy  : all-to-all %s, placement %s, drops by %s, node limit %s, overlap %s, engine %s\n",
                 s.a2a.c_str(), placement.c_str(), s.drop_policy.c_str(),
-                s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none", s.engine.c_str());
+                s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none",
+                s.overlap == "two-batch" ? "two micro-batches" : "none", s.engine.c_str());
   }
   out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
          "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";

@@ -43,13 +43,9 @@ std::string ScenarioFile(const Scenario& s, const std::string& key) {
   return it->second[0] == '-' ? "command line (" + it->second + ")" : it->second;
 }
 
-// Builds one step's work: routing -> flows and compute durations.
-StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
-                      const RoutingParams& params, CostModel& costs, int step,
-                      RoutingPlan& plan_out) {
+// One micro-batch's work from its routing: flows and compute durations.
+StepWork WorkFromPlan(const SimulationInputs& in, const RoutingPlan& plan, CostModel& costs) {
   const Scenario& s = in.scenario;
-  plan_out = SampleRouting(params, placement, step);
-  const RoutingPlan& plan = plan_out;
   const double dispatch_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
   const double combine_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
   StepWork work;
@@ -76,6 +72,52 @@ StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
     expert_s += s.shared_experts * costs.ExpertS(plan.source_tokens[g]);
     work.expert_s[g] = expert_s;
     work.reduce_s[g] = costs.CombineS(ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
+  }
+  return work;
+}
+
+// Micro-batch m of two: half of every count of the step's routing (the first takes the odd
+// one). The routing and its drops stay those of the whole step, so that a run with overlap
+// and one without move the same tokens.
+RoutingPlan MicroBatchPlan(const RoutingPlan& plan, int m) {
+  auto half = [m](int64_t n) { return m == 0 ? (n + 1) / 2 : n / 2; };
+  RoutingPlan out = plan;
+  for (int& tokens : out.source_tokens) tokens = static_cast<int>(half(tokens));
+  for (auto* rows : {&out.gpu_expert_tokens, &out.dispatch_tokens, &out.dispatch_pairs, &out.node_tokens}) {
+    for (auto& row : *rows) {
+      for (auto& entry : row) entry.second = half(entry.second);
+      row.erase(std::remove_if(row.begin(), row.end(), [](const auto& e) { return e.second == 0; }),
+                row.end());
+    }
+  }
+  return out;
+}
+
+// Builds one step's work: routing -> flows and compute durations, in two micro-batches
+// with strategy.overlap two-batch.
+StepWork MakeStepWork(const SimulationInputs& in, const Placement& placement,
+                      const RoutingParams& params, CostModel& costs, int step,
+                      RoutingPlan& plan_out) {
+  plan_out = SampleRouting(params, placement, step);
+  if (in.scenario.overlap != "two-batch") return WorkFromPlan(in, plan_out, costs);
+  StepWork work;
+  work.micro_batches = 2;
+  const int p = in.scenario.gpus;
+  work.route_s.assign(p, 0);
+  work.expert_s.assign(p, 0);
+  work.reduce_s.assign(p, 0);
+  for (int m = 0; m < 2; ++m) {
+    StepWork part = WorkFromPlan(in, MicroBatchPlan(plan_out, m), costs);
+    for (Flow& f : part.dispatch) work.dispatch.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
+    for (Flow& f : part.combine) work.combine.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
+    for (int g = 0; g < p; ++g) {
+      work.route_s[g] += part.route_s[g];
+      work.expert_s[g] += part.expert_s[g];
+      work.reduce_s[g] += part.reduce_s[g];
+    }
+    work.batch_route_s.push_back(std::move(part.route_s));
+    work.batch_expert_s.push_back(std::move(part.expert_s));
+    work.batch_reduce_s.push_back(std::move(part.reduce_s));
   }
   return work;
 }
@@ -176,6 +218,69 @@ void AttributeWaits(const FabricLayout& layout, const std::vector<double>& capac
   r.wait_peers_s += std::max(0.0, t.step_time_s - x.end);  // done; the slowest GPU is not
 }
 
+// Length of the union of spans, and of the part of it outside `cover` (both lists of
+// [start, end); `cover` sorted and disjoint).
+std::pair<double, double> UnionOutside(std::vector<std::pair<double, double>> spans,
+                                       const std::vector<std::pair<double, double>>& cover) {
+  std::sort(spans.begin(), spans.end());
+  std::vector<std::pair<double, double>> merged;
+  for (const auto& span : spans) {
+    if (!merged.empty() && span.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, span.second);
+    else
+      merged.push_back(span);
+  }
+  double total = 0, outside = 0;
+  for (const auto& [start, end] : merged) {
+    total += end - start;
+    double covered = 0;
+    for (const auto& [c0, c1] : cover) covered += std::max(0.0, std::min(end, c1) - std::max(start, c0));
+    outside += end - start - covered;
+  }
+  return {total, outside};
+}
+
+// The same split with micro-batches (step_work.h), where communication runs under compute:
+// time with own flows in flight and no compute is exposed communication, of which the
+// share its busiest ports alone would need (per all-to-all, pro rata to what is exposed)
+// counts as exposed, the rest as contention; time with neither is waiting for peers.
+void AttributeOverlappedWaits(const FabricLayout& layout, const std::vector<double>& capacity,
+                              const StepWork& work, const StepTimeline& t, int g, GpuStepRecord& r) {
+  std::vector<std::pair<double, double>> compute, flows;
+  for (const TaskSpan& task : t.gpus[g].tasks)
+    if (!task.communication) compute.emplace_back(task.start, task.end);
+  std::sort(compute.begin(), compute.end());
+  double alone = 0;
+  auto collect = [&](const std::vector<Flow>& all, const std::vector<double>& start,
+                     const std::vector<double>& end) {
+    std::vector<std::map<int, double>> port_bytes(work.micro_batches);
+    for (size_t f = 0; f < all.size(); ++f) {
+      const Flow& flow = all[f];
+      if (flow.src != g && flow.dst != g) continue;
+      flows.emplace_back(start[f], end[f]);
+      const std::array<int, 4> links = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric);
+      int last = 0;
+      while (last + 1 < 4 && links[last + 1] >= 0) ++last;
+      port_bytes[flow.micro_batch][flow.src == g ? links[0] : links[last]] += flow.bytes;
+    }
+    for (const auto& ports : port_bytes) {
+      double busiest = 0;
+      for (const auto& [link, bytes] : ports) busiest = std::max(busiest, bytes / capacity[link]);
+      alone += busiest;
+    }
+  };
+  collect(work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end);
+  collect(work.combine, t.combine_flow_start, t.combine_flow_end);
+  const auto [in_flight, uncovered] = UnionOutside(flows, compute);
+  // r.compute_s is the work's compute; SimGrid's sleeps can end a few ns off it.
+  const double exposed = std::clamp(uncovered, 0.0, std::max(0.0, t.step_time_s - r.compute_s));
+  const double exposed_alone = in_flight > 0 ? std::min(exposed, alone * exposed / in_flight) : 0;
+  r.exposed_comm_s += exposed_alone;
+  r.contention_s += exposed - exposed_alone;
+  r.wait_peers_s += std::max(0.0, t.step_time_s - r.compute_s - exposed);
+  r.stall_s = r.wait_peers_s;  // neither computing nor moving own data
+}
+
 // Memory a run needs, estimated before anything is allocated: flows per all-to-all times
 // what one flow costs (measured: about 200 B per flow for the analytic engine at 8192
 // GPUs, SimGrid 2-3 KB per flow in flight). A source reaches at most min(P - 1, E, T k)
@@ -228,6 +333,10 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
     throw ConfigError(ScenarioFile(scenario, "strategy.parallelism"), "strategy.parallelism", "tp",
                       "needs whole NVLink domains: workload.gpus must be a multiple of " +
                           std::to_string(domain));
+  }
+  if (scenario.overlap == "two-batch" && scenario.parallelism == "tp") {
+    throw ConfigError(ScenarioFile(scenario, "strategy.overlap"), "strategy.overlap", scenario.overlap,
+                      "two-batch overlap is modelled for expert parallelism, not strategy.parallelism tp");
   }
   if (scenario.a2a == "hierarchical" && scenario.gpus > domain && scenario.gpus % domain != 0) {
     throw ConfigError(ScenarioFile(scenario, "strategy.a2a"), "strategy.a2a", scenario.a2a,
@@ -342,7 +451,10 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       r.compute_s = work.route_s[g] + work.expert_s[g] + work.reduce_s[g];
       r.comm_s = t.dispatch_comm_s + t.combine_comm_s;
       r.stall_s = std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
-      AttributeWaits(layout, capacity, work, timeline, g, r);
+      if (work.micro_batches > 1)
+        AttributeOverlappedWaits(layout, capacity, work, timeline, g, r);
+      else
+        AttributeWaits(layout, capacity, work, timeline, g, r);
       r.end_s = t.end;
       r.expert_tokens = plan.ExpertInputTokens(g);
       if (s.parallelism == "tp") {  // every GPU of a domain works on all of the domain's tokens
@@ -358,8 +470,15 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       r.dispatch_recv_bytes = t.dispatch_recv_bytes;
       r.combine_sent_bytes = t.combine_sent_bytes;
       r.combine_recv_bytes = t.combine_recv_bytes;
-      const double dispatch_phase = t.dispatch_end - t.route_end;
-      const double combine_phase = t.combine_end - t.expert_end;
+      double dispatch_phase = t.dispatch_end - t.route_end;
+      double combine_phase = t.combine_end - t.expert_end;
+      if (work.micro_batches > 1) {  // every micro-batch's all-to-all, enter to leave
+        dispatch_phase = combine_phase = 0;
+        for (const TaskSpan& task : t.tasks) {
+          if (!task.communication) continue;
+          (std::string(task.name) == "dispatch" ? dispatch_phase : combine_phase) += task.end - task.start;
+        }
+      }
       r.dispatch_GBps = dispatch_phase > 0 ? t.dispatch_sent_bytes / dispatch_phase / 1e9 : 0;
       r.combine_GBps = combine_phase > 0 ? t.combine_sent_bytes / combine_phase / 1e9 : 0;
       stalls.push_back(r.stall_s);

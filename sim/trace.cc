@@ -42,6 +42,19 @@ void TraceWriter::Slice(int gpu, const std::string& name, double start_s, double
              (args.empty() ? "" : ",\"args\":{" + args + "}") + "},\n";
 }
 
+void TraceWriter::CommSlice(int gpu, const std::string& name, double start_s, double end_s) {
+  const int tid = num_gpus_ + gpu;  // the GPU's communication stream, a row of its own
+  if (comm_rows_.insert(gpu).second) {
+    events_ += "{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" +
+               std::to_string(topology_.NodeOf(gpu)) + ",\"tid\":" + std::to_string(tid) +
+               ",\"args\":{\"name\":" + JsonString("gpu " + std::to_string(gpu) + " comm") + "}},\n";
+  }
+  if (end_s < start_s) end_s = start_s;
+  events_ += "{\"name\":" + JsonString(name) + ",\"ph\":\"X\",\"pid\":" +
+             std::to_string(topology_.NodeOf(gpu)) + ",\"tid\":" + std::to_string(tid) +
+             ",\"ts\":" + Us(offset_s_ + start_s) + ",\"dur\":" + Us(end_s - start_s) + "},\n";
+}
+
 void TraceWriter::Flows(int step, const char* phase, const std::vector<Flow>& flows,
                         const std::vector<double>& start, const std::vector<double>& end) {
   for (size_t f = 0; f < flows.size() && f < start.size(); ++f) {
@@ -75,6 +88,17 @@ void TraceWriter::AddStep(int step, const StepWork& work, const StepTimeline& t)
 
   for (int g = 0; g < num_gpus_; ++g) {
     const GpuTimeline& x = t.gpus[g];
+    if (!x.tasks.empty()) {  // micro-batches: compute on the GPU's row, all-to-alls on its comm row
+      Slice(g, "step " + std::to_string(step), 0, t.step_time_s);
+      for (const TaskSpan& task : x.tasks) {
+        const std::string name = std::string(task.name) + " " + std::to_string(task.micro_batch);
+        if (task.communication)
+          CommSlice(g, name, task.start, task.end);
+        else
+          Slice(g, name, task.start, task.end);
+      }
+      continue;
+    }
     Slice(g, "step " + std::to_string(step), 0, t.step_time_s);
     Slice(g, "route", 0, x.route_end);
     Slice(g, "dispatch", x.route_end, x.dispatch_end,

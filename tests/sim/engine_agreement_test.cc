@@ -74,6 +74,32 @@ TEST(EngineAgreementTest, OneNvlinkDomain) {
                   "--routing zipf:1.0", 0.02, 0.005);
 }
 
+// Two-batch overlap: the analytic engine solves each micro-batch's all-to-all alone, which
+// ignores two exchanges sharing spine links; held to SimGrid like the rest. With overlap,
+// a GPU's time still splits into compute, waiting, exposed communication and contention.
+TEST(EngineAgreementTest, TwoBatchOverlap) {
+  for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
+    const std::string args = std::string(kShape) + " --gpus 32 --nodes 4 --overlap two-batch --routing " + routing;
+    ExpectAgreement(args, 0.02, 0.005);
+    for (const char* engine : {"sg", "an"}) {
+      const std::string dir = ::testing::TempDir() + "/" + engine;
+      const std::vector<double> steps = CsvColumn(dir + "/steps.csv", "step_time_s");
+      const std::vector<double> step = CsvColumn(dir + "/gpus.csv", "step");
+      const std::vector<double> compute = CsvColumn(dir + "/gpus.csv", "compute_s");
+      const std::vector<double> wait = CsvColumn(dir + "/gpus.csv", "wait_peers_s");
+      const std::vector<double> exposed = CsvColumn(dir + "/gpus.csv", "exposed_comm_s");
+      const std::vector<double> contention = CsvColumn(dir + "/gpus.csv", "contention_s");
+      ASSERT_EQ(step.size(), 64u);
+      for (size_t i = 0; i < step.size(); ++i) {
+        const double total = compute[i] + wait[i] + exposed[i] + contention[i];
+        EXPECT_NEAR(total, steps[static_cast<size_t>(step[i])], 1e-6 * total) << args << " row " << i;
+        EXPECT_GE(wait[i], 0);
+        EXPECT_GE(contention[i], 0);
+      }
+    }
+  }
+}
+
 TEST(EngineAgreementTest, MailboxBaselineMatchesLaneReplay) {
   for (const char* a2a : {"direct", "hierarchical"}) {
     ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --capacity-factor none --a2a " + a2a,

@@ -5,6 +5,8 @@
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
+#include "sim/analytic_replay.h"
+#include "sim/fabric_layout.h"
 #include "sim/platform.h"
 #include "sim/replay.h"
 #include "sim/topology.h"
@@ -170,6 +172,71 @@ TEST(ReplayTest, GpusWithoutTrafficLeaveAtOnce) {
   EXPECT_NEAR(phase.dispatch_end[0], 4e6 / 400e9 + 2e-6, 1e-9);
   EXPECT_NEAR(phase.dispatch_end[1], 4e6 / 400e9 + 2e-6, 1e-9);
   for (int g = 2; g < 8; ++g) EXPECT_EQ(phase.dispatch_end[g], 0.0);
+}
+
+// Two-batch overlap on two GPUs of one NVSwitch node, both engines, against the schedule
+// of step_work.h worked out by hand. Per micro-batch: route r, expert e, reduce c, and one
+// flow each way of S bytes (own ports only, so each all-to-all takes x = S / B + latency).
+TEST(ReplayTest, TwoMicroBatchesFollowTheTwoStreamSchedule) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", 1);
+  const double r = 1e-3, e = 3e-3, c = 0.5e-3, bytes = 0.8e9;  // S / B = 2 ms
+  const double x = bytes / 400e9 + 2e-6;
+  StepWork work;
+  work.micro_batches = 2;
+  for (int m = 0; m < 2; ++m) {
+    work.dispatch.push_back({0, 1, bytes, false, m});
+    work.dispatch.push_back({1, 0, bytes, false, m});
+    work.combine.push_back({1, 0, bytes, false, m});
+    work.combine.push_back({0, 1, bytes, false, m});
+    work.batch_route_s.push_back({r, r});
+    work.batch_expert_s.push_back({e, e});
+    work.batch_reduce_s.push_back({c, c});
+  }
+  work.route_s = {2 * r, 2 * r};
+  work.expert_s = {2 * e, 2 * e};
+  work.reduce_s = {2 * c, 2 * c};
+  // Compute: route 0 [0, r], route 1 [r, 2r]. Communication: dispatch 0 [r, r + x],
+  // dispatch 1 from max(r + x, 2r). Expert 0 from max(2r, dispatch 0 end), expert 1 from
+  // max(expert 0 end, dispatch 1 end); combine 0 from max(dispatch 1 end, expert 0 end),
+  // combine 1 from max(combine 0 end, expert 1 end); reduce m after combine m and reduce
+  // m - 1 (or expert 1).
+  const double d0 = r + x, d1 = std::max(d0, 2 * r) + x;
+  const double e0 = std::max(2 * r, d0) + e, e1 = std::max(e0, d1) + e;
+  const double k0 = std::max(d1, e0) + x, k1 = std::max(k0, e1) + x;
+  const double red0 = std::max(e1, k0) + c, end = std::max(red0, k1) + c;
+  ASSERT_NEAR(end, 11.5e-3, 0.05e-3);  // the numbers above, worked by hand: 11.5 ms
+  // Without overlap the same work takes 2r + 2x + 2e + 2x + 2c = 17 ms.
+
+  const std::vector<double> simgrid = testing::RunInChild([&]() {
+    int argc = 1;
+    char name[] = "replay_test";
+    char* argv[] = {name, nullptr};
+    simgrid::s4u::Engine engine(&argc, argv);
+    xbt_log_control_set("root.thres:warning");
+    Platform::ConfigureNetworkModel(engine, 2);
+    engine.set_config("surf/precision:1e-9");
+    Platform platform(topo, 2);
+    std::vector<double> result;
+    ReplaySteps(engine, platform, 1, [&](int) { return work; },
+                [&](int, const StepWork&, const StepTimeline& t) {
+                  for (const GpuTimeline& g : t.gpus)
+                    result.insert(result.end(), {g.dispatch_end, g.expert_end, g.combine_end, g.end,
+                                                 static_cast<double>(g.tasks.size())});
+                });
+    return result;
+  });
+  const StepTimeline analytic = AnalyticReplayStep(FabricLayout(topo, 2), work);
+  for (int g = 0; g < 2; ++g) {
+    const GpuTimeline& a = analytic.gpus[g];
+    for (const auto& [got, want] : std::vector<std::pair<double, double>>{
+             {simgrid[5 * g], d1}, {simgrid[5 * g + 1], e1}, {simgrid[5 * g + 2], k1}, {simgrid[5 * g + 3], end},
+             {a.dispatch_end, d1}, {a.expert_end, e1}, {a.combine_end, k1}, {a.end, end}}) {
+      EXPECT_NEAR(got, want, 1e-9) << "gpu " << g;
+    }
+    EXPECT_EQ(simgrid[5 * g + 4], 10);  // 6 compute tasks + 4 all-to-alls
+    ASSERT_EQ(a.tasks.size(), 10u);
+  }
+  EXPECT_NEAR(analytic.step_time_s, end, 1e-9);
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// epsim: per-GPU totals of a replayed step (see step_work.h).
+#include "sim/step_work.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace epsim {
+namespace {
+
+// Length of the union of [start, end) spans.
+double UnionLength(std::vector<std::pair<double, double>>& spans) {
+  std::sort(spans.begin(), spans.end());
+  double busy = 0, open_start = 0, open_end = -1;
+  for (const auto& [start, end] : spans) {
+    if (start > open_end) {
+      if (open_end > open_start) busy += open_end - open_start;
+      open_start = start;
+      open_end = end;
+    } else {
+      open_end = std::max(open_end, end);
+    }
+  }
+  if (open_end > open_start) busy += open_end - open_start;
+  return busy;
+}
+
+}  // namespace
+
+void FillFlowTotals(const StepWork& work, StepTimeline& t) {
+  const size_t p = t.gpus.size();
+  auto totals = [&](const std::vector<Flow>& flows, const std::vector<double>& start,
+                    const std::vector<double>& end, double GpuTimeline::*busy,
+                    double GpuTimeline::*sent, double GpuTimeline::*received) {
+    std::vector<std::vector<std::pair<double, double>>> spans(p);
+    for (size_t f = 0; f < flows.size(); ++f) {
+      const Flow& flow = flows[f];
+      spans[flow.src].emplace_back(start[f], end[f]);
+      spans[flow.dst].emplace_back(start[f], end[f]);
+      t.gpus[flow.src].*sent += flow.bytes;
+      t.gpus[flow.dst].*received += flow.bytes;
+    }
+    for (size_t g = 0; g < p; ++g) t.gpus[g].*busy = UnionLength(spans[g]);
+  };
+  totals(work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end, &GpuTimeline::dispatch_comm_s,
+         &GpuTimeline::dispatch_sent_bytes, &GpuTimeline::dispatch_recv_bytes);
+  totals(work.combine, t.combine_flow_start, t.combine_flow_end, &GpuTimeline::combine_comm_s,
+         &GpuTimeline::combine_sent_bytes, &GpuTimeline::combine_recv_bytes);
+}
+
+}  // namespace epsim
