@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
@@ -75,8 +76,40 @@ const Case& Harness::Measure(const std::string& op, const CaseShape& shape, cons
 }
 
 bool Harness::Check(bool ok, const std::string& op, const std::string& what) {
-  if (!ok) failures_.push_back(op + ": " + what);  // reported at the end
+  if (!ok) failures_.push_back(op + ": " + what);  // reported by the CLI after the checks
   return ok;
+}
+
+const std::string& CorruptOpForTest() {
+  static const std::string op = [] {
+    const char* v = std::getenv("EPSIM_CALIBRATE_CORRUPT_OP");
+    return std::string(v != nullptr ? v : "");
+  }();
+  return op;
+}
+
+bool Harness::ShouldCorrupt(const std::string& op, size_t n) {
+  // Once per process: one wrong element is enough for the check to catch, and the test
+  // can then expect exactly one failure line.
+  if (corrupted_ || n == 0 || op != CorruptOpForTest()) return false;
+  corrupted_ = true;
+  return true;
+}
+
+void Harness::CorruptForTest(const std::string& op, float* data, size_t n) {
+  if (!ShouldCorrupt(op, n)) return;
+  // Off by ten times the largest magnitude: beyond any tolerance, relative or absolute.
+  float largest = 0;
+  for (size_t i = 0; i < n; ++i) largest = std::max(largest, std::fabs(data[i]));
+  data[0] += 1.0f + 10.0f * largest;
+}
+
+void Harness::CorruptForTest(const std::string& op, int32_t* data, size_t n) {
+  if (ShouldCorrupt(op, n)) data[0] ^= 1;  // always a different value
+}
+
+void Harness::CorruptForTest(const std::string& op, uint8_t* data, size_t n) {
+  if (ShouldCorrupt(op, n)) data[0] ^= 1;
 }
 
 void Harness::Skip(const std::string& op, const std::string& why) {

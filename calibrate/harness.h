@@ -1,9 +1,11 @@
 // epsim calibration: the shared timing harness and the table of measured operations.
 //
 // Each operation lives in its own small file (op_route.cc, op_layout.cc, op_permute.cc,
-// op_expert.cc, op_combine.cc, op_a2a.cc) and registers an OpSpec with EPSIM_REGISTER_OP;
-// the harness owns the timing loop, so a new operation never touches it (nccl-tests'
-// common.cu plus one file per collective). Timing: untimed warm-up, then repeats sized to a
+// op_expert.cc, op_combine.cc, op_a2a.cc) and registers an OpSpec with EPSIM_REGISTER_OP:
+// a correctness check against naive loops and a timed sweep. The CLI runs every check
+// before any timing, so a wrong kernel stops the run in seconds and nothing is written; the
+// harness owns the timing loop, so a new operation never touches it (nccl-tests' common.cu
+// plus one file per collective). Timing: untimed warm-up, then repeats sized to a
 // time budget per case; device events on the GPU; inputs rotated over enough copies to
 // exceed the last-level cache (L3 on the CPU, L2 on the GPU), so small sizes are not
 // flattered; every sample kept, median and 10-90% spread reported.
@@ -68,8 +70,15 @@ class Harness {
   // Copies of a `bytes_per_copy` input set that together exceed twice the cache (at least 1,
   // at most 64, within rotation_limit_bytes).
   int Rotations(double bytes_per_copy) const;
-  // Records a wrong kernel result; the CLI then exits non-zero. Returns ok.
+  // Records a wrong kernel result ("op: what" in failures()); the CLI then exits non-zero
+  // without writing anything. Returns ok.
   bool Check(bool ok, const std::string& op, const std::string& what);
+  // The fault-injection test hook (see CorruptOpForTest): when it names `op`, changes one
+  // element of `data` (the first; floats far off, integers by one bit), once per process.
+  // The operations call it on their CPU kernel's output in their check, before comparing.
+  void CorruptForTest(const std::string& op, float* data, size_t n);
+  void CorruptForTest(const std::string& op, int32_t* data, size_t n);
+  void CorruptForTest(const std::string& op, uint8_t* data, size_t n);
   // Records an operation (or part) not measured, with the reason.
   void Skip(const std::string& op, const std::string& why);
   // Progress bar on stderr (a terminal only).
@@ -87,9 +96,12 @@ class Harness {
   }
 
  private:
+  bool ShouldCorrupt(const std::string& op, size_t n);
+
   std::vector<Case> cases_;
   std::vector<std::string> failures_, skipped_;
   AllToAllModel a2a_;
+  bool corrupted_ = false;
 };
 
 // One measured operation.
@@ -97,7 +109,8 @@ struct OpSpec {
   std::string name;          // "route", ... (the profile's operation key)
   std::string description;
   int order = 0;             // run order
-  std::function<void(Harness&)> run;
+  std::function<void(Harness&)> check;  // against naive loops / the CPU reference (Harness::Check)
+  std::function<void(Harness&)> run;    // the timed sweep (Harness::Measure)
 };
 
 std::vector<OpSpec>& OpRegistry();
@@ -107,6 +120,14 @@ struct OpRegistrar {
 };
 
 #define EPSIM_REGISTER_OP(var, ...) static ::epsim::OpRegistrar var##_registrar(::epsim::OpSpec{__VA_ARGS__})
+
+// Fault injection, for tests only: the operation named by the environment variable
+// EPSIM_CALIBRATE_CORRUPT_OP (empty when unset), whose CPU kernel output then gets one
+// element corrupted in its correctness check (Harness::CorruptForTest). It exists so that
+// tests/calibrate/calibrate_cli_test.cc can show that a kernel giving a wrong result is
+// caught: exit 1, one line naming the operation and the mismatch, no file written. The
+// variable is read here and nowhere else.
+const std::string& CorruptOpForTest();
 
 // Summary statistics of samples.
 double MedianOf(std::vector<double> v);

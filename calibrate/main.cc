@@ -5,8 +5,13 @@
 //   epsim-calibrate --backend cuda --quick --out /tmp/h200.yaml
 //   mpirun -np 2 --oversubscribe epsim-calibrate --backend cpu --ops a2a --quick --out /tmp/a2a.yaml
 //
-// Exit codes: 0 measured and written; 1 a kernel gave a wrong result or failed; 2 bad
-// command line; 3 the backend cannot run here (no GPU, no cuBLAS).
+// Exit codes: 0 measured and written; 1 a kernel gave a wrong result or failed (every
+// operation is checked against naive loops before anything is timed; then nothing is
+// written); 2 bad command line; 3 the backend cannot run here (no GPU, no cuBLAS).
+// The profile and its samples CSV are written to temporary names and renamed at the end, so
+// either both are complete or neither is there (the CSV is renamed first: the profile names it).
+// EPSIM_CALIBRATE_CORRUPT_OP=OP is a test hook (calibrate/harness.h, CorruptOpForTest).
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -30,6 +35,7 @@
 #include "calibrate/profile.h"
 #include "kernels/all_to_all.h"
 #include "kernels/ep_ops.h"
+#include "sim/output_file.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
 #endif
@@ -107,6 +113,17 @@ Options ParseArgs(int argc, char** argv) {
     }
   }
   if (o.out.empty()) throw UsageError("--out: missing (the profile YAML to write)");
+  // Refused now, not after minutes of measuring.
+  const size_t slash = o.out.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : o.out.substr(0, slash);
+  struct stat info;
+  if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
+    throw UsageError("--out: " + o.out + ": folder " + dir + " does not exist");
+  if (stat(o.out.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
+    throw UsageError("--out: " + o.out + ": is a folder, expected a .yaml file name");
+  const std::string& corrupt = CorruptOpForTest();
+  if (!corrupt.empty() && !known.count(corrupt))
+    throw UsageError("EPSIM_CALIBRATE_CORRUPT_OP: " + corrupt + ": unknown operation (a test hook; unset it)");
   if (o.ops.empty()) o.ops = known;
   if (o.name.empty()) {
     std::string base = o.out.substr(o.out.find_last_of('/') + 1);
@@ -172,9 +189,8 @@ std::string ShapeText(const Case& c) {
   return out;
 }
 
-void WriteCsv(const std::string& path, const std::vector<Case>& cases, const std::string& backend) {
-  std::ofstream out(path);
-  if (!out) throw std::runtime_error(path + ": cannot write");
+std::string FormatCsv(const std::vector<Case>& cases, const std::string& backend) {
+  std::ostringstream out;
   out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,bytes_per_peer,skew,flops,bytes,rotations,sample,time_s\n";
   char buf[512];
   for (const Case& c : cases) {
@@ -188,7 +204,7 @@ void WriteCsv(const std::string& path, const std::vector<Case>& cases, const std
       out << buf;
     }
   }
-  if (!out) throw std::runtime_error(path + ": write failed");
+  return out.str();
 }
 
 // The other swept dimensions of an op, as free text for the profile.
@@ -297,19 +313,34 @@ int Run(int argc, char** argv) {
     std::printf("# timing: %d warm-up, %d-%d repeats within %.2f s per case, inputs rotated to exceed %.0f MB of cache\n",
                 h.warmup, h.min_repeats, h.max_repeats, h.budget_per_case_s, h.cache_bytes * 1e-6);
     std::printf("# out: %s, samples: %s\n", opt.out.c_str(), csv.c_str());
+    if (!CorruptOpForTest().empty())
+      std::printf("# fault injection: one output element of %s is corrupted (EPSIM_CALIBRATE_CORRUPT_OP)\n",
+                  CorruptOpForTest().c_str());
     std::fflush(stdout);
   }
   const auto start = std::chrono::steady_clock::now();
-  for (const OpSpec& s : specs) {
-    if (!opt.ops.count(s.name)) continue;
-    if (rank != 0 && s.name != "a2a") continue;  // other MPI ranks only join the all-to-all
-    try {
-      s.run(h);
-    } catch (const std::exception& e) {
-      h.Check(false, s.name, e.what());
+  // Every selected operation against its reference, then the timing, each op by op; a
+  // failure stops the run before the next phase and nothing is written.
+  for (const bool timing : {false, true}) {
+    for (const OpSpec& s : specs) {
+      if (!opt.ops.count(s.name)) continue;
+      if (rank != 0 && s.name != "a2a") continue;  // other MPI ranks only join the all-to-all
+      try {
+        if (timing) s.run(h);
+        else if (s.check) s.check(h);
+      } catch (const std::exception& e) {
+        h.Check(false, s.name, std::string("error: ") + e.what());
+      }
     }
+    // All ranks agree, so none waits in a collective for a rank that stopped.
+    const bool failed = mpi ? mpi->MaxOverRanks(h.failures().empty() ? 0 : 1) > 0 : !h.failures().empty();
+    if (!failed) continue;
+    if (rank != 0) return 1;
+    for (const std::string& f : h.failures()) std::fprintf(stderr, "epsim-calibrate: %s; nothing written\n", f.c_str());
+    if (h.failures().empty()) std::fprintf(stderr, "epsim-calibrate: another MPI rank failed; nothing written\n");
+    return 1;
   }
-  if (rank != 0) return h.failures().empty() ? 0 : 1;
+  if (rank != 0) return 0;
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // Fit each op and print the cases with the model's prediction.
@@ -398,16 +429,20 @@ int Run(int argc, char** argv) {
   for (const char* op : {"route", "permute", "expert", "combine"})
     if (!profile.ops.count(op)) missing.push_back(op);
   try {
-    WriteCsv(csv, h.cases(), backend_name);
     std::ostringstream header;
     header << "# Measured cost profile written by epsim-calibrate (" << backend_name << " backend, " << level_name
            << " sweep, " << Fixed(elapsed_s, 0) << " s). Schema: calibrate/profiles/README.md.\n"
            << "# Work (flops, bytes) is counted as sim/cost_model.cc counts it (bf16 activations), so\n"
            << "# the rates are per simulator FLOP and byte; times are this device's measured times.\n"
            << "# heldout_error: median |model - measured| / measured over 5-fold held-out cases.\n";
-    std::ofstream out(opt.out);
-    out << FormatProfile(profile, header.str());
-    if (!out) throw std::runtime_error(opt.out + ": cannot write");
+    const std::string profile_text = FormatProfile(profile, header.str());
+    WriteFileAtomically(csv, FormatCsv(h.cases(), backend_name));
+    try {
+      WriteFileAtomically(opt.out, profile_text);
+    } catch (const std::exception&) {
+      std::remove(csv.c_str());  // no samples without their profile
+      throw;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "epsim-calibrate: %s\n", e.what());
     return 1;
@@ -425,8 +460,7 @@ int Run(int argc, char** argv) {
     kernels::cuda::StreamDestroy(stream);
   }
 #endif
-  for (const std::string& f : h.failures()) std::fprintf(stderr, "epsim-calibrate: WRONG RESULT: %s\n", f.c_str());
-  return h.failures().empty() ? 0 : 1;
+  return 0;
 }
 
 }  // namespace
@@ -436,7 +470,7 @@ int main(int argc, char** argv) {
   try {
     return epsim::Run(argc, argv);
   } catch (const epsim::UsageError& e) {
-    std::fprintf(stderr, "epsim-calibrate: %s\n%s", e.what(), epsim::kUsage);
+    std::fprintf(stderr, "epsim-calibrate: %s (see --help)\n", e.what());  // one line, as every error
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "epsim-calibrate: %s\n", e.what());

@@ -1,6 +1,7 @@
 // epsim calibration: helpers shared by the operation files: the simulator's work features
 // (kept identical to sim/cost_model.cc, so fitted rates mean what the simulator assumes),
-// seeded random inputs, and device buffers for the CUDA paths.
+// checks that name the mismatch, and device buffers for the CUDA paths (random inputs:
+// kernels/random_data.h, shared with the kernel tests).
 //
 // Work is counted in bf16 activations (2 bytes), as the simulator does, on both backends:
 // the CPU reference computes in fp32, so a CPU profile's rates are per bf16-equivalent byte
@@ -8,19 +9,26 @@
 #ifndef EPSIM_CALIBRATE_OP_COMMON_H_
 #define EPSIM_CALIBRATE_OP_COMMON_H_
 
+#include <algorithm>
 #include <cstdint>
-#include <random>
+#include <cstdio>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "calibrate/fit.h"
 #include "calibrate/harness.h"
 #include "kernels/ep_ops.h"
+#include "kernels/random_data.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
 #endif
 
 namespace epsim {
 namespace calib {
+
+using kernels::RandomChoices;
+using kernels::RandomVector;
 
 // sim/cost_model.cc, CostModel::RouteS: gate GEMM T x H x E.
 inline FitPoint RouteWork(double t, double h, double e) {
@@ -39,33 +47,6 @@ inline FitPoint CombineWork(double copies, double t, double h) {
 // Dispatch layout alone (not a simulator phase): reads expert ids and weights (8 bytes per
 // slot) and writes both maps (8 bytes per slot).
 inline FitPoint LayoutWork(double t, double k) { return {0, 16 * t * k, t, 0}; }
-
-inline std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-// Choices drawn uniformly over experts (distinct per token), weights in (0, 1].
-inline void RandomChoices(int64_t tokens, int k, int experts, uint32_t seed,
-                          std::vector<int32_t>* expert, std::vector<float>* weight) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> w(0.01f, 1.0f);
-  expert->resize(tokens * k);
-  weight->resize(tokens * k);
-  std::vector<int32_t> all(experts);
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int e = 0; e < experts; ++e) all[e] = e;
-    for (int j = 0; j < k; ++j) {  // partial Fisher-Yates
-      std::uniform_int_distribution<int> pick(j, experts - 1);
-      std::swap(all[j], all[pick(rng)]);
-      (*expert)[t * k + j] = all[j];
-      (*weight)[t * k + j] = w(rng);
-    }
-  }
-}
 
 inline std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
   std::vector<uint16_t> out(v.size());
@@ -91,7 +72,32 @@ inline double NormalizedMaxError(const std::vector<float>& a, const std::vector<
   return err / scale;
 }
 
-// Host vectors of layout outputs.
+// Exact comparison of a kernel's output with its reference; a mismatch is recorded as
+// "what: element I is X, expected Y" (the first differing element) or a size mismatch.
+template <typename T>
+bool CheckEqual(Harness& h, const std::string& op, const std::string& what, const std::vector<T>& got,
+                const std::vector<T>& want) {
+  std::ostringstream why;
+  why.precision(9);
+  if (got.size() != want.size()) {
+    why << what << ": " << got.size() << " elements, expected " << want.size();
+    return h.Check(false, op, why.str());
+  }
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i] == want[i]) continue;
+    why << what << ": element " << i << " is " << +got[i] << ", expected " << +want[i];
+    return h.Check(false, op, why.str());
+  }
+  return true;
+}
+
+// A measured error within its limit; a miss is recorded as "what: error E, limit L".
+inline bool CheckWithin(Harness& h, const std::string& op, const std::string& what, double error, double limit) {
+  char why[64];
+  std::snprintf(why, sizeof(why), ": error %.3g, limit %.3g", error, limit);
+  return h.Check(error < limit, op, what + why);  // NaN errors fail too
+}
+
 // The hidden sizes and token counts swept by the memory-bound operations (permute,
 // combine) at each level of the harness.
 struct MemoryBoundSweep {
@@ -110,6 +116,7 @@ inline MemoryBoundSweep MemoryBoundShapes(const Harness& h) {
   return sweep;
 }
 
+// Host vectors of layout outputs.
 struct LayoutHost {
   std::vector<int32_t> per_expert, dropped, expert_begin, copies_per_rank, tokens_per_rank,
       rank_begin, slot_to_row, row_to_slot;

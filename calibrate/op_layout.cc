@@ -25,27 +25,32 @@ void Check(Harness& h) {
     LayoutHost got(t * k, e, p);
     const int64_t rows = kernels::cpu::DispatchLayout(expert.data(), weight.data(), rank.data(), t, k, e, p,
                                                       70, policy, got.Out(), kernels::ExecContext{});
+    h.CorruptForTest("layout", got.slot_to_row.data(), got.slot_to_row.size());
     const kernels::naive::Layout want =
         kernels::naive::DispatchLayout(expert, weight, rank, t, k, e, p, 70, policy);
-    h.Check(rows == static_cast<int64_t>(want.row_to_slot.size()) && got.slot_to_row == want.slot_to_row &&
-                got.tokens_per_rank == want.num_tokens_per_rank,
-            "layout", "CPU layout differs from naive loops");
+    CheckEqual(h, "layout", "CPU layout's row count differs from naive loops", std::vector<int64_t>{rows},
+               std::vector<int64_t>{static_cast<int64_t>(want.row_to_slot.size())});
+    CheckEqual(h, "layout", "CPU layout's slot_to_row differs from naive loops", got.slot_to_row, want.slot_to_row);
+    CheckEqual(h, "layout", "CPU layout's tokens_per_rank differs from naive loops", got.tokens_per_rank,
+               want.num_tokens_per_rank);
 #ifdef EPSIM_WITH_CUDA
     if (h.backend == Backend::kCuda) {
       DeviceBuffer de(expert), dw(weight), dr(rank);
       LayoutDevice d(t * k, e, p);
       const int64_t grows = kernels::cuda::DispatchLayout(de.as<int32_t>(), dw.as<float>(), dr.as<int32_t>(), t,
                                                           k, e, p, 70, policy, d.workspace.as<void>(), d.Out(), h.ctx);
-      h.Check(grows == rows && d.slot_to_row.Download<int32_t>(t * k) == got.slot_to_row &&
-                  d.tokens_per_rank.Download<int32_t>(p) == got.tokens_per_rank,
-              "layout", "CUDA layout differs from the CPU reference");
+      CheckEqual(h, "layout", "CUDA layout's row count differs from the CPU reference", std::vector<int64_t>{grows},
+                 std::vector<int64_t>{rows});
+      CheckEqual(h, "layout", "CUDA layout's slot_to_row differs from the CPU reference",
+                 d.slot_to_row.Download<int32_t>(t * k), got.slot_to_row);
+      CheckEqual(h, "layout", "CUDA layout's tokens_per_rank differs from the CPU reference",
+                 d.tokens_per_rank.Download<int32_t>(p), got.tokens_per_rank);
     }
 #endif
   }
 }
 
 void Run(Harness& h) {
-  Check(h);
   const bool gpu = h.backend == Backend::kCuda;
   struct Shape { int experts, top_k, ranks; };
   const std::vector<Shape> shapes = h.ByLevel<std::vector<Shape>>(
@@ -100,7 +105,7 @@ void Run(Harness& h) {
 
 }  // namespace
 
-EPSIM_REGISTER_OP(layout, "layout", "dispatch layout alone, capacity factor 1.25, drops by score", 20, Run);
+EPSIM_REGISTER_OP(layout, "layout", "dispatch layout alone, capacity factor 1.25, drops by score", 20, Check, Run);
 
 }  // namespace calib
 }  // namespace epsim

@@ -37,18 +37,19 @@ constexpr int kRanks = 8;
 void Check(Harness& h) {
   const int64_t t = 67, hid = 96;
   for (const RouterConfig& c : {Config(16, 4, 1, 1, ScoreFunc::kSoftmax), Config(32, 6, 8, 3, ScoreFunc::kSigmoid)}) {
-    const std::vector<float> x = Random(t * hid, 1), gate = Random(c.num_experts * hid, 2, 0.2f);
+    const std::vector<float> x = RandomVector(t * hid, 1), gate = RandomVector(c.num_experts * hid, 2, 0.2f);
     std::vector<float> logits(t * c.num_experts), weight(t * c.top_k);
     std::vector<int32_t> expert(t * c.top_k);
     kernels::cpu::Route(x.data(), gate.data(), nullptr, t, hid, c, logits.data(), expert.data(),
                         weight.data(), h.ctx.cuda_stream ? kernels::ExecContext{} : h.ctx);
+    h.CorruptForTest("route", expert.data(), expert.size());
     const std::vector<float> want_logits = kernels::naive::GateLogits(x, gate, t, hid, c.num_experts);
     std::vector<int32_t> want_expert;
     std::vector<float> want_weight;
     kernels::naive::Select(logits, nullptr, t, c, &want_expert, &want_weight);
-    h.Check(kernels::naive::MaxRelativeError(logits, want_logits, 1e-2) < 1e-4, "route",
-            "CPU gate GEMM differs from naive loops");
-    h.Check(expert == want_expert, "route", "CPU expert choice differs from naive loops");
+    CheckWithin(h, "route", "CPU gate GEMM differs from naive loops (relative)",
+                kernels::naive::MaxRelativeError(logits, want_logits, 1e-2), 1e-4);
+    CheckEqual(h, "route", "CPU expert choice differs from naive loops", expert, want_expert);
 #ifdef EPSIM_WITH_CUDA
     if (h.backend == Backend::kCuda) {
       const std::vector<float> xb = FromBf16(ToBf16(x)), gb = FromBf16(ToBf16(gate));
@@ -58,8 +59,8 @@ void Check(Harness& h) {
                            de.as<int32_t>(), dw.as<float>(), h.ctx);
       kernels::cuda::StreamSynchronize(h.ctx.cuda_stream);
       const std::vector<float> gl = dl.Download<float>(t * c.num_experts);
-      h.Check(NormalizedMaxError(gl, kernels::naive::GateLogits(xb, gb, t, hid, c.num_experts)) < 1e-3,
-              "route", "CUDA gate GEMM differs from the CPU reference");
+      CheckWithin(h, "route", "CUDA gate GEMM differs from the CPU reference (normalized)",
+                  NormalizedMaxError(gl, kernels::naive::GateLogits(xb, gb, t, hid, c.num_experts)), 1e-3);
       kernels::naive::Select(gl, nullptr, t, c, &want_expert, &want_weight);
       const std::vector<int32_t> ge = de.Download<int32_t>(t * c.top_k);
       int differ = 0;
@@ -72,7 +73,6 @@ void Check(Harness& h) {
 }
 
 void Run(Harness& h) {
-  Check(h);
   const bool gpu = h.backend == Backend::kCuda;
   const std::vector<RouteShape> shapes = h.ByLevel<std::vector<RouteShape>>(
       {{256, Config(16, 2, 1, 1, ScoreFunc::kSoftmax)}},
@@ -95,7 +95,7 @@ void Run(Harness& h) {
     const int e = c.num_experts, k = c.top_k;
     std::vector<int32_t> rank(e);
     for (int i = 0; i < e; ++i) rank[i] = kernels::ContiguousExpertRank(i, e, kRanks);
-    const std::vector<float> gate = Random(e * s.hidden, 7, 0.05f);
+    const std::vector<float> gate = RandomVector(e * s.hidden, 7, 0.05f);
     for (const int64_t t : tokens) {
       CaseShape shape;
       shape.tokens = t;
@@ -106,7 +106,7 @@ void Run(Harness& h) {
       const FitPoint work = RouteWork(t, s.hidden, e);
       const int rot = h.Rotations(t * s.hidden * (gpu ? 2.0 : 4.0));
       std::vector<std::vector<float>> x;
-      for (int r = 0; r < rot; ++r) x.push_back(Random(t * s.hidden, 100 + r));
+      for (int r = 0; r < rot; ++r) x.push_back(RandomVector(t * s.hidden, 100 + r));
       if (!gpu) {
         std::vector<float> logits(t * e), weight(t * k);
         std::vector<int32_t> expert(t * k);
@@ -141,7 +141,8 @@ void Run(Harness& h) {
 
 }  // namespace
 
-EPSIM_REGISTER_OP(route, "route", "gate GEMM, scores, top-k and dispatch layout (the simulator's route phase)", 10, Run);
+EPSIM_REGISTER_OP(route, "route", "gate GEMM, scores, top-k and dispatch layout (the simulator's route phase)", 10,
+                  Check, Run);
 
 }  // namespace calib
 }  // namespace epsim

@@ -1,81 +1,240 @@
 // epsim calibration tests: epsim-calibrate end to end on the CPU with the tiny sweep: exit
-// code, a profile the simulator's loader accepts, the CSV beside it, and clear errors.
-#include <sys/wait.h>
+// code, a profile the simulator's loader accepts, the CSV beside it, and clear errors; and
+// under faults: a kernel giving a wrong result (the EPSIM_CALIBRATE_CORRUPT_OP test hook),
+// one process or one MPI rank (no all-to-all to measure), the CUDA backend without a GPU.
+//
+//   bazel test //tests/calibrate:calibrate_cli_test
+#include <dirent.h>
+#include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "calibrate/profile.h"
+#include "tests/testing/run_command.h"
 
 namespace {
 
-struct CliRun {
-  int status = -1;
-  std::string out, err;
-};
+using epsim::testing::CommandOptions;
+using epsim::testing::CommandResult;
+using epsim::testing::CountLines;
+using epsim::testing::ReadFile;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+// Set by tests/calibrate/BUILD from what the build found (third_party/cuda).
+#ifdef EPSIM_TEST_WITH_CUDA
+constexpr bool kBuiltWithCuda = true;
+#else
+constexpr bool kBuiltWithCuda = false;
+#endif
+#ifdef EPSIM_TEST_WITH_MPI
+constexpr bool kBuiltWithMpi = true;
+#else
+constexpr bool kBuiltWithMpi = false;
+#endif
+
+// The operations a wrong result can be injected into in one process (a2a needs 2 ranks:
+// calibrate_mpi_test.sh).
+const char* const kLocalOps[] = {"route", "layout", "permute", "expert", "combine"};
+
+CommandResult Calibrate(const std::string& args, const std::string& env = "") {
+  return epsim::testing::RunCommand("calibrate/epsim-calibrate " + args, CommandOptions{300, env});
 }
 
-CliRun Calibrate(const std::string& args) {
-  const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/cal_out.txt", err = dir + "/cal_err.txt";
-  const int raw = std::system(("calibrate/epsim-calibrate " + args + " >" + out + " 2>" + err).c_str());
-  CliRun r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = ReadFile(out);
-  r.err = ReadFile(err);
-  return r;
+// A fresh, empty folder under the test's temporary directory.
+std::string FreshDir(const std::string& name) {
+  const std::string dir = epsim::testing::TestTmpDir() + "/" + name;
+  std::system(("rm -rf '" + dir + "' && mkdir -p '" + dir + "'").c_str());
+  return dir;
 }
 
-TEST(CalibrateCliTest, TinyCpuRunWritesLoadableProfileAndCsv) {
-  const std::string yaml = ::testing::TempDir() + "/tiny-cpu.yaml";
-  const CliRun r = Calibrate("--backend cpu --sweep tiny --threads 2 --no-progress --out " + yaml);
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
-  EXPECT_EQ(r.out.rfind("# epsim-calibrate: backend cpu, sweep tiny", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find("0 wrong results"), std::string::npos) << r.out;
+// Every name in `dir` (temporary files too), sorted.
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string Joined(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& n : names) text += n + " ";
+  return text;
+}
+
+// Whether this machine shows an NVIDIA device to processes (the driver's device files),
+// found without CUDA, so the CUDA test knows which outcome to expect.
+int NvidiaDeviceFiles() {
+  int n = 0;
+  for (const std::string& name : ListDir("/dev"))
+    if (name.rfind("nvidia", 0) == 0 && name.size() > 6 && std::isdigit(static_cast<unsigned char>(name[6]))) ++n;
+  return n;
+}
+
+// The profile at `yaml` loads, has every local op fitted, and says why a2a was skipped.
+void ExpectLoadableWithoutAllToAll(const std::string& yaml, const std::string& skip_reason) {
   const epsim::Profile p = epsim::LoadProfile(yaml);
   EXPECT_EQ(p.source, "measured");
-  EXPECT_EQ(p.name, "tiny-cpu");
-  for (const char* op : {"route", "layout", "permute", "expert", "combine"}) {
+  for (const char* op : kLocalOps) {
     const epsim::OpModel& m = p.Op(op);
     EXPECT_GE(m.num_points, 3) << op;
     EXPECT_GT(m.TimeS(1e6, 1e6, 8), 0) << op;
   }
   EXPECT_TRUE(p.a2a.present);
-  EXPECT_NE(p.a2a.skipped.find("mpirun"), std::string::npos);  // one process: skipped, said why
-  const std::string csv = ReadFile(::testing::TempDir() + "/tiny-cpu.csv");
+  EXPECT_NE(p.a2a.skipped.find(skip_reason), std::string::npos) << p.a2a.skipped;
+}
+
+TEST(CalibrateCliTest, TinyCpuRunWritesLoadableProfileAndCsv) {
+  const std::string dir = FreshDir("tiny");
+  const std::string yaml = dir + "/tiny-cpu.yaml";
+  const CommandResult r = Calibrate("--backend cpu --sweep tiny --threads 2 --no-progress --out " + yaml);
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(r.out.rfind("# epsim-calibrate: backend cpu, sweep tiny", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("0 wrong results"), std::string::npos) << r.out;
+  EXPECT_EQ(epsim::LoadProfile(yaml).name, "tiny-cpu");
+  // One process: the all-to-all is skipped, with the reason, and the rest is there.
+  ExpectLoadableWithoutAllToAll(yaml, kBuiltWithMpi ? "run under mpirun -np 2" : "built without MPI");
+  const std::string csv = ReadFile(dir + "/tiny-cpu.csv");
   EXPECT_EQ(csv.rfind("op,backend,tokens,hidden,ffn,experts,top_k,ranks,bytes_per_peer,skew,flops,bytes,", 0), 0u);
-  int rows = 0;
-  for (char c : csv) rows += c == '\n';
-  EXPECT_GE(rows, 16 * 3 + 1);  // every sample of every case
+  EXPECT_GE(CountLines(csv), 16 * 3 + 1);  // every sample of every case
+  // Written under temporary names and renamed: nothing else is left.
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"tiny-cpu.csv", "tiny-cpu.yaml"}));
 }
 
 TEST(CalibrateCliTest, OneOpOnly) {
-  const std::string yaml = ::testing::TempDir() + "/permute-only.yaml";
-  const CliRun r = Calibrate("--backend cpu --sweep tiny --ops permute --no-progress --out " + yaml);
-  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string yaml = FreshDir("one_op") + "/permute-only.yaml";
+  const CommandResult r = Calibrate("--backend cpu --sweep tiny --ops permute --no-progress --out " + yaml);
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
   EXPECT_NE(r.out.find("lacks route,expert,combine"), std::string::npos) << r.out;
 }
 
 TEST(CalibrateCliTest, BadFlagsExitTwoWithOneClearLine) {
-  CliRun r = Calibrate("--backend tpu --out /tmp/x.yaml");
-  EXPECT_EQ(r.status, 2);
+  const std::string dir = FreshDir("bad_flags");
+  CommandResult r = Calibrate("--backend tpu --out " + dir + "/x.yaml");
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--backend: tpu"), std::string::npos) << r.err;
-  r = Calibrate("--backend cpu --ops route,warp --out /tmp/x.yaml");
-  EXPECT_EQ(r.status, 2);
+  r = Calibrate("--backend cpu --ops route,warp --out " + dir + "/x.yaml");
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--ops: warp: unknown operation"), std::string::npos) << r.err;
   r = Calibrate("--backend cpu");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+  // The output folder is checked before anything is measured.
+  r = Calibrate("--backend cpu --sweep tiny --out " + dir + "/no/such/folder/x.yaml");
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_EQ(r.err.find("epsim-calibrate: --out: " + dir + "/no/such/folder/x.yaml: folder " + dir +
+                       "/no/such/folder does not exist (see --help)\n"),
+            0u)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Calibrate("--backend cpu --sweep tiny --out " + dir);
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_NE(r.err.find("is a folder"), std::string::npos) << r.err;
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{});
+}
+
+// A kernel that computes a wrong result: the check against naive loops catches it before
+// anything is timed; exit 1, one line naming the operation and the mismatch, and no file at
+// all in the output folder (neither the profile nor the samples CSV, nor a temporary).
+TEST(CalibrateCliTest, WrongKernelResultExitsOneAndWritesNothing) {
+  for (const char* op : kLocalOps) {
+    SCOPED_TRACE(op);
+    const std::string dir = FreshDir(std::string("corrupt_") + op);
+    const CommandResult r = Calibrate("--backend cpu --sweep tiny --threads 2 --no-progress --out " + dir + "/p.yaml",
+                                      std::string("EPSIM_CALIBRATE_CORRUPT_OP=") + op);
+    EXPECT_EQ(r.exit_status, 1) << r.Describe();
+    EXPECT_EQ(CountLines(r.err), 1) << r.err;
+    // "epsim-calibrate: OP: CPU ... differs from naive loops...: element 0 is X, expected Y;
+    // nothing written" (exact ops) or "...: error E, limit L; nothing written" (tolerances).
+    EXPECT_EQ(r.err.rfind(std::string("epsim-calibrate: ") + op + ": CPU ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("differs from naive loops"), std::string::npos) << r.err;
+    const bool names_mismatch = r.err.find(": element 0 is ") != std::string::npos ||
+                                r.err.find(": error ") != std::string::npos;
+    EXPECT_TRUE(names_mismatch) << r.err;
+    EXPECT_NE(r.err.find("; nothing written\n"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("\nop "), std::string::npos) << "timed after a wrong result:\n" << r.out;
+    EXPECT_EQ(ListDir(dir), std::vector<std::string>{}) << Joined(ListDir(dir));
+  }
+}
+
+// The hook only corrupts the named operation: the others still pass and are written.
+TEST(CalibrateCliTest, CorruptingAnOpNotRunLeavesTheRunCorrect) {
+  const std::string dir = FreshDir("corrupt_other");
+  const CommandResult r = Calibrate("--backend cpu --sweep tiny --ops permute --no-progress --out " + dir + "/p.yaml",
+                                    "EPSIM_CALIBRATE_CORRUPT_OP=combine");
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"p.csv", "p.yaml"}));
+}
+
+TEST(CalibrateCliTest, UnknownCorruptOpIsRefused) {
+  const std::string dir = FreshDir("corrupt_unknown");
+  const CommandResult r = Calibrate("--backend cpu --sweep tiny --out " + dir + "/p.yaml",
+                                    "EPSIM_CALIBRATE_CORRUPT_OP=warp");
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_EQ(r.err.find("epsim-calibrate: EPSIM_CALIBRATE_CORRUPT_OP: warp: unknown operation"), 0u) << r.err;
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{});
+}
+
+// One MPI rank: the all-to-all cannot be measured; it is skipped with the reason and every
+// other operation is measured and written.
+TEST(CalibrateCliTest, OneMpiRankSkipsAllToAllAndWritesTheRest) {
+  if (!kBuiltWithMpi) GTEST_SKIP() << "built without MPI";
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun (openmpi-bin)";
+  const std::string dir = FreshDir("one_rank");
+  const CommandResult r = epsim::testing::RunCommand(
+      "mpirun -np 1 calibrate/epsim-calibrate --backend cpu --sweep tiny --threads 2 --no-progress --out " + dir +
+          "/one-rank.yaml",
+      CommandOptions{300,
+                     "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader "
+                     "OMPI_MCA_plm=isolated OMPI_MCA_btl_vader_single_copy_mechanism=none"});
+  ASSERT_EQ(r.exit_status, 0) << r.Describe();
+  EXPECT_NE(r.out.find("# skipped a2a: needs 2+ ranks"), std::string::npos) << r.out;
+  ExpectLoadableWithoutAllToAll(dir + "/one-rank.yaml", "needs 2+ ranks");
+  EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"one-rank.csv", "one-rank.yaml"}));
+}
+
+// The CUDA backend where it cannot run (no GPU or no driver, as on the build machine; or a
+// binary built without CUDA): exit 3, one line saying why, nothing written. Where the
+// machine has an NVIDIA GPU, the same command must measure and write a loadable profile;
+// with one GPU the all-to-all is skipped and says so.
+TEST(CalibrateCliTest, CudaBackendWithoutUsableGpuExitsThreeAndWritesNothing) {
+  const std::string dir = FreshDir("cuda");
+  const std::string yaml = dir + "/cuda.yaml";
+  const CommandResult r = Calibrate("--backend cuda --sweep tiny --no-progress --out " + yaml);
+  const int gpus = NvidiaDeviceFiles();
+  if (kBuiltWithCuda && gpus > 0) {
+    ASSERT_EQ(r.exit_status, 0) << r.Describe();
+    const epsim::Profile p = epsim::LoadProfile(yaml);
+    for (const char* op : kLocalOps) EXPECT_GE(p.Op(op).num_points, 3) << op;
+    if (gpus == 1) {
+      EXPECT_NE(p.a2a.skipped.find("needs 2+ GPUs in this process, found 1"), std::string::npos) << p.a2a.skipped;
+    }
+    return;
+  }
+  EXPECT_EQ(r.exit_status, 3) << r.Describe();
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("epsim-calibrate: --backend cuda: ", 0), 0u) << r.err;
+  if (!kBuiltWithCuda) {
+    EXPECT_NE(r.err.find("built without CUDA"), std::string::npos) << r.err;
+  } else {
+    // The CUDA runtime's own reason, e.g. "CUDA driver version is insufficient for CUDA
+    // runtime version" where no driver is installed, or "no CUDA device".
+    EXPECT_EQ(r.err.rfind("epsim-calibrate: --backend cuda: cudaGetDeviceCount: ", 0), 0u) << r.err;
+  }
+  EXPECT_EQ(ListDir(dir), std::vector<std::string>{}) << Joined(ListDir(dir));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "kernels/ep_ops.h"
 #include "kernels/naive.h"
+#include "kernels/random_data.h"
 #include "tests/kernels/test_data.h"
 
 namespace epsim {
@@ -17,8 +18,6 @@ namespace kernels {
 namespace {
 
 using testing::LayoutBuffers;
-using testing::RandomChoices;
-using testing::RandomVector;
 
 ExecContext Threads(int n) {
   ExecContext ctx;

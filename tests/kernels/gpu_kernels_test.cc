@@ -11,6 +11,7 @@
 #include "kernels/all_to_all.h"
 #include "kernels/ep_ops.h"
 #include "kernels/naive.h"
+#include "kernels/random_data.h"
 #include "tests/kernels/test_data.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
@@ -21,8 +22,6 @@ namespace kernels {
 namespace {
 
 using testing::LayoutBuffers;
-using testing::RandomChoices;
-using testing::RandomVector;
 
 #ifdef EPSIM_WITH_CUDA
 

@@ -254,7 +254,7 @@ TEST_P(BadInputTest, FailsCleanlyWithOneLineNamingFileKeyAndValue) {
   const std::string dir = epsim_test::FreshDir("bad_input/" + c.name);
   const std::string prepared = Prepare(c, dir);
   ASSERT_EQ(prepared, "") << kTablePath << ":" << c.line;
-  const EpsimResult r = epsim_test::RunEpsim(Substitute(c.args, dir), dir, kTimeLimitS, c.env);
+  const EpsimResult r = epsim_test::RunEpsim(Substitute(c.args, dir), kTimeLimitS, c.env);
 
   std::vector<std::string> problems;
   if (r.timed_out) problems.push_back("did not finish within " + std::to_string(kTimeLimitS) + " s");

@@ -23,7 +23,7 @@ TEST(DeterminismTest, DefaultScenarioTwiceGivesIdenticalBytes) {
   std::string stdout_of[2];
   for (int run = 0; run < 2; ++run) {
     const EpsimResult r =
-        epsim_test::RunEpsim("simulate default --engine analytic --out " + out, dir, 300);
+        epsim_test::RunEpsim("simulate default --engine analytic --out " + out, 300);
     ASSERT_TRUE(r.exited && r.exit_status == 0) << r.Describe();
     EXPECT_EQ(r.err, "");
     stdout_of[run] = r.out;

@@ -1,48 +1,26 @@
 // epsim tests: the epsim command line, end to end (exit codes, errors, result files).
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <vector>
 #include <sstream>
 #include <string>
 
+#include "tests/testing/run_command.h"
+
 namespace {
 
-struct CliRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+using CliRun = epsim::testing::CommandResult;
+using epsim::testing::ReadFile;
 
 // Runs sim/epsim with `args` (a shell-quoted string) and captures stdout and stderr.
-CliRun Epsim(const std::string& args) {
-  const std::string dir = ::testing::TempDir();
-  const std::string out = dir + "/cli_out.txt", err = dir + "/cli_err.txt";
-  std::string cmd = "sim/epsim " + args + " >" + out + " 2>" + err;
-  int raw = std::system(cmd.c_str());
-  CliRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = ReadFile(out);
-  run.err = ReadFile(err);
-  return run;
-}
+CliRun Epsim(const std::string& args) { return epsim::testing::RunCommand("sim/epsim " + args); }
 
-int Lines(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
+int Lines(const std::string& text) { return epsim::testing::CountLines(text); }
 
 const char kSmall[] =
     "--gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 "
@@ -50,14 +28,14 @@ const char kSmall[] =
 
 TEST(CliTest, MissingScenarioFile) {
   CliRun r = Epsim("simulate no/such/scenario.yaml");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_EQ(Lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("no/such/scenario.yaml"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, BadFlagValue) {
   CliRun r = Epsim("--top-k abc");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_EQ(Lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("--top-k"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("abc"), std::string::npos) << r.err;
@@ -65,29 +43,29 @@ TEST(CliTest, BadFlagValue) {
 
 TEST(CliTest, UnknownFlagAndMissingValue) {
   CliRun r = Epsim("--frobnicate 3");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_NE(r.err.find("--frobnicate"), std::string::npos);
   r = Epsim("--steps");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_NE(r.err.find("--steps"), std::string::npos);
 }
 
 TEST(CliTest, UnknownTopologyName) {
   CliRun r = Epsim("--topology dgx-z900");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_EQ(Lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("dgx-z900"), std::string::npos);
 }
 
 TEST(CliTest, TooManyGpusForTopology) {
   CliRun r = Epsim(std::string(kSmall) + " --gpus 64 --experts 64");
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_NE(r.err.find("workload.gpus"), std::string::npos) << r.err;
 }
 
 TEST(CliTest, HelpListsEveryFlag) {
   CliRun r = Epsim("--help");
-  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.exit_status, 0);
   for (const char* flag : {"--topology", "--nodes", "--gpus", "--tokens-per-gpu", "--hidden",
                            "--expert-ffn", "--experts", "--top-k", "--routing", "--capacity-factor",
                            "--dispatch-dtype", "--steps", "--seed", "--profile", "--out"})
@@ -97,9 +75,9 @@ TEST(CliTest, HelpListsEveryFlag) {
 TEST(CliTest, WritesResultsDeterministically) {
   const std::string a = ::testing::TempDir() + "/run_a", b = ::testing::TempDir() + "/run_b";
   CliRun ra = Epsim(std::string(kSmall) + " --routing zipf:1 --capacity-factor 1.0 --out " + a);
-  ASSERT_EQ(ra.status, 0) << ra.err;
+  ASSERT_EQ(ra.exit_status, 0) << ra.err;
   CliRun rb = Epsim(std::string(kSmall) + " --routing zipf:1 --capacity-factor 1.0 --out " + b);
-  ASSERT_EQ(rb.status, 0) << rb.err;
+  ASSERT_EQ(rb.exit_status, 0) << rb.err;
   EXPECT_EQ(ra.out.substr(0, ra.out.rfind("# results")), rb.out.substr(0, rb.out.rfind("# results")));
   for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv"}) {
     std::string fa = ReadFile(a + "/" + file), fb = ReadFile(b + "/" + file);
@@ -123,8 +101,8 @@ TEST(CliTest, WritesResultsDeterministically) {
 TEST(CliTest, DifferentSeedsDiffer) {
   CliRun a = Epsim(std::string(kSmall) + " --routing zipf:1 --seed 1");
   CliRun b = Epsim(std::string(kSmall) + " --routing zipf:1 --seed 2");
-  ASSERT_EQ(a.status, 0);
-  ASSERT_EQ(b.status, 0);
+  ASSERT_EQ(a.exit_status, 0);
+  ASSERT_EQ(b.exit_status, 0);
   EXPECT_NE(a.out, b.out);
 }
 
@@ -132,7 +110,7 @@ TEST(CliTest, EveryBundledTopologyRuns) {
   for (const char* topo : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr"}) {
     CliRun r = Epsim(std::string("--topology ") + topo + " --profile h100 --gpus 16 --nodes 4 "
                   "--tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 --expert-ffn 512");
-    EXPECT_EQ(r.status, 0) << topo << ": " << r.err;
+    EXPECT_EQ(r.exit_status, 0) << topo << ": " << r.err;
     EXPECT_NE(r.out.find("mean"), std::string::npos) << topo;
   }
 }
@@ -140,7 +118,7 @@ TEST(CliTest, EveryBundledTopologyRuns) {
 TEST(CliTest, EveryBundledProfileLoads) {
   for (const char* profile : {"h100", "h200", "h800", "b200", "gb200", "a100"}) {
     CliRun r = Epsim(std::string(kSmall) + " --profile " + profile + " --steps 1");
-    EXPECT_EQ(r.status, 0) << profile << ": " << r.err;
+    EXPECT_EQ(r.exit_status, 0) << profile << ": " << r.err;
     EXPECT_NE(r.out.find("source: datasheet"), std::string::npos) << profile;
   }
 }
@@ -151,18 +129,18 @@ TEST(CliTest, CompareTabulatesEveryVariant) {
                    "--capacity-factor 1.0 compare --vary a2a=direct,hierarchical "
                    "--vary placement=contiguous,eplb --out " + out);
   // `compare` must come first: it is a command, not a scenario.
-  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.exit_status, 0);
   r = Epsim("compare none " + std::string(kSmall) + " --topology dgx-h100 --engine analytic "
             "--routing zipf:1 --capacity-factor 1.0 --vary a2a=direct,hierarchical "
             "--vary placement=contiguous,eplb --out " + out + " --jobs 2");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.err;
   for (const char* variant : {"a2a=direct placement=contiguous", "a2a=direct placement=eplb",
                               "a2a=hierarchical placement=contiguous", "a2a=hierarchical placement=eplb"})
     EXPECT_NE(r.out.find(variant), std::string::npos) << variant << "\n" << r.out;
   // Four variants, two steps each.
   EXPECT_EQ(Lines(ReadFile(out + "/sweep.csv")), 1 + 4 * 2);
   CliRun bad = Epsim("compare default --vary a2a");
-  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(bad.exit_status, 2);
   EXPECT_EQ(Lines(bad.err), 1) << bad.err;
   EXPECT_NE(bad.err.find("--vary"), std::string::npos) << bad.err;
 }
@@ -172,7 +150,7 @@ TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
   CliRun r = Epsim("--profile calibrate/profiles/cpu-dev.yaml --steps 2 --tokens-per-gpu 4096 "
                    "--gpus 16 --nodes 2 --experts 32 --top-k 4 --hidden 1024 --expert-ffn 512 "
                    "--engine analytic");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.err;
   for (const char* op : {"'route'", "'combine'"}) {
     const size_t first = r.err.find(op);
     ASSERT_NE(first, std::string::npos) << op << "\n" << r.err;
@@ -187,7 +165,7 @@ TEST(CliTest, TimeLostAddsUpToTheStep) {
   for (const char* engine : {"simgrid", "analytic"}) {
     const std::string dir = ::testing::TempDir() + "/attr_" + engine;
     CliRun r = Epsim(std::string(kSmall) + " --routing zipf:1 --engine " + engine + " --out " + dir);
-    ASSERT_EQ(r.status, 0) << r.err;
+    ASSERT_EQ(r.exit_status, 0) << r.err;
     std::map<int, double> step_time;
     {
       std::ifstream steps(dir + "/steps.csv");
@@ -232,7 +210,7 @@ TEST(CliTest, TensorParallelAllGatherMatchesClosedForm) {
   // bytes through its 450 GB/s port, plus the 1 us NVSwitch latency.
   const std::string dir = ::testing::TempDir() + "/tp";
   CliRun r = Epsim(std::string(kSmall) + " --parallelism tp --engine analytic --out " + dir);
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.err;
   std::ifstream gpus(dir + "/gpus.csv");
   std::string line;
   std::getline(gpus, line);
@@ -247,7 +225,7 @@ TEST(CliTest, TensorParallelAllGatherMatchesClosedForm) {
   }
   EXPECT_EQ(rows, 2 * 16);
   CliRun bad = Epsim(std::string(kSmall) + " --parallelism tp --a2a hierarchical");
-  EXPECT_EQ(bad.status, 2);
+  EXPECT_EQ(bad.exit_status, 2);
   EXPECT_NE(bad.err.find("--a2a"), std::string::npos) << bad.err;
 }
 
@@ -263,7 +241,7 @@ TEST(CliTest, RoutingFromATraceOfExpertCounts) {
   }
   const std::string dir = ::testing::TempDir() + "/trace_run";
   CliRun r = Epsim(std::string(kSmall) + " --engine analytic --routing trace:" + trace + " --out " + dir);
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.err;
   std::ifstream experts(dir + "/experts.csv");
   std::string line;
   std::getline(experts, line);
@@ -284,7 +262,7 @@ TEST(CliTest, RoutingFromATraceOfExpertCounts) {
     out << "step,expert,tokens\n0,99,5\n";
   }
   r = Epsim(std::string(kSmall) + " --routing trace:" + trace);
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   EXPECT_EQ(Lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("line 2: expert: '99'"), std::string::npos) << r.err;
 }
@@ -292,7 +270,7 @@ TEST(CliTest, RoutingFromATraceOfExpertCounts) {
 TEST(CliTest, DefaultScenarioShapeRunsSmall) {
   // The bundled default scenario, shrunk in tokens and steps so the suite stays fast.
   CliRun r = Epsim("simulate default --tokens-per-gpu 256 --steps 1");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.err;
   EXPECT_NE(r.out.find("deepseek-v3-64xh100"), std::string::npos);
   EXPECT_NE(r.out.find("# network   : CM02"), std::string::npos);
 }

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -15,25 +14,15 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/run_command.h"
+
 namespace {
 
 const char kBinary[] = "tests/sweep/sweep_dev";
 
-struct CliRun {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
+using CliRun = epsim::testing::CommandResult;
+using epsim::testing::ReadFile;
+using epsim::testing::WriteFile;
 
 bool Exists(const std::string& path) {
   struct stat info;
@@ -44,14 +33,7 @@ std::string Tmp(const std::string& name) { return ::testing::TempDir() + "/" + n
 
 // Runs `prefix sweep_dev sweep ARGS` and captures stdout and stderr.
 CliRun Sweep(const std::string& args, const std::string& prefix = "") {
-  const std::string out = Tmp("sweep_out.txt"), err = Tmp("sweep_err.txt");
-  const std::string cmd = prefix + kBinary + " sweep " + args + " >" + out + " 2>" + err;
-  const int raw = std::system(cmd.c_str());
-  CliRun run;
-  run.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  run.out = ReadFile(out);
-  run.err = ReadFile(err);
-  return run;
+  return epsim::testing::RunCommand(prefix + kBinary + " sweep " + args);
 }
 
 std::vector<std::string> Lines(const std::string& text) {
@@ -90,7 +72,7 @@ TEST(SweepCliTest, OneRowPerRunAndStep) {
   const std::string file = WriteSweep("tiny.yaml", kSweep);
   const std::string dir = Tmp("tidy");
   CliRun r = Sweep(file + " --out " + dir + " --jobs 2");
-  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("6 runs"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("6/6 runs"), std::string::npos) << r.err;  // the progress bar's last line
 
@@ -121,14 +103,14 @@ TEST(SweepCliTest, ResumeSkipsCompleteRuns) {
   const std::string file = WriteSweep("resume.yaml", kSweep);
   const std::string dir = Tmp("resume");
   CliRun first = Sweep(file + " --out " + dir);
-  ASSERT_EQ(first.status, 0) << first.err;
+  ASSERT_EQ(first.exit_status, 0) << first.err;
   const std::string csv = ReadFile(dir + "/sweep.csv");
 
   // Everything present: nothing runs (the logs keep their first content).
   const std::string log = dir + "/runs/routing=uniform_capacity_factor=1.25/epsim.log";
   WriteFile(log, "kept\n");
   CliRun again = Sweep(file + " --out " + dir);
-  ASSERT_EQ(again.status, 0) << again.err;
+  ASSERT_EQ(again.exit_status, 0) << again.err;
   EXPECT_NE(again.out.find("6 of 6 runs complete (6 already done), 0 failed"), std::string::npos) << again.out;
   EXPECT_EQ(ReadFile(log), "kept\n");
   EXPECT_EQ(ReadFile(dir + "/sweep.csv"), csv);
@@ -137,7 +119,7 @@ TEST(SweepCliTest, ResumeSkipsCompleteRuns) {
   std::remove((dir + "/runs/routing=uniform_capacity_factor=1.25/summary.json").c_str());
   WriteFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/epsim.log", "kept\n");
   CliRun resumed = Sweep(file + " --out " + dir);
-  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  ASSERT_EQ(resumed.exit_status, 0) << resumed.err;
   EXPECT_NE(resumed.out.find("(5 already done)"), std::string::npos) << resumed.out;
   EXPECT_NE(ReadFile(log), "kept\n");
   EXPECT_EQ(ReadFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/epsim.log"), "kept\n");
@@ -147,7 +129,7 @@ TEST(SweepCliTest, ResumeSkipsCompleteRuns) {
   std::string changed = kSweep;
   changed.replace(changed.find("steps: 2"), 8, "steps: 1");
   CliRun other = Sweep(WriteSweep("resume2.yaml", changed) + " --out " + dir);
-  ASSERT_EQ(other.status, 0) << other.err;
+  ASSERT_EQ(other.exit_status, 0) << other.err;
   EXPECT_NE(other.out.find("(0 already done)"), std::string::npos) << other.out;
   EXPECT_EQ(Lines(ReadFile(dir + "/sweep.csv")).size(), 1u + 6);
 }
@@ -156,12 +138,12 @@ TEST(SweepCliTest, TwoMpiRanksGiveTheSameCsv) {
   if (std::system("command -v mpirun >/dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun (openmpi-bin)";
   const std::string file = WriteSweep("mpi.yaml", kSweep);
   CliRun one = Sweep(file + " --out " + Tmp("mpi1") + " --jobs 1");
-  ASSERT_EQ(one.status, 0) << one.err;
+  ASSERT_EQ(one.exit_status, 0) << one.err;
   const std::string mpirun =
       "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm_rsh_agent= "
       "TMPDIR=" + ::testing::TempDir() + " mpirun -np 2 --oversubscribe ";
   CliRun two = Sweep(file + " --out " + Tmp("mpi2") + " --jobs 1", mpirun);
-  ASSERT_EQ(two.status, 0) << two.out << two.err;
+  ASSERT_EQ(two.exit_status, 0) << two.out << two.err;
   EXPECT_EQ(ReadFile(Tmp("mpi2") + "/sweep.csv"), ReadFile(Tmp("mpi1") + "/sweep.csv"));
   // Rank 1 took the odd runs: their folders exist, made by the same arguments.
   EXPECT_TRUE(Exists(Tmp("mpi2") + "/.sweep/rank-1.done"));
@@ -173,7 +155,7 @@ TEST(SweepCliTest, BadGridValueStopsBeforeAnyRun) {
   bad.replace(bad.find("[uniform, zipf:1.0]"), 19, "[uniform, zipf:x]");
   const std::string dir = Tmp("bad_value");
   CliRun r = Sweep(WriteSweep("bad_value.yaml", bad) + " --out " + dir);
-  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.exit_status, 2);
   ASSERT_EQ(Lines(r.err).size(), 1u) << r.err;
   EXPECT_NE(r.err.find("bad_value.yaml: grid.workload.routing: 'zipf:x'"), std::string::npos) << r.err;
   EXPECT_FALSE(Exists(dir + "/runs"));
@@ -187,7 +169,7 @@ TEST(SweepCliTest, FailedRunIsReportedAndOthersKept) {
   const std::string blocked = dir + "/runs/routing=zipf-1.0_capacity_factor=1.25";
   ASSERT_EQ(std::system(("mkdir -p '" + blocked + "/summary.json/x'").c_str()), 0);
   CliRun r = Sweep(file + " --out " + dir);
-  EXPECT_EQ(r.status, 1) << r.out << r.err;
+  EXPECT_EQ(r.exit_status, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("run routing=zipf-1.0_capacity_factor=1.25 failed"), std::string::npos) << r.err;
   EXPECT_NE(r.out.find("5 of 6 runs complete"), std::string::npos) << r.out;
   EXPECT_TRUE(Exists(blocked + "/failed"));
@@ -222,7 +204,7 @@ TEST(SweepCliTest, BadInputIsOneLine) {
              (c.args.empty() ? "" : " " + c.args);
     }
     CliRun r = Sweep(args);
-    EXPECT_EQ(r.status, 2) << args << "\n" << r.err;
+    EXPECT_EQ(r.exit_status, 2) << args << "\n" << r.err;
     EXPECT_EQ(Lines(r.err).size(), 1u) << args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << args << "\n" << r.err;
     EXPECT_EQ(r.err.rfind("epsim sweep: error: ", 0), 0u) << r.err;
@@ -232,7 +214,7 @@ TEST(SweepCliTest, BadInputIsOneLine) {
 TEST(SweepCliTest, DryRunListsRuns) {
   const std::string file = WriteSweep("dry.yaml", kSweep);
   CliRun r = Sweep(file + " --dry-run");
-  ASSERT_EQ(r.status, 0) << r.err;
+  ASSERT_EQ(r.exit_status, 0) << r.err;
   const auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 2u + 6) << r.out;
   EXPECT_EQ(lines[2].rfind("routing=uniform_capacity_factor=1.0: --topology dgx-h100 --nodes 2 ", 0), 0u)
