@@ -1,12 +1,15 @@
 // epsim: routing sampler and plan (see routing.h).
 #include "sim/routing.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -348,43 +351,104 @@ std::string RoutingSpec::ToString() const {
   return "?";
 }
 
-void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_experts) {
-  std::ifstream in(path);
+int RoutingSpec::TraceSteps() const {
+  if (kind != Kind::kTrace) return 0;
+  if (trace_top_k > 0) return trace_step_begin.empty() ? 0 : static_cast<int>(trace_step_begin.size() - 1);
+  return static_cast<int>(trace_weights.size());
+}
+
+namespace {
+
+constexpr char kCountsHeader[] = "step,expert,tokens";
+constexpr char kChoicesHeader[] = "step,gpu,token,experts";
+// Step x expert counts a counts trace may hold (128 MB of doubles): a 16 MiB file of one-row
+// steps could otherwise ask for a million steps of every expert.
+constexpr int64_t kMaxTraceCells = int64_t{1} << 24;
+
+// The whole file, refusing folders and anything over kMaxRoutingTraceBytes (pipes and
+// devices have no size, so reading stops past the limit), as LoadYamlFile does.
+std::string ReadTraceText(const std::string& path) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0)
+    throw std::invalid_argument(std::string("cannot open file: ") + std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) throw std::invalid_argument("is a folder, not a file");
+  const std::string too_large = "too large for a routing trace (more than " +
+                                std::to_string(kMaxRoutingTraceBytes) + " bytes)";
+  if (S_ISREG(info.st_mode) && info.st_size > kMaxRoutingTraceBytes) throw std::invalid_argument(too_large);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw std::invalid_argument("cannot open file");
-  std::string line;
-  if (!std::getline(in, line) || line.rfind("step,expert,tokens", 0) != 0)
-    throw std::invalid_argument("line 1: expected the header 'step,expert,tokens'");
+  std::string text;
+  char chunk[65536];
+  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (text.size() > static_cast<size_t>(kMaxRoutingTraceBytes)) throw std::invalid_argument(too_large);
+  }
+  if (in.bad()) throw std::invalid_argument("cannot read file");
+  return text;
+}
+
+// Splits text into lines without their \n or \r\n.
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+    start = end + 1;
+  }
+  return lines;
+}
+
+std::vector<std::string> SplitCells(const std::string& line) {
+  std::vector<std::string> cells;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = line.find(',', start);
+    cells.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) return cells;
+    start = comma + 1;
+  }
+}
+
+// "line N: COLUMN: 'VALUE': why": what the scenario loader prefixes with the path.
+[[noreturn]] void Bad(int line, const std::string& column, const std::string& value, const std::string& why) {
+  throw std::invalid_argument("line " + std::to_string(line) + ": " + column + ": '" + value + "': " + why);
+}
+
+int64_t WholeCell(int line, const std::string& cell, const char* column, int64_t max_value) {
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(cell.c_str(), &end, 10);
+  if (cell.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > max_value)
+    Bad(line, column, cell, "expected a whole number in [0, " + std::to_string(max_value) + "]");
+  return value;
+}
+
+void LoadCounts(RoutingSpec& spec, const std::vector<std::string>& lines, int num_experts) {
   spec.trace_weights.clear();
-  int line_number = 1;
-  auto whole = [&](const std::string& cell, const char* column, int64_t max_value) {
-    char* end = nullptr;
-    errno = 0;
-    const long long value = std::strtoll(cell.c_str(), &end, 10);
-    if (cell.empty() || *end != '\0' || errno == ERANGE || value < 0 || value > max_value) {
-      throw std::invalid_argument("line " + std::to_string(line_number) + ": " + column + ": '" +
-                                  cell + "': expected a whole number in [0, " +
-                                  std::to_string(max_value) + "]");
-    }
-    return value;
-  };
-  while (std::getline(in, line)) {
-    ++line_number;
-    if (line.empty()) continue;
-    std::stringstream cells(line);
-    std::string step_text, expert_text, tokens_text, extra;
-    std::getline(cells, step_text, ',');
-    std::getline(cells, expert_text, ',');
-    std::getline(cells, tokens_text, ',');
-    if (std::getline(cells, extra, ','))
-      throw std::invalid_argument("line " + std::to_string(line_number) + ": expected 3 columns");
-    const auto step = whole(step_text, "step", 1'000'000);
-    const auto expert = whole(expert_text, "expert", num_experts - 1);
-    const auto tokens = whole(tokens_text, "tokens", int64_t{1} << 40);
-    if (step > static_cast<long long>(spec.trace_weights.size()))
-      throw std::invalid_argument("line " + std::to_string(line_number) + ": step: '" + step_text +
-                                  "': steps must be numbered from 0 without gaps");
-    if (step == static_cast<long long>(spec.trace_weights.size()))
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const int line = static_cast<int>(i + 1);
+    if (lines[i].empty()) continue;
+    const std::vector<std::string> cells = SplitCells(lines[i]);
+    if (cells.size() > 3) throw std::invalid_argument("line " + std::to_string(line) + ": expected 3 columns");
+    const std::string& step_text = cells[0];
+    const std::string expert_text = cells.size() > 1 ? cells[1] : "";
+    const std::string tokens_text = cells.size() > 2 ? cells[2] : "";
+    const auto step = WholeCell(line, step_text, "step", 1'000'000);
+    const auto expert = WholeCell(line, expert_text, "expert", num_experts - 1);
+    const auto tokens = WholeCell(line, tokens_text, "tokens", int64_t{1} << 40);
+    const auto steps = static_cast<int64_t>(spec.trace_weights.size());
+    if (step > steps) Bad(line, "step", step_text, "steps must be numbered from 0 without gaps");
+    if (step == steps) {
+      if ((steps + 1) * num_experts > kMaxTraceCells)
+        Bad(line, "step", step_text, "too many steps for " + std::to_string(num_experts) +
+                                         " experts (at most " + std::to_string(kMaxTraceCells) +
+                                         " step x expert counts)");
       spec.trace_weights.emplace_back(num_experts, 0.0);
+    }
     spec.trace_weights[step][expert] += static_cast<double>(tokens);
   }
   if (spec.trace_weights.empty()) throw std::invalid_argument("no rows after the header");
@@ -392,6 +456,103 @@ void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_expert
     double total = 0;
     for (double w : spec.trace_weights[step]) total += w;
     if (total <= 0) throw std::invalid_argument("step " + std::to_string(step) + " has no tokens");
+  }
+}
+
+void LoadChoices(RoutingSpec& spec, const std::vector<std::string>& lines, int num_experts, int top_k) {
+  if (top_k < 1) throw std::invalid_argument("a per-token trace needs the model's top_k");
+  spec.trace_top_k = top_k;
+  spec.trace_choices.clear();
+  spec.trace_step_begin.clear();
+  int64_t previous_gpu = -1, previous_token = -1;
+  std::vector<char> seen(num_experts, 0);
+  std::vector<int32_t> token;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const int line = static_cast<int>(i + 1);
+    if (lines[i].empty()) continue;
+    const std::vector<std::string> cells = SplitCells(lines[i]);
+    if (cells.size() != 4) {
+      throw std::invalid_argument("line " + std::to_string(line) + ": expected 4 columns (" +
+                                  kChoicesHeader + "; experts separated by spaces), found " +
+                                  std::to_string(cells.size()));
+    }
+    const int64_t step = WholeCell(line, cells[0], "step", 1'000'000);
+    const int64_t gpu = WholeCell(line, cells[1], "gpu", 1 << 20);
+    const int64_t position = WholeCell(line, cells[2], "token", 1 << 30);
+    // Rows come grouped by step, each step's tokens in (gpu, token) order: the order in which
+    // a larger run takes them, and how repeats are caught.
+    const int64_t steps = static_cast<int64_t>(spec.trace_step_begin.size());
+    if (step > steps || step < steps - 1)
+      Bad(line, "step", cells[0], "rows must be ordered by step, numbered from 0 without gaps");
+    if (step == steps) {
+      spec.trace_step_begin.push_back(static_cast<int64_t>(spec.trace_choices.size() / top_k));
+    } else if (gpu < previous_gpu) {
+      Bad(line, "gpu", cells[1], "rows of a step must be ordered by gpu, then token");
+    } else if (gpu == previous_gpu && position <= previous_token) {
+      Bad(line, "token", cells[2], position == previous_token
+                                       ? "repeats the previous row's token (each token once per step)"
+                                       : "rows of a step must be ordered by gpu, then token");
+    }
+    previous_gpu = gpu;
+    previous_token = position;
+    // The experts: ids separated by spaces, optionally quoted as a whole.
+    std::string list = cells[3];
+    if (!list.empty() && list.front() == '"') {
+      if (list.size() < 2 || list.back() != '"') Bad(line, "experts", cells[3], "unterminated quote");
+      list = list.substr(1, list.size() - 2);
+    }
+    token.clear();
+    std::stringstream ids(list);
+    std::string id;
+    while (ids >> id) {
+      char* end = nullptr;
+      errno = 0;
+      const long long expert = std::strtoll(id.c_str(), &end, 10);
+      if (*end != '\0' || errno == ERANGE || expert < 0 || expert >= num_experts) {
+        Bad(line, "experts", id, "expected an expert id in [0, " + std::to_string(num_experts - 1) +
+                                     "] (model.experts = " + std::to_string(num_experts) + ")");
+      }
+      if (seen[expert]) {
+        Bad(line, "experts", cells[3], "expert " + id + " appears twice (a token's experts are distinct)");
+      }
+      seen[expert] = 1;
+      token.push_back(static_cast<int32_t>(expert));
+    }
+    for (int32_t e : token) seen[e] = 0;
+    if (static_cast<int>(token.size()) != top_k) {
+      Bad(line, "experts", cells[3], "expected " + std::to_string(top_k) + " experts (model.top_k), found " +
+                                         std::to_string(token.size()));
+    }
+    spec.trace_choices.insert(spec.trace_choices.end(), token.begin(), token.end());
+  }
+  if (spec.trace_step_begin.empty()) throw std::invalid_argument("no rows after the header");
+  spec.trace_step_begin.push_back(static_cast<int64_t>(spec.trace_choices.size() / top_k));
+}
+
+}  // namespace
+
+void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_experts, int top_k) {
+  if (num_experts < 1) throw std::invalid_argument("needs at least one expert");
+  std::vector<std::string> lines = Lines(ReadTraceText(path));
+  if (lines.empty() || (lines.size() == 1 && lines[0].empty()))
+    throw std::invalid_argument(std::string("line 1: empty file: expected the header '") + kCountsHeader +
+                                "' (expert counts) or '" + kChoicesHeader + "' (per-token choices)");
+  std::string header = lines[0];
+  if (header.rfind("\xEF\xBB\xBF", 0) == 0) header.erase(0, 3);  // a UTF-8 byte-order mark
+  while (!header.empty() && (header.back() == ' ' || header.back() == '\t')) header.pop_back();
+  spec.kind = RoutingSpec::Kind::kTrace;
+  if (spec.trace_path.empty()) spec.trace_path = path;
+  spec.trace_weights.clear();
+  spec.trace_top_k = 0;
+  spec.trace_choices.clear();
+  spec.trace_step_begin.clear();
+  if (header == kCountsHeader) {
+    LoadCounts(spec, lines, num_experts);
+  } else if (header == kChoicesHeader) {
+    LoadChoices(spec, lines, num_experts, top_k);
+  } else {
+    Bad(1, "header", header, std::string("expected '") + kCountsHeader + "' (expert counts) or '" +
+                                 kChoicesHeader + "' (per-token choices)");
   }
 }
 
@@ -528,12 +689,130 @@ RoutingPlan PlanFromChoices(const std::vector<std::vector<std::vector<int>>>& ch
   return plan;
 }
 
-RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step) {
+namespace {
+
+// Receives one step's tokens, source by source; each token's experts highest score first.
+class TokenSink {
+ public:
+  virtual ~TokenSink() = default;
+  virtual void BeginSource(int src) = 0;
+  virtual void Token(const std::vector<int>& experts) = 0;
+  virtual void EndSource() = 0;
+};
+
+// SampleRouting's sink: capacity per (source, expert), following each source's own token
+// count when counts vary; drops by position as tokens arrive, or by score once all of a
+// source's tokens are in (KeepByScore).
+class PlanSink : public TokenSink {
+ public:
+  PlanSink(const RoutingParams& params, const Placement& placement, RoutingPlan& plan)
+      : params_(params), placement_(placement), plan_(plan), source_params_(params),
+        capacity_(ExpertCapacities(params, placement)),
+        acc_(plan, placement, capacity_, params.gpus_per_node),
+        by_score_(params.drop_by_score && params.capacity_factor > 0) {}
+
+  void BeginSource(int src) override {
+    if (params_.token_sigma > 0) {
+      source_params_.tokens_per_gpu = plan_.source_tokens[src];
+      capacity_ = ExpertCapacities(source_params_, placement_);
+      acc_.SetCapacity(capacity_);
+    }
+    acc_.Begin(src);
+  }
+
+  void Token(const std::vector<int>& experts) override {
+    if (by_score_) {
+      buffered_.insert(buffered_.end(), experts.begin(), experts.end());
+    } else {
+      acc_.AddToken(experts);
+    }
+  }
+
+  void EndSource() override {
+    if (by_score_) {
+      const size_t k = static_cast<size_t>(params_.top_k);
+      const std::vector<char> keep = KeepByScore(buffered_, params_.top_k, capacity_);
+      std::vector<int> one(k);
+      for (size_t t = 0; t < buffered_.size() / k; ++t) {
+        std::copy(buffered_.begin() + t * k, buffered_.begin() + (t + 1) * k, one.begin());
+        acc_.AddToken(one, keep.data() + t * k);
+      }
+      buffered_.clear();
+    }
+    acc_.End();
+  }
+
+  void Finish() { acc_.Flush(); }
+
+ private:
+  const RoutingParams& params_;
+  const Placement& placement_;
+  RoutingPlan& plan_;
+  RoutingParams source_params_;    // params with the current source's token count
+  std::vector<int64_t> capacity_;  // per expert, for the current source
+  SourceAccumulator acc_;
+  bool by_score_;
+  std::vector<int> buffered_;      // the current source's T x k choices (drop by score)
+};
+
+// SampleTokenChoices' sink: keeps every token.
+class ChoiceSink : public TokenSink {
+ public:
+  explicit ChoiceSink(int num_gpus) : choices(num_gpus) {}
+  void BeginSource(int src) override { src_ = src; }
+  void Token(const std::vector<int>& experts) override { choices[src_].push_back(experts); }
+  void EndSource() override {}
+  std::vector<std::vector<std::vector<int>>> choices;
+
+ private:
+  int src_ = 0;
+};
+
+// A per-token trace. The scenario's tokens, source by source, take the file step's N tokens
+// in order and wrap around: source g's token t is the file's (tokens of sources before g + t)
+// mod N-th, (g T + t) mod N with equal counts, so a trace of a smaller run drives a larger.
+void ReplayTrace(const RoutingParams& params, const Placement& placement, int step,
+                 const std::vector<int>& source_tokens, TokenSink& sink) {
+  const RoutingSpec& spec = params.spec;
+  const int k = spec.trace_top_k;
+  if (params.top_k != k) {
+    throw std::invalid_argument("the routing trace has " + std::to_string(k) +
+                                " experts per token, the model top_k " + std::to_string(params.top_k));
+  }
+  if (params.node_limit > 0 && params.gpus_per_node > 0)
+    throw std::invalid_argument("a per-token routing trace fixes each token's experts: a node limit cannot apply");
+  if (params.balance > 0 || params.burst_every > 0)
+    throw std::invalid_argument("a per-token routing trace fixes each token's experts: balance and bursts cannot apply");
+  const int64_t file_step = step % spec.TraceSteps();
+  const int64_t first = spec.trace_step_begin[file_step];
+  const int64_t count = spec.trace_step_begin[file_step + 1] - first;
+  std::vector<int> token(k);
+  int64_t position = 0;  // the scenario's token index over all sources
+  for (int g = 0; g < placement.num_gpus(); ++g) {
+    sink.BeginSource(g);
+    for (int t = 0; t < source_tokens[g]; ++t, ++position) {
+      const int32_t* experts = spec.trace_choices.data() + (first + position % count) * k;
+      for (int i = 0; i < k; ++i) {
+        if (experts[i] >= placement.num_experts()) {
+          throw std::invalid_argument("the routing trace names expert " + std::to_string(experts[i]) +
+                                      " of " + std::to_string(placement.num_experts()));
+        }
+        token[i] = experts[i];
+      }
+      sink.Token(token);
+    }
+    sink.EndSource();
+  }
+}
+
+// Draws every token of step `step` (see SampleRouting) into `sink`.
+void SampleTokens(const RoutingParams& params, const Placement& placement, int step,
+                  const std::vector<int>& source_tokens, TokenSink& sink) {
   const int num_experts = placement.num_experts();
   if (params.top_k > num_experts) throw std::invalid_argument("top_k exceeds the number of experts");
-  RoutingPlan plan = EmptyPlan(placement);
-  SourceAccumulator acc(plan, placement, ExpertCapacities(params, placement),
-                        params.gpus_per_node);
+  if (params.spec.kind == RoutingSpec::Kind::kTrace && params.spec.TraceSteps() == 0)
+    throw std::invalid_argument("the routing trace is not loaded (LoadRoutingTrace)");
+  if (params.spec.IsTokenTrace()) return ReplayTrace(params, placement, step, source_tokens, sink);
   std::vector<int> token;
   std::vector<char> taken(num_experts, 0);
 
@@ -565,16 +844,39 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
       throw std::invalid_argument("hot share exceeds 1/top_k: a token picks an expert at most once");
     weights[hot_expert] = 0;  // drawn separately
   }
+  const bool node_limited = params.node_limit > 0 && params.gpus_per_node > 0;
+
+  // A burst, only on burst steps so that other steps draw exactly as without bursts. Expert b
+  // joins a token with probability k s_b, where s_b = (1 - S) p_b + S is its share of the
+  // assignments; the token's other picks come from the other experts as before, whose shares
+  // all scale by (1 - S). (The node-limited path folds the burst into its weights below.)
+  const int burst_expert = BurstExpert(params, num_experts, step);
+  const double burst_share = burst_expert >= 0 ? params.burst_share : 0;
+  double burst_probability = 0;
+  if (burst_expert >= 0 && !node_limited) {
+    // p_b: b's share without the burst: the hot share, or its part of what the hot expert leaves.
+    const double hot_share = hot ? hot_probability / params.top_k : 0;
+    const double rest = std::accumulate(weights.begin(), weights.end(), 0.0);  // hot excluded
+    const double base = hot && burst_expert == hot_expert ? hot_share
+                        : rest > 0                       ? (1 - hot_share) * weights[burst_expert] / rest
+                                                         : 0;
+    burst_probability = std::min(1.0, params.top_k * ((1 - burst_share) * base + burst_share));
+    if (hot) {
+      // The hot expert keeps (1 - S) of its share, unless it is the one bursting; with top-1
+      // it can only join the tokens the burst expert left free.
+      hot_probability = burst_expert == hot_expert ? 0 : hot_probability * (1 - burst_share);
+      if (params.top_k == 1)
+        hot_probability = burst_probability < 1 ? hot_probability / (1 - burst_probability) : 0;
+    }
+    weights[burst_expert] = 0;  // drawn separately
+  }
   AliasTable table(weights);
 
   // Node-limited routing: nodes by the routing mass of their experts, then experts inside.
-  const bool node_limited = params.node_limit > 0 && params.gpus_per_node > 0;
   std::vector<std::vector<int>> node_experts;
   std::vector<double> node_weights;
   if (node_limited) {
     const int nodes = (placement.num_gpus() + params.gpus_per_node - 1) / params.gpus_per_node;
-    if (placement.num_gpus() > num_experts)
-      throw std::invalid_argument("a node limit needs each expert on one GPU (no more GPUs than experts)");
     node_experts.resize(nodes);
     node_weights.assign(nodes, 0.0);
     std::vector<double> effective = weights;
@@ -582,8 +884,23 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
       double others = std::accumulate(weights.begin(), weights.end(), 0.0);
       effective[hot_expert] = others * params.spec.parameter / (1 - params.spec.parameter);
     }
+    if (burst_expert >= 0) {  // (1 - S) of every expert's mass, plus S for the burst expert
+      const double total = std::accumulate(effective.begin(), effective.end(), 0.0);
+      for (double& w : effective) w *= (1 - burst_share) / total;
+      effective[burst_expert] += burst_share;
+    }
     for (int e = 0; e < num_experts; ++e) {
-      const int node = placement.GpuFor(e, 0) / params.gpus_per_node;
+      // An expert's node is where its copies are: all on one node (contiguous placement,
+      // hierarchical EPLB), else a token could not be held to its nodes.
+      const std::vector<int>& gpus = placement.Replicas(e);
+      const int node = gpus[0] / params.gpus_per_node;
+      for (int g : gpus) {
+        if (g / params.gpus_per_node != node) {
+          throw std::invalid_argument("a node limit needs every copy of an expert in one node (expert " +
+                                      std::to_string(e) + " has copies on nodes " + std::to_string(node) +
+                                      " and " + std::to_string(g / params.gpus_per_node) + ")");
+        }
+      }
       node_experts[node].push_back(e);
       node_weights[node] += effective[e];
     }
@@ -602,43 +919,10 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
   std::vector<int> chosen_nodes, candidates;
   std::vector<double> candidate_weights;
 
-  // Drop by score: a source's tokens are buffered, then each expert over capacity drops the
-  // assignments with the lowest router scores (KeepByScore).
-  const bool by_score = params.drop_by_score && params.capacity_factor > 0;
-  std::vector<int64_t> capacity = ExpertCapacities(params, placement);
-  plan.source_tokens = TokensPerSource(params, placement.num_gpus(), step);
-  RoutingParams source_params = params;  // capacity follows each source's own token count
-  std::vector<int> buffered;  // T x k choices of the current source
-  std::vector<char> keep;
-  auto emit = [&](const std::vector<int>& experts) {
-    if (by_score) {
-      buffered.insert(buffered.end(), experts.begin(), experts.end());
-    } else {
-      acc.AddToken(experts);
-    }
-  };
-  auto flush_source = [&]() {
-    if (!by_score) return;
-    const int k = params.top_k;
-    const int tokens = static_cast<int>(buffered.size() / k);
-    keep = KeepByScore(buffered, k, capacity);
-    std::vector<int> one(k);
-    for (int t = 0; t < tokens; ++t) {
-      std::copy(buffered.begin() + static_cast<size_t>(t) * k, buffered.begin() + static_cast<size_t>(t + 1) * k, one.begin());
-      acc.AddToken(one, keep.data() + static_cast<size_t>(t) * k);
-    }
-    buffered.clear();
-  };
-
   for (int g = 0; g < placement.num_gpus(); ++g) {
     Rng rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
-    if (params.token_sigma > 0) {
-      source_params.tokens_per_gpu = plan.source_tokens[g];
-      capacity = ExpertCapacities(source_params, placement);
-      acc.SetCapacity(capacity);
-    }
-    acc.Begin(g);
-    for (int t = 0; t < plan.source_tokens[g]; ++t) {
+    sink.BeginSource(g);
+    for (int t = 0; t < source_tokens[g]; ++t) {
       token.clear();
       if (node_limited) {
         chosen_nodes.clear();
@@ -668,10 +952,14 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
           token.push_back(candidates[chosen]);
           candidate_weights[chosen] = 0;
         }
-        emit(token);
+        sink.Token(token);
         continue;
       }
-      if (hot && Uniform01(rng) < hot_probability) {
+      if (burst_expert >= 0) {
+        if (Uniform01(rng) < burst_probability) token.push_back(burst_expert);
+        taken[burst_expert] = 1;  // never drawn again in this token
+      }
+      if (hot && static_cast<int>(token.size()) < params.top_k && Uniform01(rng) < hot_probability) {
         token.push_back(hot_expert);
         taken[hot_expert] = 1;
       }
@@ -679,13 +967,37 @@ RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placemen
       DrawDistinct(table, weights, params.top_k, rng, token, taken);
       for (int e : token) taken[e] = 0;
       if (hot) taken[hot_expert] = 0;
-      emit(token);
+      if (burst_expert >= 0) taken[burst_expert] = 0;
+      sink.Token(token);
     }
-    flush_source();
-    acc.End();
+    sink.EndSource();
   }
-  acc.Flush();
+}
+
+}  // namespace
+
+int BurstExpert(const RoutingParams& params, int num_experts, int64_t step) {
+  if (params.burst_every <= 0 || num_experts < 1 || (step + 1) % params.burst_every != 0) return -1;
+  const int64_t burst = (step + 1) / params.burst_every;  // 1 for the first burst, 2, ...
+  Rng rng = StreamFor(params.seed ^ 0x6275727374ull /* "burst" */, static_cast<uint64_t>(burst), UINT32_MAX - 2);
+  return UniformInt(rng, num_experts);
+}
+
+RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step) {
+  RoutingPlan plan = EmptyPlan(placement);
+  plan.source_tokens = TokensPerSource(params, placement.num_gpus(), step);
+  PlanSink sink(params, placement, plan);
+  SampleTokens(params, placement, step, plan.source_tokens, sink);
+  sink.Finish();
   return plan;
+}
+
+std::vector<std::vector<std::vector<int>>> SampleTokenChoices(const RoutingParams& params,
+                                                              const Placement& placement,
+                                                              int step) {
+  ChoiceSink sink(placement.num_gpus());
+  SampleTokens(params, placement, step, TokensPerSource(params, placement.num_gpus(), step), sink);
+  return std::move(sink.choices);
 }
 
 }  // namespace epsim

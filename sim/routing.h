@@ -15,24 +15,49 @@ namespace epsim {
 //   uniform      every expert equally likely
 //   zipf:S       weight 1/rank^S over a seeded random permutation of the experts
 //   hot:SHARE    one expert receives SHARE of all assignments, the others share the rest
-//   trace:FILE   per-step expert popularity from a CSV of observed counts (step,expert,tokens):
-//                step s draws from the counts of the file's step s mod (steps in the file)
+//   trace:FILE   a CSV of observed routing, in one of two forms told apart by the header:
+//                "step,expert,tokens": per-step expert counts; step s draws from the counts
+//                of the file's step s mod (steps in the file);
+//                "step,gpu,token,experts": every token's top-k experts (highest score first);
+//                step s replays the file's step s mod (steps in the file), token for token
+//                (see LoadRoutingTrace).
 struct RoutingSpec {
   enum class Kind { kUniform, kZipf, kHot, kTrace };
   Kind kind = Kind::kUniform;
   double parameter = 0;  // Zipf exponent or hot share
   std::string trace_path;                            // kTrace: the CSV as given
-  std::vector<std::vector<double>> trace_weights;    // kTrace: [file step][expert] counts
+  std::vector<std::vector<double>> trace_weights;    // kTrace, counts: [file step][expert] counts
+  // kTrace, per-token choices: top_k of the file (> 0 marks this form), every token's experts
+  // in file order (trace_top_k ids each), and where each file step's tokens start (one entry
+  // per step plus the end).
+  int trace_top_k = 0;
+  std::vector<int32_t> trace_choices;
+  std::vector<int64_t> trace_step_begin;
   // Parses the forms above (for trace:FILE only the path; see LoadRoutingTrace); throws
   // std::invalid_argument with the reason.
   static RoutingSpec Parse(const std::string& text);
   std::string ToString() const;
+  bool IsTokenTrace() const { return kind == Kind::kTrace && trace_top_k > 0; }
+  // Steps in a trace file (0 for other kinds).
+  int TraceSteps() const;
 };
 
-// Reads a routing trace CSV (header "step,expert,tokens"; whole numbers; expert < num_experts;
-// steps numbered from 0 without gaps) into spec.trace_weights. Throws ConfigError-like
-// std::invalid_argument text "LINE: COLUMN: 'VALUE': why" for the caller to wrap.
-void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_experts);
+// Routing trace files larger than this are refused before they are read (the limit of
+// configuration files, kMaxConfigFileBytes): about 700 000 tokens of top-8 choices.
+constexpr long long kMaxRoutingTraceBytes = 16LL << 20;
+
+// Reads a routing trace CSV into `spec` (kind kTrace; trace_path kept if set); the header
+// picks the form.
+//  - "step,expert,tokens": whole numbers; expert < num_experts; steps numbered from 0 without
+//    gaps; into spec.trace_weights (at most 2^24 step x expert counts).
+//  - "step,gpu,token,experts": one row per token, rows ordered by step (from 0, no gaps),
+//    then by (gpu, token), strictly increasing; `experts` is the token's top_k distinct
+//    expert ids (< num_experts) separated by spaces, highest score first, optionally in
+//    double quotes ("5 9 12 200"). Needs top_k > 0. Into spec.trace_choices.
+// Lines may end in \r\n. Files over kMaxRoutingTraceBytes, folders and empty files are
+// refused. Throws std::invalid_argument text "line N: COLUMN: 'VALUE': why" (or a whole-file
+// reason) for the caller to prefix with the path.
+void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_experts, int top_k = 0);
 
 // Which GPUs hold each expert. Contiguous: GPU g holds experts [g*E/P, (g+1)*E/P).
 // With more GPUs than experts (P a multiple of E), expert e is replicated on the P/E
@@ -117,7 +142,19 @@ struct RoutingParams {
   // (1 - balance) p_e + balance / E, a model of what an auxiliary loss or DeepSeek's bias
   // correction achieves: 0 leaves the distribution as drawn, 1 makes it uniform.
   double balance = 0;
+  // Bursts: on steps burst_every - 1, 2 burst_every - 1, ... (any step index, also the
+  // samples that stand for EPLB's history) one expert b, drawn from the seed per burst (see
+  // BurstExpert), takes burst_share S of all assignments on top of the routing: its
+  // probability becomes (1 - S) p_b + S (at most 1/top_k: a token takes an expert once),
+  // every other expert's (1 - S) p_e. Other steps are sampled exactly as without bursts.
+  // 0: no bursts.
+  int burst_every = 0;
+  double burst_share = 0;
 };
+
+// The expert that bursts in `step`, or -1 when `step` is not a burst step. Deterministic in
+// (params.seed, step); independent of the drift epoch.
+int BurstExpert(const RoutingParams& params, int num_experts, int64_t step);
 
 // Tokens of each source GPU in step `step`: tokens_per_gpu, or log-normal around it
 // (T exp(sigma Z - sigma^2 / 2), at least 1) when token_sigma > 0. Deterministic.
@@ -134,8 +171,18 @@ std::vector<int64_t> ExpertCapacities(const RoutingParams& params, const Placeme
 // kept in position order up to the capacity of each (source GPU, expert), as Megatron's
 // drop-at-source does. With a node limit M, a token first draws M distinct nodes (weight:
 // the routing mass of the experts a node holds, as group-limited routing picks the nodes
-// with the best experts), then its experts among those nodes' experts.
+// with the best experts), then its experts among those nodes' experts; this needs every copy
+// of an expert in one node (as contiguous placement and hierarchical EPLB give). A per-token
+// trace replays the file's choices instead (capacity and drop policy apply; a node limit,
+// balance or bursts cannot reshape them and are refused).
 RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step);
+
+// The token choices SampleRouting draws for `step`, before capacity: [source GPU][token] =
+// the token's experts, highest score first. For tests and tools (SampleRouting itself never
+// holds them all).
+std::vector<std::vector<std::vector<int>>> SampleTokenChoices(const RoutingParams& params,
+                                                              const Placement& placement,
+                                                              int step);
 
 // Condenses explicit token choices (choices[g][t] = that token's experts, highest score
 // first) into a plan, applying capacity by position or by score. Used by SampleRouting and by tests with hand-made routing.

@@ -1,6 +1,7 @@
 // epsim: scenario loading (see scenario.h).
 #include "sim/scenario.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -42,6 +43,7 @@ const std::vector<FieldInfo>& Schema() {
       {"workload.drift_steps", "--drift-steps", false, "0"},
       {"workload.token_spread", "--token-spread", false, "none"},
       {"workload.balance", "--balance", false, "0"},
+      {"workload.burst", "--burst", false, "none"},
       {"strategy.capacity_factor", "--capacity-factor", false, "none"},
       {"strategy.drop_policy", "--drop-policy", false, "position"},
       {"strategy.a2a", "--a2a", false, "direct"},
@@ -212,7 +214,7 @@ Scenario LoadScenario(const std::string& path,
     if (!path.empty() && path[0] != '/' && origin.find('/') != std::string::npos && origin[0] != '-')
       path = origin.substr(0, origin.rfind('/') + 1) + path;
     try {
-      LoadRoutingTrace(s.routing, path, s.num_experts);
+      LoadRoutingTrace(s.routing, path, s.num_experts, s.top_k);
     } catch (const std::invalid_argument& e) {
       throw ConfigError(path, "", "", e.what());
     }
@@ -235,6 +237,26 @@ Scenario LoadScenario(const std::string& path,
       s.token_sigma = sigma;
     }
   }
+  {
+    const std::string& burst = v.Get("workload.burst");
+    if (burst != "none") {
+      const char* form = "expected none or EVERY:SHARE (a burst every EVERY steps taking SHARE of the assignments)";
+      const size_t colon = burst.find(':');
+      if (colon == std::string::npos) v.Fail("workload.burst", form);
+      const std::string every_text = burst.substr(0, colon), share_text = burst.substr(colon + 1);
+      char* end = nullptr;
+      errno = 0;
+      const long long every = std::strtoll(every_text.c_str(), &end, 10);
+      if (every_text.empty() || *end != '\0' || errno == ERANGE) v.Fail("workload.burst", form);
+      if (every < 1 || every > 1'000'000) v.Fail("workload.burst", "EVERY must be a whole number of steps in [1, 1000000]");
+      end = nullptr;
+      const double share = std::strtod(share_text.c_str(), &end);
+      if (share_text.empty() || *end != '\0') v.Fail("workload.burst", form);
+      if (!std::isfinite(share) || share <= 0 || share > 1) v.Fail("workload.burst", "SHARE must be in (0, 1/model.top_k]");
+      s.burst_every = static_cast<int>(every);
+      s.burst_share = share;
+    }
+  }
   const std::string& cf = v.Get("strategy.capacity_factor");
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
@@ -243,7 +265,7 @@ Scenario LoadScenario(const std::string& path,
   s.drop_policy = v.OneOf("strategy.drop_policy", {"position", "score"});
   s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));
   s.parallelism = v.OneOf("strategy.parallelism", {"ep", "tp"});
-  s.placement = v.OneOf("strategy.placement", {"contiguous", "round-robin", "eplb"});
+  s.placement = v.OneOf("strategy.placement", {"contiguous", "round-robin", "eplb", "eplb-hierarchical"});
   s.redundant_experts = static_cast<int>(v.Int("strategy.redundant_experts", 0, 1 << 20));
   s.rebalance_interval = static_cast<int>(v.Int("strategy.rebalance_interval", 1, 1'000'000));
   s.overlap = v.OneOf("strategy.overlap", {"none", "two-batch"});
@@ -264,18 +286,33 @@ Scenario LoadScenario(const std::string& path,
   }
   if (s.overlap == "two-batch" && s.tokens_per_gpu < 2)
     v.Fail("strategy.overlap", "two micro-batches need workload.tokens_per_gpu >= 2");
-  if (s.placement == "eplb") {
+  if (s.burst_every > 0 && s.burst_share * s.top_k > 1.0 + 1e-12) {
+    v.Fail("workload.burst", "burst share exceeds 1/model.top_k = " + FormatNumber(1.0 / s.top_k) +
+                                 ": a token picks an expert at most once");
+  }
+  if (s.routing.IsTokenTrace()) {
+    // The trace fixes every token's experts: nothing may reshape them.
+    const std::string why = "a per-token routing trace (workload.routing) fixes each token's experts: ";
+    if (s.node_limit > 0) v.Fail("strategy.node_limit", why + "a node limit cannot apply");
+    if (s.burst_every > 0) v.Fail("workload.burst", why + "bursts cannot apply");
+    if (s.balance > 0) v.Fail("workload.balance", why + "balance cannot apply");
+  }
+  if (s.UsesEplb()) {
     const int64_t copies = static_cast<int64_t>(s.num_experts) + s.redundant_experts;
     if (copies < s.gpus || copies % s.gpus != 0) {
       v.Fail(v.Has("strategy.redundant_experts") && v.Origin("strategy.redundant_experts") != "default"
                  ? "strategy.redundant_experts" : "strategy.placement",
-             "eplb needs experts + redundant experts (" + std::to_string(copies) +
+             s.placement + " needs experts + redundant experts (" + std::to_string(copies) +
                  ") to be a multiple of workload.gpus (" + std::to_string(s.gpus) + ")");
     }
-    if (s.node_limit > 0)
-      v.Fail("strategy.node_limit", "a node limit with eplb replicas is not modelled");
   }
-  if (s.node_limit > 0 && s.gpus > s.num_experts)
+  if (s.placement == "eplb" && s.node_limit > 0) {
+    v.Fail("strategy.node_limit", "a node limit with flat eplb is not modelled (an expert's copies may "
+                                  "land on several nodes); use strategy.placement eplb-hierarchical, "
+                                  "which keeps each expert's copies in one node");
+  }
+  // Hierarchical EPLB keeps an expert's copies in one node, however many GPUs there are.
+  if (s.node_limit > 0 && s.gpus > s.num_experts && s.placement != "eplb-hierarchical")
     v.Fail("strategy.node_limit", "needs each expert on one GPU (no more GPUs than experts)");
   if (s.gpus > s.num_experts && s.gpus % s.num_experts != 0) {
     v.Fail("workload.gpus", "with more GPUs than experts (" + std::to_string(s.num_experts) +
@@ -283,6 +320,33 @@ Scenario LoadScenario(const std::string& path,
   }
   s.origin = v.origins();
   return s;
+}
+
+void CheckScenarioOnTopology(const Scenario& s, int domain_gpus) {
+  if (s.placement != "eplb-hierarchical") return;
+  // Names the key as LoadScenario does: the flag, or the file and key.
+  auto fail = [&](const std::string& key, const std::string& value, const std::string& why) {
+    const auto it = s.origin.find(key);
+    const std::string origin = it == s.origin.end() || it->second == "default" ? s.file : it->second;
+    if (!origin.empty() && origin[0] == '-') throw ConfigError("command line", origin, value, why);
+    throw ConfigError(origin.empty() ? "command line" : origin, key, value, why);
+  };
+  const int domain = std::max(1, std::min(domain_gpus, s.gpus));
+  if (s.gpus % domain != 0) {
+    fail("strategy.placement", s.placement,
+         "needs whole NVLink domains: workload.gpus (" + std::to_string(s.gpus) +
+             ") must be a multiple of " + std::to_string(domain));
+  }
+  const int domains = s.gpus / domain;
+  if (s.num_experts % domains != 0) {
+    fail("strategy.placement", s.placement,
+         "puts one group of contiguous experts in each NVLink domain: model.experts (" +
+             std::to_string(s.num_experts) + ") must be a multiple of the " + std::to_string(domains) +
+             " domains (workload.gpus " + std::to_string(s.gpus) + " / " + std::to_string(domain) +
+             " GPUs per domain)");
+  }
+  // E + R a multiple of the GPUs (LoadScenario) and E of the domains: each domain then has
+  // R / domains redundant slots.
 }
 
 std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
@@ -305,6 +369,7 @@ std::vector<std::pair<std::string, std::string>> Scenario::Fields() const {
       {"workload.routing", routing.ToString()},
       {"workload.drift_steps", std::to_string(drift_steps)},
       {"workload.balance", FormatNumber(balance)},
+      {"workload.burst", burst_every > 0 ? std::to_string(burst_every) + ":" + FormatNumber(burst_share) : "none"},
       {"workload.token_spread", token_sigma > 0 ? "lognormal:" + FormatNumber(token_sigma) : "none"},
       {"strategy.capacity_factor", capacity_factor > 0 ? FormatNumber(capacity_factor) : "none"},
       {"strategy.drop_policy", drop_policy},

@@ -39,6 +39,10 @@ struct Scenario {
   int drift_steps = 0;         // popularity (Zipf order, hot expert) redrawn every N steps; 0: fixed
   double token_sigma = 0;      // per-GPU tokens log-normal with this sigma (mean kept); 0: equal
   double balance = 0;          // load-balancing strength in [0, 1] (see RoutingParams::balance)
+  // bursts (workload.burst EVERY:SHARE): on steps EVERY-1, 2 EVERY-1, ... one expert drawn
+  // per burst takes SHARE of the assignments on top of the routing (RoutingParams::burst_*)
+  int burst_every = 0;         // 0: no bursts
+  double burst_share = 0;
   // strategy
   double capacity_factor = 0;  // 0: dropless
   std::string drop_policy;     // "position" (Megatron: later tokens) or "score" (lowest router score)
@@ -47,9 +51,11 @@ struct Scenario {
   // same-rail GPU, then NVLink), "rdma-only" (every (token, expert) copy over the NICs)
   std::string a2a;
   int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
-  // expert placement: "contiguous", "round-robin", or "eplb" (replicate the heaviest
-  // experts with `redundant_experts` extra copies and balance the copies over GPUs, from
-  // the loads of the previous `rebalance_interval` steps; other placements ignore the budget)
+  // expert placement: "contiguous", "round-robin", "eplb" (replicate the heaviest experts
+  // with `redundant_experts` extra copies and balance the copies over GPUs, from the loads of
+  // the previous `rebalance_interval` steps; other placements ignore the budget) or
+  // "eplb-hierarchical" (the same budget, DeepSeek's hierarchical policy: one group of
+  // contiguous experts per NVLink domain, replicated and packed inside its domain)
   std::string placement;
   // "ep": experts spread over GPUs, all-to-all; "tp": every NVLink domain holds every
   // expert sliced by tensor parallelism (all-gather of tokens and reduce-scatter of
@@ -69,6 +75,8 @@ struct Scenario {
   // Bytes of one token on the wire: bf16 = 2H; fp8 = H (1 + 4/128) with one fp32 scale
   // per 128 elements.
   static double TokenBytes(const std::string& dtype, int64_t hidden);
+  // True for the placements that replicate experts from observed loads (eplb, eplb-hierarchical).
+  bool UsesEplb() const { return placement == "eplb" || placement == "eplb-hierarchical"; }
   // Every field as (key, value text), in a fixed order: for the report and summary.json.
   std::vector<std::pair<std::string, std::string>> Fields() const;
   // Where each field's value came from ("FILE" or "--flag").
@@ -82,6 +90,11 @@ const std::vector<std::pair<std::string, std::string>>& ScenarioFlags();
 // `overrides` (flag -> value). Throws ConfigError naming the file and key, or the flag.
 Scenario LoadScenario(const std::string& path,
                       const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// The checks that need the topology's NVLink domain size (`domain_gpus`): for
+// eplb-hierarchical, workload.gpus must be whole domains and model.experts a multiple of the
+// domains (one group per domain). Throws ConfigError naming the file and key, or the flag.
+void CheckScenarioOnTopology(const Scenario& scenario, int domain_gpus);
 
 }  // namespace epsim
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "sim/routing.h"
@@ -18,6 +20,26 @@ RoutingParams Params(const std::string& spec, int tokens, int top_k, double cf, 
   p.capacity_factor = cf;
   p.seed = seed;
   return p;
+}
+
+// Every field of two plans, for "these steps are exactly the same".
+void ExpectSamePlan(const RoutingPlan& a, const RoutingPlan& b, const std::string& what) {
+  EXPECT_EQ(a.source_tokens, b.source_tokens) << what;
+  EXPECT_EQ(a.assignments, b.assignments) << what;
+  EXPECT_EQ(a.dropped, b.dropped) << what;
+  EXPECT_EQ(a.expert_kept, b.expert_kept) << what;
+  EXPECT_EQ(a.expert_dropped, b.expert_dropped) << what;
+  EXPECT_EQ(a.source_dropped, b.source_dropped) << what;
+  EXPECT_EQ(a.gpu_expert_tokens, b.gpu_expert_tokens) << what;
+  EXPECT_EQ(a.dispatch_tokens, b.dispatch_tokens) << what;
+  EXPECT_EQ(a.dispatch_pairs, b.dispatch_pairs) << what;
+  EXPECT_EQ(a.node_tokens, b.node_tokens) << what;
+}
+
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  const std::string path = std::string(::testing::TempDir()) + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
 }
 
 int64_t Sum(const std::vector<int64_t>& v) {
@@ -247,6 +269,307 @@ TEST(RoutingTest, OneTokenAndAllToOneExpert) {
   RoutingPlan all = PlanFromChoices({{{3}, {3}}, {{3}}, {}, {}}, placement, -1);
   EXPECT_EQ(all.ExpertInputTokens(3), 3);
   EXPECT_EQ(all.dispatch_tokens[0], (std::vector<std::pair<int, int64_t>>{{3, 2}}));
+}
+
+TEST(RoutingTest, SampledChoicesCondenseToTheSampledPlan) {
+  // SampleTokenChoices hands out exactly the tokens SampleRouting counts: condensing them with
+  // PlanFromChoices (one copy per expert, so one capacity for all) gives the same plan.
+  const Placement placement = Placement::Contiguous(32, 8);
+  for (bool by_score : {false, true}) {
+    RoutingParams p = Params("zipf:1", 400, 4, 1.0, 5);
+    p.drop_by_score = by_score;
+    const auto choices = SampleTokenChoices(p, placement, 3);
+    ASSERT_EQ(choices.size(), 8u);
+    for (const auto& source : choices) {
+      ASSERT_EQ(source.size(), 400u);
+      for (const auto& token : source) {
+        EXPECT_EQ(token.size(), 4u);
+        EXPECT_EQ(std::set<int>(token.begin(), token.end()).size(), 4u);  // distinct
+      }
+    }
+    ExpectSamePlan(PlanFromChoices(choices, placement, CapacityPerSource(p, 32), 0, by_score),
+                   SampleRouting(p, placement, 3), by_score ? "by score" : "by position");
+  }
+}
+
+// ---- bursts -------------------------------------------------------------------------------
+
+TEST(BurstTest, BurstStepsAndExperts) {
+  RoutingParams p = Params("uniform", 10, 2, 0);
+  EXPECT_EQ(BurstExpert(p, 32, 4), -1);  // no bursts configured
+  p.burst_every = 5;
+  p.burst_share = 0.1;
+  for (int step = 0; step < 20; ++step) {
+    const int expert = BurstExpert(p, 32, step);
+    if ((step + 1) % 5 == 0) {
+      EXPECT_GE(expert, 0) << step;  // steps 4, 9, 14, 19
+      EXPECT_LT(expert, 32) << step;
+    } else {
+      EXPECT_EQ(expert, -1) << step;
+    }
+  }
+  EXPECT_EQ(BurstExpert(p, 32, 9), BurstExpert(p, 32, 9));  // deterministic
+  std::set<int> drawn;  // a fresh draw per burst: 20 bursts do not all hit one expert
+  for (int burst = 1; burst <= 20; ++burst) drawn.insert(BurstExpert(p, 32, 5 * burst - 1));
+  EXPECT_GT(drawn.size(), 1u);
+}
+
+TEST(BurstTest, BurstExpertGetsTheClosedFormShare) {
+  // Uniform over E = 32, top-4, S = 0.1: the burst expert's share of the assignments is
+  // (1 - S) / E + S = 0.128125, so it joins a token with probability 4 x 0.128125 = 0.5125:
+  // Binomial(80 000 tokens, 0.5125), mean 41 000, sigma 141. Every other expert gets
+  // (1 - S) / E of 320 000 assignments = 9 000 on average.
+  const Placement placement = Placement::Contiguous(32, 4);
+  RoutingParams p = Params("uniform", 20000, 4, 0, 3);
+  p.burst_every = 5;
+  p.burst_share = 0.1;
+  const int step = 4;
+  const int burst = BurstExpert(p, 32, step);
+  ASSERT_GE(burst, 0);
+  const RoutingPlan plan = SampleRouting(p, placement, step);
+  EXPECT_EQ(plan.assignments, 320'000);
+  EXPECT_NEAR(plan.expert_kept[burst], 41'000, 4 * std::sqrt(80000 * 0.5125 * 0.4875));
+  for (int e = 0; e < 32; ++e)
+    if (e != burst) EXPECT_NEAR(plan.expert_kept[e], 9'000, 5 * std::sqrt(9000.0)) << e;
+}
+
+TEST(BurstTest, BurstOnTopOfAHotExpert) {
+  // hot:0.1 over 32 experts, top-4, a burst of S = 0.1 on every step. The hot expert keeps
+  // (1 - S) 0.1 = 0.09 of the assignments; the burst expert (another one) gets
+  // (1 - S) (0.9 / 31) + S = 0.126129. 80 000 tokens: 4-sigma bands of the binomials.
+  const Placement placement = Placement::Contiguous(32, 4);
+  RoutingParams p = Params("hot:0.1", 20000, 4, 0, 3);
+  const RoutingPlan calm = SampleRouting(p, placement, 0);
+  const int hot = static_cast<int>(std::max_element(calm.expert_kept.begin(), calm.expert_kept.end()) -
+                                   calm.expert_kept.begin());
+  p.burst_every = 1;
+  p.burst_share = 0.1;
+  int step = 0;
+  while (BurstExpert(p, 32, step) == hot) ++step;  // a step where another expert bursts
+  const int burst = BurstExpert(p, 32, step);
+  const RoutingPlan plan = SampleRouting(p, placement, step);
+  auto band = [](double q) { return 4 * std::sqrt(80000 * 4 * q * (1 - 4 * q)); };
+  const double burst_share = 0.9 * 0.9 / 31 + 0.1;
+  EXPECT_NEAR(plan.expert_kept[burst], 320'000 * burst_share, band(burst_share));
+  EXPECT_NEAR(plan.expert_kept[hot], 320'000 * 0.09, band(0.09));
+}
+
+TEST(BurstTest, TopOneTokensStillTakeOneExpert) {
+  // Top-1, hot:0.3 over 8 experts, burst S = 0.5 on another expert: shares 0.5 x 0.7 / 7 +
+  // 0.5 = 0.55 (burst), 0.5 x 0.3 = 0.15 (hot), 0.5 x 0.1 = 0.05 (each of the other six).
+  const Placement placement = Placement::Contiguous(8, 2);
+  RoutingParams p = Params("hot:0.3", 40000, 1, 0, 8);
+  const RoutingPlan calm = SampleRouting(p, placement, 0);
+  const int hot = static_cast<int>(std::max_element(calm.expert_kept.begin(), calm.expert_kept.end()) -
+                                   calm.expert_kept.begin());
+  p.burst_every = 1;
+  p.burst_share = 0.5;
+  int step = 0;
+  while (BurstExpert(p, 8, step) == hot) ++step;
+  const int burst = BurstExpert(p, 8, step);
+  const RoutingPlan plan = SampleRouting(p, placement, step);
+  EXPECT_EQ(plan.assignments, 80'000);  // one expert per token, never two
+  auto band = [](double q) { return 4 * std::sqrt(80000 * q * (1 - q)); };
+  EXPECT_NEAR(plan.expert_kept[burst], 80'000 * 0.55, band(0.55));
+  EXPECT_NEAR(plan.expert_kept[hot], 80'000 * 0.15, band(0.15));
+  for (int e = 0; e < 8; ++e)
+    if (e != burst && e != hot) EXPECT_NEAR(plan.expert_kept[e], 80'000 * 0.05, band(0.05)) << e;
+}
+
+TEST(BurstTest, OtherStepsAreExactlyTheRunWithoutBursts) {
+  const Placement placement = Placement::Contiguous(32, 8);
+  for (const char* spec : {"zipf:1", "hot:0.1"}) {
+    RoutingParams calm = Params(spec, 300, 4, 1.25, 21);
+    calm.drop_by_score = true;
+    RoutingParams bursty = calm;
+    bursty.burst_every = 3;
+    bursty.burst_share = 0.2;
+    for (int step = 0; step < 9; ++step) {
+      const RoutingPlan a = SampleRouting(calm, placement, step);
+      const RoutingPlan b = SampleRouting(bursty, placement, step);
+      if ((step + 1) % 3 == 0) {
+        EXPECT_NE(a.expert_kept, b.expert_kept) << spec << " step " << step;
+      } else {
+        ExpectSamePlan(a, b, std::string(spec) + " step " + std::to_string(step));
+      }
+    }
+  }
+}
+
+TEST(BurstTest, NodeLimitedBurstStaysWithinTheNodes) {
+  // 4 nodes of 2 GPUs, 4 experts per GPU; node limit 2. The burst expert draws far more
+  // than its 1/32 while every token still uses at most 2 nodes.
+  const Placement placement = Placement::Contiguous(32, 8);
+  RoutingParams p = Params("uniform", 2000, 4, 0, 4);
+  p.gpus_per_node = 2;
+  p.node_limit = 2;
+  p.burst_every = 2;
+  p.burst_share = 0.2;
+  const int burst = BurstExpert(p, 32, 1);
+  const auto choices = SampleTokenChoices(p, placement, 1);
+  int64_t burst_picks = 0, picks = 0;
+  for (size_t g = 0; g < choices.size(); ++g) {
+    for (const auto& token : choices[g]) {
+      std::set<int> nodes;
+      for (int e : token) {
+        nodes.insert(placement.GpuFor(e, static_cast<int>(g)) / 2);
+        burst_picks += e == burst;
+        ++picks;
+      }
+      EXPECT_LE(nodes.size(), 2u);
+    }
+  }
+  EXPECT_GT(burst_picks, 3 * picks / 32);
+}
+
+// ---- routing traces -----------------------------------------------------------------------
+
+// tests/testdata/token_trace_tiny.csv, top-2 over 4 experts:
+//   file step 0: A = {0, 1}, B = {2, 3} (quoted), C = {0, 2};  file step 1: D = {3, 1}.
+RoutingParams TinyTraceParams(int tokens, double cf) {
+  RoutingParams p = Params("trace:tests/testdata/token_trace_tiny.csv", tokens, 2, cf);
+  LoadRoutingTrace(p.spec, p.spec.trace_path, 4, 2);
+  return p;
+}
+
+TEST(TokenTraceTest, LoadsTheTinyTrace) {
+  const RoutingParams p = TinyTraceParams(2, 0);
+  EXPECT_TRUE(p.spec.IsTokenTrace());
+  EXPECT_EQ(p.spec.TraceSteps(), 2);
+  EXPECT_EQ(p.spec.trace_choices, (std::vector<int32_t>{0, 1, 2, 3, 0, 2, 3, 1}));
+  EXPECT_EQ(p.spec.trace_step_begin, (std::vector<int64_t>{0, 3, 4}));
+  EXPECT_EQ(p.spec.ToString(), "trace:tests/testdata/token_trace_tiny.csv");
+}
+
+TEST(TokenTraceTest, ALargerRunTakesTheFileTokensInOrderByHand) {
+  // 2 GPUs x 2 tokens, experts 0, 1 on GPU 0 and 2, 3 on GPU 1. Step 0 takes file step 0's
+  // 3 tokens in order, wrapping: GPU 0 gets A, B; GPU 1 gets C and (index 3 mod 3 = 0) A.
+  // Expert counts: 0: A, C, A = 3; 1: A, A = 2; 2: B, C = 2; 3: B = 1.
+  // Dispatch (a token once per GPU): GPU 0 sends A to GPU 0, B to GPU 1; GPU 1 sends C to
+  // both GPUs and A to GPU 0.
+  const Placement placement = Placement::Contiguous(4, 2);
+  const RoutingPlan plan = SampleRouting(TinyTraceParams(2, 0), placement, 0);
+  EXPECT_EQ(plan.assignments, 8);
+  EXPECT_EQ(plan.expert_kept, (std::vector<int64_t>{3, 2, 2, 1}));
+  EXPECT_EQ(plan.dispatch_tokens[0], (std::vector<std::pair<int, int64_t>>{{0, 1}, {1, 1}}));
+  EXPECT_EQ(plan.dispatch_tokens[1], (std::vector<std::pair<int, int64_t>>{{0, 2}, {1, 1}}));
+  EXPECT_EQ(plan.dispatch_pairs[1], (std::vector<std::pair<int, int64_t>>{{0, 3}, {1, 1}}));
+  // Step 1 is file step 1 (every token D = {3, 1}); step 2 wraps to file step 0.
+  const RoutingPlan one = SampleRouting(TinyTraceParams(2, 0), placement, 1);
+  EXPECT_EQ(one.expert_kept, (std::vector<int64_t>{0, 4, 0, 4}));
+  EXPECT_EQ(one.dispatch_tokens[1], (std::vector<std::pair<int, int64_t>>{{0, 2}, {1, 2}}));
+  ExpectSamePlan(SampleRouting(TinyTraceParams(2, 0), placement, 2), plan, "step 2 = file step 0");
+}
+
+TEST(TokenTraceTest, CapacityAndDropPolicyApply) {
+  // cf 1: ceil(1 x 2 x 2 / 4) = 1 assignment per (source, expert). GPU 1 asks expert 0
+  // twice (C, then A): A's pick is dropped, so expert 0 keeps 2 of 3. The same plan as the
+  // hand-built choices through PlanFromChoices.
+  const Placement placement = Placement::Contiguous(4, 2);
+  const RoutingPlan plan = SampleRouting(TinyTraceParams(2, 1.0), placement, 0);
+  EXPECT_EQ(plan.expert_kept, (std::vector<int64_t>{2, 2, 2, 1}));
+  EXPECT_EQ(plan.expert_dropped, (std::vector<int64_t>{1, 0, 0, 0}));
+  EXPECT_EQ(plan.source_dropped, (std::vector<int64_t>{0, 1}));
+  const std::vector<int> a = {0, 1}, b = {2, 3}, c = {0, 2};
+  ExpectSamePlan(plan, PlanFromChoices({{a, b}, {c, a}}, placement, 1), "hand-built");
+  RoutingParams score = TinyTraceParams(2, 1.0);
+  score.drop_by_score = true;
+  ExpectSamePlan(SampleRouting(score, placement, 0), PlanFromChoices({{a, b}, {c, a}}, placement, 1, 0, true),
+                 "by score");
+}
+
+TEST(TokenTraceTest, RefusesWhatWouldReshapeTheChoices) {
+  const Placement placement = Placement::Contiguous(4, 2);
+  RoutingParams p = TinyTraceParams(2, 0);
+  p.node_limit = 1;
+  p.gpus_per_node = 1;
+  EXPECT_THROW(SampleRouting(p, placement, 0), std::invalid_argument);
+  p = TinyTraceParams(2, 0);
+  p.top_k = 1;
+  EXPECT_THROW(SampleRouting(p, placement, 0), std::invalid_argument);
+  p = TinyTraceParams(2, 0);
+  p.burst_every = 2;
+  p.burst_share = 0.1;
+  EXPECT_THROW(SampleRouting(p, placement, 0), std::invalid_argument);
+}
+
+// The one-line error LoadRoutingTrace gives for `text` (top-2 over 4 experts).
+std::string TraceError(const std::string& text) {
+  RoutingSpec spec;
+  try {
+    LoadRoutingTrace(spec, WriteTemp("bad_trace.csv", text), 4, 2);
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error for: " << text;
+  return "";
+}
+
+TEST(TokenTraceTest, BadFilesNameLineColumnAndValue) {
+  const std::string header = "step,gpu,token,experts\n";
+  EXPECT_EQ(TraceError(header + "0,0,0,1 2 3\n"),
+            "line 2: experts: '1 2 3': expected 2 experts (model.top_k), found 3");
+  EXPECT_EQ(TraceError(header + "0,0,0,1 2\n0,0,1,\"3\"\n"),
+            "line 3: experts: '\"3\"': expected 2 experts (model.top_k), found 1");
+  EXPECT_EQ(TraceError(header + "0,0,0,1 4\n"), "line 2: experts: '4': expected an expert id in [0, 3] (model.experts = 4)");
+  EXPECT_EQ(TraceError(header + "0,0,0,2 2\n"),
+            "line 2: experts: '2 2': expert 2 appears twice (a token's experts are distinct)");
+  EXPECT_EQ(TraceError(header + "0,0,1 2\n"),
+            "line 2: expected 4 columns (step,gpu,token,experts; experts separated by spaces), found 3");
+  EXPECT_EQ(TraceError(header + "0,0,0,\"1,2\"\n").substr(0, 28), "line 2: expected 4 columns (");
+  EXPECT_EQ(TraceError(header + "0,x,0,1 2\n"), "line 2: gpu: 'x': expected a whole number in [0, 1048576]");
+  EXPECT_EQ(TraceError(header + "0,0,0,1 two\n"), "line 2: experts: 'two': expected an expert id in [0, 3] (model.experts = 4)");
+  EXPECT_EQ(TraceError(header + "0,0,0,\"1 2\n"), "line 2: experts: '\"1 2': unterminated quote");
+  EXPECT_EQ(TraceError(header + "0,0,0,1 2\n0,0,0,1 3\n"),
+            "line 3: token: '0': repeats the previous row's token (each token once per step)");
+  EXPECT_EQ(TraceError(header + "0,1,0,1 2\n0,0,5,1 3\n"),
+            "line 3: gpu: '0': rows of a step must be ordered by gpu, then token");
+  EXPECT_EQ(TraceError(header + "0,0,0,1 2\n2,0,0,1 3\n"),
+            "line 3: step: '2': rows must be ordered by step, numbered from 0 without gaps");
+  EXPECT_EQ(TraceError(header + "1,0,0,1 2\n"),
+            "line 2: step: '1': rows must be ordered by step, numbered from 0 without gaps");
+  EXPECT_EQ(TraceError(""),
+            "line 1: empty file: expected the header 'step,expert,tokens' (expert counts) or "
+            "'step,gpu,token,experts' (per-token choices)");
+  EXPECT_EQ(TraceError(header), "no rows after the header");
+  EXPECT_EQ(TraceError("step,gpu,tokens,experts\n0,0,0,1 2\n"),
+            "line 1: header: 'step,gpu,tokens,experts': expected 'step,expert,tokens' (expert "
+            "counts) or 'step,gpu,token,experts' (per-token choices)");
+  // The counts form keeps its errors.
+  EXPECT_EQ(TraceError("step,expert,tokens\n0,9,5\n"), "line 2: expert: '9': expected a whole number in [0, 3]");
+}
+
+TEST(TokenTraceTest, WindowsLineEndsAndUnquotedListsLoad) {
+  RoutingSpec spec;
+  LoadRoutingTrace(spec, WriteTemp("crlf.csv", "step,gpu,token,experts\r\n0,0,0,3 1\r\n0,0,1,\"0 2\"\r\n"), 4, 2);
+  EXPECT_EQ(spec.trace_choices, (std::vector<int32_t>{3, 1, 0, 2}));
+  EXPECT_EQ(spec.TraceSteps(), 1);
+}
+
+TEST(TokenTraceTest, FilesTooLargeOrNotFilesAreRefusedBeforeReading) {
+  RoutingSpec spec;
+  const std::string big = WriteTemp("big.csv", "step,gpu,token,experts\n");
+  std::filesystem::resize_file(big, kMaxRoutingTraceBytes + 1);  // sparse: nothing is written
+  try {
+    LoadRoutingTrace(spec, big, 4, 2);
+    ADD_FAILURE() << "no error for a file over the limit";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()), "too large for a routing trace (more than 16777216 bytes)");
+  }
+  EXPECT_THROW(LoadRoutingTrace(spec, ::testing::TempDir(), 4, 2), std::invalid_argument);
+  EXPECT_THROW(LoadRoutingTrace(spec, "does/not/exist.csv", 4, 2), std::invalid_argument);
+}
+
+TEST(TokenTraceTest, CountTracesAreBoundedInSteps) {
+  // 2^23 + 1 experts: step 0 takes 2^23 + 1 counts, step 1 would pass 2^24.
+  RoutingSpec spec;
+  try {
+    LoadRoutingTrace(spec, WriteTemp("steps.csv", "step,expert,tokens\n0,0,1\n1,0,1\n"), (1 << 23) + 1);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).substr(0, 39), "line 3: step: '1': too many steps for 8") << e.what();
+  }
 }
 
 }  // namespace

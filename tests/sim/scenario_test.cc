@@ -88,6 +88,118 @@ TEST(ScenarioTest, BadValuesNameTheKeyOrFlag) {
   ExpectError(base, {{"--balance", "-0.1"}}, "--balance");
 }
 
+TEST(ScenarioTest, Bursts) {
+  EXPECT_EQ(LoadScenario(WriteTemp("s.yaml", kScenario), {}).burst_every, 0);
+  const Scenario s = LoadScenario(WriteTemp("s.yaml", kScenario), {{"--burst", "50:0.1"}});
+  EXPECT_EQ(s.burst_every, 50);
+  EXPECT_EQ(s.burst_share, 0.1);
+  bool listed = false;
+  for (const auto& [key, value] : s.Fields()) {
+    if (key != "workload.burst") continue;
+    EXPECT_EQ(value, "50:0.1");
+    listed = true;
+  }
+  EXPECT_TRUE(listed);
+  const Scenario f = LoadScenario(WriteTemp("burst.yaml", R"(topology: dgx-h100
+model: {hidden: 1024, expert_ffn: 512, experts: 16, top_k: 2}
+workload: {gpus: 8, tokens_per_gpu: 128, burst: "10:0.5"}
+)"), {});
+  EXPECT_EQ(f.burst_every, 10);
+  EXPECT_EQ(f.burst_share, 0.5);  // exactly 1/top_k
+}
+
+TEST(ScenarioTest, BadBurstsNameTheKeyAndValue) {
+  const std::string base = kScenario;
+  for (const char* bad : {"0:0.1", "10:0", "-3:0.1", "x", "10", "10:", ":0.1", "10:abc", "10:nan",
+                          "10:1.5", "2.5:0.1", "99999999999999999999:0.1", "1000001:0.1"})
+    ExpectError(base, {{"--burst", bad}}, "--burst");
+  ExpectError(base, {{"--burst", "10:0.5"}, {"--top-k", "8"}}, "--burst");  // share > 1/top_k
+  ExpectError(R"(topology: dgx-h100
+model: {hidden: 1024, expert_ffn: 512, experts: 16, top_k: 8}
+workload: {gpus: 8, tokens_per_gpu: 128, burst: "10:0.5"}
+)", {}, "workload.burst");
+  try {
+    LoadScenario(WriteTemp("s.yaml", kScenario), {{"--burst", "10:0.5"}, {"--top-k", "8"}});
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "command line: --burst: '10:0.5': burst share exceeds 1/model.top_k = 0.125: a token "
+              "picks an expert at most once");
+  }
+}
+
+TEST(ScenarioTest, HierarchicalEplbAndItsNodeLimit) {
+  const std::string path = WriteTemp("s.yaml", kScenario);
+  const Scenario s = LoadScenario(path, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "8"},
+                                         {"--node-limit", "2"}});
+  EXPECT_EQ(s.placement, "eplb-hierarchical");
+  EXPECT_TRUE(s.UsesEplb());
+  EXPECT_EQ(s.node_limit, 2);
+  // More GPUs than experts: each expert's copies still stay in one node.
+  EXPECT_EQ(LoadScenario(path, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "16"},
+                                {"--gpus", "32"}, {"--node-limit", "2"}}).gpus, 32);
+  const std::string base = kScenario;
+  ExpectError(base, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "3"}}, "--redundant-experts");
+  ExpectError(base, {{"--placement", "eplb"}, {"--node-limit", "2"}}, "--node-limit");
+  try {
+    LoadScenario(path, {{"--placement", "eplb"}, {"--node-limit", "2"}});
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("eplb-hierarchical"), std::string::npos) << e.what();
+  }
+  // The topology's domains: 8 GPUs are 1 domain of 8, 2 of 4, 4 of 2, 8 of 1.
+  EXPECT_NO_THROW(CheckScenarioOnTopology(s, 8));
+  EXPECT_NO_THROW(CheckScenarioOnTopology(s, 16));  // fewer GPUs than a domain: one domain
+  EXPECT_NO_THROW(CheckScenarioOnTopology(s, 2));   // 16 experts in 4 groups of 4
+  try {
+    CheckScenarioOnTopology(s, 3);
+    ADD_FAILURE() << "8 GPUs in domains of 3";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "--placement");
+    EXPECT_EQ(std::string(e.what()),
+              "command line: --placement: 'eplb-hierarchical': needs whole NVLink domains: "
+              "workload.gpus (8) must be a multiple of 3");
+  }
+  const std::string file = WriteTemp("h.yaml", base + "strategy: {placement: eplb-hierarchical, redundant_experts: 8}\n");
+  const Scenario from_file = LoadScenario(file, {{"--experts", "20"}, {"--redundant-experts", "4"}});
+  try {
+    CheckScenarioOnTopology(from_file, 1);  // 8 domains of 1 GPU, 20 experts
+    ADD_FAILURE() << "20 experts in 8 domains";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.file(), file);
+    EXPECT_EQ(e.key(), "strategy.placement");
+    EXPECT_NE(std::string(e.what()).find("model.experts (20) must be a multiple of the 8 domains"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(CheckScenarioOnTopology(LoadScenario(path, {}), 3));  // other placements: no check
+}
+
+TEST(ScenarioTest, PerTokenTraces) {
+  // A trace next to the scenario file, named relative to it.
+  WriteTemp("tokens.csv", "step,gpu,token,experts\n0,0,0,3 1\n0,0,1,\"0 15\"\n");
+  const std::string base = kScenario;
+  const std::string path = WriteTemp("t.yaml", base + "strategy: {capacity_factor: 1.25}\n");
+  const Scenario s = LoadScenario(path, {});
+  EXPECT_EQ(s.routing.kind, RoutingSpec::Kind::kUniform);
+  const std::string trace_yaml = R"(topology: dgx-h100
+model: {hidden: 1024, expert_ffn: 512, experts: 16, top_k: 2}
+workload: {gpus: 8, tokens_per_gpu: 128, routing: "trace:tokens.csv"}
+)";
+  const Scenario t = LoadScenario(WriteTemp("t.yaml", trace_yaml), {});
+  EXPECT_TRUE(t.routing.IsTokenTrace());
+  EXPECT_EQ(t.routing.trace_choices, (std::vector<int32_t>{3, 1, 0, 15}));
+  ExpectError(trace_yaml, {{"--node-limit", "1"}}, "--node-limit");
+  ExpectError(trace_yaml, {{"--burst", "5:0.1"}}, "--burst");
+  ExpectError(trace_yaml, {{"--balance", "0.5"}}, "--balance");
+  // The trace's lists must match model.top_k: errors name the file and line.
+  try {
+    LoadScenario(WriteTemp("t.yaml", trace_yaml), {{"--top-k", "3"}});
+    ADD_FAILURE() << "top-3 against a top-2 trace";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.file(), ::testing::TempDir() + "/tokens.csv");
+    EXPECT_NE(std::string(e.what()).find("tokens.csv: line 2: experts: '3 1': expected 3 experts"),
+              std::string::npos) << e.what();
+  }
+}
+
 TEST(ScenarioTest, MissingFile) {
   EXPECT_THROW(LoadScenario("does/not/exist.yaml", {}), ConfigError);
 }
