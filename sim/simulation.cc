@@ -533,8 +533,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
     engine.set_config(precision);
     result.network_model = Platform::ConfigureNetworkModel(engine, s.gpus);
     Platform platform(in.topology, s.gpus);
-    ReplaySteps(engine, platform, s.steps, make_step, on_step,
-                s.engine == "simgrid-mailbox" ? FlowIssue::kMailboxPerFlow : FlowIssue::kLanes);
+    ReplaySteps(engine, platform, s.steps, make_step, on_step);
   }
 
   // Summary over steps.
