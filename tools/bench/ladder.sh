@@ -2,10 +2,13 @@
 # Scale ladder: wall time, peak memory and simulated step time of one EP step
 # (dgx-h100, 4096 tokens per GPU, hidden 7168, top-8, 256 experts, fp8 dispatch), for
 # uniform and Zipf 1.0 routing and the direct and hierarchical all-to-alls, with the
-# analytic fast path at 64..8192 GPUs and the SimGrid replay (the reference) where it
-# finishes in minutes. Writes BENCHMARKS.md at the repository root.
-#   tools/bench/ladder.sh              # full ladder (about 10 minutes on 2 cores)
-#   SIZES="64 256" tools/bench/ladder.sh
+# analytic fast path at 64..8192 GPUs and the SimGrid replay (the reference: one mailbox
+# put/get per flow, the plain replay a SimGrid user would write) at 64 and 128 GPUs, and at
+# 512 GPUs for Zipf 1.0 with the direct all-to-all (the scale goal's case; about an hour
+# of CPU). Writes BENCHMARKS.md at the repository root.
+#   tools/bench/ladder.sh                          # everything (about 1.5 hours on 2 cores)
+#   SIMGRID_LARGE= tools/bench/ladder.sh           # without the 512-GPU reference (10 minutes)
+#   SIZES="64 256" SIMGRID_SIZES=64 SIMGRID_LARGE= tools/bench/ladder.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -13,7 +16,8 @@ tools/setup.sh
 bazel build --ui_event_filters=-info,-debug --noshow_progress //sim:epsim >&2
 bin="$(bazel info bazel-bin 2>/dev/null)/sim/epsim"
 sizes="${SIZES:-64 256 512 1024 4096 8192}"
-simgrid_sizes="${SIMGRID_SIZES:-64 128}"
+simgrid_sizes="${SIMGRID_SIZES-64 128}"
+simgrid_large="${SIMGRID_LARGE-512}"
 work="$(mktemp -d)"
 common=(--tokens-per-gpu 4096 --hidden 7168 --expert-ffn 2048 --experts 256
         --shared-experts 1 --top-k 8 --dispatch-dtype fp8 --combine-dtype bf16
@@ -46,6 +50,10 @@ for n in $simgrid_sizes; do
     done
   done
 done
+for n in $simgrid_large; do
+  run "simgrid-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine simgrid
+  run "analytic-ref-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic
+done
 # Where the fast path is an approximation: spine links binding together with NICs.
 for routing in uniform zipf:1.0; do
   oversub=(--topology tools/bench/dgx-h100-oversub4.yaml --profile h100 --gpus 64 --nodes 8 --routing "$routing")
@@ -53,9 +61,9 @@ for routing in uniform zipf:1.0; do
   run "analytic-ref-oversub-$routing" "${oversub[@]}" --engine analytic
 done
 
-/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" <<'PY'
+/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" <<'PY'
 import csv, os, subprocess, sys, datetime
-work, out, sizes, sg_sizes = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
+work, out, sizes, sg_sizes, sg_large = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
 runs = {}
 for line in open(os.path.join(work, "runs")):
     name, cpu, rss, step, _wall = line.split()
@@ -64,10 +72,14 @@ for line in open(os.path.join(work, "runs")):
 def per_gpu_error(a, b):
     ra = list(csv.DictReader(open(os.path.join(work, a, "gpus.csv"))))
     rb = list(csv.DictReader(open(os.path.join(work, b, "gpus.csv"))))
-    worst = {"dispatch": 0.0, "end": 0.0}
+    worst = {"dispatch": 0.0, "combine": 0.0, "end": 0.0}
     for x, y in zip(ra, rb):
         dx = float(x["route_s"]) + float(x["dispatch_s"]); dy = float(y["route_s"]) + float(y["dispatch_s"])
         worst["dispatch"] = max(worst["dispatch"], abs(dy - dx) / dx)
+        # combine completion = step end - the final reduce (compute_s = route + expert + reduce)
+        reduce = lambda r: float(r["compute_s"]) - float(r["route_s"]) - float(r["expert_s"])
+        cx = float(x["end_s"]) - reduce(x); cy = float(y["end_s"]) - reduce(y)
+        worst["combine"] = max(worst["combine"], abs(cy - cx) / cx)
         ex, ey = float(x["end_s"]), float(y["end_s"])
         worst["end"] = max(worst["end"], abs(ey - ex) / ex)
     return worst
@@ -89,18 +101,20 @@ for n in sizes:
             w, r, s = runs[f"analytic-{n}-{routing}-{a2a}"]
             lines.append(f"| {n} | {routing} | {a2a} | {w:.2f} | {r} | {s:.3f} |")
 lines += ["", "## SimGrid replay (reference) against the fast path", "",
-          "Max-min flows per GPU pair on SimGrid 3.32 (CM02, equal sharing), the same traffic.",
-          "Errors: worst GPU over the step, relative to SimGrid.", "",
-          "| GPUs | routing | all-to-all | SimGrid time (s) | fast time (s) | speed-up | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-for n in sg_sizes:
-    for routing in ("uniform", "zipf:1.0"):
-        for a2a in ("direct", "hierarchical"):
-            a, b = f"simgrid-{n}-{routing}-{a2a}", f"analytic-ref-{n}-{routing}-{a2a}"
-            (wa, _, sa), (wb, _, sb) = runs[a], runs[b]
-            e = per_gpu_error(a, b)
-            lines.append(f"| {n} | {routing} | {a2a} | {wa:.2f} | {wb:.2f} | {wa / max(wb, 1e-9):.0f}x | {sa:.3f} | {sb:.3f} | "
-                         f"{(sb - sa) / sa * 100:+.2f}% | {e['dispatch'] * 100:.2f}% | {e['end'] * 100:.2f}% |")
+          "The plain SimGrid replay (`--engine simgrid`): one mailbox put/get per GPU-pair flow, max-min",
+          "sharing on SimGrid 3.32 (CM02, equal sharing), the same traffic. Errors: worst GPU, relative",
+          "to SimGrid, of its dispatch completion, its combine completion (before the final reduce)",
+          "and its step end.", "",
+          "| GPUs | routing | all-to-all | SimGrid time (s) | SimGrid RSS (MB) | fast time (s) | speed-up | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU combine end | worst GPU step end |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+cases = [(n, r, a) for n in sg_sizes for r in ("uniform", "zipf:1.0") for a in ("direct", "hierarchical")]
+cases += [(n, "zipf:1.0", "direct") for n in sg_large]
+for n, routing, a2a in cases:
+    a, b = f"simgrid-{n}-{routing}-{a2a}", f"analytic-ref-{n}-{routing}-{a2a}"
+    (wa, ra, sa), (wb, _, sb) = runs[a], runs[b]
+    e = per_gpu_error(a, b)
+    lines.append(f"| {n} | {routing} | {a2a} | {wa:.2f} | {ra} | {wb:.2f} | {wa / max(wb, 1e-9):.0f}x | {sa:.3f} | {sb:.3f} | "
+                 f"{(sb - sa) / sa * 100:+.2f}% | {e['dispatch'] * 100:.2f}% | {e['combine'] * 100:.3f}% | {e['end'] * 100:.2f}% |")
 lines += ["", "On a 4:1 oversubscribed, not rail-optimized fabric (tools/bench/dgx-h100-oversub4.yaml,",
           "64 GPUs, direct), where leaf uplinks bind together with NICs, per-link processor sharing",
           "is an approximation of max-min sharing:", "",
