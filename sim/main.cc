@@ -45,8 +45,11 @@ void PrintUsage(FILE* out) {
                "  %-20s write a Chrome/Perfetto timeline (JSON)\n"
                "  %-20s this text\n"
                "\n"
-               "values: --routing uniform|zipf:S|hot:SHARE, --capacity-factor CF|none,\n"
-               "        --dispatch-dtype bf16|fp8, --topology NAME|FILE, --profile NAME|FILE\n",
+               "values: --routing uniform|zipf:S|hot:SHARE|trace:FILE, --capacity-factor CF|none,\n"
+               "        --dispatch-dtype bf16|fp8, --topology NAME|FILE, --profile NAME|FILE,\n"
+               "        --a2a direct|hierarchical|rdma-only, --placement contiguous|round-robin|eplb|\n"
+               "        eplb-hierarchical, --burst none|EVERY:SHARE, --overlap none|two-batch,\n"
+               "        --engine simgrid|analytic (details: scenarios/README.md)\n",
                "--out DIR", "--trace FILE", "--help");
 }
 

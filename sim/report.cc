@@ -73,11 +73,12 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
                 (std::string(s.drift_steps > 0 ? Format(" (popularity redrawn every %d steps)", s.drift_steps) : "") +
                  (s.token_sigma > 0 ? Format(", tokens per GPU log-normal sigma %g", s.token_sigma) : "") +
-                 (s.balance > 0 ? Format(", balance %g", s.balance) : "")).c_str(),
+                 (s.balance > 0 ? Format(", balance %g", s.balance) : "") +
+                 (s.burst_every > 0 ? Format(", burst every %d steps (one expert +%g of assignments)", s.burst_every, s.burst_share) : "")).c_str(),
                 s.capacity_factor > 0 ? Format("%g", s.capacity_factor).c_str() : "none (dropless)",
                 s.steps, static_cast<unsigned long long>(s.seed));
   std::string placement = s.placement;
-  if (s.placement == "eplb") {
+  if (s.UsesEplb()) {
     placement += Format(" (%d redundant experts, plan from the previous %d steps)",
                         s.redundant_experts, s.rebalance_interval);
   }

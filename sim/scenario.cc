@@ -260,7 +260,7 @@ Scenario LoadScenario(const std::string& path,
   const std::string& cf = v.Get("strategy.capacity_factor");
   s.capacity_factor = (cf == "none" || cf == "dropless") ? 0.0 : v.Positive("strategy.capacity_factor");
 
-  s.engine = v.OneOf("engine", {"simgrid", "analytic", "simgrid-mailbox"});
+  s.engine = v.OneOf("engine", {"simgrid", "analytic"});
   s.a2a = v.OneOf("strategy.a2a", {"direct", "hierarchical", "rdma-only"});
   s.drop_policy = v.OneOf("strategy.drop_policy", {"position", "score"});
   s.node_limit = static_cast<int>(v.Int("strategy.node_limit", 0, 1'000'000));

@@ -67,9 +67,8 @@ struct Scenario {
   // micro-batches on a compute stream and a communication stream per GPU, so that one
   // micro-batch's expert compute runs while the other's dispatch or combine moves
   std::string overlap;
-  // how to replay: "simgrid" (max-min flows on SimGrid, the reference), "analytic"
-  // (per-link processor sharing, the fast path) or "simgrid-mailbox" (the reference's
-  // semantics issued as one mailbox put/get per flow: the scale benchmark's baseline)
+  // how to replay: "simgrid" (max-min flows on SimGrid, one mailbox put/get per flow: the
+  // reference) or "analytic" (per-link processor sharing, the fast path)
   std::string engine;
 
   // Bytes of one token on the wire: bf16 = 2H; fp8 = H (1 + 4/128) with one fp32 scale

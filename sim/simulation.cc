@@ -182,7 +182,7 @@ double ExpertWeightBytesPerGpu(const Scenario& s, const Topology& t) {
   const double per_expert = 3.0 * s.hidden * s.expert_ffn * 2;
   if (s.parallelism == "tp")
     return (s.num_experts + s.shared_experts) * per_expert / std::min(t.scale_up.domain_gpus, s.gpus);
-  const int copies = s.placement == "eplb"
+  const int copies = s.UsesEplb()
                          ? (s.num_experts + s.redundant_experts) / s.gpus
                          : (s.num_experts + s.gpus - 1) / s.gpus;
   return (std::max(copies, 1) + s.shared_experts) * per_expert;
@@ -329,6 +329,7 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
       "calibrate/profiles", profile_ref, ScenarioFile(scenario, "profile"), "profile");
   in.profile = LoadProfile(profile_path);
   const int domain = in.topology.scale_up.domain_gpus;
+  CheckScenarioOnTopology(scenario, domain);  // eplb-hierarchical: whole domains, experts per domain
   if (scenario.parallelism == "tp" && scenario.gpus > domain && scenario.gpus % domain != 0) {
     throw ConfigError(ScenarioFile(scenario, "strategy.parallelism"), "strategy.parallelism", "tp",
                       "needs whole NVLink domains: workload.gpus must be a multiple of " +
@@ -386,6 +387,8 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   params.drop_by_score = s.drop_policy == "score";
   params.gpus_per_node = in.topology.scale_up.domain_gpus;  // "node" = NVLink domain
   params.node_limit = s.node_limit;
+  params.burst_every = s.burst_every;
+  params.burst_share = s.burst_share;
 
   LayerShape shape;
   shape.hidden = s.hidden;
@@ -408,7 +411,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   // before (for k = 0, of N extra samples of the same routing), so plans are always stale.
   std::vector<double> window_load(s.num_experts, 0.0);
   auto make_step = [&](int step) {
-    if (s.placement == "eplb" && step % s.rebalance_interval == 0) {
+    if (s.UsesEplb() && step % s.rebalance_interval == 0) {
       if (step == 0) {
         const Placement base = Placement::Contiguous(s.num_experts, s.gpus);
         params.epoch = 0;  // the history before step 0 has step 0's popularity
@@ -418,7 +421,11 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
             window_load[e] += static_cast<double>(history.expert_kept[e] + history.expert_dropped[e]);
         }
       }
-      placement = BalancedReplication(window_load, s.gpus, s.redundant_experts);
+      // Hierarchical: one group of contiguous experts per NVLink domain, copies kept there.
+      placement = s.placement == "eplb-hierarchical"
+                      ? HierarchicalReplication(window_load, s.gpus, s.redundant_experts,
+                                                std::min(in.topology.scale_up.domain_gpus, s.gpus))
+                      : BalancedReplication(window_load, s.gpus, s.redundant_experts);
       std::fill(window_load.begin(), window_load.end(), 0.0);
     }
     params.epoch = s.drift_steps > 0 ? step / s.drift_steps : 0;
