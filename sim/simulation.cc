@@ -188,17 +188,34 @@ double ExpertWeightBytesPerGpu(const Scenario& s, const Topology& t) {
   return (std::max(copies, 1) + s.shared_experts) * per_expert;
 }
 
+// Each GPU's flows (indices into `flows`, as sender or receiver), so that attributing
+// a GPU's time reads only its own flows.
+std::vector<std::vector<int>> FlowsByGpu(const std::vector<Flow>& flows, int num_gpus) {
+  std::vector<std::vector<int>> own(num_gpus);
+  for (int f = 0; f < static_cast<int>(flows.size()); ++f) {
+    own[flows[f].src].push_back(f);
+    own[flows[f].dst].push_back(f);
+  }
+  return own;
+}
+
+// GPU g's own dispatch and combine flows.
+struct OwnFlows {
+  const std::vector<int>& dispatch;
+  const std::vector<int>& combine;
+};
+
 // Splits GPU g's non-compute time in a step into waiting for peers, exposed communication
 // and contention (see GpuStepRecord), from its flows' start and arrival times.
 void AttributeWaits(const FabricLayout& layout, const std::vector<double>& capacity,
-                    const StepWork& work, const StepTimeline& t, int g, GpuStepRecord& r) {
-  auto phase = [&](const std::vector<Flow>& flows, const std::vector<double>& start,
-                   double enter, double leave) {
+                    const StepWork& work, const StepTimeline& t, int g, const OwnFlows& own,
+                    GpuStepRecord& r) {
+  auto phase = [&](const std::vector<Flow>& flows, const std::vector<int>& mine,
+                   const std::vector<double>& start, double enter, double leave) {
     double first_start = leave;
     std::map<int, double> port_bytes;  // g's own port links: bytes through each
-    for (size_t f = 0; f < flows.size() && f < start.size(); ++f) {
+    for (int f : mine) {
       const Flow& flow = flows[f];
-      if (flow.src != g && flow.dst != g) continue;
       first_start = std::min(first_start, start[f]);
       const std::array<int, 4> links = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric);
       int last = 0;
@@ -213,8 +230,8 @@ void AttributeWaits(const FabricLayout& layout, const std::vector<double>& capac
     r.contention_s += std::max(0.0, busy - alone);
   };
   const GpuTimeline& x = t.gpus[g];
-  phase(work.dispatch, t.dispatch_flow_start, x.route_end, x.dispatch_end);
-  phase(work.combine, t.combine_flow_start, x.expert_end, x.combine_end);
+  phase(work.dispatch, own.dispatch, t.dispatch_flow_start, x.route_end, x.dispatch_end);
+  phase(work.combine, own.combine, t.combine_flow_start, x.expert_end, x.combine_end);
   r.wait_peers_s += std::max(0.0, t.step_time_s - x.end);  // done; the slowest GPU is not
 }
 
@@ -245,18 +262,18 @@ std::pair<double, double> UnionOutside(std::vector<std::pair<double, double>> sp
 // share its busiest ports alone would need (per all-to-all, pro rata to what is exposed)
 // counts as exposed, the rest as contention; time with neither is waiting for peers.
 void AttributeOverlappedWaits(const FabricLayout& layout, const std::vector<double>& capacity,
-                              const StepWork& work, const StepTimeline& t, int g, GpuStepRecord& r) {
+                              const StepWork& work, const StepTimeline& t, int g,
+                              const OwnFlows& own, GpuStepRecord& r) {
   std::vector<std::pair<double, double>> compute, flows;
   for (const TaskSpan& task : t.gpus[g].tasks)
     if (!task.communication) compute.emplace_back(task.start, task.end);
   std::sort(compute.begin(), compute.end());
   double alone = 0;
-  auto collect = [&](const std::vector<Flow>& all, const std::vector<double>& start,
-                     const std::vector<double>& end) {
+  auto collect = [&](const std::vector<Flow>& all, const std::vector<int>& mine,
+                     const std::vector<double>& start, const std::vector<double>& end) {
     std::vector<std::map<int, double>> port_bytes(work.micro_batches);
-    for (size_t f = 0; f < all.size(); ++f) {
+    for (int f : mine) {
       const Flow& flow = all[f];
-      if (flow.src != g && flow.dst != g) continue;
       flows.emplace_back(start[f], end[f]);
       const std::array<int, 4> links = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric);
       int last = 0;
@@ -269,8 +286,8 @@ void AttributeOverlappedWaits(const FabricLayout& layout, const std::vector<doub
       alone += busiest;
     }
   };
-  collect(work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end);
-  collect(work.combine, t.combine_flow_start, t.combine_flow_end);
+  collect(work.dispatch, own.dispatch, t.dispatch_flow_start, t.dispatch_flow_end);
+  collect(work.combine, own.combine, t.combine_flow_start, t.combine_flow_end);
   const auto [in_flight, uncovered] = UnionOutside(flows, compute);
   // r.compute_s is the work's compute; SimGrid's sleeps can end a few ns off it.
   const double exposed = std::clamp(uncovered, 0.0, std::max(0.0, t.step_time_s - r.compute_s));
@@ -446,6 +463,8 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
     std::vector<int64_t> unique_received(p, 0);
     for (int g = 0; g < p; ++g)
       for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) unique_received[dst] += tokens;
+    const std::vector<std::vector<int>> dispatch_of = FlowsByGpu(work.dispatch, p);
+    const std::vector<std::vector<int>> combine_of = FlowsByGpu(work.combine, p);
     for (int g = 0; g < p; ++g) {
       const GpuTimeline& t = timeline.gpus[g];
       GpuStepRecord r;
@@ -459,9 +478,9 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
       r.comm_s = t.dispatch_comm_s + t.combine_comm_s;
       r.stall_s = std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
       if (work.micro_batches > 1)
-        AttributeOverlappedWaits(layout, capacity, work, timeline, g, r);
+        AttributeOverlappedWaits(layout, capacity, work, timeline, g, {dispatch_of[g], combine_of[g]}, r);
       else
-        AttributeWaits(layout, capacity, work, timeline, g, r);
+        AttributeWaits(layout, capacity, work, timeline, g, {dispatch_of[g], combine_of[g]}, r);
       r.end_s = t.end;
       r.expert_tokens = plan.ExpertInputTokens(g);
       if (s.parallelism == "tp") {  // every GPU of a domain works on all of the domain's tokens
