@@ -111,7 +111,7 @@ Table ReadCsv(const std::string& path) {
 
 }  // namespace
 
-int RunCompareCommand(int argc, char** argv) {
+int RunCompareCommand(int argc, char** argv, SimulateFn simulate) {
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       PrintUsage();
@@ -158,7 +158,7 @@ int RunCompareCommand(int argc, char** argv) {
   std::vector<char*> sweep_argv;
   for (std::string& a : sweep_args) sweep_argv.push_back(a.data());
   sweep_argv.push_back(nullptr);
-  const int status = RunSweepCommand(static_cast<int>(sweep_args.size()), sweep_argv.data());
+  const int status = RunSweepCommand(static_cast<int>(sweep_args.size()), sweep_argv.data(), simulate);
   if (status == 2) return 2;
 
   // One row per variant: aggregate its steps from sweep.csv.

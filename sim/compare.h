@@ -11,10 +11,12 @@
 #ifndef EPSIM_SIM_COMPARE_H_
 #define EPSIM_SIM_COMPARE_H_
 
+#include "sim/sweep.h"
+
 namespace epsim {
 
 // `epsim compare ...` (argv[1] == "compare"). Returns the exit status.
-int RunCompareCommand(int argc, char** argv);
+int RunCompareCommand(int argc, char** argv, SimulateFn simulate = nullptr);
 
 }  // namespace epsim
 

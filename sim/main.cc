@@ -103,11 +103,8 @@ Command ParseArgs(int argc, char** argv) {
   return cmd;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) return epsim::RunSweepCommand(argc, argv);
-  if (argc >= 2 && std::strcmp(argv[1], "compare") == 0) return epsim::RunCompareCommand(argc, argv);
+// `epsim [simulate] ...`: one run. Also what each run of a sweep calls in its child process.
+int Simulate(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       PrintUsage(stdout);
@@ -163,4 +160,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) return epsim::RunSweepCommand(argc, argv, &Simulate);
+  if (argc >= 2 && std::strcmp(argv[1], "compare") == 0) return epsim::RunCompareCommand(argc, argv, &Simulate);
+  return Simulate(argc, argv);
 }

@@ -368,7 +368,8 @@ Ranks DetectRanks() {
   return r;
 }
 
-pid_t Spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& log) {
+pid_t Spawn(const std::string& exe, const std::vector<std::string>& args, const std::string& log,
+            SimulateFn simulate) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(exe.c_str()));
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -384,6 +385,11 @@ pid_t Spawn(const std::string& exe, const std::vector<std::string>& args, const 
       dup2(fd, 2);
     }
     if (null_fd >= 0) dup2(null_fd, 0);
+    if (simulate != nullptr) {
+      const int status = simulate(static_cast<int>(argv.size()) - 1, argv.data());
+      std::fflush(nullptr);
+      _exit(status);
+    }
     execv(exe.c_str(), argv.data());
     std::fprintf(stderr, "epsim sweep: cannot run %s: %s\n", exe.c_str(), std::strerror(errno));
     _exit(127);
@@ -681,7 +687,7 @@ std::string GatherSweepCsv(const SweepSpec& spec, const std::vector<SweepRun>& r
   return head + "," + header + "\n" + csv;
 }
 
-int RunSweepCommand(int argc, char** argv) {
+int RunSweepCommand(int argc, char** argv, SimulateFn simulate) {
   for (int i = 2; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       PrintSweepUsage(stdout);
@@ -803,7 +809,7 @@ int RunSweepCommand(int argc, char** argv) {
         }
         child.push_back("--out");
         child.push_back(dir);
-        running.push_back({Spawn(exe, child, dir + "/epsim.log"), i});
+        running.push_back({Spawn(exe, child, dir + "/epsim.log", simulate), i});
       }
       bool changed = false;
       for (size_t r = 0; r < running.size();) {
