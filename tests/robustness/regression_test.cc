@@ -1,6 +1,7 @@
 // epsim robustness tests: every input that fuzzing found crashing (tools/fuzz/build_and_run.sh
 // copies them to tests/robustness/regressions/<target>/) goes through the same loader again
-// and must now be accepted or refused with a ConfigError, nothing else.
+// and must now be accepted or refused with a ConfigError (std::invalid_argument for the
+// routing-trace loader), nothing else; so must the fuzzers' seeds (tools/fuzz/corpus/).
 //
 //   bazel test //tests/robustness:regression_test
 #include <gtest/gtest.h>
@@ -34,7 +35,7 @@ std::vector<std::string> Files(const std::string& dir) {
 
 TEST(RegressionTest, EveryFoundInputIsAcceptedOrRefusedCleanly) {
   int replayed = 0;
-  for (const char* kind : {"topology", "scenario", "sweep", "profile"}) {
+  for (const char* kind : {"topology", "scenario", "sweep", "profile", "routing_trace"}) {
     const std::string dir = std::string(kRoot) + "/" + kind;
     for (const std::string& name : Files(dir)) {
       const std::string path = dir + "/" + name;
@@ -49,6 +50,29 @@ TEST(RegressionTest, EveryFoundInputIsAcceptedOrRefusedCleanly) {
   }
   // The inputs found so far (and kept on purpose) are all here.
   EXPECT_GE(replayed, 2);
+}
+
+// The seeds each fuzzer starts from (tools/fuzz/corpus/<target>/) go through the same
+// targets cleanly, so a target that no longer builds or that throws on ordinary input is
+// caught here, not only when someone runs the fuzzers.
+TEST(RegressionTest, SeedInputsGoThroughTheTargetsCleanly) {
+  int replayed = 0;
+  for (const char* kind : {"topology", "scenario", "sweep", "profile", "routing_trace"}) {
+    const std::string dir = std::string("tools/fuzz/corpus/") + kind;
+    const std::vector<std::string> names = Files(dir);
+    EXPECT_FALSE(names.empty()) << dir;
+    for (const std::string& name : names) {
+      const std::string path = dir + "/" + name;
+      SCOPED_TRACE(path);
+      try {
+        ASSERT_TRUE(epsim_fuzz::RunInput(kind, epsim_test::ReadFile(path)));
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "escaped the loader: " << e.what();
+      }
+      ++replayed;
+    }
+  }
+  EXPECT_GE(replayed, 5 + 8);  // one seed or more per YAML target, eight routing traces
 }
 
 }  // namespace

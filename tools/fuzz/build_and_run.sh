@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# epsim fuzzing: builds libFuzzer targets for the four file loaders (topology, scenario,
-# sweep, profile) with clang + ASan + UBSan, runs each for a given time, and copies every
+# epsim fuzzing: builds libFuzzer targets for the five file loaders (topology, scenario,
+# sweep, profile, routing_trace) with clang + ASan + UBSan, runs each for a given time, and copies every
 # crashing input to tests/robustness/regressions/<target>/, where
 # //tests/robustness:regression_test replays it through the same loader.
 #
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 WORK=${EPSIM_FUZZ_DIR:-/tmp/epsim-fuzz}
 CXX=${CXX:-clang++-14}
-ALL_TARGETS=(topology scenario sweep profile)
+ALL_TARGETS=(topology scenario sweep profile routing_trace)
 mkdir -p "$WORK/obj" "$WORK/bin"
 
 tools/setup.sh fuzz  # Debian's clang-14 and libclang-rt-14-dev, when missing
@@ -48,7 +48,7 @@ done
 for target in "${ALL_TARGETS[@]}"; do
   bin="$WORK/bin/fuzz_$target"
   # Relink only when something changed, so that several targets can run side by side:
-  #   for t in topology scenario sweep profile; do nice -n 19 tools/fuzz/build_and_run.sh 600 $t & done
+  #   for t in topology scenario sweep profile routing_trace; do nice -n 19 tools/fuzz/build_and_run.sh 600 $t & done
   if [[ -f "$bin" && -z "$(find "${objects[@]}" tools/fuzz -maxdepth 1 -name 'fuzz_*' -newer "$bin" -print -quit)" ]]; then
     continue
   fi
@@ -70,6 +70,7 @@ seed_corpus() {  # target -> the bundled files it should start from
     scenario) ls scenarios/*.yaml ;;
     sweep) ls scenarios/sweeps/*.yaml 2>/dev/null || true ;;
     profile) ls calibrate/profiles/*.yaml ;;
+    routing_trace) ls tests/testdata/*.csv 2>/dev/null || true ;;  # read with the default model (32, top-4)
   esac
   ls "tools/fuzz/corpus/$1"/* 2>/dev/null || true
   ls "tests/robustness/regressions/$1"/* 2>/dev/null || true
@@ -82,6 +83,8 @@ for target in "${targets[@]}"; do
   for f in $(seed_corpus "$target"); do cp -f "$f" "$corpus/seed_$(basename "$f")"; done
   log="$WORK/$target.log"
   : >"$log"
+  dict="tools/fuzz/$target.dict"  # the CSV loader has its own; the YAML loaders share one
+  [[ -f "$dict" ]] || dict=tools/fuzz/yaml.dict
   started=$(date +%s)
   execs=0
   runs=0
@@ -92,7 +95,7 @@ for target in "${targets[@]}"; do
     if ((left <= 0 || runs > 5)); then break; fi
     runs=$((runs + 1))
     set +e
-    "$WORK/bin/fuzz_$target" "$corpus" -dict=tools/fuzz/yaml.dict -max_total_time="$left" \
+    "$WORK/bin/fuzz_$target" "$corpus" -dict="$dict" -max_total_time="$left" \
       -timeout=10 -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
       -artifact_prefix="$artifacts" >>"$log" 2>&1
     rc=$?

@@ -11,6 +11,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +24,7 @@
 
 #include "calibrate/profile.h"
 #include "sim/config.h"
+#include "sim/routing.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
 #include "sim/sweep.h"
@@ -41,6 +44,22 @@ class Finding : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
+
+// A per-process scratch file for loaders that read a path ("epsim_fuzz_<name>.<pid><ext>" in
+// TEST_TMPDIR or /tmp), holding `text`.
+inline const std::string& WriteScratch(const std::string& name, const std::string& ext,
+                                       const std::string& text, std::string* path_cache) {
+  if (path_cache->empty()) {
+    const char* dir = std::getenv("TEST_TMPDIR");
+    *path_cache = std::string(dir != nullptr ? dir : "/tmp") + "/epsim_fuzz_" + name + "." +
+                  std::to_string(getpid()) + ext;
+  }
+  FILE* f = std::fopen(path_cache->c_str(), "wb");
+  if (f == nullptr) throw std::runtime_error("cannot write " + *path_cache);
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  return *path_cache;
+}
 
 // ParseTopology on the text; what the simulator derives from an accepted topology must be
 // computable.
@@ -63,11 +82,7 @@ inline void RunTopologyInput(const std::string& text) {
 // line that starts with "--" holds "--flag value" pairs: command-line overrides, so that
 // flag parsing and the file/flag merge are fuzzed too.
 inline void RunScenarioInput(std::string text) {
-  static const std::string path = [] {
-    const char* dir = std::getenv("TEST_TMPDIR");
-    return std::string(dir != nullptr ? dir : "/tmp") + "/epsim_fuzz_scenario." +
-           std::to_string(getpid()) + ".yaml";
-  }();
+  static std::string path;
   std::vector<std::pair<std::string, std::string>> overrides;
   if (text.rfind("--", 0) == 0) {
     const size_t newline = text.find('\n');
@@ -76,10 +91,7 @@ inline void RunScenarioInput(std::string text) {
     while (flags >> flag && flags >> value) overrides.emplace_back(flag, value);
     text = newline == std::string::npos ? "" : text.substr(newline + 1);
   }
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) throw std::runtime_error("cannot write " + path);
-  std::fwrite(text.data(), 1, text.size(), f);
-  std::fclose(f);
+  WriteScratch("scenario", ".yaml", text, &path);
   try {
     epsim::Scenario s = epsim::LoadScenario(path, overrides);
     (void)s.Fields();
@@ -120,12 +132,84 @@ inline void RunProfileInput(const std::string& text) {
   }
 }
 
-// The target named `kind` ("topology", "scenario", "sweep", "profile"); false if unknown.
+// A routing trace CSV (`workload.routing: trace:FILE`) through LoadRoutingTrace, which
+// accepts it or refuses it with std::invalid_argument (LoadScenario turns that into a
+// ConfigError naming the file). A first line "# experts E top_k K" sets the model the trace
+// is read for (E in [1, 4096], K in [1, min(E, 16)]; default 32 and 4, as the seeds in
+// tools/fuzz/corpus/routing_trace/ assume). An accepted trace must be self-consistent and
+// drive SampleRouting for its first steps (on min(E, 4) GPUs, 8 tokens each) with every
+// assignment accounted for: anything else is a finding.
+inline void RunRoutingTraceInput(std::string text) {
+  int experts = 32, top_k = 4;
+  if (text.rfind("# experts ", 0) == 0) {
+    const size_t newline = text.find('\n');
+    long e = 0, k = 0;
+    if (std::sscanf(text.substr(0, newline).c_str(), "# experts %ld top_k %ld", &e, &k) == 2) {
+      experts = static_cast<int>(std::clamp<long>(e, 1, 4096));
+      top_k = static_cast<int>(std::clamp<long>(k, 1, std::min(experts, 16)));
+    }
+    text = newline == std::string::npos ? "" : text.substr(newline + 1);
+  }
+  static std::string path;
+  WriteScratch("trace", ".csv", text, &path);
+  epsim::RoutingSpec spec;
+  try {
+    epsim::LoadRoutingTrace(spec, path, experts, top_k);
+  } catch (const std::invalid_argument&) {
+    return;
+  }
+  // What the sampler relies on.
+  const int steps = spec.TraceSteps();
+  if (spec.kind != epsim::RoutingSpec::Kind::kTrace || steps < 1) throw Finding("accepted a trace without steps");
+  if (spec.IsTokenTrace()) {
+    if (spec.trace_top_k != top_k || spec.trace_step_begin.size() != static_cast<size_t>(steps) + 1 ||
+        spec.trace_step_begin.front() != 0 ||
+        static_cast<size_t>(spec.trace_step_begin.back()) * top_k != spec.trace_choices.size())
+      throw Finding("per-token trace: step index and choices disagree");
+    for (size_t s = 0; s + 1 < spec.trace_step_begin.size(); ++s)
+      if (spec.trace_step_begin[s + 1] <= spec.trace_step_begin[s]) throw Finding("per-token trace: an empty step");
+    for (int32_t e : spec.trace_choices)
+      if (e < 0 || e >= experts) throw Finding("per-token trace: expert " + std::to_string(e) + " out of range");
+  } else {
+    for (const std::vector<double>& w : spec.trace_weights) {
+      double total = 0;
+      for (double x : w) {
+        if (!(x >= 0) || !std::isfinite(x)) throw Finding("counts trace: a weight not finite and >= 0");
+        total += x;
+      }
+      if (w.size() != static_cast<size_t>(experts) || !(total > 0) || !std::isfinite(total))
+        throw Finding("counts trace: a step without a usable distribution");
+    }
+  }
+  epsim::RoutingParams params;
+  params.spec = spec;
+  params.tokens_per_gpu = 8;
+  params.top_k = top_k;
+  params.seed = 1;
+  const epsim::Placement placement = epsim::Placement::Contiguous(experts, std::min(experts, 4));
+  for (int step = 0; step < std::min(steps, 3); ++step) {
+    epsim::RoutingPlan plan;
+    try {
+      plan = epsim::SampleRouting(params, placement, step);
+    } catch (const std::invalid_argument& e) {
+      throw Finding(std::string("accepted by the loader, refused by SampleRouting: ") + e.what());
+    }
+    int64_t assigned = 0;
+    for (int e = 0; e < experts; ++e) assigned += plan.expert_kept[e] + plan.expert_dropped[e];
+    if (assigned != int64_t{8} * placement.num_gpus() * top_k || plan.assignments != assigned)
+      throw Finding("SampleRouting lost assignments: " + std::to_string(assigned) + " of " +
+                    std::to_string(int64_t{8} * placement.num_gpus() * top_k));
+  }
+}
+
+// The target named `kind` ("topology", "scenario", "sweep", "profile", "routing_trace");
+// false if unknown.
 inline bool RunInput(const std::string& kind, const std::string& text) {
   if (kind == "topology") RunTopologyInput(text);
   else if (kind == "scenario") RunScenarioInput(text);
   else if (kind == "sweep") RunSweepInput(text);
   else if (kind == "profile") RunProfileInput(text);
+  else if (kind == "routing_trace") RunRoutingTraceInput(text);
   else return false;
   return true;
 }
