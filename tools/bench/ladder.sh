@@ -4,10 +4,11 @@
 # uniform and Zipf 1.0 routing and the direct and hierarchical all-to-alls, with the
 # analytic fast path at 64..8192 GPUs and the SimGrid replay (the reference: one mailbox
 # put/get per flow, the plain replay a SimGrid user would write) at 64 and 128 GPUs, and at
-# 512 GPUs for Zipf 1.0 with the direct all-to-all (the scale goal's case; about an hour
-# of CPU). Writes BENCHMARKS.md at the repository root.
-#   tools/bench/ladder.sh                          # everything (about 1.5 hours on 2 cores)
-#   SIMGRID_LARGE= tools/bench/ladder.sh           # without the 512-GPU reference (10 minutes)
+# 256 and 512 GPUs for Zipf 1.0 with the direct all-to-all (the scale goal's case), each
+# of those stopped after SIMGRID_LIMIT_S seconds (default 2700): a run that does not finish
+# is reported as a lower bound. Writes BENCHMARKS.md at the repository root.
+#   tools/bench/ladder.sh                          # everything (about 70 minutes on 2 cores)
+#   SIMGRID_LARGE= tools/bench/ladder.sh           # without the large references (10 minutes)
 #   SIZES="64 256" SIMGRID_SIZES=64 SIMGRID_LARGE= tools/bench/ladder.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -17,16 +18,26 @@ bazel build --ui_event_filters=-info,-debug --noshow_progress //sim:epsim >&2
 bin="$(bazel info bazel-bin 2>/dev/null)/sim/epsim"
 sizes="${SIZES:-64 256 512 1024 4096 8192}"
 simgrid_sizes="${SIMGRID_SIZES-64 128}"
-simgrid_large="${SIMGRID_LARGE-512}"
+simgrid_large="${SIMGRID_LARGE-256 512}"
+simgrid_limit_s="${SIMGRID_LIMIT_S:-2700}"
 work="$(mktemp -d)"
 common=(--tokens-per-gpu 4096 --hidden 7168 --expert-ffn 2048 --experts 256
         --shared-experts 1 --top-k 8 --dispatch-dtype fp8 --combine-dtype bf16
         --capacity-factor none --steps 1 --seed 1)
 
-# run NAME ARGS...: one epsim run; appends "name wall_s rss_MB step_ms" to $work/runs.
+# run NAME ARGS...: one epsim run; appends "name cpu_s rss_MB step_ms wall_s" to $work/runs.
+# With LIMIT_S set, a run still going after that many seconds is stopped and recorded as
+# "name LIMIT_S - timeout wall_s".
 run() {
   local name="$1"; shift
-  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" "$bin" "${common[@]}" "$@" --out "$work/$name" > /dev/null
+  local status=0
+  /usr/bin/time -f "%e %U %S %M" -o "$work/$name.time" timeout "${LIMIT_S:-0}" "$bin" "${common[@]}" "$@" --out "$work/$name" > /dev/null || status=$?
+  if [ "$status" = 124 ]; then
+    echo "$name ${LIMIT_S} - timeout ${LIMIT_S}" >> "$work/runs"
+    echo "$name: stopped after ${LIMIT_S} s" >&2
+    return
+  fi
+  [ "$status" = 0 ] || { echo "$name: epsim failed ($status)" >&2; exit 1; }
   local step_ms cpu
   step_ms=$(awk -F, 'NR==2 {printf "%.3f", $2 * 1e3}' "$work/$name/steps.csv")
   read -r wall user sys rss < "$work/$name.time"
@@ -51,7 +62,7 @@ for n in $simgrid_sizes; do
   done
 done
 for n in $simgrid_large; do
-  run "simgrid-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine simgrid
+  LIMIT_S="$simgrid_limit_s" run "simgrid-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine simgrid
   run "analytic-ref-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic
 done
 # Where the fast path is an approximation: spine links binding together with NICs.
@@ -67,7 +78,7 @@ work, out, sizes, sg_sizes, sg_large = sys.argv[1], sys.argv[2], sys.argv[3].spl
 runs = {}
 for line in open(os.path.join(work, "runs")):
     name, cpu, rss, step, _wall = line.split()
-    runs[name] = (float(cpu), int(rss), float(step))
+    runs[name] = (float(cpu), rss, step)  # rss "-" and step "timeout" for a stopped run
 
 def per_gpu_error(a, b):
     ra = list(csv.DictReader(open(os.path.join(work, a, "gpus.csv"))))
@@ -99,7 +110,7 @@ for n in sizes:
     for routing in ("uniform", "zipf:1.0"):
         for a2a in ("direct", "hierarchical"):
             w, r, s = runs[f"analytic-{n}-{routing}-{a2a}"]
-            lines.append(f"| {n} | {routing} | {a2a} | {w:.2f} | {r} | {s:.3f} |")
+            lines.append(f"| {n} | {routing} | {a2a} | {w:.2f} | {r} | {float(s):.3f} |")
 lines += ["", "## SimGrid replay (reference) against the fast path", "",
           "The plain SimGrid replay (`--engine simgrid`): one mailbox put/get per GPU-pair flow, max-min",
           "sharing on SimGrid 3.32 (CM02, equal sharing), the same traffic. Errors: worst GPU, relative",
@@ -112,6 +123,11 @@ cases += [(n, "zipf:1.0", "direct") for n in sg_large]
 for n, routing, a2a in cases:
     a, b = f"simgrid-{n}-{routing}-{a2a}", f"analytic-ref-{n}-{routing}-{a2a}"
     (wa, ra, sa), (wb, _, sb) = runs[a], runs[b]
+    if sa == "timeout":  # stopped at the limit: the speed-up is a lower bound
+        lines.append(f"| {n} | {routing} | {a2a} | > {wa:.0f} (stopped) | - | {wb:.2f} | > {wa / max(wb, 1e-9):.0f}x | - | "
+                     f"{float(sb):.3f} | - | - | - | - |")
+        continue
+    sa, sb = float(sa), float(sb)
     e = per_gpu_error(a, b)
     lines.append(f"| {n} | {routing} | {a2a} | {wa:.2f} | {ra} | {wb:.2f} | {wa / max(wb, 1e-9):.0f}x | {sa:.3f} | {sb:.3f} | "
                  f"{(sb - sa) / sa * 100:+.2f}% | {e['dispatch'] * 100:.2f}% | {e['combine'] * 100:.3f}% | {e['end'] * 100:.2f}% |")
@@ -123,6 +139,7 @@ lines += ["", "On a 4:1 oversubscribed, not rail-optimized fabric (tools/bench/d
 for routing in ("uniform", "zipf:1.0"):
     a, b = f"simgrid-oversub-{routing}", f"analytic-ref-oversub-{routing}"
     (wa, _, sa), (wb, _, sb) = runs[a], runs[b]
+    sa, sb = float(sa), float(sb)
     e = per_gpu_error(a, b)
     lines.append(f"| {routing} | {wa:.2f} | {wb:.2f} | {sa:.3f} | {sb:.3f} | {(sb - sa) / sa * 100:+.2f}% | "
                  f"{e['dispatch'] * 100:.2f}% | {e['end'] * 100:.2f}% |")
