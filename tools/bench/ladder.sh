@@ -124,7 +124,7 @@ for n, routing, a2a in cases:
     a, b = f"simgrid-{n}-{routing}-{a2a}", f"analytic-ref-{n}-{routing}-{a2a}"
     (wa, ra, sa), (wb, _, sb) = runs[a], runs[b]
     if sa == "timeout":  # stopped at the limit: the speed-up is a lower bound
-        lines.append(f"| {n} | {routing} | {a2a} | > {wa:.0f} (stopped) | - | {wb:.2f} | > {wa / max(wb, 1e-9):.0f}x | - | "
+        lines.append(f"| {n} | {routing} | {a2a} | > {wa:.0f} wall (stopped) | - | {wb:.2f} | > {wa / max(wb, 1e-9):.0f}x | - | "
                      f"{float(sb):.3f} | - | - | - | - |")
         continue
     sa, sb = float(sa), float(sb)
