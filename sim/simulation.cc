@@ -239,16 +239,8 @@ void AttributeWaits(const FabricLayout& layout, const std::vector<double>& capac
 // [start, end); `cover` sorted and disjoint).
 std::pair<double, double> UnionOutside(std::vector<std::pair<double, double>> spans,
                                        const std::vector<std::pair<double, double>>& cover) {
-  std::sort(spans.begin(), spans.end());
-  std::vector<std::pair<double, double>> merged;
-  for (const auto& span : spans) {
-    if (!merged.empty() && span.first <= merged.back().second)
-      merged.back().second = std::max(merged.back().second, span.second);
-    else
-      merged.push_back(span);
-  }
   double total = 0, outside = 0;
-  for (const auto& [start, end] : merged) {
+  for (const auto& [start, end] : MergedSpans(std::move(spans))) {
     total += end - start;
     double covered = 0;
     for (const auto& [c0, c1] : cover) covered += std::max(0.0, std::min(end, c1) - std::max(start, c0));

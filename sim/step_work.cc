@@ -5,26 +5,17 @@
 #include <utility>
 
 namespace epsim {
-namespace {
-
-// Length of the union of [start, end) spans.
-double UnionLength(std::vector<std::pair<double, double>>& spans) {
+std::vector<std::pair<double, double>> MergedSpans(std::vector<std::pair<double, double>> spans) {
   std::sort(spans.begin(), spans.end());
-  double busy = 0, open_start = 0, open_end = -1;
-  for (const auto& [start, end] : spans) {
-    if (start > open_end) {
-      if (open_end > open_start) busy += open_end - open_start;
-      open_start = start;
-      open_end = end;
-    } else {
-      open_end = std::max(open_end, end);
-    }
+  std::vector<std::pair<double, double>> merged;
+  for (const auto& span : spans) {
+    if (!merged.empty() && span.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, span.second);
+    else
+      merged.push_back(span);
   }
-  if (open_end > open_start) busy += open_end - open_start;
-  return busy;
+  return merged;
 }
-
-}  // namespace
 
 void FillFlowTotals(const StepWork& work, StepTimeline& t) {
   const size_t p = t.gpus.size();
@@ -39,7 +30,11 @@ void FillFlowTotals(const StepWork& work, StepTimeline& t) {
       t.gpus[flow.src].*sent += flow.bytes;
       t.gpus[flow.dst].*received += flow.bytes;
     }
-    for (size_t g = 0; g < p; ++g) t.gpus[g].*busy = UnionLength(spans[g]);
+    for (size_t g = 0; g < p; ++g) {
+      double length = 0;
+      for (const auto& [start, end] : MergedSpans(std::move(spans[g]))) length += end - start;
+      t.gpus[g].*busy = length;
+    }
   };
   totals(work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end, &GpuTimeline::dispatch_comm_s,
          &GpuTimeline::dispatch_sent_bytes, &GpuTimeline::dispatch_recv_bytes);

@@ -3,6 +3,7 @@
 #ifndef EPSIM_SIM_STEP_WORK_H_
 #define EPSIM_SIM_STEP_WORK_H_
 
+#include <utility>
 #include <vector>
 
 namespace epsim {
@@ -73,6 +74,9 @@ struct StepTimeline {
   std::vector<double> dispatch_flow_start, dispatch_flow_end;
   std::vector<double> combine_flow_start, combine_flow_end;
 };
+
+// The union of [start, end) spans as sorted, disjoint spans.
+std::vector<std::pair<double, double>> MergedSpans(std::vector<std::pair<double, double>> spans);
 
 // Fills each GPU's busy time per all-to-all (time with at least one of its flows in flight)
 // and its bytes sent and received, from the flows and their start and arrival times.
