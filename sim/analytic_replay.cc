@@ -73,15 +73,22 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
       task(t.gpus[g], "route", m, false, start, compute_free[g]);
     }
   }
-  for (int m = 0; m < mbs; ++m) {
-    for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], route_end[m][g]);
-    dispatch_leave[m] = Exchange(layout, capacity, work.dispatch, dispatch_of[m], enter,
-                                 t.dispatch_flow_start, t.dispatch_flow_end);
-    for (int g = 0; g < p; ++g) {
-      comm_free[g] = dispatch_leave[m][g];
-      task(t.gpus[g], "dispatch", m, true, enter[g], comm_free[g]);
+  // The communication stream: all-to-all m of a kind enters after its input is ready.
+  auto exchanges = [&](const char* name, const std::vector<Flow>& flows,
+                       const std::vector<std::vector<int>>& of, const std::vector<std::vector<double>>& ready,
+                       std::vector<double>& flow_start, std::vector<double>& flow_end,
+                       std::vector<std::vector<double>>& leave) {
+    for (int m = 0; m < mbs; ++m) {
+      for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], ready[m][g]);
+      leave[m] = Exchange(layout, capacity, flows, of[m], enter, flow_start, flow_end);
+      for (int g = 0; g < p; ++g) {
+        comm_free[g] = leave[m][g];
+        task(t.gpus[g], name, m, true, enter[g], comm_free[g]);
+      }
     }
-  }
+  };
+  exchanges("dispatch", work.dispatch, dispatch_of, route_end, t.dispatch_flow_start,
+            t.dispatch_flow_end, dispatch_leave);
   for (int m = 0; m < mbs; ++m) {
     expert_end[m].resize(p);
     for (int g = 0; g < p; ++g) {
@@ -90,15 +97,8 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
       task(t.gpus[g], "expert", m, false, start, compute_free[g]);
     }
   }
-  for (int m = 0; m < mbs; ++m) {
-    for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], expert_end[m][g]);
-    combine_leave[m] = Exchange(layout, capacity, work.combine, combine_of[m], enter,
-                                t.combine_flow_start, t.combine_flow_end);
-    for (int g = 0; g < p; ++g) {
-      comm_free[g] = combine_leave[m][g];
-      task(t.gpus[g], "combine", m, true, enter[g], comm_free[g]);
-    }
-  }
+  exchanges("combine", work.combine, combine_of, expert_end, t.combine_flow_start,
+            t.combine_flow_end, combine_leave);
   for (int m = 0; m < mbs; ++m) {
     for (int g = 0; g < p; ++g) {
       const double start = std::max(compute_free[g], combine_leave[m][g]);

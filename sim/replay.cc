@@ -155,22 +155,21 @@ void GpuActor(ReplayState* state, int g) {
       if (mbs > 1) me.tasks.push_back({name, m, comm, start - t0, sg4::Engine::get_clock() - t0});
     };
     sg4::Actor::create("comm-" + std::to_string(g), sg4::this_actor::get_host(), [=, &me]() {
-      for (int m = 0; m < mbs; ++m) {
-        routed[m]->acquire();
-        const double enter = sg4::Engine::get_clock();
-        state->dispatch[m]->Run(g);
-        span("dispatch", m, true, enter);
-        if (m == mbs - 1) me.dispatch_end = sg4::Engine::get_clock() - t0;
-        dispatched[m]->release();
-      }
-      for (int m = 0; m < mbs; ++m) {
-        computed[m]->acquire();
-        const double enter = sg4::Engine::get_clock();
-        state->combine[m]->Run(g);
-        span("combine", m, true, enter);
-        if (m == mbs - 1) me.combine_end = sg4::Engine::get_clock() - t0;
-        combined[m]->release();
-      }
+      // All-to-all m of a kind waits for its input, then lets its consumer go.
+      auto exchanges = [&](const char* name, const std::vector<std::unique_ptr<Exchange>>& exchange,
+                           const std::vector<sg4::SemaphorePtr>& input,
+                           const std::vector<sg4::SemaphorePtr>& output, double& last_end) {
+        for (int m = 0; m < mbs; ++m) {
+          input[m]->acquire();
+          const double enter = sg4::Engine::get_clock();
+          exchange[m]->Run(g);
+          span(name, m, true, enter);
+          output[m]->release();
+        }
+        last_end = sg4::Engine::get_clock() - t0;
+      };
+      exchanges("dispatch", state->dispatch, routed, dispatched, me.dispatch_end);
+      exchanges("combine", state->combine, computed, combined, me.combine_end);
     });
     for (int m = 0; m < mbs; ++m) {
       const double start = sg4::Engine::get_clock();
