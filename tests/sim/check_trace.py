@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Checks a Chrome/Perfetto trace against the Trace Event Format's rules.
 
-Usage: check_trace.py TRACE.json [EXPECTED_GPUS]
+Usage: check_trace.py TRACE.json [EXPECTED_TRACKS]
 Rules (Trace Event Format, "JSON Object Format"): a top-level object with a traceEvents
 list; every event has a name, a phase (ph), an integer pid and tid; timed events have a
 numeric ts >= 0; complete events (X) a dur >= 0 and, per thread, proper nesting; async
@@ -85,7 +85,7 @@ def check(path, expected_gpus=None):
     for key in used_threads - named_threads:
         errors.append(f"thread {key} has events but no thread_name")
     if expected_gpus is not None and len(named_threads) != expected_gpus:
-        errors.append(f"expected {expected_gpus} GPU tracks, found {len(named_threads)}")
+        errors.append(f"expected {expected_gpus} tracks, found {len(named_threads)}")
     return errors
 
 

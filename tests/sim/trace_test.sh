@@ -10,6 +10,13 @@ for engine in simgrid analytic; do
   grep -q '"name":"wait"' "$out/$engine.json"
   grep -q '"dst_gpu"' "$out/$engine.json"
 done
+# Two-batch overlap: compute on each GPU's track, its all-to-alls on a second one.
+sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 128 --experts 32 --top-k 4 --hidden 1024 \
+  --expert-ffn 512 --steps 2 --overlap two-batch --engine simgrid --trace "$out/overlap.json" > /dev/null
+/usr/bin/python3 tests/sim/check_trace.py "$out/overlap.json" 32
+grep -q '"name":"gpu 15 comm"' "$out/overlap.json"
+grep -q '"name":"dispatch 1"' "$out/overlap.json"
+grep -q '"name":"expert 0"' "$out/overlap.json"
 # A trace inside a results folder that does not exist yet.
 sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 \
   --expert-ffn 512 --engine analytic --out "$out/new/run" --trace "$out/new/run/trace.json" > /dev/null
