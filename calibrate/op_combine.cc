@@ -18,7 +18,7 @@ std::vector<int32_t> SlotToRow(int64_t t, uint32_t seed, std::vector<float>* wei
   std::vector<int32_t> expert, rank(kExperts);
   RandomChoices(t, kTopK, kExperts, seed, &expert, weight);
   for (int i = 0; i < kExperts; ++i) rank[i] = kernels::ContiguousExpertRank(i, kExperts, kRanks);
-  LayoutHost l(t * kTopK, kExperts, kRanks);
+  LayoutBuffers l(t * kTopK, kExperts, kRanks);
   kernels::cpu::DispatchLayout(expert.data(), weight->data(), rank.data(), t, kTopK, kExperts, kRanks,
                                kernels::kDropless, kernels::DropPolicy::kPosition, l.Out(), kernels::ExecContext{});
   return l.slot_to_row;

@@ -1,7 +1,8 @@
 // epsim calibration: helpers shared by the operation files: the simulator's work features
 // (kept identical to sim/cost_model.cc, so fitted rates mean what the simulator assumes),
 // checks that name the mismatch, and device buffers for the CUDA paths (random inputs:
-// kernels/random_data.h, shared with the kernel tests).
+// kernels/random_data.h; layout vectors, bf16 vectors and the bf16 error measure:
+// kernels/host_data.h; both shared with the kernel tests).
 //
 // Work is counted in bf16 activations (2 bytes), as the simulator does, on both backends:
 // the CPU reference computes in fp32, so a CPU profile's rates are per bf16-equivalent byte
@@ -19,6 +20,7 @@
 #include "calibrate/fit.h"
 #include "calibrate/harness.h"
 #include "kernels/ep_ops.h"
+#include "kernels/host_data.h"
 #include "kernels/random_data.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
@@ -27,8 +29,12 @@
 namespace epsim {
 namespace calib {
 
+using kernels::FromBf16;
+using kernels::LayoutBuffers;
+using kernels::NormalizedMaxError;
 using kernels::RandomChoices;
 using kernels::RandomVector;
+using kernels::ToBf16;
 
 // sim/cost_model.cc, CostModel::RouteS: gate GEMM T x H x E.
 inline FitPoint RouteWork(double t, double h, double e) {
@@ -47,30 +53,6 @@ inline FitPoint CombineWork(double copies, double t, double h) {
 // Dispatch layout alone (not a simulator phase): reads expert ids and weights (8 bytes per
 // slot) and writes both maps (8 bytes per slot).
 inline FitPoint LayoutWork(double t, double k) { return {0, 16 * t * k, t, 0}; }
-
-inline std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
-  std::vector<uint16_t> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = kernels::FloatToBf16(v[i]);
-  return out;
-}
-inline std::vector<float> FromBf16(const std::vector<uint16_t>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = kernels::Bf16ToFloat(v[i]);
-  return out;
-}
-
-// Largest |a-b| over the largest |b| (bf16 comparisons).
-inline double NormalizedMaxError(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return 1e30;
-  double err = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = double(a[i]) - b[i];
-    if (d != d) return 1e30;
-    err = std::max(err, d < 0 ? -d : d);
-    scale = std::max(scale, b[i] < 0 ? -double(b[i]) : double(b[i]));
-  }
-  return err / scale;
-}
 
 // Exact comparison of a kernel's output with its reference; a mismatch is recorded as
 // "what: element I is X, expected Y" (the first differing element) or a size mismatch.
@@ -115,20 +97,6 @@ inline MemoryBoundSweep MemoryBoundShapes(const Harness& h) {
       gpu ? std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024, 4096});
   return sweep;
 }
-
-// Host vectors of layout outputs.
-struct LayoutHost {
-  std::vector<int32_t> per_expert, dropped, expert_begin, copies_per_rank, tokens_per_rank,
-      rank_begin, slot_to_row, row_to_slot;
-  LayoutHost(int64_t slots, int experts, int ranks)
-      : per_expert(experts), dropped(experts), expert_begin(experts), copies_per_rank(ranks),
-        tokens_per_rank(ranks), rank_begin(ranks + 1), slot_to_row(slots), row_to_slot(slots) {}
-  kernels::LayoutOut Out() {
-    return {per_expert.data(),      dropped.data(),         expert_begin.data(),
-            copies_per_rank.data(), tokens_per_rank.data(), rank_begin.data(),
-            slot_to_row.data(),     row_to_slot.data()};
-  }
-};
 
 #ifdef EPSIM_WITH_CUDA
 // Owns device memory; freed on destruction.

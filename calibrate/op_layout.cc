@@ -22,7 +22,7 @@ void Check(Harness& h) {
   RandomChoices(t, k, e, 3, &expert, &weight);
   for (int i = 0; i < e; ++i) rank[i] = kernels::ContiguousExpertRank(i, e, p);
   for (const kernels::DropPolicy policy : {kernels::DropPolicy::kPosition, kernels::DropPolicy::kScore}) {
-    LayoutHost got(t * k, e, p);
+    LayoutBuffers got(t * k, e, p);
     const int64_t rows = kernels::cpu::DispatchLayout(expert.data(), weight.data(), rank.data(), t, k, e, p,
                                                       70, policy, got.Out(), kernels::ExecContext{});
     h.CorruptForTest("layout", got.slot_to_row.data(), got.slot_to_row.size());
@@ -75,7 +75,7 @@ void Run(Harness& h) {
       std::vector<std::vector<float>> weight(rot);
       for (int r = 0; r < rot; ++r) RandomChoices(t, s.top_k, s.experts, 50 + r, &expert[r], &weight[r]);
       if (!gpu) {
-        LayoutHost out(t * s.top_k, s.experts, s.ranks);
+        LayoutBuffers out(t * s.top_k, s.experts, s.ranks);
         h.Measure("layout", shape, LayoutWork(t, s.top_k), rot, [&](int i) {
           kernels::cpu::DispatchLayout(expert[i % rot].data(), weight[i % rot].data(), rank.data(), t,
                                        s.top_k, s.experts, s.ranks, capacity, kernels::DropPolicy::kScore,

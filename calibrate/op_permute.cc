@@ -20,7 +20,7 @@ std::vector<int32_t> RowToSlot(int64_t t, uint32_t seed) {
   std::vector<float> weight;
   RandomChoices(t, kTopK, kExperts, seed, &expert, &weight);
   for (int i = 0; i < kExperts; ++i) rank[i] = kernels::ContiguousExpertRank(i, kExperts, kRanks);
-  LayoutHost l(t * kTopK, kExperts, kRanks);
+  LayoutBuffers l(t * kTopK, kExperts, kRanks);
   kernels::cpu::DispatchLayout(expert.data(), weight.data(), rank.data(), t, kTopK, kExperts, kRanks,
                                kernels::kDropless, kernels::DropPolicy::kPosition, l.Out(), kernels::ExecContext{});
   return l.row_to_slot;

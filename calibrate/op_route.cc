@@ -110,7 +110,7 @@ void Run(Harness& h) {
       if (!gpu) {
         std::vector<float> logits(t * e), weight(t * k);
         std::vector<int32_t> expert(t * k);
-        LayoutHost layout(t * k, e, kRanks);
+        LayoutBuffers layout(t * k, e, kRanks);
         h.Measure("route", shape, work, rot, [&](int i) {
           kernels::cpu::Route(x[i % rot].data(), gate.data(), nullptr, t, s.hidden, c, logits.data(),
                               expert.data(), weight.data(), h.ctx);

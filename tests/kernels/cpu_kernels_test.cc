@@ -1,6 +1,7 @@
 // epsim kernel tests: the CPU reference against naive loops on random shapes, including the
 // edges (one token, E not a multiple of P, every token on one expert, capacity 0).
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <set>
 #include <tuple>
@@ -9,15 +10,13 @@
 #include <gtest/gtest.h>
 
 #include "kernels/ep_ops.h"
+#include "kernels/host_data.h"
 #include "kernels/naive.h"
 #include "kernels/random_data.h"
-#include "tests/kernels/test_data.h"
 
 namespace epsim {
 namespace kernels {
 namespace {
-
-using testing::LayoutBuffers;
 
 ExecContext Threads(int n) {
   ExecContext ctx;
@@ -177,6 +176,41 @@ TEST(Bf16Test, RoundsToNearestEven) {
   const float x = 1.00390625f;  // halfway between two bf16 values: rounds to even (1.0)
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(x)), 1.0f);
   EXPECT_NEAR(Bf16ToFloat(FloatToBf16(3.14159f)), 3.14159f, 3.14159f / 128);
+}
+
+TEST(HostDataTest, Bf16VectorsRoundToNearestEven) {
+  // 1 + 2^-8 lies halfway between the bf16 values 1 and 1 + 2^-7: it rounds to the even 1.
+  const std::vector<float> x = {1.0f, 1.00390625f, -2.5f, 0.0f};
+  EXPECT_EQ(FromBf16(ToBf16(x)), (std::vector<float>{1.0f, 1.0f, -2.5f, 0.0f}));
+  EXPECT_EQ(ToBf16(x)[0], 0x3F80);  // 1.0f is 0x3F800000: its upper 16 bits
+}
+
+TEST(HostDataTest, NormalizedMaxErrorIsLargestDifferenceOverLargestReference) {
+  // Differences 0, 0.5, 1; largest |reference| 4: 1 / 4.
+  EXPECT_DOUBLE_EQ(NormalizedMaxError({1.0f, 2.5f, -3.0f}, {1.0f, 2.0f, -4.0f}), 0.25);
+  EXPECT_DOUBLE_EQ(NormalizedMaxError({1.0f, 2.0f}, {1.0f, 2.0f}), 0.0);
+}
+
+TEST(HostDataTest, NormalizedMaxErrorFailsEveryLimitOnNanOrSizeMismatch) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_FALSE(NormalizedMaxError({1.0f, nan}, {1.0f, 2.0f}) < 1e30);
+  EXPECT_FALSE(NormalizedMaxError({1.0f}, {1.0f, 2.0f}) < 1e30);
+}
+
+TEST(HostDataTest, LayoutBuffersHoldEveryLayoutArray) {
+  LayoutBuffers l(/*num_slots=*/6, /*num_experts=*/4, /*num_ranks=*/2);
+  EXPECT_EQ(l.per_expert.size(), 4u);
+  EXPECT_EQ(l.rank_begin.size(), 3u);  // P + 1 prefix sums
+  EXPECT_EQ(l.row_to_slot.size(), 6u);
+  const LayoutOut out = l.Out();
+  EXPECT_EQ(out.num_tokens_per_expert, l.per_expert.data());
+  EXPECT_EQ(out.num_dropped_per_expert, l.dropped.data());
+  EXPECT_EQ(out.expert_row_begin, l.expert_begin.data());
+  EXPECT_EQ(out.num_copies_per_rank, l.copies_per_rank.data());
+  EXPECT_EQ(out.num_tokens_per_rank, l.tokens_per_rank.data());
+  EXPECT_EQ(out.rank_row_begin, l.rank_begin.data());
+  EXPECT_EQ(out.slot_to_row, l.slot_to_row.data());
+  EXPECT_EQ(out.row_to_slot, l.row_to_slot.data());
 }
 
 // The whole layer on random data: CPU reference chain == naive chain.

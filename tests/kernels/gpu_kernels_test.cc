@@ -2,7 +2,6 @@
 // tolerances), and the NCCL all-to-all over the local GPUs. Skipped (GTEST_SKIP, with the
 // reason) where the build has no CUDA or the machine has no GPU, cuBLAS or NCCL.
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -10,9 +9,9 @@
 
 #include "kernels/all_to_all.h"
 #include "kernels/ep_ops.h"
+#include "kernels/host_data.h"
 #include "kernels/naive.h"
 #include "kernels/random_data.h"
-#include "tests/kernels/test_data.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
 #endif
@@ -20,8 +19,6 @@
 namespace epsim {
 namespace kernels {
 namespace {
-
-using testing::LayoutBuffers;
 
 #ifdef EPSIM_WITH_CUDA
 
@@ -65,27 +62,6 @@ class GpuTest : public ::testing::Test {
   ExecContext ctx_;
   std::vector<void*> owned_;
 };
-
-std::vector<uint16_t> ToBf16(const std::vector<float>& v) {
-  std::vector<uint16_t> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = FloatToBf16(v[i]);
-  return out;
-}
-std::vector<float> FromBf16(const std::vector<uint16_t>& v) {
-  std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) out[i] = Bf16ToFloat(v[i]);
-  return out;
-}
-// Largest |a-b| over the largest |b|: the bf16 error measure (elementwise relative error is
-// meaningless for sums that cancel).
-double NormalizedMaxError(const std::vector<float>& a, const std::vector<float>& b) {
-  double err = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size(); ++i) {
-    err = std::max(err, std::fabs(double(a[i]) - b[i]));
-    scale = std::max(scale, std::fabs(double(b[i])));
-  }
-  return a.size() == b.size() ? err / scale : INFINITY;
-}
 
 TEST_F(GpuTest, RouteMatchesCpu) {
   for (const bool sigmoid : {false, true}) {
