@@ -6,24 +6,21 @@
 #include <gtest/gtest.h>
 
 #include "tests/testing/csv_column.h"
+#include "tests/testing/run_command.h"
 
-#include <sys/wait.h>
-
-#include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace {
 
+using epsim::testing::CommandResult;
 using epsim::testing::CsvColumn;
+using epsim::testing::RunCommand;
 
 void RunEpsim(const std::string& args, const std::string& out) {
-  const std::string cmd = "sim/epsim " + args + " --out " + out + " > /dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const std::string cmd = "sim/epsim " + args + " --out " + out;
+  const CommandResult r = RunCommand(cmd);
+  ASSERT_TRUE(r.exited && r.exit_status == 0) << cmd << "\n" << r.Describe();
 }
 
 // Runs `args` with the reference engine and the engine under test; compares per-GPU

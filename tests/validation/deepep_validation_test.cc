@@ -13,21 +13,21 @@
 #include <gtest/gtest.h>
 
 #include "tests/testing/csv_column.h"
+#include "tests/testing/run_command.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 namespace {
 
+using epsim::testing::CommandResult;
 using epsim::testing::CsvColumn;
+using epsim::testing::RunCommand;
 
 double Mean(const std::vector<double>& v) {
   double s = 0;
@@ -58,8 +58,9 @@ TEST(DeepEpValidationTest, PredictedKernelTimesAgainstPublished) {
         " --tokens-per-gpu 4096 --hidden 7168 --expert-ffn 2048 --experts 256 --shared-experts 0"
         " --top-k 8 --routing uniform --dispatch-dtype fp8 --combine-dtype bf16"
         " --capacity-factor none --a2a hierarchical --node-limit " + std::to_string(node_limit) +
-        " --steps 1 --seed 1 --engine simgrid --out " + dir + " > /dev/null";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+        " --steps 1 --seed 1 --engine simgrid --out " + dir;
+    const CommandResult r = RunCommand(cmd);
+    ASSERT_TRUE(r.exited && r.exit_status == 0) << cmd << "\n" << r.Describe();
     // DeepEP's counting: intranode, unique tokens a rank receives (incl. its own);
     // internode, unique (token, destination node) pairs incl. the sender's own node.
     const bool intranode = c["type"].as<std::string>() == "intranode";
