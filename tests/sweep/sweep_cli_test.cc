@@ -1,7 +1,9 @@
-// epsim tests: `epsim sweep` end to end: the tidy CSV, resume, 2 MPI ranks, bad input.
+// epsim tests: `epsim sweep` end to end: the tidy CSV, resume, 2 MPI ranks, bad input, and
+// the forked runs of sim/epsim against the executed ones of sweep_dev.
 //
 // Runs tests/sweep/sweep_dev (RunSweepCommand; other commands go to sim/epsim) on a tiny
-// grid: 16 GPUs, 64 tokens, 2 steps, a few hundredths of a second per run.
+// grid: 16 GPUs, 64 tokens, 2 steps, a few hundredths of a second per run; and sim/epsim
+// sweep itself, whose runs must write the same bytes as sweep_dev's.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -208,6 +210,65 @@ TEST(SweepCliTest, BadInputIsOneLine) {
     EXPECT_EQ(Lines(r.err).size(), 1u) << args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << args << "\n" << r.err;
     EXPECT_EQ(r.err.rfind("epsim sweep: error: ", 0), 0u) << r.err;
+  }
+}
+
+// 2 routings x 2 (capacity factor, overlap) pairs = 4 runs on the analytic engine; the
+// pairs reach drops (1.25) and two-batch overlap (dropless).
+const char kForkVsExecSweep[] =
+    "base: none\n"
+    "set:\n"
+    "  topology: dgx-h100\n"
+    "  nodes: 2\n"
+    "  workload.gpus: 16\n"
+    "  tokens_per_gpu: 64\n"
+    "  model.experts: 32\n"
+    "  --top-k: 4\n"
+    "  hidden: 1024\n"
+    "  expert_ffn: 512\n"
+    "  steps: 2\n"
+    "  engine: analytic\n"
+    "grid:\n"
+    "  workload.routing: [uniform, zipf:1.0]\n"
+    "  \"strategy.capacity_factor, strategy.overlap\": [[1.25, none], [none, two-batch]]\n";
+
+// Every occurrence of `from` in `text` replaced by `to`.
+std::string ReplaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+// `sim/epsim sweep` runs each child by fork() and a call into its simulate; sweep_dev has no
+// simulate to pass, so its children execute the binary again (and it forwards `simulate` to
+// sim/epsim). Both must leave the same bytes: sweep.csv and every file of every run (the
+// log differs only in the results folder it names).
+TEST(SweepCliTest, ForkedAndExecutedRunsWriteIdenticalFiles) {
+  const std::string file = WriteSweep("fork_vs_exec.yaml", kForkVsExecSweep);
+  const std::string forked = Tmp("forked"), executed = Tmp("executed");
+  CliRun f = epsim::testing::RunCommand("sim/epsim sweep " + file + " --out " + forked + " --jobs 2");
+  ASSERT_TRUE(f.exited && f.exit_status == 0) << f.Describe();
+  CliRun e = Sweep(file + " --out " + executed + " --jobs 2");
+  ASSERT_TRUE(e.exited && e.exit_status == 0) << e.Describe();
+
+  const std::string csv = ReadFile(forked + "/sweep.csv");
+  const auto lines = Lines(csv);
+  ASSERT_EQ(lines.size(), 1u + 4 * 2) << csv;
+  EXPECT_EQ(ReadFile(executed + "/sweep.csv"), csv);
+  std::set<std::string> runs;
+  for (size_t i = 1; i < lines.size(); ++i) runs.insert(lines[i].substr(0, lines[i].find(',')));
+  ASSERT_EQ(runs.size(), 4u) << csv;
+  EXPECT_EQ(runs.count("routing=zipf-1.0_capacity_factor=none_overlap=two-batch"), 1u) << csv;
+  for (const std::string& run : runs) {
+    for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "sweep_args.txt"}) {
+      const std::string want = ReadFile(forked + "/runs/" + run + "/" + name);
+      EXPECT_FALSE(want.empty()) << run << "/" << name;
+      EXPECT_EQ(ReadFile(executed + "/runs/" + run + "/" + name), want) << run << "/" << name;
+    }
+    const std::string log = ReadFile(forked + "/runs/" + run + "/epsim.log");
+    EXPECT_NE(log.find("# step time p50 "), std::string::npos) << run << "/epsim.log:\n" << log;
+    EXPECT_EQ(ReplaceAll(ReadFile(executed + "/runs/" + run + "/epsim.log"), executed, forked), log)
+        << run << "/epsim.log";
   }
 }
 
