@@ -418,6 +418,9 @@ std::vector<std::string> SplitCells(const std::string& line) {
   throw std::invalid_argument("line " + std::to_string(line) + ": " + column + ": '" + value + "': " + why);
 }
 
+// A row as quoted in an error: at most 60 characters.
+std::string RowText(const std::string& row) { return row.size() > 60 ? row.substr(0, 57) + "..." : row; }
+
 int64_t WholeCell(int line, const std::string& cell, const char* column, int64_t max_value) {
   char* end = nullptr;
   errno = 0;
@@ -433,7 +436,7 @@ void LoadCounts(RoutingSpec& spec, const std::vector<std::string>& lines, int nu
     const int line = static_cast<int>(i + 1);
     if (lines[i].empty()) continue;
     const std::vector<std::string> cells = SplitCells(lines[i]);
-    if (cells.size() > 3) throw std::invalid_argument("line " + std::to_string(line) + ": expected 3 columns");
+    if (cells.size() > 3) Bad(line, "row", RowText(lines[i]), "expected 3 columns (step,expert,tokens)");
     const std::string& step_text = cells[0];
     const std::string expert_text = cells.size() > 1 ? cells[1] : "";
     const std::string tokens_text = cells.size() > 2 ? cells[2] : "";
@@ -472,9 +475,9 @@ void LoadChoices(RoutingSpec& spec, const std::vector<std::string>& lines, int n
     if (lines[i].empty()) continue;
     const std::vector<std::string> cells = SplitCells(lines[i]);
     if (cells.size() != 4) {
-      throw std::invalid_argument("line " + std::to_string(line) + ": expected 4 columns (" +
-                                  kChoicesHeader + "; experts separated by spaces), found " +
-                                  std::to_string(cells.size()));
+      Bad(line, "row", RowText(lines[i]),
+          std::string("expected 4 columns (") + kChoicesHeader + "; experts separated by spaces), found " +
+              std::to_string(cells.size()));
     }
     const int64_t step = WholeCell(line, cells[0], "step", 1'000'000);
     const int64_t gpu = WholeCell(line, cells[1], "gpu", 1 << 20);

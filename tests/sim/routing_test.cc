@@ -516,8 +516,12 @@ TEST(TokenTraceTest, BadFilesNameLineColumnAndValue) {
   EXPECT_EQ(TraceError(header + "0,0,0,2 2\n"),
             "line 2: experts: '2 2': expert 2 appears twice (a token's experts are distinct)");
   EXPECT_EQ(TraceError(header + "0,0,1 2\n"),
-            "line 2: expected 4 columns (step,gpu,token,experts; experts separated by spaces), found 3");
-  EXPECT_EQ(TraceError(header + "0,0,0,\"1,2\"\n").substr(0, 28), "line 2: expected 4 columns (");
+            "line 2: row: '0,0,1 2': expected 4 columns (step,gpu,token,experts; experts separated by "
+            "spaces), found 3");
+  EXPECT_EQ(TraceError(header + "0,0,0,\"1,2\"\n").substr(0, 48), "line 2: row: '0,0,0,\"1,2\"': expected 4 columns (");
+  EXPECT_EQ(TraceError(header + std::string(100, '7') + "\n"),
+            "line 2: row: '" + std::string(57, '7') + "...': expected 4 columns (step,gpu,token,experts; "
+            "experts separated by spaces), found 1");
   EXPECT_EQ(TraceError(header + "0,x,0,1 2\n"), "line 2: gpu: 'x': expected a whole number in [0, 1048576]");
   EXPECT_EQ(TraceError(header + "0,0,0,1 two\n"), "line 2: experts: 'two': expected an expert id in [0, 3] (model.experts = 4)");
   EXPECT_EQ(TraceError(header + "0,0,0,\"1 2\n"), "line 2: experts: '\"1 2': unterminated quote");
