@@ -243,7 +243,8 @@ int Run(int argc, char** argv) {
   profile.software.push_back({"compiler", std::string("gcc ") + __VERSION__});
   profile.software.push_back({"eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
                                            "." + std::to_string(EIGEN_MINOR_VERSION)});
-  void* stream = nullptr;
+  void* stream = nullptr;  // the CUDA backend's stream
+  (void)stream;            // unused when built without CUDA
   if (opt.backend == Backend::kCpu) {
     h.ctx.num_threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     const double l3 = ParseCacheSize(ReadFirstLine("/sys/devices/system/cpu/cpu0/cache/index3/size"));
