@@ -27,8 +27,8 @@ common=(--tokens-per-gpu 4096 --hidden 7168 --expert-ffn 2048 --experts 256
         --capacity-factor none --steps 1 --seed 1)
 
 # run NAME ARGS...: one epsim run; appends "name cpu_s rss_MB step_ms wall_s" to $work/runs.
-# With LIMIT_S set, a run still going after that many seconds is stopped and recorded as
-# "name LIMIT_S - timeout wall_s".
+# With LIMIT_S set, a run still going after that many seconds of wall time is stopped and
+# recorded as "name cpu_s_used - timeout LIMIT_S".
 run() {
   local name="$1"; shift
   local status=0
