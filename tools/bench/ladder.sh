@@ -49,6 +49,18 @@ run() {
   echo "$name: ${cpu} s CPU (${wall} s wall), $((rss / 1024)) MB, step ${step_ms} ms" >&2
 }
 
+# Sweep throughput first, while nothing else runs: SWEEP_RUNS scenarios of 64 GPUs (512
+# tokens, one step, analytic) through `epsim sweep` on all cores; wall time.
+sweep_runs="${SWEEP_RUNS:-1000}"
+cat > "$work/sweep.yaml" <<YAML
+base: default
+set: {workload.tokens_per_gpu: 512, workload.steps: 1, engine: analytic}
+grid:
+  seed: {from: 1, to: $sweep_runs, step: 1}
+YAML
+/usr/bin/time -f "%e %U %S %M" -o "$work/sweep.time" "$bin" sweep "$work/sweep.yaml" --out "$work/sweep" > /dev/null 2>&1
+echo "sweep: $sweep_runs runs: $(cat "$work/sweep.time")" >&2
+
 for n in $sizes; do
   for routing in uniform zipf:1.0; do
     for a2a in direct hierarchical; do
@@ -77,9 +89,10 @@ for routing in uniform zipf:1.0; do
   run "analytic-ref-oversub-$routing" "${oversub[@]}" --engine analytic
 done
 
-/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" <<'PY'
+/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" "$sweep_runs" <<'PY'
 import csv, os, subprocess, sys, datetime
 work, out, sizes, sg_sizes, sg_large = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
+sweep_runs = int(sys.argv[6])
 runs = {}
 for line in open(os.path.join(work, "runs")):
     name, cpu, rss, step, _wall = line.split()
@@ -149,6 +162,15 @@ for routing in ("uniform", "zipf:1.0"):
     e = per_gpu_error(a, b)
     lines.append(f"| {routing} | {wa:.2f} | {wb:.2f} | {sa:.3f} | {sb:.3f} | {(sb - sa) / sa * 100:+.2f}% | "
                  f"{e['dispatch'] * 100:.2f}% | {e['end'] * 100:.2f}% |")
+sweep_wall, sweep_user, sweep_sys, _ = open(os.path.join(work, "sweep.time")).read().split()[-4:]
+sweep_rows = sum(1 for _ in open(os.path.join(work, "sweep", "sweep.csv"))) - 1
+lines += ["", "## Sweep throughput", "",
+          f"`epsim sweep` of {sweep_runs} scenarios of 64 GPUs (dgx-h100, 512 tokens per GPU, one step,",
+          "analytic engine, seeds 1..N; each run a forked child process, as many at once as cores),",
+          "measured first while nothing else ran:", "",
+          "| runs | wall (s) | CPU (s) | runs per second | rows in sweep.csv |", "| --- | --- | --- | --- | --- |",
+          f"| {sweep_runs} | {float(sweep_wall):.1f} | {float(sweep_user) + float(sweep_sys):.1f} | "
+          f"{sweep_runs / float(sweep_wall):.1f} | {sweep_rows} |"]
 open(out + ".tmp", "w").write("\n".join(lines) + "\n")
 os.replace(out + ".tmp", out)
 print("wrote", out)
