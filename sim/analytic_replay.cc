@@ -35,13 +35,6 @@ std::vector<double> Exchange(const FabricLayout& layout, const std::vector<doubl
   return leave;
 }
 
-// Flow indices of each micro-batch.
-std::vector<std::vector<int>> ByMicroBatch(const std::vector<Flow>& flows, int micro_batches) {
-  std::vector<std::vector<int>> members(micro_batches);
-  for (int f = 0; f < static_cast<int>(flows.size()); ++f) members[flows[f].micro_batch].push_back(f);
-  return members;
-}
-
 }  // namespace
 
 // The two streams of step_work.h, task by task. Each all-to-all is solved on its own: two
@@ -58,8 +51,8 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
   t.dispatch_flow_end.assign(work.dispatch.size(), 0);
   t.combine_flow_start.assign(work.combine.size(), 0);
   t.combine_flow_end.assign(work.combine.size(), 0);
-  const std::vector<std::vector<int>> dispatch_of = ByMicroBatch(work.dispatch, mbs);
-  const std::vector<std::vector<int>> combine_of = ByMicroBatch(work.combine, mbs);
+  const std::vector<std::vector<int>> dispatch_of = FlowsByMicroBatch(work.dispatch, mbs);
+  const std::vector<std::vector<int>> combine_of = FlowsByMicroBatch(work.combine, mbs);
   std::vector<double> compute_free(p, 0), comm_free(p, 0), enter(p);
   std::vector<std::vector<double>> route_end(mbs), dispatch_leave(mbs), expert_end(mbs), combine_leave(mbs);
   auto task = [&](GpuTimeline& gpu, const char* name, int m, bool comm, double start, double end) {

@@ -107,11 +107,8 @@ void PrepareStep(ReplayState& state, int step) {
   t.dispatch_flow_end.assign(work.dispatch.size(), 0);
   t.combine_flow_start.assign(work.combine.size(), 0);
   t.combine_flow_end.assign(work.combine.size(), 0);
-  std::vector<std::vector<int>> dispatch_of(work.micro_batches), combine_of(work.micro_batches);
-  for (int f = 0; f < static_cast<int>(work.dispatch.size()); ++f)
-    dispatch_of[work.dispatch[f].micro_batch].push_back(f);
-  for (int f = 0; f < static_cast<int>(work.combine.size()); ++f)
-    combine_of[work.combine[f].micro_batch].push_back(f);
+  const std::vector<std::vector<int>> dispatch_of = FlowsByMicroBatch(work.dispatch, work.micro_batches);
+  const std::vector<std::vector<int>> combine_of = FlowsByMicroBatch(work.combine, work.micro_batches);
   state.dispatch.clear();
   state.combine.clear();
   for (int m = 0; m < work.micro_batches; ++m) {

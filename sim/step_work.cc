@@ -5,6 +5,12 @@
 #include <utility>
 
 namespace epsim {
+std::vector<std::vector<int>> FlowsByMicroBatch(const std::vector<Flow>& flows, int micro_batches) {
+  std::vector<std::vector<int>> members(micro_batches);
+  for (int f = 0; f < static_cast<int>(flows.size()); ++f) members[flows[f].micro_batch].push_back(f);
+  return members;
+}
+
 std::vector<std::pair<double, double>> MergedSpans(std::vector<std::pair<double, double>> spans) {
   std::sort(spans.begin(), spans.end());
   std::vector<std::pair<double, double>> merged;

@@ -75,6 +75,9 @@ struct StepTimeline {
   std::vector<double> combine_flow_start, combine_flow_end;
 };
 
+// Indices into `flows` of each micro-batch's flows, in order.
+std::vector<std::vector<int>> FlowsByMicroBatch(const std::vector<Flow>& flows, int micro_batches);
+
 // The union of [start, end) spans as sorted, disjoint spans.
 std::vector<std::pair<double, double>> MergedSpans(std::vector<std::pair<double, double>> spans);
 

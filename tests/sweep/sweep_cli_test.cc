@@ -46,20 +46,24 @@ std::vector<std::string> Lines(const std::string& text) {
   return lines;
 }
 
+// The fixed fields of the test grids: a tiny layer on 16 GPUs, 2 steps.
+#define TINY_SET \
+    "set:\n" \
+    "  topology: dgx-h100\n" \
+    "  nodes: 2\n" \
+    "  workload.gpus: 16\n" \
+    "  tokens_per_gpu: 64\n" \
+    "  model.experts: 32\n" \
+    "  --top-k: 4\n" \
+    "  hidden: 1024\n" \
+    "  expert_ffn: 512\n" \
+    "  steps: 2\n"
+
 // 2 routings x 3 capacity factors = 6 runs of 2 steps on 16 GPUs.
 const char kSweep[] =
     "# a tiny grid for tests\n"
     "base: none\n"
-    "set:\n"
-    "  topology: dgx-h100\n"
-    "  nodes: 2\n"
-    "  workload.gpus: 16\n"
-    "  tokens_per_gpu: 64\n"
-    "  model.experts: 32\n"
-    "  --top-k: 4\n"
-    "  hidden: 1024\n"
-    "  expert_ffn: 512\n"
-    "  steps: 2\n"
+    TINY_SET
     "grid:\n"
     "  workload.routing: [uniform, zipf:1.0]\n"
     "  strategy.capacity_factor: [1.0, 1.25, none]\n";
@@ -217,16 +221,7 @@ TEST(SweepCliTest, BadInputIsOneLine) {
 // pairs reach drops (1.25) and two-batch overlap (dropless).
 const char kForkVsExecSweep[] =
     "base: none\n"
-    "set:\n"
-    "  topology: dgx-h100\n"
-    "  nodes: 2\n"
-    "  workload.gpus: 16\n"
-    "  tokens_per_gpu: 64\n"
-    "  model.experts: 32\n"
-    "  --top-k: 4\n"
-    "  hidden: 1024\n"
-    "  expert_ffn: 512\n"
-    "  steps: 2\n"
+    TINY_SET
     "  engine: analytic\n"
     "grid:\n"
     "  workload.routing: [uniform, zipf:1.0]\n"
