@@ -4,6 +4,7 @@
 //   epsim simulate scenarios/default.yaml --routing zipf:1.2 --out results/zipf12
 //   epsim sweep scenarios/sweeps/capacity.yaml --out results/capacity      (see sim/sweep.h)
 //   epsim compare default --vary a2a=direct,hierarchical --vary capacity-factor=1.0,none
+//   epsim fabric-check --profile my-box.yaml --topology h800-ib                (see sim/fabric_check.h)
 //
 // Run `epsim --help` for every flag. Exit status: 0 on success, 2 on bad input, 1 on a
 // failure while running.
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "sim/compare.h"
+#include "sim/fabric_check.h"
 #include "sim/config.h"
 #include "sim/data_files.h"
 #include "sim/output_file.h"
@@ -32,6 +34,7 @@ void PrintUsage(FILE* out) {
                "usage: epsim [simulate] [SCENARIO.yaml|NAME] [--flag VALUE ...] [--out DIR]\n"
                "       epsim sweep SWEEP.yaml --out DIR [--jobs N]   (epsim sweep --help)\n"
                "       epsim compare [SCENARIO] --vary FLAG=V1,V2 ... (epsim compare --help)\n"
+               "       epsim fabric-check --profile PROFILE --topology TOPOLOGY (measured all-to-all vs the fabric)\n"
                "\n"
                "Replays expert-parallel MoE steps on a SimGrid model of a GPU cluster and prints\n"
                "step time, stalls, skew, dropped tokens and all-to-all bandwidth.\n"
@@ -167,5 +170,6 @@ int Simulate(int argc, char** argv) {
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "sweep") == 0) return epsim::RunSweepCommand(argc, argv, &Simulate);
   if (argc >= 2 && std::strcmp(argv[1], "compare") == 0) return epsim::RunCompareCommand(argc, argv, &Simulate);
+  if (argc >= 2 && std::strcmp(argv[1], "fabric-check") == 0) return epsim::RunFabricCheckCommand(argc, argv);
   return Simulate(argc, argv);
 }

@@ -1,0 +1,123 @@
+// epsim fabric-check (see fabric_check.h).
+#include "sim/fabric_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "calibrate/profile.h"
+#include "sim/analytic_replay.h"
+#include "sim/config.h"
+#include "sim/data_files.h"
+#include "sim/fabric_layout.h"
+#include "sim/step_work.h"
+#include "sim/topology.h"
+
+namespace epsim {
+namespace {
+
+void PrintUsage() {
+  std::printf(
+      "usage: epsim fabric-check --profile PROFILE --topology TOPOLOGY\n"
+      "\n"
+      "Replays the all-to-all PROFILE measured (epsim-calibrate --backend cuda on 2+ GPUs:\n"
+      "NCCL between the GPUs of one box) on one NVLink domain of TOPOLOGY, prints measured\n"
+      "against modeled time per case, and the scale_up.efficiency the measurement implies.\n"
+      "PROFILE and TOPOLOGY are bundled names or paths to YAML files.\n");
+}
+
+// Flows of one measured case, as epsim-calibrate's all-to-all sent them: rank r sends
+// `base` bytes to every peer and `skew` x `base` to rank r + 1 (calibrate/op_a2a.cc).
+StepWork MeasuredExchange(int ranks, double base, double skew) {
+  StepWork work;
+  for (int src = 0; src < ranks; ++src) {
+    for (int dst = 0; dst < ranks; ++dst) {
+      const double bytes = dst == (src + 1) % ranks ? std::floor(base * skew) : base;
+      if (src != dst && bytes > 0) work.dispatch.push_back({src, dst, bytes});
+    }
+  }
+  work.route_s.assign(ranks, 0);
+  work.expert_s.assign(ranks, 0);
+  work.reduce_s.assign(ranks, 0);
+  return work;
+}
+
+int Run(int argc, char** argv) {
+  std::string profile_ref, topology_ref;
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      PrintUsage();
+      return 0;
+    }
+    if (arg != "--profile" && arg != "--topology") throw ConfigError("command line", arg, "", "unknown flag");
+    if (i + 1 >= argc) throw ConfigError("command line", arg, "", "missing value");
+    (arg == "--profile" ? profile_ref : topology_ref) = argv[++i];
+  }
+  if (profile_ref.empty()) throw ConfigError("command line", "--profile", "", "missing (the measured profile)");
+  if (topology_ref.empty()) throw ConfigError("command line", "--topology", "", "missing (the cluster to check)");
+  const std::string profile_path = ResolveDataFile("calibrate/profiles", profile_ref, "command line", "--profile");
+  const std::string topology_path = ResolveDataFile("topologies", topology_ref, "command line", "--topology");
+  const Profile profile = LoadProfile(profile_path);
+  const Topology topology = LoadTopology(topology_path);
+
+  const AllToAllModel& a2a = profile.a2a;
+  const std::string key = "operations.a2a";
+  if (!a2a.present) throw ConfigError(profile_path, key, "", "missing: this profile measured no all-to-all");
+  if (!a2a.skipped.empty())
+    throw ConfigError(profile_path, key + ".skipped", a2a.skipped, "the all-to-all was not measured");
+  if (a2a.backend != "nccl")
+    throw ConfigError(profile_path, key + ".backend", a2a.backend,
+                      "measured between processes through host memory, not over NVLink: fabric-check "
+                      "needs NCCL between GPUs (epsim-calibrate --backend cuda on 2+ GPUs)");
+  if (a2a.num_ranks < 2 || a2a.num_ranks > topology.scale_up.domain_gpus)
+    throw ConfigError(profile_path, key + ".num_ranks", std::to_string(a2a.num_ranks),
+                      "must be 2 to the topology's NVLink domain size (" +
+                          std::to_string(topology.scale_up.domain_gpus) + ")");
+  if (a2a.table.empty()) throw ConfigError(profile_path, key + ".table", "", "missing: no measured cases");
+
+  const FabricLayout layout(topology, a2a.num_ranks);
+  const double line_GBps = topology.scale_up.line_rate_Bps / 1e9;
+  std::printf("# epsim fabric-check: profile %s (%s), NCCL all-to-all between %d GPUs\n", profile.name.c_str(),
+              DisplayPath(profile_path).c_str(), a2a.num_ranks);
+  std::printf("#   against topology %s: NVLink %.1f GB/s per GPU per direction (%.1f GB/s x %.3g), %.3g us\n",
+              topology.name.c_str(), topology.scale_up.bandwidth_Bps / 1e9, line_GBps, topology.scale_up.efficiency,
+              topology.scale_up.latency_s * 1e6);
+  std::printf("#  bytes/peer    skew  bytes sent (MB)  measured (us)  model (us)    error  measured (GB/s)\n");
+  for (const AllToAllModel::Row& row : a2a.table) {
+    const StepTimeline t = AnalyticReplayStep(layout, MeasuredExchange(a2a.num_ranks, row.bytes_per_peer, row.skew));
+    double model_s = 0;
+    for (const GpuTimeline& g : t.gpus) model_s = std::max(model_s, g.dispatch_end);
+    std::printf("  %11.0f %7.2f %16.3f %14.1f %11.1f %+7.1f%% %16.1f\n", row.bytes_per_peer, row.skew,
+                row.bytes_sent / 1e6, row.time_s * 1e6, model_s * 1e6, 100 * (model_s - row.time_s) / row.time_s,
+                row.bytes_sent / row.time_s / 1e9);
+  }
+  const double measured_GBps = a2a.bandwidth_Bps / 1e9;
+  std::printf("# measured fit: %.1f GB/s per GPU, latency %.1f us; the topology models %.1f GB/s (measured / model "
+              "= %.3f)\n",
+              measured_GBps, a2a.latency_s * 1e6, topology.scale_up.bandwidth_Bps / 1e9,
+              a2a.bandwidth_Bps / topology.scale_up.bandwidth_Bps);
+  std::printf("# to model this device's all-to-all rate, set in the topology: scale_up.efficiency: %.3f "
+              "(%.1f / %.1f GB/s line rate)\n",
+              a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps, measured_GBps, line_GBps);
+  return 0;
+}
+
+}  // namespace
+
+int RunFabricCheckCommand(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "epsim fabric-check: error: %s\n", DisplayPath(e.what()).c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "epsim fabric-check: error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace epsim

@@ -1,0 +1,97 @@
+// epsim fabric-check: a profile's measured all-to-all replayed on a topology's fabric model.
+// The "measured" profile here is made up from a known device (NCCL at 140 GB/s per GPU plus
+// 10 us), so every number the command prints has a closed form to be checked against.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/testing/run_command.h"
+
+namespace {
+
+using epsim::testing::CommandResult;
+using epsim::testing::CountLines;
+using epsim::testing::ReadFile;
+using epsim::testing::RunCommand;
+using epsim::testing::TestTmpDir;
+using epsim::testing::WriteFile;
+
+constexpr int kRanks = 8;
+constexpr double kDeviceBps = 140e9, kDeviceLatencyS = 10e-6;  // the made-up device
+constexpr double kModelBps = 160e9, kModelLatencyS = 1e-6;     // topologies/h800-ib.yaml: 200 GB/s x 0.8, 1 us
+
+struct Case {
+  double bytes_per_peer, skew;
+  // epsim-calibrate's exchange: each rank sends the base to every peer, skew x base to the next.
+  double BytesSent() const { return bytes_per_peer * (kRanks - 2) + bytes_per_peer * skew; }
+};
+const std::vector<Case> kCases = {{1 << 20, 1}, {1 << 20, 4}, {64 << 20, 1}, {64 << 20, 4}};
+
+// The bundled h800 datasheet profile plus an NCCL all-to-all "measured" on the made-up device.
+std::string MeasuredProfile(const std::string& backend, int ranks) {
+  std::ostringstream a2a;
+  a2a << "  a2a:\n    form: alltoall\n    backend: " << backend << "\n    num_ranks: " << ranks
+      << "\n    latency_us: " << kDeviceLatencyS * 1e6 << "\n    bandwidth_GBps: " << kDeviceBps / 1e9
+      << "\n    table:\n";
+  for (const Case& c : kCases) {
+    const double time_s = kDeviceLatencyS + c.BytesSent() / kDeviceBps;
+    a2a << "      - {bytes_per_peer: " << c.bytes_per_peer << ", skew: " << c.skew << ", bytes_sent: " << c.BytesSent()
+        << ", time_us: " << time_s * 1e6 << "}\n";
+  }
+  const std::string path = TestTmpDir() + "/measured-" + backend + "-" + std::to_string(ranks) + ".yaml";
+  // The operations mapping is the file's last block, so the all-to-all can go at its end.
+  WriteFile(path, ReadFile("calibrate/profiles/h800.yaml") + a2a.str());
+  return path;
+}
+
+TEST(FabricCheckTest, ReplaysEachMeasuredCaseAndStatesTheEfficiencyItImplies) {
+  const CommandResult r =
+      RunCommand("sim/epsim fabric-check --profile " + MeasuredProfile("nccl", kRanks) + " --topology h800-ib");
+  ASSERT_TRUE(r.exited && r.exit_status == 0) << r.Describe();
+  std::vector<std::vector<double>> rows;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<double> v(7);
+    if (std::sscanf(line.c_str(), " %lf %lf %lf %lf %lf %lf%% %lf", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]) == 7)
+      rows.push_back(v);
+  }
+  ASSERT_EQ(rows.size(), kCases.size()) << r.out;
+  for (size_t i = 0; i < kCases.size(); ++i) {
+    const Case& c = kCases[i];
+    const double measured_us = (kDeviceLatencyS + c.BytesSent() / kDeviceBps) * 1e6;
+    // On an NVSwitch every GPU's port sends and receives BytesSent: that over the port rate,
+    // plus one switch latency.
+    const double model_us = (kModelLatencyS + c.BytesSent() / kModelBps) * 1e6;
+    EXPECT_NEAR(rows[i][3], measured_us, 0.05 + 1e-4 * measured_us) << "case " << i;
+    EXPECT_NEAR(rows[i][4], model_us, 0.05 + 1e-4 * model_us) << "case " << i;
+  }
+  EXPECT_NE(r.out.find("measured / model = 0.875"), std::string::npos) << r.out;  // 140 / 160
+  EXPECT_NE(r.out.find("scale_up.efficiency: 0.700 (140.0 / 200.0 GB/s line rate)"), std::string::npos) << r.out;
+}
+
+void ExpectOneLineError(const std::string& args, const std::string& expected) {
+  const CommandResult r = RunCommand("sim/epsim fabric-check " + args);
+  EXPECT_TRUE(r.exited && r.exit_status == 2) << args << "\n" << r.Describe();
+  EXPECT_EQ(CountLines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(FabricCheckTest, RefusesWhatIsNotAnNvlinkMeasurement) {
+  // MPI between processes (the CPU calibration) moves host memory, not NVLink.
+  ExpectOneLineError("--profile cpu-dev --topology h800-ib", "cpu-dev.yaml: operations.a2a.backend: 'mpi'");
+  // A datasheet profile measured nothing.
+  ExpectOneLineError("--profile h800 --topology h800-ib", "h800.yaml: operations.a2a: missing");
+  // More GPUs than one NVLink domain of the topology holds.
+  ExpectOneLineError("--profile " + MeasuredProfile("nccl", 16) + " --topology h800-ib",
+                     "operations.a2a.num_ranks: '16': must be 2 to the topology's NVLink domain size (8)");
+  ExpectOneLineError("--topology h800-ib", "--profile: missing");
+  ExpectOneLineError("--profile h800", "--topology: missing");
+  ExpectOneLineError("--profile h800 --topology no-such-cluster", "no-such-cluster");
+  ExpectOneLineError("--profile h800 --topology h800-ib --steps 3", "--steps: unknown flag");
+}
+
+}  // namespace
