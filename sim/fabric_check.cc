@@ -2,6 +2,7 @@
 #include "sim/fabric_check.h"
 
 #include <algorithm>
+#include <cstdarg>
 #include <cmath>
 #include <cstdio>
 #include <exception>
@@ -27,6 +28,23 @@ void PrintUsage() {
       "NCCL between the GPUs of one box) on one NVLink domain of TOPOLOGY, prints measured\n"
       "against modeled time per case, and the scale_up.efficiency the measurement implies.\n"
       "PROFILE and TOPOLOGY are bundled names or paths to YAML files.\n");
+}
+
+// printf at the end of a string.
+void Append(std::string& out, const char* format, ...) __attribute__((format(printf, 2, 3)));
+void Append(std::string& out, const char* format, ...) {
+  va_list args, again;
+  va_start(args, format);
+  va_copy(again, args);
+  const int length = std::vsnprintf(nullptr, 0, format, args);
+  va_end(args);
+  if (length > 0) {
+    const size_t at = out.size();
+    out.resize(at + static_cast<size_t>(length) + 1);
+    std::vsnprintf(&out[at], static_cast<size_t>(length) + 1, format, again);
+    out.resize(at + static_cast<size_t>(length));
+  }
+  va_end(again);
 }
 
 // Flows of one measured case, as epsim-calibrate's all-to-all sent them: rank r sends
@@ -63,7 +81,14 @@ int Run(int argc, char** argv) {
   const std::string topology_path = ResolveDataFile("topologies", topology_ref, "command line", "--topology");
   const Profile profile = LoadProfile(profile_path);
   const Topology topology = LoadTopology(topology_path);
+  std::fputs(FabricCheckReport(profile, profile_path, topology).c_str(), stdout);
+  return 0;
+}
 
+}  // namespace
+
+std::string FabricCheckReport(const Profile& profile, const std::string& profile_path, const Topology& topology) {
+  std::string out;
   const AllToAllModel& a2a = profile.a2a;
   const std::string key = "operations.a2a";
   if (!a2a.present) throw ConfigError(profile_path, key, "", "missing: this profile measured no all-to-all");
@@ -79,34 +104,45 @@ int Run(int argc, char** argv) {
                           std::to_string(topology.scale_up.domain_gpus) + ")");
   if (a2a.table.empty()) throw ConfigError(profile_path, key + ".table", "", "missing: no measured cases");
 
+  // Bounds that no real measurement comes near, so that the replay never sees an
+  // infinite or absurd exchange: a message of at most 1 PB, a time of at least 1 ns.
+  for (size_t i = 0; i < a2a.table.size(); ++i) {
+    const AllToAllModel::Row& row = a2a.table[i];
+    const std::string row_key = key + ".table[" + std::to_string(i) + "]";
+    auto text = [](double x) { char b[32]; std::snprintf(b, sizeof b, "%g", x); return std::string(b); };
+    if (!(row.bytes_per_peer * std::max(1.0, row.skew) <= 1e15))
+      throw ConfigError(profile_path, row_key + ".bytes_per_peer", text(row.bytes_per_peer),
+                        "with skew " + text(row.skew) + " a message exceeds 1 PB: not a measurement");
+    if (!(row.time_s >= 1e-9))
+      throw ConfigError(profile_path, row_key + ".time_us", text(row.time_s * 1e6), "under 1 ns: not a measurement");
+  }
   const FabricLayout layout(topology, a2a.num_ranks);
   const double line_GBps = topology.scale_up.line_rate_Bps / 1e9;
-  std::printf("# epsim fabric-check: profile %s (%s), NCCL all-to-all between %d GPUs\n", profile.name.c_str(),
-              DisplayPath(profile_path).c_str(), a2a.num_ranks);
-  std::printf("#   against topology %s: NVLink %.1f GB/s per GPU per direction (%.1f GB/s x %.3g), %.3g us\n",
-              topology.name.c_str(), topology.scale_up.bandwidth_Bps / 1e9, line_GBps, topology.scale_up.efficiency,
-              topology.scale_up.latency_s * 1e6);
-  std::printf("#  bytes/peer    skew  bytes sent (MB)  measured (us)  model (us)    error  measured (GB/s)\n");
+  Append(out, "# epsim fabric-check: profile %s (%s), NCCL all-to-all between %d GPUs\n", profile.name.c_str(),
+         DisplayPath(profile_path).c_str(), a2a.num_ranks);
+  Append(out, "#   against topology %s: NVLink %.1f GB/s per GPU per direction (%.1f GB/s x %.3g), %.3g us\n",
+         topology.name.c_str(), topology.scale_up.bandwidth_Bps / 1e9, line_GBps, topology.scale_up.efficiency,
+         topology.scale_up.latency_s * 1e6);
+  Append(out, "#  bytes/peer    skew  bytes sent (MB)  measured (us)  model (us)    error  measured (GB/s)\n");
   for (const AllToAllModel::Row& row : a2a.table) {
     const StepTimeline t = AnalyticReplayStep(layout, MeasuredExchange(a2a.num_ranks, row.bytes_per_peer, row.skew));
     double model_s = 0;
     for (const GpuTimeline& g : t.gpus) model_s = std::max(model_s, g.dispatch_end);
-    std::printf("  %11.0f %7.2f %16.3f %14.1f %11.1f %+7.1f%% %16.1f\n", row.bytes_per_peer, row.skew,
-                row.bytes_sent / 1e6, row.time_s * 1e6, model_s * 1e6, 100 * (model_s - row.time_s) / row.time_s,
-                row.bytes_sent / row.time_s / 1e9);
+    Append(out, "  %11.0f %7.2f %16.3f %14.1f %11.1f %+7.1f%% %16.1f\n", row.bytes_per_peer, row.skew,
+           row.bytes_sent / 1e6, row.time_s * 1e6, model_s * 1e6, 100 * (model_s - row.time_s) / row.time_s,
+           row.bytes_sent / row.time_s / 1e9);
   }
   const double measured_GBps = a2a.bandwidth_Bps / 1e9;
-  std::printf("# measured fit: %.1f GB/s per GPU, latency %.1f us; the topology models %.1f GB/s (measured / model "
-              "= %.3f)\n",
-              measured_GBps, a2a.latency_s * 1e6, topology.scale_up.bandwidth_Bps / 1e9,
-              a2a.bandwidth_Bps / topology.scale_up.bandwidth_Bps);
-  std::printf("# to model this device's all-to-all rate, set in the topology: scale_up.efficiency: %.3f "
-              "(%.1f / %.1f GB/s line rate)\n",
-              a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps, measured_GBps, line_GBps);
-  return 0;
+  Append(out,
+         "# measured fit: %.1f GB/s per GPU, latency %.1f us; the topology models %.1f GB/s (measured / model = %.3f)\n",
+         measured_GBps, a2a.latency_s * 1e6, topology.scale_up.bandwidth_Bps / 1e9,
+         a2a.bandwidth_Bps / topology.scale_up.bandwidth_Bps);
+  Append(out,
+         "# to model this device's all-to-all rate, set in the topology: scale_up.efficiency: %.3f "
+         "(%.1f / %.1f GB/s line rate)\n",
+         a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps, measured_GBps, line_GBps);
+  return out;
 }
-
-}  // namespace
 
 int RunFabricCheckCommand(int argc, char** argv) {
   try {

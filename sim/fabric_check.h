@@ -14,7 +14,17 @@
 #ifndef EPSIM_SIM_FABRIC_CHECK_H_
 #define EPSIM_SIM_FABRIC_CHECK_H_
 
+#include <string>
+
+#include "calibrate/profile.h"
+#include "sim/topology.h"
+
 namespace epsim {
+
+// The report `epsim fabric-check` prints for `profile` (read from `profile_path`) on
+// `topology`. Throws ConfigError naming the profile's file and key when it holds no NVLink
+// all-to-all measurement that fits one NVLink domain of the topology.
+std::string FabricCheckReport(const Profile& profile, const std::string& profile_path, const Topology& topology);
 
 // `epsim fabric-check ...` (argv[1] is "fabric-check"). Exit 0, or 2 with one line on bad input.
 int RunFabricCheckCommand(int argc, char** argv);

@@ -88,6 +88,15 @@ TEST(FabricCheckTest, RefusesWhatIsNotAnNvlinkMeasurement) {
   // More GPUs than one NVLink domain of the topology holds.
   ExpectOneLineError("--profile " + MeasuredProfile("nccl", 16) + " --topology h800-ib",
                      "operations.a2a.num_ranks: '16': must be 2 to the topology's NVLink domain size (8)");
+  // Rows no measurement could produce (the replay would see an infinite exchange).
+  const std::string profile = ReadFile(MeasuredProfile("nccl", kRanks));
+  const std::string huge = TestTmpDir() + "/huge.yaml", instant = TestTmpDir() + "/instant.yaml";
+  WriteFile(huge, profile + "      - {bytes_per_peer: 1e300, skew: 1e300, bytes_sent: 1e300, time_us: 1}\n");
+  WriteFile(instant, profile + "      - {bytes_per_peer: 1, skew: 1, bytes_sent: 6, time_us: 1e-300}\n");
+  ExpectOneLineError("--profile " + huge + " --topology h800-ib",
+                     "operations.a2a.table[4].bytes_per_peer: '1e+300': with skew 1e+300 a message exceeds 1 PB");
+  ExpectOneLineError("--profile " + instant + " --topology h800-ib",
+                     "operations.a2a.table[4].time_us: '1e-300': under 1 ns");
   ExpectOneLineError("--topology h800-ib", "--profile: missing");
   ExpectOneLineError("--profile h800", "--topology: missing");
   ExpectOneLineError("--profile h800 --topology no-such-cluster", "no-such-cluster");

@@ -24,6 +24,7 @@
 
 #include "calibrate/profile.h"
 #include "sim/config.h"
+#include "sim/fabric_check.h"
 #include "sim/routing.h"
 #include "sim/scenario.h"
 #include "sim/simulation.h"
@@ -114,7 +115,8 @@ inline void RunSweepInput(const std::string& text) {
 }
 
 // ParseProfile; a profile it accepts must survive FormatProfile -> ParseProfile (what
-// epsim-calibrate writes, the simulator must read back).
+// epsim-calibrate writes, the simulator must read back), and its all-to-all goes through
+// `epsim fabric-check` on one 8-GPU NVLink box (refused with a ConfigError, or replayed).
 inline void RunProfileInput(const std::string& text) {
   epsim::Profile profile;
   try {
@@ -124,6 +126,14 @@ inline void RunProfileInput(const std::string& text) {
   }
   for (const char* op : {"route", "permute", "expert", "combine"})
     (void)profile.Op(op).TimeS(1e9, 1e6, 128);
+  static const epsim::Topology box = epsim::ParseTopology(
+      "name: box\ngpu: h100\nnodes: 1\ngpus_per_node: 8\n"
+      "scale_up: {domain_gpus: 8, bandwidth: 450GB/s, latency: 1us}\n",
+      "box.yaml");
+  try {
+    (void)epsim::FabricCheckReport(profile, "fuzz.yaml", box);
+  } catch (const epsim::ConfigError&) {
+  }
   const std::string written = epsim::FormatProfile(profile, "# fuzz round trip\n");
   try {
     epsim::ParseProfile(written, "roundtrip.yaml");
