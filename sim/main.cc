@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "sim/compare.h"
-#include "sim/fabric_check.h"
 #include "sim/config.h"
 #include "sim/data_files.h"
+#include "sim/fabric_check.h"
 #include "sim/output_file.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
