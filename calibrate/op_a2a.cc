@@ -50,27 +50,34 @@ void AddCase(Harness& h, int n, int64_t base, double skew, std::vector<double> s
   h.cases().push_back(std::move(c));
 }
 
-// The correctness check's exchange: rank `me` sends (1000 + me) bytes to every rank and 3x
-// that to its next one, every byte tagged me * 16 + destination.
-std::vector<int64_t> CheckSendBytes(int me, int n) { return SendBytes(me, n, 1000 + me, 3); }
+// The correctness checks' exchanges: rank `me` sends `base` + me bytes to every rank and 3x
+// that to its next one, once with small messages and once with messages past NCCL's
+// chunking (1 MiB and an odd tail). Every byte is tagged (me * n + destination) mod 251:
+// distinct for every (sender, receiver) pair up to 15 ranks, and never 0xff, the value the
+// receive buffers start with.
+constexpr int64_t kCheckBases[] = {1000, (int64_t{1} << 20) + 7};
 
-std::vector<uint8_t> TaggedSend(int me, int n) {
-  const std::vector<int64_t> send_bytes = CheckSendBytes(me, n);
+std::vector<int64_t> CheckSendBytes(int me, int n, int64_t base) { return SendBytes(me, n, base + me, 3); }
+
+uint8_t Tag(int sender, int receiver, int n) { return static_cast<uint8_t>((sender * n + receiver) % 251); }
+
+std::vector<uint8_t> TaggedSend(int me, int n, int64_t base) {
+  const std::vector<int64_t> send_bytes = CheckSendBytes(me, n, base);
   std::vector<uint8_t> send;
-  for (int p = 0; p < n; ++p) send.insert(send.end(), send_bytes[p], static_cast<uint8_t>(me * 16 + p));
+  for (int p = 0; p < n; ++p) send.insert(send.end(), send_bytes[p], Tag(me, p, n));
   return send;
 }
 
-// "" when rank `me` received from every rank p the bytes tagged p * 16 + me, in rank order;
-// else its first wrong byte.
+// "" when rank `me` received from every rank p, in rank order, recv_bytes[p] bytes tagged
+// Tag(p, me); else its first wrong byte.
 std::string FirstWrongByte(const std::vector<uint8_t>& recv, const std::vector<int64_t>& recv_bytes, int me, int n) {
   int64_t off = 0;
   for (int p = 0; p < n; ++p) {
-    const uint8_t expected = static_cast<uint8_t>(p * 16 + me);
+    const uint8_t expected = Tag(p, me, n);
     for (int64_t i = 0; i < recv_bytes[p]; ++i, ++off) {
       if (recv[off] != expected)
-        return "byte " + std::to_string(i) + " from rank " + std::to_string(p) + " is " + std::to_string(recv[off]) +
-               ", expected " + std::to_string(expected);
+        return "byte " + std::to_string(i) + " of " + std::to_string(recv_bytes[p]) + " from rank " +
+               std::to_string(p) + " is " + std::to_string(recv[off]) + ", expected " + std::to_string(expected);
     }
   }
   return "";
@@ -83,63 +90,77 @@ void CheckMpi(Harness& h) {
   kernels::MpiAllToAll* mpi = kernels::MpiAllToAll::Available(nullptr) ? SharedMpi() : nullptr;
   if (!mpi || mpi->num_ranks() < 2) return;  // nothing to check; Run says why it skips
   const int me = mpi->rank(), n = mpi->num_ranks();
-  const std::vector<int64_t> send_bytes = CheckSendBytes(me, n);
-  const std::vector<uint8_t> send = TaggedSend(me, n);
-  const std::vector<int64_t> recv_bytes = mpi->ExchangeCounts(send_bytes);
-  int64_t total = 0;
-  for (int64_t b : recv_bytes) total += b;
-  std::vector<uint8_t> recv(total);
-  mpi->AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data());
-  h.CorruptForTest("a2a", recv.data(), recv.size());
-  const std::string mine = FirstWrongByte(recv, recv_bytes, me, n);
-  // The lowest rank that saw a wrong byte (MaxOverRanks of minus the rank), so that rank 0,
-  // which reports, has the details when it is among them.
-  const int first_bad = -static_cast<int>(mpi->MaxOverRanks(mine.empty() ? -n : -me));
-  if (first_bad < n)
-    h.Check(false, "a2a", "MPI_Alltoallv delivered wrong bytes to rank " + std::to_string(first_bad) +
-                              (first_bad == me ? ": " + mine : ""));
+  for (const int64_t base : kCheckBases) {
+    const std::vector<int64_t> send_bytes = CheckSendBytes(me, n, base);
+    const std::vector<uint8_t> send = TaggedSend(me, n, base);
+    const std::vector<int64_t> recv_bytes = mpi->ExchangeCounts(send_bytes);
+    int64_t total = 0;
+    for (int64_t b : recv_bytes) total += b;
+    std::vector<uint8_t> recv(total, 0xff);
+    mpi->AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data());
+    h.CorruptForTest("a2a", recv.data(), recv.size());
+    const std::string mine = FirstWrongByte(recv, recv_bytes, me, n);
+    // The lowest rank that saw a wrong byte (MaxOverRanks of minus the rank), so that rank 0,
+    // which reports, has the details when it is among them.
+    const int first_bad = -static_cast<int>(mpi->MaxOverRanks(mine.empty() ? -n : -me));
+    if (first_bad < n) {
+      h.Check(false, "a2a", "MPI_Alltoallv delivered wrong bytes to rank " + std::to_string(first_bad) +
+                                (first_bad == me ? ": " + mine : ""));
+      return;  // one failure is enough; every rank leaves here together
+    }
+  }
 }
 
-// The same tagged exchange through NCCL between the local GPUs (one process drives them all,
-// so every GPU's result is at hand); the first GPU with a wrong byte is reported.
+// The same tagged exchanges through NCCL between the local GPUs (one process drives them
+// all, so every GPU's result is at hand); the first GPU with a wrong byte is reported.
 void CheckNccl(Harness& h) {
 #ifdef EPSIM_WITH_CUDA
   std::string why;
   const int n = kernels::cuda::DeviceCount(&why);
   if (n < 2 || !kernels::NcclAllToAll::Available(&why)) return;  // Run says why it skips
   kernels::NcclAllToAll nccl(n);
-  std::vector<int64_t> send_bytes(n * n), recv_bytes(n * n);
-  for (int d = 0; d < n; ++d) {
-    const std::vector<int64_t> s = CheckSendBytes(d, n);
-    for (int p = 0; p < n; ++p) send_bytes[d * n + p] = s[p];
-  }
-  for (int d = 0; d < n; ++d)
-    for (int p = 0; p < n; ++p) recv_bytes[d * n + p] = send_bytes[p * n + d];
-  std::vector<void*> send(n), recv(n), streams(n);
-  std::vector<int64_t> recv_total(n, 0);
+  std::vector<void*> streams(n);
   for (int d = 0; d < n; ++d) {
     kernels::cuda::SetDevice(d);
-    const std::vector<uint8_t> tagged = TaggedSend(d, n);
-    for (int p = 0; p < n; ++p) recv_total[d] += recv_bytes[d * n + p];
-    send[d] = kernels::cuda::Malloc(tagged.size());
-    recv[d] = kernels::cuda::Malloc(recv_total[d]);
-    kernels::cuda::CopyToDevice(send[d], tagged.data(), tagged.size());
-    kernels::cuda::Memset(recv[d], 0xff, recv_total[d]);
     streams[d] = kernels::cuda::StreamCreate();
   }
-  nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data());
   std::string wrong;
+  for (const int64_t base : kCheckBases) {
+    std::vector<int64_t> send_bytes(n * n), recv_bytes(n * n);
+    for (int d = 0; d < n; ++d) {
+      const std::vector<int64_t> s = CheckSendBytes(d, n, base);
+      for (int p = 0; p < n; ++p) send_bytes[d * n + p] = s[p];
+    }
+    for (int d = 0; d < n; ++d)
+      for (int p = 0; p < n; ++p) recv_bytes[d * n + p] = send_bytes[p * n + d];
+    std::vector<void*> send(n), recv(n);
+    std::vector<int64_t> recv_total(n, 0);
+    for (int d = 0; d < n; ++d) {
+      kernels::cuda::SetDevice(d);
+      const std::vector<uint8_t> tagged = TaggedSend(d, n, base);
+      for (int p = 0; p < n; ++p) recv_total[d] += recv_bytes[d * n + p];
+      send[d] = kernels::cuda::Malloc(tagged.size());
+      recv[d] = kernels::cuda::Malloc(recv_total[d]);
+      kernels::cuda::CopyToDevice(send[d], tagged.data(), tagged.size());  // both synchronous
+      kernels::cuda::Memset(recv[d], 0xff, recv_total[d]);
+    }
+    nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data());
+    for (int d = 0; d < n; ++d) {
+      kernels::cuda::SetDevice(d);
+      kernels::cuda::StreamSynchronize(streams[d]);
+      std::vector<uint8_t> got(recv_total[d]);
+      kernels::cuda::CopyToHost(got.data(), recv[d], got.size());
+      h.CorruptForTest("a2a", got.data(), got.size());
+      const std::vector<int64_t> from(recv_bytes.begin() + d * n, recv_bytes.begin() + (d + 1) * n);
+      const std::string mine = FirstWrongByte(got, from, d, n);
+      if (wrong.empty() && !mine.empty()) wrong = "GPU " + std::to_string(d) + ": " + mine;
+      kernels::cuda::Free(send[d]);
+      kernels::cuda::Free(recv[d]);
+    }
+    if (!wrong.empty()) break;
+  }
   for (int d = 0; d < n; ++d) {
     kernels::cuda::SetDevice(d);
-    kernels::cuda::StreamSynchronize(streams[d]);
-    std::vector<uint8_t> got(recv_total[d]);
-    kernels::cuda::CopyToHost(got.data(), recv[d], got.size());
-    h.CorruptForTest("a2a", got.data(), got.size());
-    const std::string mine =
-        FirstWrongByte(got, std::vector<int64_t>(recv_bytes.begin() + d * n, recv_bytes.begin() + (d + 1) * n), d, n);
-    if (wrong.empty() && !mine.empty()) wrong = "GPU " + std::to_string(d) + ": " + mine;
-    kernels::cuda::Free(send[d]);
-    kernels::cuda::Free(recv[d]);
     kernels::cuda::StreamDestroy(streams[d]);
   }
   kernels::cuda::SetDevice(0);

@@ -423,13 +423,22 @@ void* Malloc(size_t bytes) {
   return p;
 }
 void Free(void* ptr) { if (ptr) CUDA_CHECK(cudaFree(ptr)); }
+// cudaMemcpy from pageable memory may return before its DMA lands, and cudaMemset returns
+// before it runs; what follows runs on non-blocking streams, which do not wait for the
+// legacy stream. So both wait for the device, as the header promises.
 void CopyToDevice(void* dst, const void* src, size_t bytes) {
-  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  if (!bytes) return;
+  CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaDeviceSynchronize());
 }
 void CopyToHost(void* dst, const void* src, size_t bytes) {
   if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
-void Memset(void* dst, int value, size_t bytes) { if (bytes) CUDA_CHECK(cudaMemset(dst, value, bytes)); }
+void Memset(void* dst, int value, size_t bytes) {
+  if (!bytes) return;
+  CUDA_CHECK(cudaMemset(dst, value, bytes));
+  CUDA_CHECK(cudaDeviceSynchronize());
+}
 void* StreamCreate() {
   cudaStream_t s;
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));

@@ -47,6 +47,13 @@ void Append(std::string& out, const char* format, ...) {
   va_end(again);
 }
 
+// A number as %g prints it, for error messages.
+std::string Text(double x) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", x);
+  return text;
+}
+
 // Flows of one measured case, as epsim-calibrate's all-to-all sent them: rank r sends
 // `base` bytes to every peer and `skew` x `base` to rank r + 1 (calibrate/op_a2a.cc).
 StepWork MeasuredExchange(int ranks, double base, double skew) {
@@ -73,7 +80,9 @@ int Run(int argc, char** argv) {
     }
     if (arg != "--profile" && arg != "--topology") throw ConfigError("command line", arg, "", "unknown flag");
     if (i + 1 >= argc) throw ConfigError("command line", arg, "", "missing value");
-    (arg == "--profile" ? profile_ref : topology_ref) = argv[++i];
+    std::string& value = arg == "--profile" ? profile_ref : topology_ref;
+    if (!value.empty()) throw ConfigError("command line", arg, argv[i + 1], "given twice");
+    value = argv[++i];
   }
   if (profile_ref.empty()) throw ConfigError("command line", "--profile", "", "missing (the measured profile)");
   if (topology_ref.empty()) throw ConfigError("command line", "--topology", "", "missing (the cluster to check)");
@@ -94,35 +103,47 @@ std::string FabricCheckReport(const Profile& profile, const std::string& profile
   if (!a2a.present) throw ConfigError(profile_path, key, "", "missing: this profile measured no all-to-all");
   if (!a2a.skipped.empty())
     throw ConfigError(profile_path, key + ".skipped", a2a.skipped, "the all-to-all was not measured");
-  if (a2a.backend != "nccl")
+  if (a2a.backend == "mpi")
     throw ConfigError(profile_path, key + ".backend", a2a.backend,
                       "measured between processes through host memory, not over NVLink: fabric-check "
                       "needs NCCL between GPUs (epsim-calibrate --backend cuda on 2+ GPUs)");
-  if (a2a.num_ranks < 2 || a2a.num_ranks > topology.scale_up.domain_gpus)
+  if (a2a.backend != "nccl")
+    throw ConfigError(profile_path, key + ".backend", a2a.backend, "unknown backend: fabric-check reads nccl");
+  const int domain = std::min(topology.scale_up.domain_gpus, topology.total_gpus());
+  if (a2a.num_ranks < 2 || a2a.num_ranks > domain)
     throw ConfigError(profile_path, key + ".num_ranks", std::to_string(a2a.num_ranks),
-                      "must be 2 to the topology's NVLink domain size (" +
-                          std::to_string(topology.scale_up.domain_gpus) + ")");
+                      "must be 2 to the GPUs of one NVLink domain of topology " + topology.name + " (" +
+                          std::to_string(domain) + ")");
+  if (a2a.bandwidth_Bps > topology.scale_up.line_rate_Bps)
+    throw ConfigError(profile_path, key + ".bandwidth_GBps", Text(a2a.bandwidth_Bps / 1e9),
+                      "more than topology " + topology.name + "'s NVLink line rate (" +
+                          Text(topology.scale_up.line_rate_Bps / 1e9) + " GB/s): measured on another device?");
   if (a2a.table.empty()) throw ConfigError(profile_path, key + ".table", "", "missing: no measured cases");
 
-  // Bounds that no real measurement comes near, so that the replay never sees an
-  // infinite or absurd exchange: a message of at most 1 PB, a time of at least 1 ns.
+  // Each row must be the exchange epsim-calibrate runs, and within bounds no real
+  // measurement comes near (so that the replay never sees an infinite or absurd exchange):
+  // a message of at most 1 PB, a time from 1 ns to 1e6 s.
   for (size_t i = 0; i < a2a.table.size(); ++i) {
     const AllToAllModel::Row& row = a2a.table[i];
     const std::string row_key = key + ".table[" + std::to_string(i) + "]";
-    auto text = [](double x) { char b[32]; std::snprintf(b, sizeof b, "%g", x); return std::string(b); };
     if (!(row.bytes_per_peer * std::max(1.0, row.skew) <= 1e15))
-      throw ConfigError(profile_path, row_key + ".bytes_per_peer", text(row.bytes_per_peer),
-                        "with skew " + text(row.skew) + " a message exceeds 1 PB: not a measurement");
-    if (!(row.time_s >= 1e-9))
-      throw ConfigError(profile_path, row_key + ".time_us", text(row.time_s * 1e6), "under 1 ns: not a measurement");
+      throw ConfigError(profile_path, row_key + ".bytes_per_peer", Text(row.bytes_per_peer),
+                        "with skew " + Text(row.skew) + " a message exceeds 1 PB: not a measurement");
+    const double sent = row.bytes_per_peer * (a2a.num_ranks - 2) + row.bytes_per_peer * row.skew;
+    if (std::fabs(row.bytes_sent - sent) > 1e-3 * sent + 1)  // profiles print 6 significant digits
+      throw ConfigError(profile_path, row_key + ".bytes_sent", Text(row.bytes_sent),
+                        "expected " + Text(sent) + " (bytes_per_peer x (num_ranks - 2 + skew))");
+    if (!(row.time_s >= 1e-9 && row.time_s <= 1e6))
+      throw ConfigError(profile_path, row_key + ".time_us", Text(row.time_s * 1e6),
+                        "outside 1 ns to 1e6 s: not a measurement");
   }
   const FabricLayout layout(topology, a2a.num_ranks);
   const double line_GBps = topology.scale_up.line_rate_Bps / 1e9;
-  Append(out, "# epsim fabric-check: profile %s (%s), NCCL all-to-all between %d GPUs\n", profile.name.c_str(),
-         DisplayPath(profile_path).c_str(), a2a.num_ranks);
-  Append(out, "#   against topology %s: NVLink %.1f GB/s per GPU per direction (%.1f GB/s x %.3g), %.3g us\n",
-         topology.name.c_str(), topology.scale_up.bandwidth_Bps / 1e9, line_GBps, topology.scale_up.efficiency,
-         topology.scale_up.latency_s * 1e6);
+  Append(out, "# epsim fabric-check: profile %s (%s, device %s), NCCL all-to-all between %d GPUs\n",
+         profile.name.c_str(), DisplayPath(profile_path).c_str(), profile.device_name.c_str(), a2a.num_ranks);
+  Append(out, "#   against topology %s (gpu %s): NVLink %.1f GB/s per GPU per direction (%.1f GB/s x %.3g), %.3g us\n",
+         topology.name.c_str(), topology.gpu.c_str(), topology.scale_up.bandwidth_Bps / 1e9, line_GBps,
+         topology.scale_up.efficiency, topology.scale_up.latency_s * 1e6);
   Append(out, "#  bytes/peer    skew  bytes sent (MB)  measured (us)  model (us)    error  measured (GB/s)\n");
   for (const AllToAllModel::Row& row : a2a.table) {
     const StepTimeline t = AnalyticReplayStep(layout, MeasuredExchange(a2a.num_ranks, row.bytes_per_peer, row.skew));
@@ -141,6 +162,12 @@ std::string FabricCheckReport(const Profile& profile, const std::string& profile
          "# to model this device's all-to-all rate, set in the topology: scale_up.efficiency: %.3f "
          "(%.1f / %.1f GB/s line rate)\n",
          a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps, measured_GBps, line_GBps);
+  // The calibrator times each exchange on the host around the NCCL call and the stream
+  // synchronizations, so its fitted latency is mostly launch and synchronization.
+  Append(out,
+         "# the fitted latency (%.1f us) is timed on the host and includes NCCL's launch and stream "
+         "synchronization: it is not a scale_up.latency (%.3g us per flow through the switch)\n",
+         a2a.latency_s * 1e6, topology.scale_up.latency_s * 1e6);
   return out;
 }
 

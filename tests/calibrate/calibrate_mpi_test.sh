@@ -37,7 +37,7 @@ fail() { echo "corrupted a2a: $1"; echo "--- stderr"; cat "$TMPDIR/corrupt.err";
 [ "$rc" -ne 137 ] || fail "hung (killed after 120 s)"
 lines=$(grep -c '^epsim-calibrate: ' "$TMPDIR/corrupt.err" || true)
 [ "$lines" -eq 1 ] || fail "$lines lines from epsim-calibrate, expected 1"
-grep -q '^epsim-calibrate: a2a: MPI_Alltoallv delivered wrong bytes to rank 0: byte 0 from rank 0 is 1, expected 0; nothing written$' \
+grep -q '^epsim-calibrate: a2a: MPI_Alltoallv delivered wrong bytes to rank 0: byte 0 of 1000 from rank 0 is 1, expected 0; nothing written$' \
   "$TMPDIR/corrupt.err" || fail "not the expected line"
 [ -z "$(ls -A "$bad")" ] || fail "wrote $(ls -A "$bad")"
 echo "OK"

@@ -30,18 +30,20 @@ struct Case {
 };
 const std::vector<Case> kCases = {{1 << 20, 1}, {1 << 20, 4}, {64 << 20, 1}, {64 << 20, 4}};
 
-// The bundled h800 datasheet profile plus an NCCL all-to-all "measured" on the made-up device.
-std::string MeasuredProfile(const std::string& backend, int ranks) {
+// The bundled h800 datasheet profile plus an NCCL all-to-all "measured" on the made-up device
+// (with a fitted rate of `fitted_Bps`, the device's own unless given).
+std::string MeasuredProfile(const std::string& backend, int ranks, double fitted_Bps = kDeviceBps) {
   std::ostringstream a2a;
   a2a << "  a2a:\n    form: alltoall\n    backend: " << backend << "\n    num_ranks: " << ranks
-      << "\n    latency_us: " << kDeviceLatencyS * 1e6 << "\n    bandwidth_GBps: " << kDeviceBps / 1e9
+      << "\n    latency_us: " << kDeviceLatencyS * 1e6 << "\n    bandwidth_GBps: " << fitted_Bps / 1e9
       << "\n    table:\n";
   for (const Case& c : kCases) {
     const double time_s = kDeviceLatencyS + c.BytesSent() / kDeviceBps;
     a2a << "      - {bytes_per_peer: " << c.bytes_per_peer << ", skew: " << c.skew << ", bytes_sent: " << c.BytesSent()
         << ", time_us: " << time_s * 1e6 << "}\n";
   }
-  const std::string path = TestTmpDir() + "/measured-" + backend + "-" + std::to_string(ranks) + ".yaml";
+  const std::string path = TestTmpDir() + "/measured-" + backend + "-" + std::to_string(ranks) + "-" +
+                           std::to_string(static_cast<long long>(fitted_Bps)) + ".yaml";
   // The operations mapping is the file's last block, so the all-to-all can go at its end.
   WriteFile(path, ReadFile("calibrate/profiles/h800.yaml") + a2a.str());
   return path;
@@ -70,6 +72,7 @@ TEST(FabricCheckTest, ReplaysEachMeasuredCaseAndStatesTheEfficiencyItImplies) {
   }
   EXPECT_NE(r.out.find("measured / model = 0.875"), std::string::npos) << r.out;  // 140 / 160
   EXPECT_NE(r.out.find("scale_up.efficiency: 0.700 (140.0 / 200.0 GB/s line rate)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("the fitted latency (10.0 us) is timed on the host"), std::string::npos) << r.out;
 }
 
 void ExpectOneLineError(const std::string& args, const std::string& expected) {
@@ -85,22 +88,37 @@ TEST(FabricCheckTest, RefusesWhatIsNotAnNvlinkMeasurement) {
   ExpectOneLineError("--profile cpu-dev --topology h800-ib", "cpu-dev.yaml: operations.a2a.backend: 'mpi'");
   // A datasheet profile measured nothing.
   ExpectOneLineError("--profile h800 --topology h800-ib", "h800.yaml: operations.a2a: missing");
+  ExpectOneLineError("--profile " + MeasuredProfile("rccl", kRanks) + " --topology h800-ib",
+                     "operations.a2a.backend: 'rccl': unknown backend");
   // More GPUs than one NVLink domain of the topology holds.
   ExpectOneLineError("--profile " + MeasuredProfile("nccl", 16) + " --topology h800-ib",
-                     "operations.a2a.num_ranks: '16': must be 2 to the topology's NVLink domain size (8)");
-  // Rows no measurement could produce (the replay would see an infinite exchange).
+                     "operations.a2a.num_ranks: '16': must be 2 to the GPUs of one NVLink domain of topology "
+                     "h800-ib (8)");
+  // Faster than the topology's NVLink can go: measured on another device.
+  ExpectOneLineError("--profile " + MeasuredProfile("nccl", kRanks, 900e9) + " --topology h800-ib",
+                     "operations.a2a.bandwidth_GBps: '900': more than topology h800-ib's NVLink line rate (200 GB/s)");
+  // Rows that are not the calibrator's exchange, or that no measurement could produce (the
+  // replay would see an infinite exchange).
   const std::string profile = ReadFile(MeasuredProfile("nccl", kRanks));
   const std::string huge = TestTmpDir() + "/huge.yaml", instant = TestTmpDir() + "/instant.yaml";
+  const std::string slow = TestTmpDir() + "/slow.yaml", miscounted = TestTmpDir() + "/miscounted.yaml";
   WriteFile(huge, profile + "      - {bytes_per_peer: 1e300, skew: 1e300, bytes_sent: 1e300, time_us: 1}\n");
-  WriteFile(instant, profile + "      - {bytes_per_peer: 1, skew: 1, bytes_sent: 6, time_us: 1e-300}\n");
+  WriteFile(instant, profile + "      - {bytes_per_peer: 1, skew: 1, bytes_sent: 7, time_us: 1e-300}\n");
+  WriteFile(slow, profile + "      - {bytes_per_peer: 1, skew: 1, bytes_sent: 7, time_us: 1e300}\n");
+  WriteFile(miscounted, profile + "      - {bytes_per_peer: 1024, skew: 4, bytes_sent: 1024, time_us: 50}\n");
   ExpectOneLineError("--profile " + huge + " --topology h800-ib",
                      "operations.a2a.table[4].bytes_per_peer: '1e+300': with skew 1e+300 a message exceeds 1 PB");
   ExpectOneLineError("--profile " + instant + " --topology h800-ib",
-                     "operations.a2a.table[4].time_us: '1e-300': under 1 ns");
+                     "operations.a2a.table[4].time_us: '1e-300': outside 1 ns to 1e6 s");
+  ExpectOneLineError("--profile " + slow + " --topology h800-ib",
+                     "operations.a2a.table[4].time_us: '1e+300': outside 1 ns to 1e6 s");
+  ExpectOneLineError("--profile " + miscounted + " --topology h800-ib",
+                     "operations.a2a.table[4].bytes_sent: '1024': expected 10240 (bytes_per_peer x (num_ranks - 2 + skew))");
   ExpectOneLineError("--topology h800-ib", "--profile: missing");
   ExpectOneLineError("--profile h800", "--topology: missing");
   ExpectOneLineError("--profile h800 --topology no-such-cluster", "no-such-cluster");
   ExpectOneLineError("--profile h800 --topology h800-ib --steps 3", "--steps: unknown flag");
+  ExpectOneLineError("--profile h800 --profile h100 --topology h800-ib", "--profile: 'h100': given twice");
 }
 
 }  // namespace
