@@ -45,7 +45,7 @@ echo "sweep/sweep.csv $(sha256sum < "$work/sweep/sweep.csv" | cut -d' ' -f1)"
 "$epsim" compare default --vary a2a=direct,hierarchical --vary capacity-factor=1.0,none \
   --engine analytic --steps 2 --out "$work/compare" --jobs 2 > "$work/compare.report" 2>/dev/null
 echo "compare/sweep.csv $(sha256sum < "$work/compare/sweep.csv" | cut -d' ' -f1)"
-echo "compare/report $(grep -v '^# epsim compare:' "$work/compare.report" | sha256sum | cut -d' ' -f1)"
+echo "compare/report $(grep -v "$work" "$work/compare.report" | sha256sum | cut -d' ' -f1)"
 
 # fabric-check on the fuzz seed profile (a made-up NCCL measurement).
 "$epsim" fabric-check --profile tools/fuzz/corpus/profile/measured_with_nccl_a2a.yaml --topology h800-ib \
