@@ -10,6 +10,8 @@
 
 #include <eigen3/Eigen/Dense>
 
+#include "common/stats.h"
+
 namespace epsim {
 namespace {
 
@@ -24,22 +26,6 @@ struct Linear {
   double Memory(const FitPoint& p) const { return b * p.bytes; }
   double Time(const FitPoint& p) const { return f + std::max(Compute(p), Memory(p)); }
 };
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * (v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - lo) * (v[hi] - v[lo]);
-}
 
 // Weighted relative least squares with parameters >= 0, for one branch assignment
 // (compute[i] true: point i is on the compute branch). Tries every subset of free

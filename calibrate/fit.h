@@ -1,6 +1,6 @@
 // epsim calibration: fitting a cost model to measured times, with Eigen.
 //
-// Form "roofline" (calibrate/profile.h, OpModel):
+// Form "roofline" (calibrate/profile/profile.h, OpModel):
 //   time = fixed + max(flops / (flop_rate * tokens / (tokens + half_rate_tokens)),
 //                      bytes / mem_rate)
 // Writing a = 1/flop_rate, c = half_rate_tokens/flop_rate, b = 1/mem_rate, the compute term

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/stats.h"
+
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
 #endif
@@ -18,17 +20,6 @@ namespace epsim {
 std::vector<OpSpec>& OpRegistry() {
   static std::vector<OpSpec> registry;
   return registry;
-}
-
-double MedianOf(std::vector<double> v) { return QuantileOf(std::move(v), 0.5); }
-
-double QuantileOf(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double pos = q * (v.size() - 1);
-  const size_t lo = static_cast<size_t>(pos);
-  const size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - lo) * (v[hi] - v[lo]);
 }
 
 int Harness::Rotations(double bytes_per_copy) const {
@@ -68,9 +59,9 @@ const Case& Harness::Measure(const std::string& op, const CaseShape& shape, cons
       c.samples_s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
   }
-  c.work.time_s = MedianOf(c.samples_s);
-  c.p10_s = QuantileOf(c.samples_s, 0.1);
-  c.p90_s = QuantileOf(c.samples_s, 0.9);
+  c.work.time_s = Median(c.samples_s);
+  c.p10_s = Quantile(c.samples_s, 0.1);
+  c.p90_s = Quantile(c.samples_s, 0.9);
   cases_.push_back(std::move(c));
   return cases_.back();
 }

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "calibrate/fit.h"
-#include "calibrate/profile.h"
+#include "calibrate/profile/profile.h"
 #include "kernels/ep_ops.h"
 
 namespace epsim {
@@ -85,6 +85,7 @@ class Harness {
   void Progress(const std::string& op, int done, int total) const;
 
   std::vector<Case>& cases() { return cases_; }
+  const std::vector<Case>& cases() const { return cases_; }
   const std::vector<std::string>& failures() const { return failures_; }
   const std::vector<std::string>& skipped() const { return skipped_; }
   AllToAllModel& a2a() { return a2a_; }
@@ -129,9 +130,6 @@ struct OpRegistrar {
 // variable is read here and nowhere else.
 const std::string& CorruptOpForTest();
 
-// Summary statistics of samples.
-double MedianOf(std::vector<double> v);
-double QuantileOf(std::vector<double> v, double q);
 
 }  // namespace epsim
 

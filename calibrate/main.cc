@@ -5,9 +5,9 @@
 //   epsim-calibrate --backend cuda --quick --out /tmp/h200.yaml
 //   mpirun -np 2 --oversubscribe epsim-calibrate --backend cpu --ops a2a --quick --out /tmp/a2a.yaml
 //
-// Exit codes: 0 measured and written; 1 a kernel gave a wrong result or failed (every
-// operation is checked against naive loops before anything is timed; then nothing is
-// written); 2 bad command line; 3 the backend cannot run here (no GPU, no cuBLAS).
+// Exit codes: 0 measured and written; 1 a kernel gave a wrong result or the run failed
+// (every operation is checked against naive loops before anything is timed; then nothing
+// is written); 2 bad command line; 3 the backend cannot run here (no GPU, no cuBLAS).
 // The profile and its samples CSV are written to temporary names and renamed at the end, so
 // either both are complete or neither is there (the CSV is renamed first: the profile names it).
 // EPSIM_CALIBRATE_CORRUPT_OP=OP is a test hook (calibrate/harness.h, CorruptOpForTest).
@@ -32,10 +32,12 @@
 #include "calibrate/fit.h"
 #include "calibrate/harness.h"
 #include "calibrate/op_a2a.h"
-#include "calibrate/profile.h"
+#include "calibrate/profile/profile.h"
+#include "common/command_line.h"
+#include "common/error.h"
+#include "common/files.h"
 #include "kernels/all_to_all.h"
 #include "kernels/ep_ops.h"
-#include "sim/output_file.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
 #endif
@@ -53,77 +55,69 @@ struct Options {
   bool progress = true;
 };
 
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 const char kUsage[] =
     "usage: epsim-calibrate --backend cpu|cuda [--quick | --sweep tiny|quick|full]\n"
     "                       [--ops route,layout,permute,expert,combine,a2a] [--threads N]\n"
-    "                       [--name NAME] [--no-progress] --out PROFILE.yaml\n";
+    "                       [--name NAME] [--no-progress] --out PROFILE.yaml\n"
+    "Flags take `--flag value` or `--flag=value`. Exit status: 0 written, 1 a kernel was\n"
+    "wrong or the run failed (nothing written), 2 bad command line, 3 the backend cannot run here.\n";
 
-Options ParseArgs(int argc, char** argv) {
+// The backend cannot run on this machine (no GPU, no cuBLAS, built without CUDA).
+constexpr int kExitBackendUnavailable = 3;
+
+// Parses the command line; ConfigError on anything wrong, and `help` set for --help.
+Options ParseArgs(int argc, char** argv, bool* help) {
+  FlagSpec flags;
+  flags.with_value = {"--backend", "--sweep", "--ops", "--out", "--name", "--threads"};
+  flags.switches = {"--quick", "--no-progress"};
+  flags.help_hint = "epsim-calibrate --help";
+  const CommandLine line = ParseCommandLine(argc, argv, 1, flags);
+  *help = line.help;
   Options o;
+  if (line.help) return o;
   std::set<std::string> known;
   for (const OpSpec& s : OpRegistry()) known.insert(s.name);
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(a + ": missing value");
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (a == "--backend") {
-      const std::string v = value();
+  for (const auto& [flag, v] : line.flags) {
+    if (flag == "--backend") {
       if (v == "cpu") o.backend = Backend::kCpu;
       else if (v == "cuda") o.backend = Backend::kCuda;
-      else throw UsageError("--backend: " + v + ": expected cpu or cuda");
-    } else if (a == "--quick") {
+      else throw ConfigError(kCommandLine, flag, v, "expected cpu or cuda");
+    } else if (flag == "--quick") {
       o.level = SweepLevel::kQuick;
-    } else if (a == "--sweep") {
-      const std::string v = value();
+    } else if (flag == "--sweep") {
       if (v == "tiny") o.level = SweepLevel::kTiny;
       else if (v == "quick") o.level = SweepLevel::kQuick;
       else if (v == "full") o.level = SweepLevel::kFull;
-      else throw UsageError("--sweep: " + v + ": expected tiny, quick or full");
-    } else if (a == "--ops") {
-      std::stringstream ss(value());
+      else throw ConfigError(kCommandLine, flag, v, "expected tiny, quick or full");
+    } else if (flag == "--ops") {
+      std::stringstream ss(v);
       std::string op;
       while (std::getline(ss, op, ',')) {
-        if (!known.count(op)) throw UsageError("--ops: " + op + ": unknown operation");
+        if (!known.count(op)) throw ConfigError(kCommandLine, flag, op, "unknown operation");
         o.ops.insert(op);
       }
-    } else if (a == "--out") {
-      o.out = value();
-    } else if (a == "--name") {
-      o.name = value();
-    } else if (a == "--threads") {
-      const std::string v = value();
-      char* end = nullptr;
-      const long n = std::strtol(v.c_str(), &end, 10);
-      if (*end || n < 1 || n > 1024) throw UsageError("--threads: " + v + ": expected 1..1024");
-      o.threads = static_cast<int>(n);
-    } else if (a == "--no-progress") {
+    } else if (flag == "--out") {
+      o.out = v;
+    } else if (flag == "--name") {
+      o.name = v;
+    } else if (flag == "--threads") {
+      o.threads = static_cast<int>(FlagInt(flag, v, 1, 1024));
+    } else if (flag == "--no-progress") {
       o.progress = false;
-    } else {
-      throw UsageError(a + ": unknown flag");
     }
   }
-  if (o.out.empty()) throw UsageError("--out: missing (the profile YAML to write)");
+  if (o.out.empty()) throw ConfigError(kCommandLine, "--out", "", "missing (the profile YAML to write)");
   // Refused now, not after minutes of measuring.
   const size_t slash = o.out.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : o.out.substr(0, slash);
   struct stat info;
   if (stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
-    throw UsageError("--out: " + o.out + ": folder " + dir + " does not exist");
+    throw ConfigError(kCommandLine, "--out", o.out, "folder " + dir + " does not exist");
   if (stat(o.out.c_str(), &info) == 0 && S_ISDIR(info.st_mode))
-    throw UsageError("--out: " + o.out + ": is a folder, expected a .yaml file name");
+    throw ConfigError(kCommandLine, "--out", o.out, "is a folder, expected a .yaml file name");
   const std::string& corrupt = CorruptOpForTest();
   if (!corrupt.empty() && !known.count(corrupt))
-    throw UsageError("EPSIM_CALIBRATE_CORRUPT_OP: " + corrupt + ": unknown operation (a test hook; unset it)");
+    throw ConfigError("EPSIM_CALIBRATE_CORRUPT_OP", "", corrupt, "unknown operation (a test hook; unset it)");
   if (o.ops.empty()) o.ops = known;
   if (o.name.empty()) {
     std::string base = o.out.substr(o.out.find_last_of('/') + 1);
@@ -227,24 +221,9 @@ std::string ShapesSwept(const std::vector<const Case*>& cases) {
   return s;
 }
 
-int Run(int argc, char** argv) {
-  const Options opt = ParseArgs(argc, argv);
-  Harness h;
-  h.backend = opt.backend;
-  h.level = opt.level;
-  h.progress = opt.progress;
-  h.budget_per_case_s = h.ByLevel(0.02, 0.25, 1.0);
-  h.max_repeats = h.ByLevel(5, 30, 100);
-  Profile profile;
-  profile.name = opt.name;
-  profile.source = "measured";
-  const std::string backend_name = opt.backend == Backend::kCpu ? "cpu" : "cuda";
-  profile.software.push_back({"epsim_calibrate_backend", backend_name});
-  profile.software.push_back({"compiler", std::string("gcc ") + __VERSION__});
-  profile.software.push_back({"eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
-                                           "." + std::to_string(EIGEN_MINOR_VERSION)});
-  void* stream = nullptr;  // the CUDA backend's stream
-  (void)stream;            // unused when built without CUDA
+// Sets up the backend: the harness's execution context and what the profile says of the
+// device and software. Returns kExitOk, or kExitBackendUnavailable with the reason printed.
+int SetUpBackend(const Options& opt, Harness& h, Profile& profile, void** stream) {
   if (opt.backend == Backend::kCpu) {
     h.ctx.num_threads = opt.threads > 0 ? opt.threads : std::max(1u, std::thread::hardware_concurrency());
     const double l3 = ParseCacheSize(ReadFirstLine("/sys/devices/system/cpu/cpu0/cache/index3/size"));
@@ -259,69 +238,61 @@ int Run(int argc, char** argv) {
                                  {"avx2_fma", CpuHasFlag("avx2") && CpuHasFlag("fma") ? "yes" : "no"},
                                  {"avx512f", CpuHasFlag("avx512f") ? "yes" : "no"},
                                  {"kernel", std::string(u.sysname) + " " + u.release}};
-  } else {
+    return kExitOk;
+  }
 #ifdef EPSIM_WITH_CUDA
-    std::string why;
-    if (kernels::cuda::DeviceCount(&why) == 0) {
-      std::fprintf(stderr, "epsim-calibrate: --backend cuda: %s\n", why.c_str());
-      return 3;
-    }
-    if (!kernels::cuda::CublasAvailable(&why)) {
-      std::fprintf(stderr, "epsim-calibrate: --backend cuda: %s\n", why.c_str());
-      return 3;
-    }
-    kernels::cuda::SetDevice(0);
-    stream = kernels::cuda::StreamCreate();
-    h.ctx.cuda_stream = stream;
-    h.ctx.cublas = kernels::cuda::CublasCreate(stream);
-    profile.device_properties = kernels::cuda::DeviceProperties(0);
-    for (const auto& [k, v] : profile.device_properties) {
-      if (k == "name") profile.device_name = v;
-      if (k == "memory_bytes") profile.memory_bytes = std::atof(v.c_str());
-      if (k == "l2_cache_bytes") h.cache_bytes = std::max(1e6, std::atof(v.c_str()));
-    }
-    h.rotation_limit_bytes = 4e9;
-    profile.software.push_back({"cuda_runtime", kernels::cuda::RuntimeVersion()});
-    profile.software.push_back({"cuda_driver", kernels::cuda::DriverVersion()});
-    profile.software.push_back({"cublas", kernels::cuda::CublasVersion()});
-    const std::string nccl = kernels::NcclAllToAll::Version();
-    profile.software.push_back({"nccl", nccl.empty() ? "not found" : nccl});
+  std::string why;
+  if (kernels::cuda::DeviceCount(&why) == 0 || !kernels::cuda::CublasAvailable(&why)) {
+    std::fprintf(stderr, "epsim-calibrate: --backend cuda: %s\n", why.c_str());
+    return kExitBackendUnavailable;
+  }
+  kernels::cuda::SetDevice(0);
+  *stream = kernels::cuda::StreamCreate();
+  h.ctx.cuda_stream = *stream;
+  h.ctx.cublas = kernels::cuda::CublasCreate(*stream);
+  profile.device_properties = kernels::cuda::DeviceProperties(0);
+  for (const auto& [k, v] : profile.device_properties) {
+    if (k == "name") profile.device_name = v;
+    if (k == "memory_bytes") profile.memory_bytes = std::atof(v.c_str());
+    if (k == "l2_cache_bytes") h.cache_bytes = std::max(1e6, std::atof(v.c_str()));
+  }
+  h.rotation_limit_bytes = 4e9;
+  profile.software.push_back({"cuda_runtime", kernels::cuda::RuntimeVersion()});
+  profile.software.push_back({"cuda_driver", kernels::cuda::DriverVersion()});
+  profile.software.push_back({"cublas", kernels::cuda::CublasVersion()});
+  const std::string nccl = kernels::NcclAllToAll::Version();
+  profile.software.push_back({"nccl", nccl.empty() ? "not found" : nccl});
+  return kExitOk;
 #else
-    std::fprintf(stderr, "epsim-calibrate: --backend cuda: this binary was built without CUDA (no nvcc at build time)\n");
-    return 3;
+  (void)h;
+  (void)profile;
+  (void)stream;
+  std::fprintf(stderr, "epsim-calibrate: --backend cuda: this binary was built without CUDA (no nvcc at build time)\n");
+  return kExitBackendUnavailable;
 #endif
-  }
-  kernels::MpiAllToAll* mpi = opt.backend == Backend::kCpu ? calib::SharedMpi() : nullptr;
-  const int rank = mpi ? mpi->rank() : 0;
-  if (mpi) profile.software.push_back({"mpi", mpi->Version()});
+}
 
-  std::string csv = opt.out;
-  csv = (csv.size() > 5 && csv.substr(csv.size() - 5) == ".yaml" ? csv.substr(0, csv.size() - 5) : csv) + ".csv";
-  profile.samples_csv = csv.substr(csv.find_last_of('/') + 1);
-  std::vector<OpSpec> specs = OpRegistry();
-  std::sort(specs.begin(), specs.end(), [](const OpSpec& a, const OpSpec& b) { return a.order < b.order; });
+void PrintPreamble(const Options& opt, const Harness& h, const Profile& profile, const std::string& ops_text,
+                   const std::string& csv) {
+  std::printf("# epsim-calibrate: backend %s, sweep %s\n", opt.backend == Backend::kCpu ? "cpu" : "cuda",
+              h.ByLevel("tiny", "quick", "full"));
+  std::printf("# device: %s, memory %.1f GB\n", profile.device_name.c_str(), profile.memory_bytes * 1e-9);
+  for (const auto& [k, v] : profile.device_properties) std::printf("#   %s: %s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : profile.software) std::printf("# %s: %s\n", k.c_str(), v.c_str());
+  std::printf("# ops: %s\n", ops_text.c_str());
+  std::printf("# timing: %d warm-up, %d-%d repeats within %.2f s per case, inputs rotated to exceed %.0f MB of cache\n",
+              h.warmup, h.min_repeats, h.max_repeats, h.budget_per_case_s, h.cache_bytes * 1e-6);
+  std::printf("# out: %s, samples: %s\n", opt.out.c_str(), csv.c_str());
+  if (!CorruptOpForTest().empty())
+    std::printf("# fault injection: one output element of %s is corrupted (EPSIM_CALIBRATE_CORRUPT_OP)\n",
+                CorruptOpForTest().c_str());
+  std::fflush(stdout);
+}
 
-  std::string ops_text;
-  for (const OpSpec& s : specs)
-    if (opt.ops.count(s.name)) ops_text += (ops_text.empty() ? "" : ",") + s.name;
-  const char* level_name = h.ByLevel("tiny", "quick", "full");
-  if (rank == 0) {
-    std::printf("# epsim-calibrate: backend %s, sweep %s\n", backend_name.c_str(), level_name);
-    std::printf("# device: %s, memory %.1f GB\n", profile.device_name.c_str(), profile.memory_bytes * 1e-9);
-    for (const auto& [k, v] : profile.device_properties) std::printf("#   %s: %s\n", k.c_str(), v.c_str());
-    for (const auto& [k, v] : profile.software) std::printf("# %s: %s\n", k.c_str(), v.c_str());
-    std::printf("# ops: %s\n", ops_text.c_str());
-    std::printf("# timing: %d warm-up, %d-%d repeats within %.2f s per case, inputs rotated to exceed %.0f MB of cache\n",
-                h.warmup, h.min_repeats, h.max_repeats, h.budget_per_case_s, h.cache_bytes * 1e-6);
-    std::printf("# out: %s, samples: %s\n", opt.out.c_str(), csv.c_str());
-    if (!CorruptOpForTest().empty())
-      std::printf("# fault injection: one output element of %s is corrupted (EPSIM_CALIBRATE_CORRUPT_OP)\n",
-                  CorruptOpForTest().c_str());
-    std::fflush(stdout);
-  }
-  const auto start = std::chrono::steady_clock::now();
-  // Every selected operation against its reference, then the timing, each op by op; a
-  // failure stops the run before the next phase and nothing is written.
+// Every selected operation against its reference, then the timing, op by op; a failure
+// stops the run before the next phase. Returns false (and says why on rank 0) on a failure.
+bool CheckThenTime(const Options& opt, const std::vector<OpSpec>& specs, Harness& h,
+                   kernels::MpiAllToAll* mpi, int rank) {
   for (const bool timing : {false, true}) {
     for (const OpSpec& s : specs) {
       if (!opt.ops.count(s.name)) continue;
@@ -336,15 +307,17 @@ int Run(int argc, char** argv) {
     // All ranks agree, so none waits in a collective for a rank that stopped.
     const bool failed = mpi ? mpi->MaxOverRanks(h.failures().empty() ? 0 : 1) > 0 : !h.failures().empty();
     if (!failed) continue;
-    if (rank != 0) return 1;
+    if (rank != 0) return false;
     for (const std::string& f : h.failures()) std::fprintf(stderr, "epsim-calibrate: %s; nothing written\n", f.c_str());
     if (h.failures().empty()) std::fprintf(stderr, "epsim-calibrate: another MPI rank failed; nothing written\n");
-    return 1;
+    return false;
   }
-  if (rank != 0) return 0;
-  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return true;
+}
 
-  // Fit each op and print the cases with the model's prediction.
+// Fits each measured op into `profile` (and the all-to-all into h.a2a()), printing every
+// case against its model and the outliers. Returns the number of points fitted.
+int FitOperations(const std::vector<OpSpec>& specs, Harness& h, Profile& profile) {
   std::printf("\n%-8s %-34s %12s %9s %12s %8s\n", "op", "shape", "median_us", "p10-p90%", "model_us", "err%");
   int total_points = 0;
   for (const OpSpec& s : specs) {
@@ -403,7 +376,10 @@ int Run(int argc, char** argv) {
     m.note = note;
     profile.ops[s.name] = m;
   }
-  // Fit summary.
+  return total_points;
+}
+
+void PrintFitSummary(const Profile& profile, const AllToAllModel& a) {
   std::printf("\n%-8s %10s %10s %10s %10s %9s %9s %7s %8s\n", "op", "fixed_us", "TFLOP/s", "GB/s", "half_tok",
               "heldout%", "p90%", "points", "outliers");
   for (const auto& [name, m] : profile.ops) {
@@ -413,12 +389,73 @@ int Run(int argc, char** argv) {
                 m.heldout_error >= 0 ? Fixed(m.heldout_error * 100, 1).c_str() : "-",
                 m.heldout_error_p90 >= 0 ? Fixed(m.heldout_error_p90 * 100, 1).c_str() : "-", m.num_points, m.num_outliers);
   }
-  const AllToAllModel& a = h.a2a();
   if (a.present && a.skipped.empty())
     std::printf("%-8s %10.2f %10s %10.2f %10s %9.1f %9.1f %7zu %8s   (%s, %d ranks)\n", "a2a", a.latency_s * 1e6, "-",
                 a.bandwidth_Bps * 1e-9, "-", a.heldout_error * 100, a.heldout_error_p90 * 100, a.table.size(), "-",
                 a.backend.c_str(), a.num_ranks);
-  if (!a.present && opt.ops.count("a2a")) {
+}
+
+// The samples CSV, then the profile, each written atomically (the CSV first: the profile
+// names it; no samples are left without their profile).
+void WriteOutputs(const Options& opt, const Harness& h, const Profile& profile, const std::string& csv,
+                  double elapsed_s) {
+  const std::string backend_name = opt.backend == Backend::kCpu ? "cpu" : "cuda";
+  std::ostringstream header;
+  header << "# Measured cost profile written by epsim-calibrate (" << backend_name << " backend, "
+         << h.ByLevel("tiny", "quick", "full") << " sweep, " << Fixed(elapsed_s, 0)
+         << " s). Schema: calibrate/profiles/README.md.\n"
+         << "# Work (flops, bytes) is counted as the simulator counts it (calibrate/profile/op_work.h,\n"
+         << "# bf16 activations), so the rates are per simulator FLOP and byte; times are this device's.\n"
+         << "# heldout_error: median |model - measured| / measured over 5-fold held-out cases.\n";
+  const std::string profile_text = FormatProfile(profile, header.str());
+  WriteFileAtomically(csv, FormatCsv(h.cases(), backend_name));
+  try {
+    WriteFileAtomically(opt.out, profile_text);
+  } catch (const std::exception&) {
+    std::remove(csv.c_str());
+    throw;
+  }
+}
+
+int Run(const Options& opt) {
+  Harness h;
+  h.backend = opt.backend;
+  h.level = opt.level;
+  h.progress = opt.progress;
+  h.budget_per_case_s = h.ByLevel(0.02, 0.25, 1.0);
+  h.max_repeats = h.ByLevel(5, 30, 100);
+  Profile profile;
+  profile.name = opt.name;
+  profile.source = "measured";
+  const std::string backend_name = opt.backend == Backend::kCpu ? "cpu" : "cuda";
+  profile.software.push_back({"epsim_calibrate_backend", backend_name});
+  profile.software.push_back({"compiler", std::string("gcc ") + __VERSION__});
+  profile.software.push_back({"eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
+                                           "." + std::to_string(EIGEN_MINOR_VERSION)});
+  void* stream = nullptr;  // the CUDA backend's stream
+  if (const int status = SetUpBackend(opt, h, profile, &stream); status != kExitOk) return status;
+  kernels::MpiAllToAll* mpi = opt.backend == Backend::kCpu ? calib::SharedMpi() : nullptr;
+  const int rank = mpi ? mpi->rank() : 0;
+  if (mpi) profile.software.push_back({"mpi", mpi->Version()});
+
+  std::string csv = opt.out;
+  csv = (csv.size() > 5 && csv.substr(csv.size() - 5) == ".yaml" ? csv.substr(0, csv.size() - 5) : csv) + ".csv";
+  profile.samples_csv = csv.substr(csv.find_last_of('/') + 1);
+  std::vector<OpSpec> specs = OpRegistry();
+  std::sort(specs.begin(), specs.end(), [](const OpSpec& a, const OpSpec& b) { return a.order < b.order; });
+  std::string ops_text;
+  for (const OpSpec& s : specs)
+    if (opt.ops.count(s.name)) ops_text += (ops_text.empty() ? "" : ",") + s.name;
+  if (rank == 0) PrintPreamble(opt, h, profile, ops_text, csv);
+
+  const auto start = std::chrono::steady_clock::now();
+  if (!CheckThenTime(opt, specs, h, mpi, rank)) return kExitRunFailed;
+  if (rank != 0) return kExitOk;
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  const int total_points = FitOperations(specs, h, profile);
+  PrintFitSummary(profile, h.a2a());
+  if (!h.a2a().present && opt.ops.count("a2a")) {
     h.a2a().present = true;
     for (const std::string& sk : h.skipped())
       if (sk.rfind("a2a:", 0) == 0) h.a2a().skipped = sk.substr(5);
@@ -429,25 +466,7 @@ int Run(int argc, char** argv) {
   std::vector<std::string> missing;
   for (const char* op : {"route", "permute", "expert", "combine"})
     if (!profile.ops.count(op)) missing.push_back(op);
-  try {
-    std::ostringstream header;
-    header << "# Measured cost profile written by epsim-calibrate (" << backend_name << " backend, " << level_name
-           << " sweep, " << Fixed(elapsed_s, 0) << " s). Schema: calibrate/profiles/README.md.\n"
-           << "# Work (flops, bytes) is counted as sim/cost_model.cc counts it (bf16 activations), so\n"
-           << "# the rates are per simulator FLOP and byte; times are this device's measured times.\n"
-           << "# heldout_error: median |model - measured| / measured over 5-fold held-out cases.\n";
-    const std::string profile_text = FormatProfile(profile, header.str());
-    WriteFileAtomically(csv, FormatCsv(h.cases(), backend_name));
-    try {
-      WriteFileAtomically(opt.out, profile_text);
-    } catch (const std::exception&) {
-      std::remove(csv.c_str());  // no samples without their profile
-      throw;
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "epsim-calibrate: %s\n", e.what());
-    return 1;
-  }
+  WriteOutputs(opt, h, profile, csv, elapsed_s);
   std::printf("\n# %zu cases, %d fitted, %zu wrong results, %zu skipped, %.0f s; wrote %s and %s\n", h.cases().size(),
               total_points, h.failures().size(), h.skipped().size(), elapsed_s, opt.out.c_str(), csv.c_str());
   if (!missing.empty()) {
@@ -461,20 +480,20 @@ int Run(int argc, char** argv) {
     kernels::cuda::StreamDestroy(stream);
   }
 #endif
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace
 }  // namespace epsim
 
 int main(int argc, char** argv) {
-  try {
-    return epsim::Run(argc, argv);
-  } catch (const epsim::UsageError& e) {
-    std::fprintf(stderr, "epsim-calibrate: %s (see --help)\n", e.what());  // one line, as every error
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "epsim-calibrate: %s\n", e.what());
-    return 1;
-  }
+  return epsim::RunReportingErrors("epsim-calibrate", [&] {
+    bool help = false;
+    const epsim::Options options = epsim::ParseArgs(argc, argv, &help);
+    if (help) {
+      std::fputs(epsim::kUsage, stdout);
+      return static_cast<int>(epsim::kExitOk);
+    }
+    return epsim::Run(options);
+  });
 }

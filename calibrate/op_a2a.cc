@@ -11,6 +11,7 @@
 #include "calibrate/harness.h"
 #include "calibrate/op_a2a.h"
 #include "calibrate/op_common.h"
+#include "common/stats.h"
 #include "kernels/all_to_all.h"
 #ifdef EPSIM_WITH_CUDA
 #include "kernels/ep_ops_cuda.h"
@@ -43,9 +44,9 @@ void AddCase(Harness& h, int n, int64_t base, double skew, std::vector<double> s
   c.shape.ranks = n;
   c.shape.bytes_per_peer = base;
   c.shape.skew = skew;
-  c.work = {0, BytesToOthers(n, base, skew), 0, MedianOf(samples)};
-  c.p10_s = QuantileOf(samples, 0.1);
-  c.p90_s = QuantileOf(samples, 0.9);
+  c.work = {0, BytesToOthers(n, base, skew), 0, Median(samples)};
+  c.p10_s = Quantile(samples, 0.1);
+  c.p90_s = Quantile(samples, 0.9);
   c.samples_s = std::move(samples);
   h.cases().push_back(std::move(c));
 }

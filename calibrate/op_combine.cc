@@ -69,7 +69,7 @@ void Run(Harness& h) {
       for (int r = 0; r < rot; ++r) rows.push_back(RandomVector(copies * hid, 400 + r));
       if (!gpu) {
         std::vector<std::vector<float>> out(rot, std::vector<float>(t * hid));
-        h.Measure("combine", shape, CombineWork(copies, t, hid), rot, [&](int i) {
+        h.Measure("combine", shape, Work(CombineWork(copies, t, hid)), rot, [&](int i) {
           kernels::cpu::Combine(rows[i % rot].data(), s2r.data(), weight.data(), t, kTopK, hid, out[i % rot].data(), h.ctx);
         });
       }
@@ -81,7 +81,7 @@ void Run(Harness& h) {
           dout.emplace_back(2 * t * hid);
         }
         DeviceBuffer ds(s2r), dw(weight);
-        h.Measure("combine", shape, CombineWork(copies, t, hid), rot, [&](int i) {
+        h.Measure("combine", shape, Work(CombineWork(copies, t, hid)), rot, [&](int i) {
           kernels::cuda::Combine(dr[i % rot].as<uint16_t>(), ds.as<int32_t>(), dw.as<float>(), t, kTopK, hid,
                                  dout[i % rot].as<uint16_t>(), h.ctx);
         });

@@ -1,5 +1,5 @@
 // epsim calibration: helpers shared by the operation files: the simulator's work features
-// (kept identical to sim/cost_model.cc, so fitted rates mean what the simulator assumes),
+// (calibrate/profile/op_work.h, the formulas both programs use),
 // checks that name the mismatch, and device buffers for the CUDA paths (random inputs:
 // kernels/random_data.h; layout vectors, bf16 vectors and the bf16 error measure:
 // kernels/host_data.h; both shared with the kernel tests).
@@ -19,6 +19,7 @@
 
 #include "calibrate/fit.h"
 #include "calibrate/harness.h"
+#include "calibrate/profile/op_work.h"
 #include "kernels/ep_ops.h"
 #include "kernels/host_data.h"
 #include "kernels/random_data.h"
@@ -36,23 +37,9 @@ using kernels::RandomChoices;
 using kernels::RandomVector;
 using kernels::ToBf16;
 
-// sim/cost_model.cc, CostModel::RouteS: gate GEMM T x H x E.
-inline FitPoint RouteWork(double t, double h, double e) {
-  return {2 * t * h * e, 2 * (t * h + h * e) + 4 * t * e, t, 0};
-}
-// CostModel::PermuteS with dispatch_token_bytes = 2H (bf16).
-inline FitPoint PermuteWork(double copies, double h) { return {0, 2 * copies * 2 * h, copies, 0}; }
-// CostModel::ExpertS for one expert with m tokens.
-inline FitPoint ExpertWork(double m, double h, double f) {
-  return {6 * m * h * f, 2 * 3 * h * f + 2 * m * (2 * h + 3 * f), m, 0};
-}
-// CostModel::CombineS.
-inline FitPoint CombineWork(double copies, double t, double h) {
-  return {2 * copies * h, copies * 2 * h + t * 2 * h, t, 0};
-}
-// Dispatch layout alone (not a simulator phase): reads expert ids and weights (8 bytes per
-// slot) and writes both maps (8 bytes per slot).
-inline FitPoint LayoutWork(double t, double k) { return {0, 16 * t * k, t, 0}; }
+// A measured case's work as a fit point: the formulas the simulator predicts with
+// (calibrate/profile/op_work.h), so that fitted rates mean what the simulator assumes.
+inline FitPoint Work(const OpWork& work) { return {work.flops, work.bytes, work.tokens, 0}; }
 
 // Exact comparison of a kernel's output with its reference; a mismatch is recorded as
 // "what: element I is X, expected Y" (the first differing element) or a size mismatch.

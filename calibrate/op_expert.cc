@@ -75,7 +75,7 @@ void Run(Harness& h) {
       for (int r = 0; r < rot; ++r) x.push_back(RandomVector(n * d.hidden, 300 + r));
       if (!gpu) {
         std::vector<float> out(n * d.hidden), ws(n * 3 * d.ffn);
-        h.Measure("expert", shape, ExpertWork(m, d.hidden, d.ffn), rot, [&](int i) {
+        h.Measure("expert", shape, Work(ExpertWork(m, d.hidden, d.ffn)), rot, [&](int i) {
           kernels::cpu::ExpertFfn(x[i % rot].data(), rows.data(), begin.data(), g, d.hidden, d.ffn, w1.data(),
                                   w2.data(), out.data(), ws.data(), h.ctx);
         });
@@ -85,7 +85,7 @@ void Run(Harness& h) {
         std::vector<DeviceBuffer> dx;
         for (int r = 0; r < rot; ++r) dx.emplace_back(ToBf16(x[r]));
         DeviceBuffer d1(ToBf16(w1)), d2(ToBf16(w2)), dout(2 * n * d.hidden), dws(2 * n * 3 * d.ffn);
-        h.Measure("expert", shape, ExpertWork(m, d.hidden, d.ffn), rot, [&](int i) {
+        h.Measure("expert", shape, Work(ExpertWork(m, d.hidden, d.ffn)), rot, [&](int i) {
           kernels::cuda::ExpertFfn(dx[i % rot].as<uint16_t>(), rows.data(), begin.data(), g, d.hidden, d.ffn,
                                    d1.as<uint16_t>(), d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<uint16_t>(), h.ctx);
         });

@@ -76,7 +76,7 @@ void Run(Harness& h) {
       for (int r = 0; r < rot; ++r) RandomChoices(t, s.top_k, s.experts, 50 + r, &expert[r], &weight[r]);
       if (!gpu) {
         LayoutBuffers out(t * s.top_k, s.experts, s.ranks);
-        h.Measure("layout", shape, LayoutWork(t, s.top_k), rot, [&](int i) {
+        h.Measure("layout", shape, Work(LayoutWork(t, s.top_k)), rot, [&](int i) {
           kernels::cpu::DispatchLayout(expert[i % rot].data(), weight[i % rot].data(), rank.data(), t,
                                        s.top_k, s.experts, s.ranks, capacity, kernels::DropPolicy::kScore,
                                        out.Out(), h.ctx);
@@ -91,7 +91,7 @@ void Run(Harness& h) {
         }
         DeviceBuffer dr(rank);
         LayoutDevice out(t * s.top_k, s.experts, s.ranks);
-        h.Measure("layout", shape, LayoutWork(t, s.top_k), rot, [&](int i) {
+        h.Measure("layout", shape, Work(LayoutWork(t, s.top_k)), rot, [&](int i) {
           kernels::cuda::DispatchLayout(de[i % rot].as<int32_t>(), dw[i % rot].as<float>(), dr.as<int32_t>(), t,
                                         s.top_k, s.experts, s.ranks, capacity, kernels::DropPolicy::kScore,
                                         out.workspace.as<void>(), out.Out(), h.ctx);

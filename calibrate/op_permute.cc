@@ -69,7 +69,7 @@ void Run(Harness& h) {
       for (int r = 0; r < rot; ++r) x.push_back(RandomVector(t * hid, 200 + r));
       if (!gpu) {
         std::vector<std::vector<float>> out(rot, std::vector<float>(rows * hid));
-        h.Measure("permute", shape, PermuteWork(rows, hid), rot, [&](int i) {
+        h.Measure("permute", shape, Work(PermuteWork(rows, 2.0 * hid)), rot, [&](int i) {
           kernels::cpu::Permute(x[i % rot].data(), r2s.data(), rows, hid, kTopK, out[i % rot].data(), h.ctx);
         });
       }
@@ -81,7 +81,7 @@ void Run(Harness& h) {
           dout.emplace_back(2 * rows * hid);
         }
         DeviceBuffer dr(r2s);
-        h.Measure("permute", shape, PermuteWork(rows, hid), rot, [&](int i) {
+        h.Measure("permute", shape, Work(PermuteWork(rows, 2.0 * hid)), rot, [&](int i) {
           kernels::cuda::Permute(dx[i % rot].as<uint16_t>(), dr.as<int32_t>(), rows, hid, kTopK,
                                  dout[i % rot].as<uint16_t>(), h.ctx);
         });

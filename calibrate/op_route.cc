@@ -103,7 +103,7 @@ void Run(Harness& h) {
       shape.experts = e;
       shape.top_k = k;
       shape.ranks = kRanks;
-      const FitPoint work = RouteWork(t, s.hidden, e);
+      const FitPoint work = Work(RouteWork(t, s.hidden, e));
       const int rot = h.Rotations(t * s.hidden * (gpu ? 2.0 : 4.0));
       std::vector<std::vector<float>> x;
       for (int r = 0; r < rot; ++r) x.push_back(RandomVector(t * s.hidden, 100 + r));

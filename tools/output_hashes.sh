@@ -48,6 +48,6 @@ echo "compare/sweep.csv $(sha256sum < "$work/compare/sweep.csv" | cut -d' ' -f1)
 echo "compare/report $(grep -v "$work" "$work/compare.report" | sha256sum | cut -d' ' -f1)"
 
 # fabric-check on the fuzz seed profile (a made-up NCCL measurement).
-"$epsim" fabric-check --profile tools/fuzz/corpus/profile/measured_with_nccl_a2a.yaml --topology h800-ib \
+"$epsim" fabric-check --profile tests/fuzz/corpus/profile/measured_with_nccl_a2a.yaml --topology h800-ib \
   > "$work/fabric.report"
 echo "fabric-check/report $(sed 's#(.*measured_with_nccl_a2a.yaml#(PROFILE#' "$work/fabric.report" | sha256sum | cut -d' ' -f1)"

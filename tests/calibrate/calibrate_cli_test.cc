@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "calibrate/profile.h"
+#include "calibrate/profile/profile.h"
 #include "tests/testing/run_command.h"
 
 namespace {

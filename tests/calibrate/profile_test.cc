@@ -5,8 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include "calibrate/profile.h"
-#include "sim/config.h"
+#include "calibrate/profile/profile.h"
+#include "common/error.h"
+#include "common/yaml.h"
 
 namespace epsim {
 namespace {

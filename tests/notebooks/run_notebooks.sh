@@ -26,15 +26,8 @@ export PATH="/usr/bin:/bin:$PATH"              # Debian's python3, not a pyenv b
 export EPSIM_RESULTS="$TMP/results" EPSIM_FIGURES="$TMP/figures"
 mkdir -p "$HOME" "$JUPYTER_RUNTIME_DIR" "$MPLCONFIGDIR" "$EPSIM_FIGURES" "$TMP/executed"
 
-# The epsim binary: sim/epsim once it dispatches `epsim sweep`, else the test stand-in
-# (tests/sweep/sweep_dev: `sweep` itself, every other command forwarded to sim/epsim).
-if [ -z "${EPSIM_BIN:-}" ]; then
-  if "$ROOT/sim/epsim" sweep --help 2>/dev/null | grep -q "epsim sweep SWEEP.yaml"; then
-    EPSIM_BIN="$ROOT/sim/epsim"
-  else
-    EPSIM_BIN="$ROOT/tests/sweep/sweep_dev"
-  fi
-fi
+# The epsim binary (sweeps included), unless EPSIM_BIN names another.
+EPSIM_BIN=${EPSIM_BIN:-$ROOT/sim/epsim}
 export EPSIM_BIN
 echo "run_notebooks: EPSIM_BIN=$EPSIM_BIN"
 

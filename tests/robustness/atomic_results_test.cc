@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "sim/output_file.h"
+#include "common/files.h"
 #include "tests/robustness/epsim_runner.h"
 
 namespace {

@@ -10,7 +10,8 @@
 
 #include <string>
 
-#include "sim/config.h"
+#include "common/error.h"
+#include "common/yaml.h"
 #include "tests/robustness/epsim_runner.h"
 
 namespace {

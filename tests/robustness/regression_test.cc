@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "tests/robustness/epsim_runner.h"
-#include "tools/fuzz/fuzz_targets.h"
+#include "tests/fuzz/fuzz_targets.h"
 
 namespace {
 

@@ -6,8 +6,12 @@
 #include <numeric>
 #include <set>
 
-#include "sim/eplb.h"
-#include "sim/routing.h"
+#include "sim/workload/eplb.h"
+#include "sim/workload/placement.h"
+#include "sim/workload/routing_plan.h"
+#include "sim/workload/routing_spec.h"
+#include "sim/workload/routing_trace.h"
+#include "sim/workload/sampler.h"
 
 namespace epsim {
 namespace {

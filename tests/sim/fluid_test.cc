@@ -1,7 +1,7 @@
 // epsim tests: per-link processor sharing against hand-computed schedules.
 #include <gtest/gtest.h>
 
-#include "sim/fluid.h"
+#include "sim/engine/fluid.h"
 
 namespace epsim {
 namespace {

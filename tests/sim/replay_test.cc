@@ -5,11 +5,11 @@
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
-#include "sim/analytic_replay.h"
-#include "sim/fabric_layout.h"
-#include "sim/platform.h"
-#include "sim/replay.h"
-#include "sim/topology.h"
+#include "sim/engine/analytic_replay.h"
+#include "sim/engine/fabric_layout.h"
+#include "sim/engine/platform.h"
+#include "sim/engine/replay.h"
+#include "sim/config/topology.h"
 #include "tests/sim/fork_runner.h"
 
 namespace epsim {

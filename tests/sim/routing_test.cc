@@ -7,7 +7,11 @@
 #include <fstream>
 #include <set>
 
-#include "sim/routing.h"
+#include "sim/workload/placement.h"
+#include "sim/workload/routing_plan.h"
+#include "sim/workload/routing_spec.h"
+#include "sim/workload/routing_trace.h"
+#include "sim/workload/sampler.h"
 
 namespace epsim {
 namespace {

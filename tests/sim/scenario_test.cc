@@ -3,8 +3,9 @@
 
 #include <fstream>
 
-#include "sim/config.h"
-#include "sim/scenario.h"
+#include "common/error.h"
+#include "sim/config/inputs.h"
+#include "sim/config/scenario.h"
 
 namespace epsim {
 namespace {
@@ -26,7 +27,7 @@ TEST(ScenarioTest, DefaultsAndFields) {
   EXPECT_EQ(s.hidden, 1024);
   EXPECT_EQ(s.steps, 1);
   EXPECT_EQ(s.capacity_factor, 0);  // dropless by default
-  EXPECT_EQ(s.dispatch_dtype, "bf16");
+  EXPECT_EQ(s.dispatch_dtype, Dtype::kBf16);
   EXPECT_EQ(s.routing.kind, RoutingSpec::Kind::kUniform);
 }
 
@@ -38,19 +39,27 @@ TEST(ScenarioTest, FlagsOverrideFields) {
   EXPECT_EQ(s.routing.parameter, 1.1);
   EXPECT_EQ(s.capacity_factor, 1.25);
   EXPECT_EQ(s.nodes, 4);
-  EXPECT_EQ(s.origin.at("model.top_k"), "--top-k");
+  EXPECT_EQ(s.sources.at("model.top_k").origin, "--top-k");
+  EXPECT_EQ(s.sources.at("model.top_k").text, "4");
+  EXPECT_EQ(s.sources.at("model.hidden").origin, s.file);
+  EXPECT_EQ(s.sources.at("workload.steps").origin, "default");
 }
 
 TEST(ScenarioTest, TokenBytes) {
-  EXPECT_EQ(Scenario::TokenBytes("bf16", 7168), 14336);
-  EXPECT_EQ(Scenario::TokenBytes("fp8", 7168), 7168 * (1 + 4.0 / 128));
+  EXPECT_EQ(Scenario::TokenBytes(Dtype::kBf16, 7168), 14336);
+  EXPECT_EQ(Scenario::TokenBytes(Dtype::kFp8, 7168), 7168 * (1 + 4.0 / 128));
+}
+
+// The scenario's inputs, resolved and checked (every check across fields happens there).
+SimulationInputs Resolve(const std::string& path, const std::vector<std::pair<std::string, std::string>>& flags) {
+  return ResolveInputs(LoadScenario(path, flags));
 }
 
 void ExpectError(const std::string& yaml, const std::vector<std::pair<std::string, std::string>>& flags,
                  const std::string& key) {
   const std::string path = WriteTemp("bad.yaml", yaml);
   try {
-    LoadScenario(path, flags);
+    Resolve(path, flags);
     ADD_FAILURE() << "no error for " << key;
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.key(), key) << e.what();
@@ -119,7 +128,8 @@ model: {hidden: 1024, expert_ffn: 512, experts: 16, top_k: 8}
 workload: {gpus: 8, tokens_per_gpu: 128, burst: "10:0.5"}
 )", {}, "workload.burst");
   try {
-    LoadScenario(WriteTemp("s.yaml", kScenario), {{"--burst", "10:0.5"}, {"--top-k", "8"}});
+    Resolve(WriteTemp("s.yaml", kScenario), {{"--burst", "10:0.5"}, {"--top-k", "8"}});
+    ADD_FAILURE() << "a burst share over 1/top_k";
   } catch (const ConfigError& e) {
     EXPECT_EQ(std::string(e.what()),
               "command line: --burst: '10:0.5': burst share exceeds 1/model.top_k = 0.125: a token "
@@ -127,30 +137,46 @@ workload: {gpus: 8, tokens_per_gpu: 128, burst: "10:0.5"}
   }
 }
 
+// A topology of 8 nodes whose NVLink domain is one node of `domain` GPUs, as a file.
+std::string DomainsOf(int domain) {
+  return WriteTemp("domains" + std::to_string(domain) + ".yaml",
+                   "name: d\ngpu: h100\nnodes: 8\ngpus_per_node: " + std::to_string(domain) +
+                       "\nscale_up: {domain_gpus: " + std::to_string(domain) +
+                       ", bandwidth: 450GB/s, latency: 1us}\n"
+                       "scale_out: {nics_per_node: 1, nic_bandwidth: 400Gbps, nic_latency: 1us, "
+                       "switch_latency: 1us, leaf_down_ports: 64, rail_optimized: true}\n");
+}
+
 TEST(ScenarioTest, HierarchicalEplbAndItsNodeLimit) {
   const std::string path = WriteTemp("s.yaml", kScenario);
-  const Scenario s = LoadScenario(path, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "8"},
-                                         {"--node-limit", "2"}});
-  EXPECT_EQ(s.placement, "eplb-hierarchical");
+  const std::vector<std::pair<std::string, std::string>> hierarchical = {
+      {"--placement", "eplb-hierarchical"}, {"--redundant-experts", "8"}, {"--node-limit", "2"}};
+  const Scenario s = LoadScenario(path, hierarchical);
+  EXPECT_EQ(s.placement, PlacementPolicy::kEplbHierarchical);
   EXPECT_TRUE(s.UsesEplb());
   EXPECT_EQ(s.node_limit, 2);
   // More GPUs than experts: each expert's copies still stay in one node.
-  EXPECT_EQ(LoadScenario(path, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "16"},
-                                {"--gpus", "32"}, {"--node-limit", "2"}}).gpus, 32);
+  EXPECT_EQ(Resolve(path, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "16"},
+                           {"--gpus", "32"}, {"--node-limit", "2"}}).scenario.gpus, 32);
   const std::string base = kScenario;
   ExpectError(base, {{"--placement", "eplb-hierarchical"}, {"--redundant-experts", "3"}}, "--redundant-experts");
   ExpectError(base, {{"--placement", "eplb"}, {"--node-limit", "2"}}, "--node-limit");
   try {
-    LoadScenario(path, {{"--placement", "eplb"}, {"--node-limit", "2"}});
+    Resolve(path, {{"--placement", "eplb"}, {"--node-limit", "2"}});
+    ADD_FAILURE() << "a node limit with flat eplb";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("eplb-hierarchical"), std::string::npos) << e.what();
   }
   // The topology's domains: 8 GPUs are 1 domain of 8, 2 of 4, 4 of 2, 8 of 1.
-  EXPECT_NO_THROW(CheckScenarioOnTopology(s, 8));
-  EXPECT_NO_THROW(CheckScenarioOnTopology(s, 16));  // fewer GPUs than a domain: one domain
-  EXPECT_NO_THROW(CheckScenarioOnTopology(s, 2));   // 16 experts in 4 groups of 4
+  auto on = [&](int domain, std::vector<std::pair<std::string, std::string>> flags) {
+    flags.emplace_back("--topology", DomainsOf(domain));
+    return Resolve(path, flags);
+  };
+  EXPECT_NO_THROW(on(8, hierarchical));
+  EXPECT_NO_THROW(on(16, hierarchical));  // fewer GPUs than a domain: one domain
+  EXPECT_NO_THROW(on(2, hierarchical));   // 16 experts in 4 groups of 4
   try {
-    CheckScenarioOnTopology(s, 3);
+    on(3, hierarchical);
     ADD_FAILURE() << "8 GPUs in domains of 3";
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.key(), "--placement");
@@ -159,9 +185,8 @@ TEST(ScenarioTest, HierarchicalEplbAndItsNodeLimit) {
               "workload.gpus (8) must be a multiple of 3");
   }
   const std::string file = WriteTemp("h.yaml", base + "strategy: {placement: eplb-hierarchical, redundant_experts: 8}\n");
-  const Scenario from_file = LoadScenario(file, {{"--experts", "20"}, {"--redundant-experts", "4"}});
   try {
-    CheckScenarioOnTopology(from_file, 1);  // 8 domains of 1 GPU, 20 experts
+    Resolve(file, {{"--experts", "20"}, {"--redundant-experts", "4"}, {"--topology", DomainsOf(1)}});
     ADD_FAILURE() << "20 experts in 8 domains";
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.file(), file);
@@ -169,7 +194,18 @@ TEST(ScenarioTest, HierarchicalEplbAndItsNodeLimit) {
     EXPECT_NE(std::string(e.what()).find("model.experts (20) must be a multiple of the 8 domains"),
               std::string::npos) << e.what();
   }
-  EXPECT_NO_THROW(CheckScenarioOnTopology(LoadScenario(path, {}), 3));  // other placements: no check
+  EXPECT_NO_THROW(on(3, {}));  // other placements: no check
+  // A node limit whose domains hold fewer experts than top_k: 16 experts on 8 GPUs in
+  // domains of 1 GPU hold 2 experts each; top-4 within 1 domain cannot be met.
+  try {
+    on(1, {{"--node-limit", "1"}, {"--top-k", "4"}});
+    ADD_FAILURE() << "top-4 from one domain of 2 experts";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "command line: --node-limit: '1': its NVLink domains hold at most 2 experts, fewer than "
+              "model.top_k = 4");
+  }
+  EXPECT_NO_THROW(on(1, {{"--node-limit", "2"}, {"--top-k", "4"}}));
 }
 
 TEST(ScenarioTest, PerTokenTraces) {

@@ -4,8 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "sim/config.h"
-#include "sim/topology.h"
+#include "common/error.h"
+#include "common/yaml.h"
+#include "sim/config/topology.h"
 
 namespace epsim {
 namespace {
@@ -146,24 +147,6 @@ TEST(TopologyTest, BundledTopologiesLoad) {
   EXPECT_DOUBLE_EQ(LoadTopology("topologies/gb200-nvl72.yaml").scale_up.bandwidth_Bps, 900e9);
   EXPECT_DOUBLE_EQ(LoadTopology("topologies/h800-ib.yaml").scale_up.bandwidth_Bps, 160e9);
   EXPECT_DOUBLE_EQ(LoadTopology("topologies/dgx-a100-hdr.yaml").scale_out.nic_bandwidth_Bps, 25e9);
-}
-
-TEST(UnitsTest, Bandwidth) {
-  EXPECT_DOUBLE_EQ(ParseBandwidthBps("450GB/s"), 450e9);
-  EXPECT_DOUBLE_EQ(ParseBandwidthBps("400Gbps"), 50e9);
-  EXPECT_DOUBLE_EQ(ParseBandwidthBps("200Gb/s"), 25e9);
-  EXPECT_DOUBLE_EQ(ParseBandwidthBps("3.35TB/s"), 3.35e12);
-  EXPECT_THROW(ParseBandwidthBps("GB/s"), std::invalid_argument);
-  EXPECT_THROW(ParseBandwidthBps("1e400GB/s"), std::invalid_argument);
-}
-
-TEST(UnitsTest, DurationAndSize) {
-  EXPECT_DOUBLE_EQ(ParseDurationS("1.5us"), 1.5e-6);
-  EXPECT_DOUBLE_EQ(ParseDurationS("130ns"), 130e-9);
-  EXPECT_DOUBLE_EQ(ParseDurationS("2ms"), 2e-3);
-  EXPECT_DOUBLE_EQ(ParseSizeBytes("80GB"), 80e9);
-  EXPECT_DOUBLE_EQ(ParseSizeBytes("4KiB"), 4096);
-  EXPECT_THROW(ParseDurationS("1 fortnight"), std::invalid_argument);
 }
 
 }  // namespace

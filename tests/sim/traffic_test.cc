@@ -4,9 +4,13 @@
 #include <map>
 #include <set>
 
-#include "sim/routing.h"
-#include "sim/topology.h"
-#include "sim/traffic.h"
+#include "sim/workload/placement.h"
+#include "sim/workload/routing_plan.h"
+#include "sim/workload/routing_spec.h"
+#include "sim/workload/routing_trace.h"
+#include "sim/workload/sampler.h"
+#include "sim/config/topology.h"
+#include "sim/traffic/traffic.h"
 
 namespace epsim {
 namespace {
@@ -36,7 +40,7 @@ TEST(TrafficTest, HierarchicalCrossesTheNetworkOncePerNode) {
   std::vector<std::vector<std::vector<int>>> choices(8);
   choices[1] = {{5, 6, 7}, {2, 6}};
   const RoutingPlan plan = PlanFromChoices(choices, placement, -1, 4);
-  auto flows = ByPair(DispatchFlows(plan, TwoNodes(), "hierarchical"));
+  auto flows = ByPair(DispatchFlows(plan, TwoNodes(), A2aAlgorithm::kHierarchical));
   // Network: both tokens go once to node 1, to GPU 5 (local index 1): 2 tokens.
   EXPECT_EQ(flows[std::make_pair(1, 5)], 2);
   // NVLink forwarding on node 1 from GPU 5: token A to 6 and 7, token B to 6.
@@ -56,7 +60,7 @@ TEST(TrafficTest, DirectSendsOncePerDestinationGpu) {
   const Placement placement = Placement::Contiguous(8, 8);
   std::vector<std::vector<std::vector<int>>> choices(8);
   choices[1] = {{5, 6, 7}, {2, 6}};
-  auto flows = ByPair(DispatchFlows(PlanFromChoices(choices, placement, -1, 4), TwoNodes(), "direct"));
+  auto flows = ByPair(DispatchFlows(PlanFromChoices(choices, placement, -1, 4), TwoNodes(), A2aAlgorithm::kDirect));
   EXPECT_EQ(flows[std::make_pair(1, 5)], 1);
   EXPECT_EQ(flows[std::make_pair(1, 6)], 2);
   EXPECT_EQ(flows[std::make_pair(1, 7)], 1);
@@ -67,7 +71,7 @@ TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
   const Placement placement = Placement::Contiguous(16, 8);  // experts 2g, 2g+1 on GPU g
   std::vector<std::vector<std::vector<int>>> choices(8);
   choices[0] = {{2, 3, 10}};  // two experts on GPU 1 (same node), one on GPU 5
-  std::vector<TokenFlow> flows = DispatchFlows(PlanFromChoices(choices, placement, -1, 4), TwoNodes(), "rdma-only");
+  std::vector<TokenFlow> flows = DispatchFlows(PlanFromChoices(choices, placement, -1, 4), TwoNodes(), A2aAlgorithm::kRdmaOnly);
   auto pairs = ByPair(flows);
   EXPECT_EQ(pairs[std::make_pair(0, 1)], 2);  // no dedup
   EXPECT_EQ(pairs[std::make_pair(0, 5)], 1);

@@ -1,9 +1,8 @@
 // epsim tests: `epsim sweep` end to end: the tidy CSV, resume, 2 MPI ranks, bad input, and
-// the forked runs of sim/epsim against the executed ones of sweep_dev.
+// each swept run against the same `epsim simulate` run on its own.
 //
-// Runs tests/sweep/sweep_dev (RunSweepCommand; other commands go to sim/epsim) on a tiny
-// grid: 16 GPUs, 64 tokens, 2 steps, a few hundredths of a second per run; and sim/epsim
-// sweep itself, whose runs must write the same bytes as sweep_dev's.
+// Runs sim/epsim sweep on a tiny grid: 16 GPUs, 64 tokens, 2 steps, a few hundredths of a
+// second per run.
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -20,7 +19,7 @@
 
 namespace {
 
-const char kBinary[] = "tests/sweep/sweep_dev";
+const char kBinary[] = "sim/epsim";
 
 using CliRun = epsim::testing::CommandResult;
 using epsim::testing::ReadFile;
@@ -33,7 +32,7 @@ bool Exists(const std::string& path) {
 
 std::string Tmp(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
-// Runs `prefix sweep_dev sweep ARGS` and captures stdout and stderr.
+// Runs `prefix sim/epsim sweep ARGS` and captures stdout and stderr.
 CliRun Sweep(const std::string& args, const std::string& prefix = "") {
   return epsim::testing::RunCommand(prefix + kBinary + " sweep " + args);
 }
@@ -219,7 +218,7 @@ TEST(SweepCliTest, BadInputIsOneLine) {
 
 // 2 routings x 2 (capacity factor, overlap) pairs = 4 runs on the analytic engine; the
 // pairs reach drops (1.25) and two-batch overlap (dropless).
-const char kForkVsExecSweep[] =
+const char kSweptVsAloneSweep[] =
     "base: none\n"
     TINY_SET
     "  engine: analytic\n"
@@ -234,36 +233,37 @@ std::string ReplaceAll(std::string text, const std::string& from, const std::str
   return text;
 }
 
-// `sim/epsim sweep` runs each child by fork() and a call into its simulate; sweep_dev has no
-// simulate to pass, so its children execute the binary again (and it forwards `simulate` to
-// sim/epsim). Both must leave the same bytes: sweep.csv and every file of every run (the
-// log differs only in the results folder it names).
-TEST(SweepCliTest, ForkedAndExecutedRunsWriteIdenticalFiles) {
-  const std::string file = WriteSweep("fork_vs_exec.yaml", kForkVsExecSweep);
-  const std::string forked = Tmp("forked"), executed = Tmp("executed");
-  CliRun f = epsim::testing::RunCommand("sim/epsim sweep " + file + " --out " + forked + " --jobs 2");
+// Each run of a sweep (a forked child calling simulate) leaves the bytes that the same
+// `epsim simulate` command leaves when run on its own: sweep.csv is made of them, and every
+// file of every run matches (the log differs only in the results folder it names).
+TEST(SweepCliTest, SweptRunsWriteWhatSimulateWrites) {
+  const std::string file = WriteSweep("swept_vs_alone.yaml", kSweptVsAloneSweep);
+  const std::string swept = Tmp("swept"), alone = Tmp("alone");
+  CliRun f = Sweep(file + " --out " + swept + " --jobs 2");
   ASSERT_TRUE(f.exited && f.exit_status == 0) << f.Describe();
-  CliRun e = Sweep(file + " --out " + executed + " --jobs 2");
-  ASSERT_TRUE(e.exited && e.exit_status == 0) << e.Describe();
 
-  const std::string csv = ReadFile(forked + "/sweep.csv");
+  const std::string csv = ReadFile(swept + "/sweep.csv");
   const auto lines = Lines(csv);
   ASSERT_EQ(lines.size(), 1u + 4 * 2) << csv;
-  EXPECT_EQ(ReadFile(executed + "/sweep.csv"), csv);
   std::set<std::string> runs;
   for (size_t i = 1; i < lines.size(); ++i) runs.insert(lines[i].substr(0, lines[i].find(',')));
   ASSERT_EQ(runs.size(), 4u) << csv;
   EXPECT_EQ(runs.count("routing=zipf-1.0_capacity_factor=none_overlap=two-batch"), 1u) << csv;
   for (const std::string& run : runs) {
-    for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "sweep_args.txt"}) {
-      const std::string want = ReadFile(forked + "/runs/" + run + "/" + name);
+    // sweep_args.txt: "base BASE" then one "--flag value" per line.
+    std::string command = "sim/epsim simulate";
+    for (const std::string& line : Lines(ReadFile(swept + "/runs/" + run + "/sweep_args.txt")))
+      command += " " + (line.rfind("base ", 0) == 0 ? line.substr(5) : line);
+    CliRun r = epsim::testing::RunCommand(command + " --out " + alone + "/" + run);
+    ASSERT_TRUE(r.exited && r.exit_status == 0) << command << "\n" << r.Describe();
+    for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv"}) {
+      const std::string want = ReadFile(alone + "/" + run + "/" + name);
       EXPECT_FALSE(want.empty()) << run << "/" << name;
-      EXPECT_EQ(ReadFile(executed + "/runs/" + run + "/" + name), want) << run << "/" << name;
+      EXPECT_EQ(ReadFile(swept + "/runs/" + run + "/" + name), want) << run << "/" << name;
     }
-    const std::string log = ReadFile(forked + "/runs/" + run + "/epsim.log");
+    const std::string log = ReadFile(swept + "/runs/" + run + "/epsim.log");
     EXPECT_NE(log.find("# step time p50 "), std::string::npos) << run << "/epsim.log:\n" << log;
-    EXPECT_EQ(ReplaceAll(ReadFile(executed + "/runs/" + run + "/epsim.log"), executed, forked), log)
-        << run << "/epsim.log";
+    EXPECT_EQ(ReplaceAll(log, swept + "/runs/", alone + "/"), r.err + r.out) << run << "/epsim.log";
   }
 }
 

@@ -4,8 +4,10 @@
 #include <set>
 #include <string>
 
-#include "sim/config.h"
-#include "sim/sweep.h"
+#include "common/error.h"
+#include "common/yaml.h"
+#include "sim/sweep/sweep_spec.h"
+#include "sim/sweep/sweep_runner.h"
 
 namespace {
 

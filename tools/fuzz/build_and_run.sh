@@ -15,7 +15,7 @@
 # Environment: EPSIM_FUZZ_DIR (work folder: objects, binaries, growing corpora, logs;
 # default /tmp/epsim-fuzz), CXX (default clang++-14).
 # Per target, the log is $EPSIM_FUZZ_DIR/<target>.log; the summary line gives the exec count.
-# The growing corpora stay in $EPSIM_FUZZ_DIR/corpus/<target>/, never in tools/fuzz/corpus/
+# The growing corpora stay in $EPSIM_FUZZ_DIR/corpus/<target>/, never in tests/fuzz/corpus/
 # (the seeds kept in the repository).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,12 +34,12 @@ fi
 # ---- build ----------------------------------------------------------------------------
 SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer $SANITIZE -I$ROOT"
-# Every simulator source but the CLI (sweep.cc reaches the simulation), and the profile IO.
-LIB_SOURCES=$(ls sim/*.cc | grep -v '^sim/main.cc$'; echo calibrate/profile.cc)
+# The libraries the targets reach: common/, the simulator's stages but its CLI, the profile.
+LIB_SOURCES=$(ls common/*.cc sim/*/*.cc calibrate/profile/*.cc | grep -v '^sim/cli/')
 objects=()
 for src in $LIB_SOURCES; do
   obj="$WORK/obj/$(echo "$src" | tr / _).o"
-  if [[ ! -f "$obj" || "$src" -nt "$obj" || -n "$(find sim calibrate -name '*.h' -newer "$obj" -print -quit)" ]]; then
+  if [[ ! -f "$obj" || "$src" -nt "$obj" || -n "$(find common sim calibrate -name '*.h' -newer "$obj" -print -quit)" ]]; then
     echo "compile $src"
     $CXX $CXXFLAGS -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
   fi
@@ -49,11 +49,11 @@ for target in "${ALL_TARGETS[@]}"; do
   bin="$WORK/bin/fuzz_$target"
   # Relink only when something changed, so that several targets can run side by side:
   #   for t in topology scenario sweep profile routing_trace; do nice -n 19 tools/fuzz/build_and_run.sh 600 $t & done
-  if [[ -f "$bin" && -z "$(find "${objects[@]}" tools/fuzz -maxdepth 1 -name 'fuzz_*' -newer "$bin" -print -quit)" ]]; then
+  if [[ -f "$bin" && -z "$(find "${objects[@]}" tests/fuzz -maxdepth 1 -name 'fuzz_*' -newer "$bin" -print -quit)" ]]; then
     continue
   fi
   echo "link $bin"
-  $CXX $CXXFLAGS -fsanitize=fuzzer "tools/fuzz/fuzz_$target.cc" "${objects[@]}" \
+  $CXX $CXXFLAGS -fsanitize=fuzzer "tests/fuzz/fuzz_$target.cc" "${objects[@]}" \
     -lyaml-cpp -lsimgrid -lpthread -o "$bin"
 done
 if [[ "${1:-}" == "build" ]]; then exit 0; fi
@@ -72,7 +72,7 @@ seed_corpus() {  # target -> the bundled files it should start from
     profile) ls calibrate/profiles/*.yaml ;;
     routing_trace) ls tests/testdata/*.csv 2>/dev/null || true ;;  # read with the default model (32, top-4)
   esac
-  ls "tools/fuzz/corpus/$1"/* 2>/dev/null || true
+  ls "tests/fuzz/corpus/$1"/* 2>/dev/null || true
   ls "tests/robustness/regressions/$1"/* 2>/dev/null || true
 }
 
@@ -83,8 +83,8 @@ for target in "${targets[@]}"; do
   for f in $(seed_corpus "$target"); do cp -f "$f" "$corpus/seed_$(basename "$f")"; done
   log="$WORK/$target.log"
   : >"$log"
-  dict="tools/fuzz/$target.dict"  # the CSV loader has its own; the YAML loaders share one
-  [[ -f "$dict" ]] || dict=tools/fuzz/yaml.dict
+  dict="tests/fuzz/$target.dict"  # the CSV loader has its own; the YAML loaders share one
+  [[ -f "$dict" ]] || dict=tests/fuzz/yaml.dict
   started=$(date +%s)
   execs=0
   runs=0

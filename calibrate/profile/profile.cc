@@ -1,0 +1,242 @@
+// epsim: profile loading (see profile.h).
+#include "calibrate/profile/profile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/yaml.h"
+
+namespace epsim {
+namespace {
+
+const std::vector<std::string>& KnownOps() {
+  static const std::vector<std::string> kOps = {"route", "permute", "expert", "combine"};
+  return kOps;
+}
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+OpModel ParseOp(YamlMap map, const std::string& name) {
+  OpModel op;
+  op.name = name;
+  op.form = map.String("form");
+  if (op.form != "roofline") map.Fail("form", "unknown model form (expected roofline)");
+  op.fixed_s = map.PositiveOr("fixed_us", 0.0, /*allow_zero=*/true) * 1e-6;
+  if (!map.Has("flop_rate_TFLOPs") && !map.Has("mem_rate_GBps"))
+    map.Fail("mem_rate_GBps", "missing: give flop_rate_TFLOPs, mem_rate_GBps or both");
+  op.flop_rate_Fps = map.Has("flop_rate_TFLOPs") ? map.Positive("flop_rate_TFLOPs") * 1e12 : kInf;
+  op.mem_rate_Bps = map.Has("mem_rate_GBps") ? map.Positive("mem_rate_GBps") * 1e9 : kInf;
+  op.half_rate_tokens = map.PositiveOr("half_rate_tokens", 0.0, /*allow_zero=*/true);
+  op.valid_tokens_min = map.PositiveOr("valid_tokens_min", 0.0, /*allow_zero=*/true);
+  op.valid_tokens_max = map.PositiveOr("valid_tokens_max", 0.0, /*allow_zero=*/true);
+  op.heldout_error = map.PositiveOr("heldout_error", -1.0, /*allow_zero=*/true);
+  op.heldout_error_p90 = map.PositiveOr("heldout_error_p90", -1.0, /*allow_zero=*/true);
+  op.num_points = static_cast<int>(map.IntOr("num_points", 0, 0));
+  op.num_outliers = static_cast<int>(map.IntOr("num_outliers", 0, 0));
+  op.valid_shapes = map.StringOr("valid_shapes", "");
+  op.note = map.StringOr("note", "");
+  if (op.valid_tokens_max > 0 && op.valid_tokens_max < op.valid_tokens_min)
+    map.Fail("valid_tokens_max", "must be >= valid_tokens_min");
+  map.Ignore("sources");
+  map.Finish();
+  return op;
+}
+
+KeyValues ParseKeyValues(const YAML::Node& node, const std::string& file, const std::string& key) {
+  KeyValues out;
+  if (!node.IsMap()) throw ConfigError(file, key, "", "expected a mapping of names to values");
+  for (const auto& kv : node) {
+    // A complex key ("? [a, b]: 1") has no text: as<std::string>() would throw a YAML
+    // exception that no caller expects.
+    if (!kv.first.IsScalar()) throw ConfigError(file, key, "", "expected names as keys");
+    const std::string name = kv.first.Scalar();
+    if (!kv.second.IsScalar()) throw ConfigError(file, key + "." + name, "", "expected a scalar");
+    out.push_back({name, kv.second.Scalar()});
+  }
+  return out;
+}
+
+AllToAllModel ParseAllToAll(YamlMap map) {
+  AllToAllModel a;
+  a.present = true;
+  if (map.Has("skipped")) {
+    a.skipped = map.String("skipped");
+    map.Finish();
+    return a;
+  }
+  if (map.String("form") != "alltoall") map.Fail("form", "unknown model form (expected alltoall)");
+  a.backend = map.String("backend");
+  a.num_ranks = static_cast<int>(map.Int("num_ranks", 2));
+  a.latency_s = map.PositiveOr("latency_us", 0.0, /*allow_zero=*/true) * 1e-6;
+  a.bandwidth_Bps = map.Positive("bandwidth_GBps") * 1e9;
+  a.heldout_error = map.PositiveOr("heldout_error", -1.0, /*allow_zero=*/true);
+  a.heldout_error_p90 = map.PositiveOr("heldout_error_p90", -1.0, /*allow_zero=*/true);
+  a.valid_bytes_min = map.PositiveOr("valid_bytes_min", 0.0, /*allow_zero=*/true);
+  a.valid_bytes_max = map.PositiveOr("valid_bytes_max", 0.0, /*allow_zero=*/true);
+  map.Ignore("note");
+  const YAML::Node table = map.Has("table") ? map.Node("table") : YAML::Node();
+  if (table && !table.IsSequence()) map.Fail("table", "expected a list of measured cases");
+  if (table) {
+    for (size_t i = 0; i < table.size(); ++i) {
+      YamlMap row(table[i], map.file(), map.KeyPath("table") + "[" + std::to_string(i) + "]");
+      AllToAllModel::Row r;
+      r.bytes_per_peer = row.Positive("bytes_per_peer");
+      r.skew = row.Positive("skew");
+      r.bytes_sent = row.Positive("bytes_sent");
+      r.time_s = row.Positive("time_us") * 1e-6;
+      row.Ignore("bandwidth_GBps");
+      row.Finish();
+      a.table.push_back(r);
+    }
+  }
+  map.Finish();
+  return a;
+}
+
+Profile FromYaml(const YAML::Node& root, const std::string& file) {
+  YamlMap top(root, file, "");
+  Profile p;
+  p.file = file;
+  p.schema_version = static_cast<int>(top.Int("schema_version", 0));
+  if (p.schema_version != kProfileSchemaVersion) {
+    top.Fail("schema_version", "unknown profile schema version (this epsim reads version " +
+                                   std::to_string(kProfileSchemaVersion) + ")");
+  }
+  p.name = top.String("name");
+  p.source = top.String("source");
+  if (p.source != "datasheet" && p.source != "measured")
+    top.Fail("source", "expected datasheet or measured");
+  YamlMap device = top.Child("device");
+  p.device_name = device.String("name");
+  p.memory_bytes = device.SizeBytes("memory");
+  device.Ignore("peak_bf16_TFLOPs");
+  device.Ignore("peak_fp8_TFLOPs");
+  device.Ignore("hbm_bandwidth");
+  device.Ignore("sources");
+  if (device.Has("properties"))
+    p.device_properties = ParseKeyValues(device.Node("properties"), file, "device.properties");
+  device.Finish();
+  if (top.Has("software")) p.software = ParseKeyValues(top.Node("software"), file, "software");
+  top.Ignore("sources");
+  p.samples_csv = top.StringOr("samples_csv", "");
+  top.Ignore("sweep");
+  YamlMap ops = top.Child("operations");
+  for (const std::string& op : KnownOps()) p.ops[op] = ParseOp(ops.Child(op), op);
+  if (ops.Has("layout")) p.ops["layout"] = ParseOp(ops.Child("layout"), "layout");
+  if (ops.Has("a2a")) p.a2a = ParseAllToAll(ops.Child("a2a"));
+  ops.Finish();
+  top.Finish();
+  return p;
+}
+
+std::string Num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+// Quotes a free-text scalar for YAML.
+std::string Quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+void FormatOp(std::ostringstream& o, const OpModel& op) {
+  o << "  " << op.name << ":\n";
+  o << "    form: " << op.form << "\n";
+  o << "    fixed_us: " << Num(op.fixed_s * 1e6) << "\n";
+  if (std::isfinite(op.flop_rate_Fps)) o << "    flop_rate_TFLOPs: " << Num(op.flop_rate_Fps * 1e-12) << "\n";
+  if (std::isfinite(op.mem_rate_Bps)) o << "    mem_rate_GBps: " << Num(op.mem_rate_Bps * 1e-9) << "\n";
+  o << "    half_rate_tokens: " << Num(op.half_rate_tokens) << "\n";
+  o << "    valid_tokens_min: " << Num(op.valid_tokens_min) << "\n";
+  o << "    valid_tokens_max: " << Num(op.valid_tokens_max) << "\n";
+  if (!op.valid_shapes.empty()) o << "    valid_shapes: " << Quote(op.valid_shapes) << "\n";
+  if (op.heldout_error >= 0) o << "    heldout_error: " << Num(op.heldout_error) << "\n";
+  if (op.heldout_error_p90 >= 0) o << "    heldout_error_p90: " << Num(op.heldout_error_p90) << "\n";
+  if (op.num_points > 0) o << "    num_points: " << op.num_points << "\n";
+  if (op.num_points > 0) o << "    num_outliers: " << op.num_outliers << "\n";
+  if (!op.note.empty()) o << "    note: " << Quote(op.note) << "\n";
+}
+
+}  // namespace
+
+double OpModel::TimeS(double flops, double bytes, double tokens) const {
+  double flop_rate = flop_rate_Fps;
+  if (half_rate_tokens > 0 && tokens > 0) flop_rate *= tokens / (tokens + half_rate_tokens);
+  const double compute = flops > 0 ? flops / flop_rate : 0.0;
+  const double memory = bytes > 0 ? bytes / mem_rate_Bps : 0.0;
+  return fixed_s + std::max(compute, memory);
+}
+
+const OpModel& Profile::Op(const std::string& op) const {
+  auto it = ops.find(op);
+  if (it == ops.end()) throw ConfigError(file, "operations." + op, "", "missing operation");
+  return it->second;
+}
+
+Profile LoadProfile(const std::string& path) { return FromYaml(LoadYamlFile(path), path); }
+
+Profile ParseProfile(const std::string& yaml_text, const std::string& name) {
+  return FromYaml(LoadYamlString(yaml_text, name), name);
+}
+
+std::string FormatProfile(const Profile& p, const std::string& header) {
+  std::ostringstream o;
+  o << header;
+  o << "schema_version: " << p.schema_version << "\n";
+  o << "name: " << Quote(p.name) << "\n";
+  o << "source: " << p.source << "\n";
+  o << "device:\n";
+  o << "  name: " << Quote(p.device_name) << "\n";
+  o << "  memory: " << static_cast<long long>(p.memory_bytes) << "B\n";
+  if (!p.device_properties.empty()) {
+    o << "  properties:\n";
+    for (const auto& [k, v] : p.device_properties) o << "    " << k << ": " << Quote(v) << "\n";
+  }
+  if (!p.software.empty()) {
+    o << "software:\n";
+    for (const auto& [k, v] : p.software) o << "  " << k << ": " << Quote(v) << "\n";
+  }
+  if (!p.samples_csv.empty()) o << "samples_csv: " << Quote(p.samples_csv) << "\n";
+  o << "operations:\n";
+  for (const char* name : {"route", "layout", "permute", "expert", "combine"}) {
+    auto it = p.ops.find(name);
+    if (it != p.ops.end()) FormatOp(o, it->second);
+  }
+  const AllToAllModel& a = p.a2a;
+  if (a.present) {
+    o << "  a2a:\n";
+    if (!a.skipped.empty()) {
+      o << "    skipped: " << Quote(a.skipped) << "\n";
+    } else {
+      o << "    form: alltoall\n";
+      o << "    backend: " << a.backend << "\n";
+      o << "    num_ranks: " << a.num_ranks << "\n";
+      o << "    latency_us: " << Num(a.latency_s * 1e6) << "\n";
+      o << "    bandwidth_GBps: " << Num(a.bandwidth_Bps * 1e-9) << "\n";
+      if (a.heldout_error >= 0) o << "    heldout_error: " << Num(a.heldout_error) << "\n";
+      if (a.heldout_error_p90 >= 0) o << "    heldout_error_p90: " << Num(a.heldout_error_p90) << "\n";
+      o << "    valid_bytes_min: " << Num(a.valid_bytes_min) << "\n";
+      o << "    valid_bytes_max: " << Num(a.valid_bytes_max) << "\n";
+      o << "    table:\n";
+      for (const AllToAllModel::Row& r : a.table) {
+        o << "      - {bytes_per_peer: " << Num(r.bytes_per_peer) << ", skew: " << Num(r.skew)
+          << ", bytes_sent: " << Num(r.bytes_sent) << ", time_us: " << Num(r.time_s * 1e6)
+          << ", bandwidth_GBps: " << Num(r.bytes_sent / r.time_s * 1e-9) << "}\n";
+      }
+    }
+  }
+  return o.str();
+}
+
+}  // namespace epsim

@@ -1,0 +1,96 @@
+// epsim: cost profiles, the only thing that passes between the calibrator and the simulator.
+//
+// A profile says how long each EP-layer operation takes on one device, as a model of the
+// shape: a datasheet profile (`source: datasheet`, every figure cited) or a measured one
+// (`source: measured`, fitted by epsim-calibrate). Schema: calibrate/profiles/README.md.
+#ifndef EPSIM_CALIBRATE_PROFILE_PROFILE_H_
+#define EPSIM_CALIBRATE_PROFILE_PROFILE_H_
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace epsim {
+
+constexpr int kProfileSchemaVersion = 1;
+
+// One operation's cost model, form "roofline":
+//   time = fixed + max(flops / flop_rate(tokens), bytes / mem_rate)
+//   flop_rate(tokens) = flop_rate * tokens / (tokens + half_rate_tokens)
+// where half_rate_tokens models small-M GEMM inefficiency (0: none). A rate left out of the
+// file is infinite: the operation is never bound by it (e.g. the FLOPs of a gather).
+struct OpModel {
+  std::string name;
+  std::string form = "roofline";
+  double fixed_s = 0;
+  double flop_rate_Fps = 0;      // achieved FLOP/s at large shapes
+  double mem_rate_Bps = 0;       // achieved bytes/s (read + written)
+  double half_rate_tokens = 0;
+  double valid_tokens_min = 0;   // shapes the model was fitted or stated for
+  double valid_tokens_max = 0;   // 0: no upper bound stated
+  double heldout_error = -1;     // median relative error on held-out samples; -1: none
+  double heldout_error_p90 = -1; // 90th percentile of the same; -1: none
+  int num_points = 0;            // measured cases the fit used (0: datasheet)
+  int num_outliers = 0;          // of those, flagged as outliers
+  std::string valid_shapes;      // free text: the other dimensions swept
+  std::string note;              // free text, e.g. which rate is only a bound
+
+  double TimeS(double flops, double bytes, double tokens) const;
+  bool InRange(double tokens) const {
+    return tokens >= valid_tokens_min && (valid_tokens_max <= 0 || tokens <= valid_tokens_max);
+  }
+};
+
+// The all-to-all measured between 2+ ranks (form "alltoall"), when one ran:
+//   time = latency + max bytes a rank sends to others / bandwidth
+// plus the measured medians by message size and send skew.
+struct AllToAllModel {
+  bool present = false;
+  std::string skipped;           // why it was not measured (then nothing else is set)
+  std::string backend;           // "mpi" or "nccl"
+  int num_ranks = 0;
+  double latency_s = 0;
+  double bandwidth_Bps = 0;      // per rank, bytes sent to others per second
+  double heldout_error = -1;
+  double heldout_error_p90 = -1;
+  double valid_bytes_min = 0;    // bytes a rank sends to others
+  double valid_bytes_max = 0;
+  struct Row {
+    double bytes_per_peer = 0;   // base message size
+    double skew = 1;             // the hot peer gets skew x bytes_per_peer
+    double bytes_sent = 0;       // per rank, to others
+    double time_s = 0;           // median
+  };
+  std::vector<Row> table;
+  double TimeS(double bytes_sent) const { return latency_s + bytes_sent / bandwidth_Bps; }
+};
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+struct Profile {
+  int schema_version = kProfileSchemaVersion;
+  std::string file;
+  std::string name;              // short name, e.g. "h100"
+  std::string source;            // "datasheet" or "measured"
+  std::string device_name;       // e.g. "NVIDIA H100 SXM5 80GB"
+  double memory_bytes = 0;       // device memory
+  KeyValues device_properties;    // measured profiles: what the device reported
+  KeyValues software;             // library and compiler versions
+  std::string samples_csv;        // raw samples, beside the profile
+  std::map<std::string, OpModel> ops;  // route, permute, expert, combine (+ layout)
+  AllToAllModel a2a;
+
+  // The model of `op`; throws ConfigError naming the file if absent.
+  const OpModel& Op(const std::string& op) const;
+};
+
+// Loads a profile; refuses unknown schema versions and malformed models (ConfigError).
+Profile LoadProfile(const std::string& path);
+Profile ParseProfile(const std::string& yaml_text, const std::string& name);
+// The YAML text of a profile, readable by LoadProfile (header: comment lines to put first).
+std::string FormatProfile(const Profile& profile, const std::string& header);
+
+}  // namespace epsim
+
+#endif  // EPSIM_CALIBRATE_PROFILE_PROFILE_H_

@@ -1,0 +1,207 @@
+// epsim config: resolving and checking one run's inputs (see inputs.h).
+#include "sim/config/inputs.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "common/numbers.h"
+#include "sim/config/data_files.h"
+#include "sim/workload/placement.h"
+
+namespace epsim {
+namespace {
+
+bool SetByUser(const Scenario& s, const std::string& key) { return s.sources.at(key).origin != "default"; }
+
+// The checks a scenario needs on its own: its fields against each other.
+void CheckScenarioFields(const Scenario& s) {
+  if (s.top_k > s.num_experts)
+    throw FieldError(s, "model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
+  if (s.routing.kind == RoutingSpec::Kind::kHot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
+    throw FieldError(s, "workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
+  if (s.parallelism == Parallelism::kTensor) {
+    // Placement, all-to-all and node limit are expert parallelism's; set to anything but
+    // their defaults they would be silently ignored.
+    for (const char* key : {"strategy.placement", "strategy.a2a", "strategy.node_limit"}) {
+      const ScenarioField* field = nullptr;
+      for (const ScenarioField& f : ScenarioSchema())
+        if (std::string(f.key) == key) field = &f;
+      if (SetByUser(s, key) && s.sources.at(key).text != field->fallback)
+        throw FieldError(s, key, "applies to expert parallelism, not to strategy.parallelism tp");
+    }
+  }
+  if (s.overlap == Overlap::kTwoBatch && s.tokens_per_gpu < 2)
+    throw FieldError(s, "strategy.overlap", "two micro-batches need workload.tokens_per_gpu >= 2");
+  if (s.burst_every > 0 && s.burst_share * s.top_k > 1.0 + 1e-12) {
+    throw FieldError(s, "workload.burst", "burst share exceeds 1/model.top_k = " + FormatG(1.0 / s.top_k) +
+                                              ": a token picks an expert at most once");
+  }
+  if (s.routing.IsTokenTrace()) {
+    // The trace fixes every token's experts: nothing may reshape them.
+    const std::string why = "a per-token routing trace (workload.routing) fixes each token's experts: ";
+    if (s.node_limit > 0) throw FieldError(s, "strategy.node_limit", why + "a node limit cannot apply");
+    if (s.burst_every > 0) throw FieldError(s, "workload.burst", why + "bursts cannot apply");
+    if (s.balance > 0) throw FieldError(s, "workload.balance", why + "balance cannot apply");
+  }
+  // redundant_experts is EPLB's budget; other placements use no copies (so that
+  // `epsim compare --vary placement=contiguous,eplb` can fix the budget for all variants).
+  if (s.UsesEplb()) {
+    const int64_t copies = static_cast<int64_t>(s.num_experts) + s.redundant_experts;
+    if (copies < s.gpus || copies % s.gpus != 0) {
+      throw FieldError(s, SetByUser(s, "strategy.redundant_experts") ? "strategy.redundant_experts" : "strategy.placement",
+                       std::string(NameOf(PlacementPolicyNames(), s.placement)) +
+                           " needs experts + redundant experts (" + std::to_string(copies) +
+                           ") to be a multiple of workload.gpus (" + std::to_string(s.gpus) + ")");
+    }
+  }
+  if (s.placement == PlacementPolicy::kEplb && s.node_limit > 0) {
+    throw FieldError(s, "strategy.node_limit",
+                     "a node limit with flat eplb is not modelled (an expert's copies may "
+                     "land on several nodes); use strategy.placement eplb-hierarchical, "
+                     "which keeps each expert's copies in one node");
+  }
+  // Hierarchical EPLB keeps an expert's copies in one node, however many GPUs there are.
+  if (s.node_limit > 0 && s.gpus > s.num_experts && s.placement != PlacementPolicy::kEplbHierarchical)
+    throw FieldError(s, "strategy.node_limit", "needs each expert on one GPU (no more GPUs than experts)");
+  if (s.gpus > s.num_experts && s.gpus % s.num_experts != 0) {
+    throw FieldError(s, "workload.gpus", "with more GPUs than experts (" + std::to_string(s.num_experts) +
+                                             "), GPUs must be a multiple of experts");
+  }
+}
+
+// The most experts `node_limit` NVLink domains hold, so that a token can find top_k of them.
+int64_t ExpertsOnLargestDomains(const Scenario& s, int domain) {
+  const int domains = (s.gpus + domain - 1) / domain;
+  std::vector<int64_t> per_domain(domains, 0);
+  if (s.placement == PlacementPolicy::kEplbHierarchical) {
+    std::fill(per_domain.begin(), per_domain.end(), s.num_experts / domains);  // one group each
+  } else {
+    const Placement placement = s.placement == PlacementPolicy::kRoundRobin
+                                    ? Placement::RoundRobin(s.num_experts, s.gpus)
+                                    : Placement::Contiguous(s.num_experts, s.gpus);
+    for (int e = 0; e < s.num_experts; ++e) ++per_domain[placement.Replicas(e)[0] / domain];
+  }
+  std::sort(per_domain.rbegin(), per_domain.rend());
+  int64_t most = 0;
+  for (int i = 0; i < std::min(s.node_limit, domains); ++i) most += per_domain[i];
+  return most;
+}
+
+// Memory a run needs, estimated before anything is allocated: flows per all-to-all times
+// what one flow costs (measured: about 200 B per flow for the analytic engine at 8192
+// GPUs, SimGrid 2-3 KB per flow in flight). A source reaches at most min(P - 1, E, T k)
+// GPUs (with replicated experts, one copy per expert).
+double EstimatedMemoryBytes(const Scenario& s) {
+  const double reach = std::min({static_cast<double>(s.gpus - 1), static_cast<double>(s.num_experts),
+                                 static_cast<double>(s.tokens_per_gpu) * s.top_k});
+  const double flows = static_cast<double>(s.gpus) * std::max(reach, 1.0);
+  const double per_flow = s.engine == Engine::kAnalytic ? 250.0 : 4000.0;
+  return 64e6 + flows * per_flow + 16.0 * s.gpus * s.num_experts;
+}
+
+// The limit: $EPSIM_MAX_MEMORY_GB, or 75% of this machine's memory.
+double MemoryLimitBytes() {
+  double gb = 0;
+  if (const char* text = std::getenv("EPSIM_MAX_MEMORY_GB"); text != nullptr && ParseFiniteDouble(text, &gb) && gb > 0)
+    return gb * 1e9;
+  return 0.75 * static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
+}
+
+// Bytes of expert weights (gate, up, down in bf16) on the busiest GPU of a placement policy.
+double ExpertWeightBytesPerGpu(const Scenario& s, const Topology& t) {
+  const double per_expert = 3.0 * s.hidden * s.expert_ffn * 2;
+  if (s.parallelism == Parallelism::kTensor)
+    return (s.num_experts + s.shared_experts) * per_expert / DomainGpus(s, t);
+  const int copies = s.UsesEplb()
+                         ? (s.num_experts + s.redundant_experts) / s.gpus
+                         : (s.num_experts + s.gpus - 1) / s.gpus;
+  return (std::max(copies, 1) + s.shared_experts) * per_expert;
+}
+
+// The checks that need the topology and the profile.
+void CheckScenarioOnInputs(const SimulationInputs& in) {
+  const Scenario& s = in.scenario;
+  const Topology& t = in.topology;
+  const int domain = t.scale_up.domain_gpus;
+  const std::string whole_domains = "needs whole NVLink domains: workload.gpus must be a multiple of " +
+                                    std::to_string(domain);
+  if (s.placement == PlacementPolicy::kEplbHierarchical) {
+    const int d = std::max(1, DomainGpus(s, t));
+    if (s.gpus % d != 0) {
+      throw FieldError(s, "strategy.placement",
+                       "needs whole NVLink domains: workload.gpus (" + std::to_string(s.gpus) +
+                           ") must be a multiple of " + std::to_string(d));
+    }
+    // E + R a multiple of the GPUs (above) and E of the domains: each domain then has
+    // R / domains redundant slots.
+    const int domains = s.gpus / d;
+    if (s.num_experts % domains != 0) {
+      throw FieldError(s, "strategy.placement",
+                       "puts one group of contiguous experts in each NVLink domain: model.experts (" +
+                           std::to_string(s.num_experts) + ") must be a multiple of the " +
+                           std::to_string(domains) + " domains (workload.gpus " + std::to_string(s.gpus) +
+                           " / " + std::to_string(d) + " GPUs per domain)");
+    }
+  }
+  if (s.parallelism == Parallelism::kTensor && s.gpus > domain && s.gpus % domain != 0)
+    throw FieldError(s, "strategy.parallelism", whole_domains);
+  if (s.overlap == Overlap::kTwoBatch && s.parallelism == Parallelism::kTensor)
+    throw FieldError(s, "strategy.overlap", "two-batch overlap is modelled for expert parallelism, not strategy.parallelism tp");
+  if (s.a2a == A2aAlgorithm::kHierarchical && s.gpus > domain && s.gpus % domain != 0)
+    throw FieldError(s, "strategy.a2a", whole_domains);
+  if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.nics_per_node == 0)
+    throw FieldError(s, "strategy.a2a", "topology '" + t.name + "' has no scale_out fabric");
+  if (s.node_limit > 0 && s.parallelism == Parallelism::kExpert) {
+    const int64_t reachable = ExpertsOnLargestDomains(s, DomainGpus(s, t));
+    if (reachable < s.top_k) {
+      throw FieldError(s, "strategy.node_limit",
+                       "its NVLink domains hold at most " + std::to_string(reachable) +
+                           " experts, fewer than model.top_k = " + std::to_string(s.top_k));
+    }
+  }
+  const double need_bytes = EstimatedMemoryBytes(s);
+  if (need_bytes > MemoryLimitBytes()) {
+    throw FieldError(s, "workload.gpus",
+                     StrFormat("this run would need about %.3g GB of memory (limit %.3g GB; raise it with "
+                               "EPSIM_MAX_MEMORY_GB%s)",
+                               need_bytes / 1e9, MemoryLimitBytes() / 1e9,
+                               s.engine != Engine::kAnalytic ? ", or use --engine analytic" : ""));
+  }
+  const double weight_bytes = ExpertWeightBytesPerGpu(s, t);
+  if (weight_bytes > in.profile.memory_bytes) {
+    const auto [file, key] = FieldOrigin(s, "model.experts");
+    const std::string where = file == kCommandLine ? "command line (" + key + ")" : DisplayPath(file);
+    throw ConfigError(DisplayPath(in.profile.file), "device.memory", StrFormat("%.3g GB", in.profile.memory_bytes / 1e9),
+                      StrFormat("expert weights need %.3g GB per GPU with %s (model.experts %d, placement %s)",
+                                weight_bytes / 1e9, where.c_str(), s.num_experts,
+                                NameOf(PlacementPolicyNames(), s.placement)));
+  }
+}
+
+}  // namespace
+
+int DomainGpus(const Scenario& scenario, const Topology& topology) {
+  return std::min(topology.scale_up.domain_gpus, scenario.gpus);
+}
+
+SimulationInputs ResolveInputs(const Scenario& scenario) {
+  CheckScenarioFields(scenario);
+  SimulationInputs in;
+  in.scenario = scenario;
+  const auto [topology_file, topology_key] = FieldOrigin(scenario, "topology");
+  in.topology = LoadTopology(ResolveDataFile("topologies", scenario.topology, topology_file, topology_key),
+                             scenario.nodes);
+  const auto [gpus_file, gpus_key] = FieldOrigin(scenario, "workload.gpus");
+  CheckGpusFit(in.topology, scenario.gpus, gpus_file, gpus_key);
+  in.scenario.profile = scenario.profile.empty() ? in.topology.gpu : scenario.profile;
+  const auto [profile_file, profile_key] = FieldOrigin(scenario, "profile");
+  in.profile = LoadProfile(ResolveDataFile("calibrate/profiles", in.scenario.profile, profile_file, profile_key));
+  CheckScenarioOnInputs(in);
+  return in;
+}
+
+}  // namespace epsim

@@ -1,0 +1,32 @@
+// epsim config: everything one run reads (scenario, topology, profile), resolved and
+// checked against each other.
+//
+// LoadScenario (scenario.h) reads each field on its own; ResolveInputs loads the topology
+// and profile the scenario names and makes every check across fields and files, in one
+// place: whatever it accepts, the simulator can run.
+#ifndef EPSIM_SIM_CONFIG_INPUTS_H_
+#define EPSIM_SIM_CONFIG_INPUTS_H_
+
+#include "calibrate/profile/profile.h"
+#include "sim/config/scenario.h"
+#include "sim/config/topology.h"
+
+namespace epsim {
+
+struct SimulationInputs {
+  Scenario scenario;
+  Topology topology;
+  Profile profile;
+};
+
+// Resolves the scenario's topology and profile references and checks the combination.
+// Throws ConfigError naming the file and key (or the flag) of the value to change.
+SimulationInputs ResolveInputs(const Scenario& scenario);
+
+// GPUs a scenario's NVLink domains hold on `topology` ("node" in node_limit and in the
+// hierarchical all-to-all): the topology's domain, at most the run's GPUs.
+int DomainGpus(const Scenario& scenario, const Topology& topology);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_CONFIG_INPUTS_H_

@@ -1,0 +1,141 @@
+// epsim config: a what-if scenario (scenarios/*.yaml) with command-line overrides.
+//
+// One schema table (ScenarioSchema) says every field: its key in files, its flag, its
+// default, what a value looks like, how it is read and how it is echoed. The file parser,
+// the flag parser, `epsim --help`, summary.json's echo of the scenario and the check that
+// scenarios/README.md documents every field all read that table. Errors name where the bad
+// value came from: the file and key, or the flag.
+#ifndef EPSIM_SIM_CONFIG_SCENARIO_H_
+#define EPSIM_SIM_CONFIG_SCENARIO_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/enum_names.h"
+#include "common/error.h"
+#include "sim/workload/routing_spec.h"
+
+namespace epsim {
+
+// Element type of tokens on the wire.
+enum class Dtype { kBf16, kFp8 };
+// How the dispatch and combine all-to-alls move tokens (sim/traffic/traffic.h).
+enum class A2aAlgorithm { kDirect, kHierarchical, kRdmaOnly };
+// Experts spread over GPUs (all-to-all), or sliced over each NVLink domain.
+enum class Parallelism { kExpert, kTensor };
+enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical };
+// Which assignments an expert over capacity drops.
+enum class DropPolicy { kPosition, kScore };
+enum class Overlap { kNone, kTwoBatch };
+// How a run is replayed: SimGrid's max-min flows (the reference) or the fast path.
+enum class Engine { kSimGrid, kAnalytic };
+
+const EnumTable<Dtype>& DtypeNames();                      // bf16, fp8
+const EnumTable<A2aAlgorithm>& A2aAlgorithmNames();        // direct, hierarchical, rdma-only
+const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
+const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
+const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
+const EnumTable<Overlap>& OverlapNames();                  // none, two-batch
+const EnumTable<Engine>& EngineNames();                    // simgrid, analytic
+
+struct Scenario {
+  std::string file;            // scenario file, or "" for flags only
+  std::string name;
+  std::string topology;        // bundled name (topologies/NAME.yaml) or a path
+  int nodes = 0;               // 0: the topology file's node count
+  std::string profile;         // bundled name or path; "": the topology's GPU
+  // model
+  int64_t hidden = 0;
+  int64_t expert_ffn = 0;
+  int num_experts = 0;
+  int shared_experts = 0;
+  int top_k = 0;
+  Dtype dispatch_dtype = Dtype::kBf16;
+  Dtype combine_dtype = Dtype::kBf16;
+  // workload
+  int gpus = 0;
+  int tokens_per_gpu = 0;
+  int steps = 0;
+  uint64_t seed = 0;
+  RoutingSpec routing;
+  int drift_steps = 0;         // popularity (Zipf order, hot expert) redrawn every N steps; 0: fixed
+  double token_sigma = 0;      // per-GPU tokens log-normal with this sigma (mean kept); 0: equal
+  double balance = 0;          // load-balancing strength in [0, 1] (see RoutingParams::balance)
+  // bursts (workload.burst EVERY:SHARE): on steps EVERY-1, 2 EVERY-1, ... one expert drawn
+  // per burst takes SHARE of the assignments on top of the routing (RoutingParams::burst_*)
+  int burst_every = 0;         // 0: no bursts
+  double burst_share = 0;
+  // strategy
+  double capacity_factor = 0;  // 0: dropless
+  DropPolicy drop_policy = DropPolicy::kPosition;
+  A2aAlgorithm a2a = A2aAlgorithm::kDirect;
+  int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
+  // expert placement: eplb replicates the heaviest experts with `redundant_experts` extra
+  // copies and balances the copies over GPUs, from the loads of the previous
+  // `rebalance_interval` steps (other placements ignore the budget); eplb-hierarchical
+  // does the same within each NVLink domain (DeepSeek's hierarchical policy)
+  PlacementPolicy placement = PlacementPolicy::kContiguous;
+  Parallelism parallelism = Parallelism::kExpert;
+  int redundant_experts = 0;
+  int rebalance_interval = 0;
+  // two-batch: the step's tokens split into two micro-batches on a compute stream and a
+  // communication stream per GPU, so that one micro-batch's expert compute runs while the
+  // other's dispatch or combine moves
+  Overlap overlap = Overlap::kNone;
+  Engine engine = Engine::kSimGrid;
+
+  // Per key: the value as written and where it came from ("FILE", "--flag" or "default").
+  struct Source {
+    std::string text;
+    std::string origin;
+  };
+  std::map<std::string, Source> sources;
+
+  // Bytes of one token on the wire: bf16 = 2H; fp8 = H (1 + 4/128) with one fp32 scale
+  // per 128 elements.
+  static double TokenBytes(Dtype dtype, int64_t hidden);
+  // True for the placements that replicate experts from observed loads (eplb, eplb-hierarchical).
+  bool UsesEplb() const {
+    return placement == PlacementPolicy::kEplb || placement == PlacementPolicy::kEplbHierarchical;
+  }
+  // Every field as (key, value text), in schema order: for the report and summary.json.
+  std::vector<std::pair<std::string, std::string>> Fields() const;
+};
+
+class FieldReader;
+
+// One field of the schema.
+struct ScenarioField {
+  const char* key;       // "model.top_k"
+  const char* flag;      // "--top-k"
+  const char* fallback;  // the default, as text; nullptr: required
+  std::string values;    // what a value looks like, for --help ("N", "CF|none", "bf16|fp8")
+  void (*read)(const FieldReader& reader, Scenario& scenario);
+  std::string (*echo)(const Scenario& scenario);
+};
+
+// Every field, in the order they are read (a field may use those before it) and echoed.
+const std::vector<ScenarioField>& ScenarioSchema();
+
+// The flags that override fields, e.g. {"--top-k", "model.top_k"}, in schema order.
+const std::vector<std::pair<std::string, std::string>>& ScenarioFlags();
+
+// Loads `path` (may be empty: flags must then give every required field), applies
+// `overrides` (flag -> value), reads every field and checks the fields against each other
+// (CheckScenarioFields). Throws ConfigError naming the file and key, or the flag.
+Scenario LoadScenario(const std::string& path,
+                      const std::vector<std::pair<std::string, std::string>>& overrides);
+
+// Where field `key` of `s` came from, as a ConfigError's (file, key): the flag
+// (kCommandLine, "--flag"), the file and key, or for a default the scenario file (or the
+// command line when there is none) and the key.
+std::pair<std::string, std::string> FieldOrigin(const Scenario& s, const std::string& key);
+// A ConfigError about field `key` of `s`, naming its origin and value as written.
+ConfigError FieldError(const Scenario& s, const std::string& key, const std::string& why);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_CONFIG_SCENARIO_H_

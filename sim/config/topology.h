@@ -1,0 +1,67 @@
+// epsim config: a GPU cluster described in topologies/*.yaml, loaded into a validated value.
+//
+// The schema is documented in topologies/README.md. All bandwidths are bytes per second
+// per direction, after the optional efficiency factor; all latencies are seconds.
+#ifndef EPSIM_SIM_CONFIG_TOPOLOGY_H_
+#define EPSIM_SIM_CONFIG_TOPOLOGY_H_
+
+#include <string>
+
+namespace epsim {
+
+// Scale-up fabric: GPUs of one NVLink domain reach each other through NVSwitch, each GPU
+// through its own full-duplex port.
+struct ScaleUp {
+  int domain_gpus = 0;            // GPUs per NVLink domain (8 for DGX, 72 for NVL72)
+  double bandwidth_Bps = 0;       // per GPU per direction, efficiency applied
+  double line_rate_Bps = 0;       // per GPU per direction, as the datasheet gives it
+  double efficiency = 1.0;        // achievable fraction of line rate
+  double latency_s = 0;           // GPU to GPU through one NVSwitch
+};
+
+// Scale-out fabric: NICs into a leaf tier, leaves into a spine tier (two-tier fat tree).
+struct ScaleOut {
+  int nics_per_node = 0;
+  double nic_bandwidth_Bps = 0;   // per NIC per direction, efficiency applied (also switch ports)
+  double nic_line_rate_Bps = 0;
+  double efficiency = 1.0;
+  double nic_latency_s = 0;       // one NIC traversal (counted at each end)
+  double switch_latency_s = 0;    // one switch traversal
+  int leaf_down_ports = 0;        // NIC-facing ports per leaf switch
+  double oversubscription = 1.0;  // leaf down ports : up ports
+  bool rail_optimized = true;     // NIC i of every node on the leaves of rail i
+};
+
+struct Topology {
+  std::string name;
+  std::string source_file;
+  std::string gpu;                // profile name, e.g. "h100"
+  int nodes = 0;
+  int gpus_per_node = 0;
+  ScaleUp scale_up;
+  ScaleOut scale_out;
+
+  int total_gpus() const { return nodes * gpus_per_node; }
+  int NodeOf(int gpu_rank) const { return gpu_rank / gpus_per_node; }
+  int DomainOf(int gpu_rank) const { return gpu_rank / scale_up.domain_gpus; }
+  // NIC index inside its node used by a GPU (GPUs share NICs evenly when fewer NICs).
+  int NicOf(int gpu_rank) const {
+    return (gpu_rank % gpus_per_node) * scale_out.nics_per_node / gpus_per_node;
+  }
+  bool SameDomain(int a, int b) const { return DomainOf(a) == DomainOf(b); }
+};
+
+// Loads and validates a topology file. `nodes_override` > 0 replaces the file's node count
+// (the bundled clusters are parametric in their size). Throws ConfigError.
+Topology LoadTopology(const std::string& path, int nodes_override = 0);
+// The same from YAML text; `name` stands for the file in errors.
+Topology ParseTopology(const std::string& yaml_text, const std::string& name,
+                       int nodes_override = 0);
+
+// Checks that `gpus` GPUs fit the topology; throws ConfigError naming `key`.
+void CheckGpusFit(const Topology& topology, int gpus, const std::string& file,
+                  const std::string& key);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_CONFIG_TOPOLOGY_H_

@@ -1,0 +1,116 @@
+// epsim engine: analytic step replay (see analytic_replay.h).
+#include "sim/engine/analytic_replay.h"
+
+#include <algorithm>
+
+#include "sim/engine/fluid.h"
+
+namespace epsim {
+namespace {
+
+// One all-to-all: the flows `members` of `flows`; flow g -> h starts when both have entered
+// (enter[g], enter[h]); a GPU leaves when all of its flows have arrived. Writes the flows'
+// start and arrival times; returns when each GPU leaves.
+std::vector<double> Exchange(const FabricLayout& layout, const std::vector<double>& capacity,
+                             const std::vector<Flow>& flows, const std::vector<int>& members,
+                             const std::vector<double>& enter, std::vector<double>& flow_start,
+                             std::vector<double>& flow_end) {
+  std::vector<FluidFlow> fluid(members.size());
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Flow& f = flows[members[i]];
+    fluid[i].bytes = f.bytes;
+    fluid[i].start_s = std::max(enter[f.src], enter[f.dst]);
+    fluid[i].latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric);
+    fluid[i].links = layout.RouteLinks(f.src, f.dst, f.via_fabric);
+  }
+  const std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
+  std::vector<double> leave = enter;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Flow& f = flows[members[i]];
+    flow_start[members[i]] = fluid[i].start_s;
+    flow_end[members[i]] = arrival[i];
+    leave[f.src] = std::max(leave[f.src], arrival[i]);
+    leave[f.dst] = std::max(leave[f.dst], arrival[i]);
+  }
+  return leave;
+}
+
+}  // namespace
+
+// The two streams of step_work.h, task by task. Each all-to-all is solved on its own: two
+// exchanges in flight at once share only fabric-internal links (a GPU's own ports carry
+// one exchange at a time, since a flow starts only once both ends are in it), where this
+// ignores their mutual slowdown.
+StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work) {
+  const int p = layout.num_gpus();
+  const int mbs = work.micro_batches;
+  const std::vector<double> capacity = layout.LinkCapacities();
+  StepTimeline t;
+  t.gpus.resize(p);
+  t.dispatch_flow_start.assign(work.dispatch.size(), 0);
+  t.dispatch_flow_end.assign(work.dispatch.size(), 0);
+  t.combine_flow_start.assign(work.combine.size(), 0);
+  t.combine_flow_end.assign(work.combine.size(), 0);
+  const std::vector<std::vector<int>> dispatch_of = FlowsByMicroBatch(work.dispatch, mbs);
+  const std::vector<std::vector<int>> combine_of = FlowsByMicroBatch(work.combine, mbs);
+  std::vector<double> compute_free(p, 0), comm_free(p, 0), enter(p);
+  std::vector<std::vector<double>> route_end(mbs), dispatch_leave(mbs), expert_end(mbs), combine_leave(mbs);
+  auto task = [&](GpuTimeline& gpu, const char* name, int m, bool comm, double start, double end) {
+    if (mbs > 1) gpu.tasks.push_back({name, m, comm, start, end});
+  };
+  for (int m = 0; m < mbs; ++m) {
+    route_end[m].resize(p);
+    for (int g = 0; g < p; ++g) {
+      const double start = compute_free[g];
+      compute_free[g] = route_end[m][g] = start + work.RouteS(m, g);
+      task(t.gpus[g], "route", m, false, start, compute_free[g]);
+    }
+  }
+  // The communication stream: all-to-all m of a kind enters after its input is ready.
+  auto exchanges = [&](const char* name, const std::vector<Flow>& flows,
+                       const std::vector<std::vector<int>>& of, const std::vector<std::vector<double>>& ready,
+                       std::vector<double>& flow_start, std::vector<double>& flow_end,
+                       std::vector<std::vector<double>>& leave) {
+    for (int m = 0; m < mbs; ++m) {
+      for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], ready[m][g]);
+      leave[m] = Exchange(layout, capacity, flows, of[m], enter, flow_start, flow_end);
+      for (int g = 0; g < p; ++g) {
+        comm_free[g] = leave[m][g];
+        task(t.gpus[g], name, m, true, enter[g], comm_free[g]);
+      }
+    }
+  };
+  exchanges("dispatch", work.dispatch, dispatch_of, route_end, t.dispatch_flow_start,
+            t.dispatch_flow_end, dispatch_leave);
+  for (int m = 0; m < mbs; ++m) {
+    expert_end[m].resize(p);
+    for (int g = 0; g < p; ++g) {
+      const double start = std::max(compute_free[g], dispatch_leave[m][g]);
+      compute_free[g] = expert_end[m][g] = start + work.ExpertS(m, g);
+      task(t.gpus[g], "expert", m, false, start, compute_free[g]);
+    }
+  }
+  exchanges("combine", work.combine, combine_of, expert_end, t.combine_flow_start,
+            t.combine_flow_end, combine_leave);
+  for (int m = 0; m < mbs; ++m) {
+    for (int g = 0; g < p; ++g) {
+      const double start = std::max(compute_free[g], combine_leave[m][g]);
+      compute_free[g] = start + work.ReduceS(m, g);
+      task(t.gpus[g], "reduce", m, false, start, compute_free[g]);
+    }
+  }
+  const int last = mbs - 1;
+  for (int g = 0; g < p; ++g) {
+    GpuTimeline& gpu = t.gpus[g];
+    gpu.route_end = route_end[last][g];
+    gpu.dispatch_end = dispatch_leave[last][g];
+    gpu.expert_end = expert_end[last][g];
+    gpu.combine_end = combine_leave[last][g];
+    gpu.end = compute_free[g];
+    t.step_time_s = std::max(t.step_time_s, gpu.end);
+  }
+  FillFlowTotals(work, t);
+  return t;
+}
+
+}  // namespace epsim

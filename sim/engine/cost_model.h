@@ -1,0 +1,50 @@
+// epsim engine: durations of the local (compute) phases of an EP step, from a cost profile.
+//
+// The work of each operation comes from the layer's shape through the formulas the
+// calibrator fits with (calibrate/profile/op_work.h); the profile's model turns work into time.
+#ifndef EPSIM_SIM_ENGINE_COST_MODEL_H_
+#define EPSIM_SIM_ENGINE_COST_MODEL_H_
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "calibrate/profile/op_work.h"
+#include "calibrate/profile/profile.h"
+
+namespace epsim {
+
+struct LayerShape {
+  int64_t hidden = 0;
+  int64_t expert_ffn = 0;
+  int64_t num_experts = 0;
+  int64_t shared_experts = 0;
+  int64_t top_k = 0;
+  double dispatch_token_bytes = 0;
+  double combine_token_bytes = 0;
+};
+
+class CostModel {
+ public:
+  CostModel(const Profile& profile, const LayerShape& shape) : profile_(profile), shape_(shape) {}
+
+  double RouteS(int64_t tokens);
+  double PermuteS(int64_t dispatched_copies);
+  // One expert's FFN over `tokens` tokens (0 tokens: no work, no time).
+  double ExpertS(int64_t tokens);
+  double CombineS(int64_t returned_copies, int64_t tokens);
+
+  const Profile& profile() const { return profile_; }
+
+ private:
+  // The time of `op` for `work`; warns once per operation outside the profile's range.
+  double Time(const std::string& op, const OpWork& work);
+
+  const Profile& profile_;
+  LayerShape shape_;
+  std::set<std::string> warned_;  // operations already warned about (range)
+};
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_ENGINE_COST_MODEL_H_

@@ -1,0 +1,217 @@
+// epsim engine: step replay on SimGrid (see replay.h).
+#include "sim/engine/replay.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace sg4 = simgrid::s4u;
+
+namespace epsim {
+namespace {
+
+// One all-to-all of one micro-batch: the flows `members` of the step's `flows`. Flow start
+// and arrival times (absolute) go to the step's per-flow vectors.
+//
+// Each flow is one mailbox put/get pair: GPU g posts a put for each of its sends and a get
+// for each of its receives on the pair's mailbox, from an actor on the host where the flow
+// leaves or arrives (the GPU for NVLink flows, its NIC for fabric flows). SimGrid starts a
+// transfer once both sides have posted: NCCL's rendezvous. Later all-to-alls reuse the
+// pair's mailbox safely: a GPU enters the next one only once all its flows of this one
+// have arrived, so the puts and gets of two exchanges never meet. (Host-to-host Comm::sendto
+// comms held by helper actors gave the same times to 1e-6 but ran 1.5-2.6x slower at 128
+// GPUs on SimGrid 3.32.)
+class Exchange {
+ public:
+  Exchange(const Platform& platform, const std::vector<Flow>& flows, const std::vector<int>& members,
+           std::vector<double>& flow_start, std::vector<double>& flow_arrival)
+      : platform_(platform), flows_(flows), flow_start_(flow_start), flow_arrival_(flow_arrival) {
+    const int p = platform.num_gpus();
+    out_flows_.resize(p);
+    in_flows_.resize(p);
+    for (int i : members) {
+      out_flows_[flows[i].src].push_back(i);
+      in_flows_[flows[i].dst].push_back(i);
+    }
+  }
+
+  // Called by GPU g's communication actor when g enters the all-to-all; returns when all of
+  // g's flows have arrived (route latency included).
+  void Run(int g) {
+    double done_at = sg4::Engine::get_clock();
+    std::map<sg4::Host*, std::vector<std::pair<int, bool>>> by_host;  // (flow, is_send)
+    for (int f : out_flows_[g]) by_host[Path(f).src].push_back({f, true});
+    for (int f : in_flows_[g]) by_host[Path(f).dst].push_back({f, false});
+    const sg4::SemaphorePtr finished = sg4::Semaphore::create(0);
+    for (const auto& [host, side] : by_host) {
+      sg4::Actor::create("flows-" + std::to_string(g), host, [this, side = side, finished, &done_at]() {
+        static char payload;
+        void* received = nullptr;
+        std::vector<sg4::CommPtr> comms;
+        for (const auto& [f, is_send] : side) {
+          sg4::Mailbox* mailbox =
+              sg4::Mailbox::by_name(std::to_string(flows_[f].src) + ">" + std::to_string(flows_[f].dst));
+          if (is_send)
+            comms.push_back(mailbox->put_async(&payload, static_cast<uint64_t>(std::ceil(flows_[f].bytes))));
+          else
+            comms.push_back(mailbox->get_async<void>(&received));
+        }
+        sg4::Comm::wait_all(comms);
+        for (size_t i = 0; i < side.size(); ++i) {
+          const int f = side[i].first;
+          flow_start_[f] = comms[i]->get_start_time();
+          flow_arrival_[f] = comms[i]->get_finish_time() + Path(f).latency_s;
+          done_at = std::max(done_at, flow_arrival_[f]);
+        }
+        finished->release();
+      });
+    }
+    for (size_t i = 0; i < by_host.size(); ++i) finished->acquire();
+    if (done_at > sg4::Engine::get_clock()) sg4::this_actor::sleep_until(done_at);
+  }
+
+ private:
+  FlowPath Path(int f) const { return platform_.Path(flows_[f].src, flows_[f].dst, flows_[f].via_fabric); }
+
+  const Platform& platform_;
+  const std::vector<Flow>& flows_;
+  std::vector<double>& flow_start_;
+  std::vector<double>& flow_arrival_;
+  std::vector<std::vector<int>> out_flows_, in_flows_;
+};
+
+// Everything the GPU actors of one replay share.
+struct ReplayState {
+  const Platform* platform = nullptr;
+  int num_steps = 0;
+  std::function<StepWork(int)> make_step;
+  std::function<void(int, const StepWork&, const StepTimeline&)> on_step;
+  sg4::BarrierPtr barrier;
+  // Current step: one exchange per micro-batch and all-to-all.
+  StepWork work;
+  std::vector<std::unique_ptr<Exchange>> dispatch, combine;
+  double step_start = 0;
+  StepTimeline timeline;
+};
+
+void PrepareStep(ReplayState& state, int step) {
+  state.work = state.make_step(step);
+  const StepWork& work = state.work;
+  StepTimeline& t = state.timeline;
+  t = StepTimeline();
+  t.gpus.resize(state.platform->num_gpus());
+  t.dispatch_flow_start.assign(work.dispatch.size(), 0);
+  t.dispatch_flow_end.assign(work.dispatch.size(), 0);
+  t.combine_flow_start.assign(work.combine.size(), 0);
+  t.combine_flow_end.assign(work.combine.size(), 0);
+  const std::vector<std::vector<int>> dispatch_of = FlowsByMicroBatch(work.dispatch, work.micro_batches);
+  const std::vector<std::vector<int>> combine_of = FlowsByMicroBatch(work.combine, work.micro_batches);
+  state.dispatch.clear();
+  state.combine.clear();
+  for (int m = 0; m < work.micro_batches; ++m) {
+    state.dispatch.push_back(std::make_unique<Exchange>(*state.platform, work.dispatch, dispatch_of[m],
+                                                        t.dispatch_flow_start, t.dispatch_flow_end));
+    state.combine.push_back(std::make_unique<Exchange>(*state.platform, work.combine, combine_of[m],
+                                                       t.combine_flow_start, t.combine_flow_end));
+  }
+}
+
+void FinishStep(ReplayState& state, int step) {
+  StepTimeline& t = state.timeline;
+  t.step_time_s = 0;
+  for (const GpuTimeline& gpu : t.gpus) t.step_time_s = std::max(t.step_time_s, gpu.end);
+  for (auto* times : {&t.dispatch_flow_start, &t.dispatch_flow_end, &t.combine_flow_start, &t.combine_flow_end})
+    for (double& time : *times) time -= state.step_start;
+  FillFlowTotals(state.work, t);
+  state.on_step(step, state.work, t);
+}
+
+// GPU g's two streams (step_work.h): this actor is the compute stream; it starts a
+// communication-stream actor per step. Semaphores carry the dependencies between them.
+void GpuActor(ReplayState* state, int g) {
+  for (int step = 0; step < state->num_steps; ++step) {
+    if (g == 0) {
+      PrepareStep(*state, step);
+      state->step_start = sg4::Engine::get_clock();
+    }
+    state->barrier->wait();
+    const double t0 = state->step_start;
+    const StepWork& work = state->work;
+    const int mbs = work.micro_batches;
+    GpuTimeline& me = state->timeline.gpus[g];
+    auto make = [mbs]() {
+      std::vector<sg4::SemaphorePtr> v;
+      for (int m = 0; m < mbs; ++m) v.push_back(sg4::Semaphore::create(0));
+      return v;
+    };
+    const std::vector<sg4::SemaphorePtr> routed = make(), dispatched = make(), computed = make(), combined = make();
+    auto span = [&me, mbs, t0](const char* name, int m, bool comm, double start) {
+      if (mbs > 1) me.tasks.push_back({name, m, comm, start - t0, sg4::Engine::get_clock() - t0});
+    };
+    sg4::Actor::create("comm-" + std::to_string(g), sg4::this_actor::get_host(), [=, &me]() {
+      // All-to-all m of a kind waits for its input, then lets its consumer go.
+      auto exchanges = [&](const char* name, const std::vector<std::unique_ptr<Exchange>>& exchange,
+                           const std::vector<sg4::SemaphorePtr>& input,
+                           const std::vector<sg4::SemaphorePtr>& output, double& last_end) {
+        for (int m = 0; m < mbs; ++m) {
+          input[m]->acquire();
+          const double enter = sg4::Engine::get_clock();
+          exchange[m]->Run(g);
+          span(name, m, true, enter);
+          output[m]->release();
+        }
+        last_end = sg4::Engine::get_clock() - t0;
+      };
+      exchanges("dispatch", state->dispatch, routed, dispatched, me.dispatch_end);
+      exchanges("combine", state->combine, computed, combined, me.combine_end);
+    });
+    for (int m = 0; m < mbs; ++m) {
+      const double start = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(work.RouteS(m, g));
+      span("route", m, false, start);
+      routed[m]->release();
+    }
+    me.route_end = sg4::Engine::get_clock() - t0;
+    for (int m = 0; m < mbs; ++m) {
+      dispatched[m]->acquire();
+      const double start = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(work.ExpertS(m, g));
+      span("expert", m, false, start);
+      computed[m]->release();
+    }
+    me.expert_end = sg4::Engine::get_clock() - t0;
+    for (int m = 0; m < mbs; ++m) {
+      combined[m]->acquire();
+      const double start = sg4::Engine::get_clock();
+      sg4::this_actor::sleep_for(work.ReduceS(m, g));
+      span("reduce", m, false, start);
+    }
+    me.end = sg4::Engine::get_clock() - t0;
+    state->barrier->wait();
+    if (g == 0) FinishStep(*state, step);
+  }
+}
+
+}  // namespace
+
+void ReplaySteps(sg4::Engine& engine, const Platform& platform, int num_steps,
+                 const std::function<StepWork(int step)>& make_step,
+                 const std::function<void(int step, const StepWork&, const StepTimeline&)>&
+                     on_step) {
+  ReplayState state;
+  state.platform = &platform;
+  state.num_steps = num_steps;
+  state.make_step = make_step;
+  state.on_step = on_step;
+  state.barrier = sg4::Barrier::create(platform.num_gpus());
+  for (int g = 0; g < platform.num_gpus(); ++g) {
+    sg4::Actor::create("gpu-" + std::to_string(g), platform.GpuHost(g),
+                       [&state, g]() { GpuActor(&state, g); });
+  }
+  engine.run();
+}
+
+}  // namespace epsim

@@ -1,0 +1,129 @@
+// epsim engine: step work from a routing plan (see step_builder.h).
+#include "sim/engine/step_builder.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "sim/traffic/traffic.h"
+
+namespace epsim {
+namespace {
+
+LayerShape SlicedShape(const LayerShape& shape, int64_t ways) {
+  LayerShape sliced = shape;
+  sliced.expert_ffn = (shape.expert_ffn + ways - 1) / ways;
+  return sliced;
+}
+
+StepWork EmptyWork(int num_gpus) {
+  StepWork work;
+  work.route_s.assign(num_gpus, 0);
+  work.expert_s.assign(num_gpus, 0);
+  work.reduce_s.assign(num_gpus, 0);
+  return work;
+}
+
+}  // namespace
+
+LayerShape ShapeOf(const Scenario& s) {
+  LayerShape shape;
+  shape.hidden = s.hidden;
+  shape.expert_ffn = s.expert_ffn;
+  shape.num_experts = s.num_experts;
+  shape.shared_experts = s.shared_experts;
+  shape.top_k = s.top_k;
+  shape.dispatch_token_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
+  shape.combine_token_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
+  return shape;
+}
+
+StepBuilder::StepBuilder(const SimulationInputs& inputs)
+    : inputs_(inputs), costs_(inputs.profile, ShapeOf(inputs.scenario)),
+      sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))) {}
+
+StepWork StepBuilder::Build(const RoutingPlan& plan) {
+  if (inputs_.scenario.parallelism == Parallelism::kTensor) return TensorParallel(plan);
+  if (inputs_.scenario.overlap == Overlap::kTwoBatch) return TwoMicroBatches(plan);
+  return ExpertParallel(plan);
+}
+
+StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
+  const Scenario& s = inputs_.scenario;
+  const double dispatch_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
+  const double combine_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
+  const int p = s.gpus;
+  StepWork work = EmptyWork(p);
+  for (int g = 0; g < p; ++g) {
+    int64_t copies = 0;  // tokens the source gathers into send order
+    for (const auto& entry : plan.dispatch_tokens[g]) copies += entry.second;
+    work.route_s[g] = costs_.RouteS(plan.source_tokens[g]) + costs_.PermuteS(copies);
+  }
+  for (const TokenFlow& f : DispatchFlows(plan, inputs_.topology, s.a2a)) {
+    work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_bytes, f.via_fabric});
+    work.combine.push_back({f.dst, f.src, f.tokens * combine_bytes, f.via_fabric});
+  }
+  // Combine flows grouped by source for a stable order.
+  std::stable_sort(work.combine.begin(), work.combine.end(),
+                   [](const Flow& a, const Flow& b) { return a.src < b.src; });
+  for (int g = 0; g < p; ++g) {
+    double expert_s = 0;
+    for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += costs_.ExpertS(tokens);
+    // Shared experts run on every GPU over its own tokens.
+    expert_s += s.shared_experts * costs_.ExpertS(plan.source_tokens[g]);
+    work.expert_s[g] = expert_s;
+    work.reduce_s[g] = costs_.CombineS(ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
+  }
+  return work;
+}
+
+StepWork StepBuilder::TwoMicroBatches(const RoutingPlan& plan) {
+  const int p = inputs_.scenario.gpus;
+  StepWork work = EmptyWork(p);
+  work.micro_batches = 2;
+  for (int m = 0; m < 2; ++m) {
+    StepWork part = ExpertParallel(HalfOfPlan(plan, m));
+    for (Flow& f : part.dispatch) work.dispatch.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
+    for (Flow& f : part.combine) work.combine.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
+    for (int g = 0; g < p; ++g) {
+      work.route_s[g] += part.route_s[g];
+      work.expert_s[g] += part.expert_s[g];
+      work.reduce_s[g] += part.reduce_s[g];
+    }
+    work.batch_route_s.push_back(std::move(part.route_s));
+    work.batch_expert_s.push_back(std::move(part.expert_s));
+    work.batch_reduce_s.push_back(std::move(part.reduce_s));
+  }
+  return work;
+}
+
+StepWork StepBuilder::TensorParallel(const RoutingPlan& plan) {
+  const Scenario& s = inputs_.scenario;
+  const int p = s.gpus;
+  const int domain = DomainGpus(s, inputs_.topology);
+  const double dispatch_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
+  const double combine_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
+  StepWork work = EmptyWork(p);
+  for (int d0 = 0; d0 < p; d0 += domain) {
+    int64_t domain_tokens = 0;
+    double expert_s = 0;  // every GPU of the domain: its slice of every expert
+    for (int g = d0; g < d0 + domain; ++g) {
+      domain_tokens += plan.source_tokens[g];
+      for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += sliced_costs_.ExpertS(tokens);
+    }
+    expert_s += s.shared_experts * sliced_costs_.ExpertS(domain_tokens);
+    for (int g = d0; g < d0 + domain; ++g) {
+      work.route_s[g] = costs_.RouteS(plan.source_tokens[g]);
+      work.expert_s[g] = expert_s;
+      work.reduce_s[g] = costs_.CombineS(static_cast<int64_t>(domain) * plan.source_tokens[g],
+                                         plan.source_tokens[g]);
+      for (int h = d0; h < d0 + domain; ++h) {
+        if (h == g) continue;
+        work.dispatch.push_back({g, h, plan.source_tokens[g] * dispatch_bytes, false});
+        work.combine.push_back({g, h, plan.source_tokens[h] * combine_bytes, false});
+      }
+    }
+  }
+  return work;
+}
+
+}  // namespace epsim

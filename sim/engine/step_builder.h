@@ -1,0 +1,41 @@
+// epsim engine: one step's work (its flows and every GPU's compute durations) from the
+// step's routing plan: the all-to-all algorithm's flows (sim/traffic), the cost model's
+// durations, two micro-batches under two-batch overlap, or tensor parallelism's collectives.
+#ifndef EPSIM_SIM_ENGINE_STEP_BUILDER_H_
+#define EPSIM_SIM_ENGINE_STEP_BUILDER_H_
+
+#include "sim/config/inputs.h"
+#include "sim/engine/cost_model.h"
+#include "sim/engine/step_work.h"
+#include "sim/workload/routing_plan.h"
+
+namespace epsim {
+
+// The layer's shape as the cost model needs it.
+LayerShape ShapeOf(const Scenario& scenario);
+
+class StepBuilder {
+ public:
+  // Keeps a reference to `inputs`.
+  explicit StepBuilder(const SimulationInputs& inputs);
+
+  StepWork Build(const RoutingPlan& plan);
+
+ private:
+  // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
+  StepWork ExpertParallel(const RoutingPlan& plan);
+  // Two-batch overlap: the two halves of the plan as micro-batches 0 and 1.
+  StepWork TwoMicroBatches(const RoutingPlan& plan);
+  // Tensor parallelism inside each NVLink domain: the domain's tokens all-gathered, every
+  // GPU computing its 1/D slice of every expert over all of them, the partial outputs
+  // reduce-scattered back to the tokens' GPUs.
+  StepWork TensorParallel(const RoutingPlan& plan);
+
+  const SimulationInputs& inputs_;
+  CostModel costs_;
+  CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
+};
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_ENGINE_STEP_BUILDER_H_

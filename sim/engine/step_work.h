@@ -1,0 +1,90 @@
+// epsim engine: what one EP step asks of the cluster, and the per-GPU timeline that results.
+// Shared by the SimGrid replay (replay.h) and the analytic fast path (analytic_replay.h).
+#ifndef EPSIM_SIM_ENGINE_STEP_WORK_H_
+#define EPSIM_SIM_ENGINE_STEP_WORK_H_
+
+#include <utility>
+#include <vector>
+
+namespace epsim {
+
+struct Flow {
+  int src = 0;
+  int dst = 0;
+  double bytes = 0;
+  bool via_fabric = false;  // through the NICs even inside an NVLink domain (rdma-only)
+  int micro_batch = 0;      // with two-batch overlap: which micro-batch it belongs to
+};
+
+// What one step asks of the platform: flows per all-to-all and local compute per GPU.
+//
+// A step is one or more micro-batches m = 0..M-1. Each GPU runs a compute stream
+//   route 0 .. route M-1, expert 0 .. expert M-1, reduce 0 .. reduce M-1
+// and a communication stream
+//   dispatch 0 .. dispatch M-1, combine 0 .. combine M-1,
+// each task in stream order and after its input: dispatch m after route m, expert m after
+// dispatch m, combine m after expert m, reduce m after combine m. With M = 1 this is the
+// plain sequence; with M = 2 expert 0 runs while dispatch 1 moves and expert 1 while
+// combine 0 moves (two-batch overlap).
+struct StepWork {
+  int micro_batches = 1;
+  std::vector<Flow> dispatch;   // src != dst, bytes > 0; all micro-batches
+  std::vector<Flow> combine;
+  std::vector<double> route_s;  // per GPU: gate, top-k, layout, permute (sum over micro-batches)
+  std::vector<double> expert_s; // per GPU: grouped GEMM of its experts (+ shared experts)
+  std::vector<double> reduce_s; // per GPU: un-permute and weighted sum after combine
+  // With M > 1: the same per micro-batch, [m][gpu]; their sums are the vectors above.
+  std::vector<std::vector<double>> batch_route_s, batch_expert_s, batch_reduce_s;
+
+  double RouteS(int m, int g) const { return micro_batches == 1 ? route_s[g] : batch_route_s[m][g]; }
+  double ExpertS(int m, int g) const { return micro_batches == 1 ? expert_s[g] : batch_expert_s[m][g]; }
+  double ReduceS(int m, int g) const { return micro_batches == 1 ? reduce_s[g] : batch_reduce_s[m][g]; }
+};
+
+// One task of a GPU's timeline (micro-batches only: with M = 1 the phase ends say it all).
+struct TaskSpan {
+  const char* name = "";  // route, expert, reduce (compute); dispatch, combine (communication)
+  int micro_batch = 0;
+  bool communication = false;
+  double start = 0, end = 0;  // seconds since the step started; for an all-to-all, enter and leave
+};
+
+// Timeline of one GPU in one step; times are seconds since the step started. With
+// micro-batches, each phase end is that of the last micro-batch.
+struct GpuTimeline {
+  double route_end = 0;
+  double dispatch_end = 0;      // all dispatch sends and receives arrived; expert starts
+  double expert_end = 0;
+  double combine_end = 0;       // all combine sends and receives arrived; reduce starts
+  double end = 0;               // reduce done
+  double dispatch_comm_s = 0;   // time with at least one own dispatch flow in flight
+  double combine_comm_s = 0;
+  double dispatch_sent_bytes = 0;
+  double combine_sent_bytes = 0;
+  double dispatch_recv_bytes = 0;
+  double combine_recv_bytes = 0;
+  std::vector<TaskSpan> tasks;  // with M > 1: every task, for traces and attribution
+};
+
+struct StepTimeline {
+  double step_time_s = 0;       // start to the last GPU's end
+  std::vector<GpuTimeline> gpus;
+  // Per flow of StepWork::dispatch / combine: when it started moving and when it arrived
+  // (latency included), seconds since the step started.
+  std::vector<double> dispatch_flow_start, dispatch_flow_end;
+  std::vector<double> combine_flow_start, combine_flow_end;
+};
+
+// Indices into `flows` of each micro-batch's flows, in order.
+std::vector<std::vector<int>> FlowsByMicroBatch(const std::vector<Flow>& flows, int micro_batches);
+
+// The union of [start, end) spans as sorted, disjoint spans.
+std::vector<std::pair<double, double>> MergedSpans(std::vector<std::pair<double, double>> spans);
+
+// Fills each GPU's busy time per all-to-all (time with at least one of its flows in flight)
+// and its bytes sent and received, from the flows and their start and arrival times.
+void FillFlowTotals(const StepWork& work, StepTimeline& timeline);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_ENGINE_STEP_WORK_H_

@@ -1,0 +1,106 @@
+// epsim report: the records of a run (per GPU and step, per step, per expert and step) and
+// their summary over steps: what the terminal table, the result files and the notebooks show.
+// Definitions (README "Definitions"): step time from the step's start to the last GPU's
+// end; phases on the critical path (the GPU that finished last); stall, the part of the
+// step a GPU neither computes nor has own flows in flight; token skew, max over GPUs of
+// expert-input tokens / mean; expert skew, max over experts of routed load / mean.
+#ifndef EPSIM_SIM_REPORT_RECORDS_H_
+#define EPSIM_SIM_REPORT_RECORDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/config/inputs.h"
+#include "sim/engine/fabric_layout.h"
+#include "sim/engine/step_work.h"
+#include "sim/workload/routing_plan.h"
+
+namespace epsim {
+
+// One GPU in one step. Durations in seconds.
+struct GpuStepRecord {
+  int step = 0;
+  int gpu = 0;
+  double route_s = 0;      // route + permute compute
+  double dispatch_s = 0;   // route end to all dispatch traffic arrived
+  double expert_s = 0;     // expert compute
+  double combine_s = 0;    // expert end to reduce done
+  double compute_s = 0;    // route + expert + reduce compute
+  double comm_s = 0;       // own flows in flight (dispatch + combine)
+  double stall_s = 0;      // neither computing nor moving own data, until the step ends
+  // Where the non-compute time went (sum = step time - compute): waiting for peers (in an
+  // all-to-all before any own flow could start, and after finishing, for the slowest GPU);
+  // exposed communication (the time its busiest port needs for its own bytes, alone);
+  // contention (the rest of the time its flows were in flight: shared links, incast).
+  double wait_peers_s = 0;
+  double exposed_comm_s = 0;
+  double contention_s = 0;
+  double end_s = 0;        // reduce done, since step start
+  int64_t expert_tokens = 0;
+  int64_t dropped_tokens = 0;          // this GPU's assignments dropped at capacity (at the source)
+  int64_t unique_tokens_received = 0;  // tokens that reach this GPU, once each (incl. own)
+  int64_t node_tokens_sent = 0;        // (token, destination domain) pairs (incl. own domain)
+  double dispatch_sent_bytes = 0, dispatch_recv_bytes = 0;
+  double combine_sent_bytes = 0, combine_recv_bytes = 0;
+  double dispatch_GBps = 0; // sent bytes (not to itself) / own dispatch phase time
+  double combine_GBps = 0;
+};
+
+struct StepRecord {
+  int step = 0;
+  double step_time_s = 0;
+  int critical_gpu = 0;    // the GPU that finished last
+  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;  // on that GPU
+  double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;
+  double token_skew = 0;   // max GPU expert-input tokens / mean
+  double expert_skew = 0;  // max routed expert load (kept + dropped) / mean
+  int64_t assignments = 0, dropped = 0;
+  double dispatch_GBps = 0, combine_GBps = 0;  // mean over GPUs
+};
+
+struct ExpertStepRecord {
+  int step = 0;
+  int expert = 0;
+  int64_t kept = 0;
+  int64_t dropped = 0;
+};
+
+struct Summary {
+  double wait_peers_s = 0, exposed_comm_s = 0, contention_s = 0;  // mean over GPUs and steps
+  double step_time_s = 0, step_time_p50_s = 0, step_time_p99_s = 0;
+  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
+  double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;  // per-GPU mean over steps
+  double token_skew = 0, expert_skew = 0;                       // mean over steps
+  int64_t dropped_tokens = 0, assignments = 0;
+  double dropped_fraction = 0;
+  double dispatch_GBps = 0, combine_GBps = 0;
+};
+
+struct SimulationResult {
+  std::string network_model;
+  std::vector<StepRecord> steps;
+  std::vector<GpuStepRecord> gpus;
+  std::vector<ExpertStepRecord> experts;
+  Summary summary;
+};
+
+// Turns each replayed step into its records and appends them to a result.
+class StepRecorder {
+ public:
+  // Keeps references to `inputs` and `result`.
+  StepRecorder(const SimulationInputs& inputs, SimulationResult& result);
+  void Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline);
+
+ private:
+  const SimulationInputs& inputs_;
+  SimulationResult& result_;
+  const FabricLayout layout_;
+};
+
+// The summary over the steps of `result`'s records, for a run of `num_gpus` GPUs.
+Summary Summarize(const SimulationResult& result, int num_gpus);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_REPORT_RECORDS_H_

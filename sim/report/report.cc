@@ -1,0 +1,106 @@
+// epsim report: the terminal report (see report.h).
+#include "sim/report/report.h"
+
+#include <string>
+
+#include "common/numbers.h"
+#include "sim/config/data_files.h"
+#include "sim/report/version.h"
+
+namespace epsim {
+namespace {
+
+
+std::string TopologyLine(const Topology& t, int gpus) {
+  std::string line = StrFormat("%s (%s): %d GPUs of %d nodes x %d, NVLink %.0f GB/s per direction in "
+                            "domains of %d",
+                            t.name.c_str(), DisplayPath(t.source_file).c_str(), gpus, t.nodes, t.gpus_per_node,
+                            t.scale_up.bandwidth_Bps / 1e9, t.scale_up.domain_gpus);
+  if (t.scale_out.nics_per_node > 0) {
+    line += StrFormat(", %d x %.0f GB/s NICs per node, %s, leaf oversubscription %g:1",
+                   t.scale_out.nics_per_node, t.scale_out.nic_bandwidth_Bps / 1e9,
+                   t.scale_out.rail_optimized ? "rail-optimized" : "not rail-optimized",
+                   t.scale_out.oversubscription);
+  }
+  return line;
+}
+
+constexpr char kHeader[] =
+    "#  step     time    route dispatch   expert  combine    stall    stall    stall    token   expert    dropped     drop   a2a disp   a2a comb\n"
+    "#           (ms)     (ms)     (ms)     (ms)     (ms) min (ms) med (ms) max (ms)     skew     skew   (tokens) fraction (GB/s/GPU) (GB/s/GPU)\n";
+
+std::string Row(const std::string& label, double time, double route, double dispatch, double expert,
+                double combine, double smin, double smed, double smax, double tskew, double eskew,
+                double dropped, double fraction, double drate, double crate) {
+  return StrFormat("%7s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %10.0f %8.5f %10.1f %10.1f\n",
+                label.c_str(), time * 1e3, route * 1e3, dispatch * 1e3, expert * 1e3, combine * 1e3,
+                smin * 1e3, smed * 1e3, smax * 1e3, tskew, eskew, dropped, fraction, drate, crate);
+}
+
+}  // namespace
+
+std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) {
+  const Scenario& s = in.scenario;
+  std::string out;
+  out += StrFormat("# epsim %s: expert-parallel step replay\n", kEpsimVersion);
+  out += StrFormat("# scenario  : %s (%s)\n", s.name.c_str(), s.file.empty() ? "flags" : DisplayPath(s.file).c_str());
+  out += "# topology  : " + TopologyLine(in.topology, s.gpus) + "\n";
+  out += StrFormat("# profile   : %s (%s), %s, source: %s\n", in.profile.name.c_str(),
+                DisplayPath(in.profile.file).c_str(), in.profile.device_name.c_str(), in.profile.source.c_str());
+  out += "# network   : " + r.network_model + "\n";
+  out += StrFormat("# model     : hidden %lld, expert FFN %lld, %d routed experts + %d shared, top-%d, "
+                "dispatch %s, combine %s\n",
+                static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
+                s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.dispatch_dtype),
+                NameOf(DtypeNames(), s.combine_dtype));
+  out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d steps, "
+                "seed %llu\n",
+                s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
+                (std::string(s.drift_steps > 0 ? StrFormat(" (popularity redrawn every %d steps)", s.drift_steps) : "") +
+                 (s.token_sigma > 0 ? StrFormat(", tokens per GPU log-normal sigma %g", s.token_sigma) : "") +
+                 (s.balance > 0 ? StrFormat(", balance %g", s.balance) : "") +
+                 (s.burst_every > 0 ? StrFormat(", burst every %d steps (one expert +%g of assignments)", s.burst_every, s.burst_share) : "")).c_str(),
+                s.capacity_factor > 0 ? StrFormat("%g", s.capacity_factor).c_str() : "none (dropless)",
+                s.steps, static_cast<unsigned long long>(s.seed));
+  std::string placement = NameOf(PlacementPolicyNames(), s.placement);
+  if (s.UsesEplb()) {
+    placement += StrFormat(" (%d redundant experts, plan from the previous %d steps)",
+                        s.redundant_experts, s.rebalance_interval);
+  }
+  if (s.parallelism == Parallelism::kTensor) {
+    out += StrFormat("# strategy  : tensor parallelism inside each NVLink domain (all-gather, reduce-scatter; "
+                  "domains data-parallel), drops by %s, engine %s\n",
+                  NameOf(DropPolicyNames(), s.drop_policy), NameOf(EngineNames(), s.engine));
+  } else {
+    out += StrFormat("# strategy  : all-to-all %s, placement %s, drops by %s, node limit %s, overlap %s, engine %s\n",
+                     NameOf(A2aAlgorithmNames(), s.a2a), placement.c_str(), NameOf(DropPolicyNames(), s.drop_policy),
+                     s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none",
+                     s.overlap == Overlap::kTwoBatch ? "two micro-batches" : "none", NameOf(EngineNames(), s.engine));
+  }
+  out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
+         "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
+  out += kHeader;
+  for (const StepRecord& st : r.steps) {
+    out += Row(std::to_string(st.step), st.step_time_s, st.route_s, st.dispatch_s, st.expert_s,
+               st.combine_s, st.stall_min_s, st.stall_median_s, st.stall_max_s, st.token_skew,
+               st.expert_skew, static_cast<double>(st.dropped),
+               st.assignments ? static_cast<double>(st.dropped) / st.assignments : 0,
+               st.dispatch_GBps, st.combine_GBps);
+  }
+  const Summary& m = r.summary;
+  out += Row("mean", m.step_time_s, m.route_s, m.dispatch_s, m.expert_s, m.combine_s, m.stall_min_s,
+             m.stall_median_s, m.stall_max_s, m.token_skew, m.expert_skew,
+             static_cast<double>(m.dropped_tokens) / r.steps.size(), m.dropped_fraction,
+             m.dispatch_GBps, m.combine_GBps);
+  out += StrFormat("# per GPU and step, besides compute: waiting for peers %.3f ms, exposed "
+                "communication %.3f ms, contention %.3f ms (means)\n",
+                m.wait_peers_s * 1e3, m.exposed_comm_s * 1e3, m.contention_s * 1e3);
+  out += StrFormat("# step time p50 %.3f ms, p99 %.3f ms over %zu steps; dropped %lld of %lld "
+                "assignments (%.3f%%)\n",
+                m.step_time_p50_s * 1e3, m.step_time_p99_s * 1e3, r.steps.size(),
+                static_cast<long long>(m.dropped_tokens), static_cast<long long>(m.assignments),
+                100.0 * m.dropped_fraction);
+  return out;
+}
+
+}  // namespace epsim

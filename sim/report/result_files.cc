@@ -1,0 +1,110 @@
+// epsim report: result files (see result_files.h).
+#include "sim/report/result_files.h"
+
+#include <string>
+
+#include "common/files.h"
+#include "common/json.h"
+#include "common/numbers.h"
+#include "sim/config/data_files.h"
+#include "sim/report/version.h"
+
+namespace epsim {
+
+std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
+  const Summary& m = r.summary;
+  const Scenario& s = in.scenario;
+  std::string j = "{\n";
+  auto num = [&](const char* key, double value, bool comma = true) {
+    j += StrFormat("  %s: %s%s\n", JsonString(key).c_str(), JsonNumber(value).c_str(), comma ? "," : "");
+  };
+  auto str = [&](const char* key, const std::string& value) {
+    j += StrFormat("  %s: %s,\n", JsonString(key).c_str(), JsonString(value).c_str());
+  };
+  str("epsim_version", kEpsimVersion);
+  str("network_model", r.network_model);
+  str("topology_file", DisplayPath(in.topology.source_file));
+  str("profile_file", DisplayPath(in.profile.file));
+  str("profile_source", in.profile.source);
+  num("step_time_s", m.step_time_s);
+  num("step_time_p50_s", m.step_time_p50_s);
+  num("step_time_p99_s", m.step_time_p99_s);
+  j += "  \"phases_s\": {\"route\": " + JsonNumber(m.route_s) + ", \"dispatch\": " +
+       JsonNumber(m.dispatch_s) + ", \"expert\": " + JsonNumber(m.expert_s) +
+       ", \"combine\": " + JsonNumber(m.combine_s) + "},\n";
+  j += "  \"stall_s\": {\"min\": " + JsonNumber(m.stall_min_s) + ", \"median\": " +
+       JsonNumber(m.stall_median_s) + ", \"max\": " + JsonNumber(m.stall_max_s) + "},\n";
+  num("token_skew", m.token_skew);
+  num("expert_skew", m.expert_skew);
+  num("dropped_tokens", static_cast<double>(m.dropped_tokens));
+  num("assignments", static_cast<double>(m.assignments));
+  num("dropped_fraction", m.dropped_fraction);
+  j += "  \"time_lost_s\": {\"waiting_for_peers\": " + JsonNumber(m.wait_peers_s) +
+       ", \"exposed_communication\": " + JsonNumber(m.exposed_comm_s) +
+       ", \"contention\": " + JsonNumber(m.contention_s) + "},\n";
+  j += "  \"a2a_GBps_per_gpu\": {\"dispatch\": " + JsonNumber(m.dispatch_GBps) +
+       ", \"combine\": " + JsonNumber(m.combine_GBps) + "},\n";
+  j += "  \"scenario\": {";
+  bool first = true;
+  for (const auto& [key, value] : s.Fields()) {
+    j += (first ? "" : ", ") + JsonString(key) + ": " + JsonString(value);
+    first = false;
+  }
+  j += "}\n}\n";
+  return j;
+}
+
+std::string StepsCsv(const SimulationResult& r) {
+  std::string csv =
+      "step,step_time_s,critical_gpu,route_s,dispatch_s,expert_s,combine_s,stall_min_s,"
+      "stall_median_s,stall_max_s,token_skew,expert_skew,assignments,dropped_tokens,"
+      "dispatch_GBps_per_gpu,combine_GBps_per_gpu\n";
+  for (const StepRecord& s : r.steps) {
+    csv += StrFormat("%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%.9g,%.9g\n",
+                  s.step, s.step_time_s, s.critical_gpu, s.route_s, s.dispatch_s, s.expert_s,
+                  s.combine_s, s.stall_min_s, s.stall_median_s, s.stall_max_s, s.token_skew,
+                  s.expert_skew, static_cast<long long>(s.assignments),
+                  static_cast<long long>(s.dropped), s.dispatch_GBps, s.combine_GBps);
+  }
+  return csv;
+}
+
+std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
+  std::string csv =
+      "step,gpu,node,route_s,dispatch_s,expert_s,combine_s,compute_s,comm_s,stall_s,end_s,"
+      "wait_peers_s,exposed_comm_s,contention_s,"
+      "expert_tokens,dropped_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
+      "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps\n";
+  for (const GpuStepRecord& g : r.gpus) {
+    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g\n",
+                  g.step, g.gpu, in.topology.NodeOf(g.gpu), g.route_s, g.dispatch_s, g.expert_s,
+                  g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s, g.wait_peers_s,
+                  g.exposed_comm_s, g.contention_s,
+                  static_cast<long long>(g.expert_tokens),
+                  static_cast<long long>(g.dropped_tokens),
+                  static_cast<long long>(g.unique_tokens_received),
+                  static_cast<long long>(g.node_tokens_sent), g.dispatch_sent_bytes,
+                  g.dispatch_recv_bytes, g.combine_sent_bytes, g.combine_recv_bytes,
+                  g.dispatch_GBps, g.combine_GBps);
+  }
+  return csv;
+}
+
+std::string ExpertsCsv(const SimulationResult& r) {
+  std::string csv = "step,expert,kept_tokens,dropped_tokens\n";
+  for (const ExpertStepRecord& e : r.experts) {
+    csv += StrFormat("%d,%d,%lld,%lld\n", e.step, e.expert, static_cast<long long>(e.kept),
+                  static_cast<long long>(e.dropped));
+  }
+  return csv;
+}
+
+void WriteResults(const std::string& dir, const SimulationInputs& in, const SimulationResult& r) {
+  MakeDirectories(dir);
+  WriteFileAtomically(dir + "/summary.json", SummaryJson(in, r));
+  WriteFileAtomically(dir + "/steps.csv", StepsCsv(r));
+  WriteFileAtomically(dir + "/gpus.csv", GpusCsv(in, r));
+  WriteFileAtomically(dir + "/experts.csv", ExpertsCsv(r));
+}
+
+}  // namespace epsim

@@ -1,0 +1,43 @@
+// epsim traffic: the flows an all-to-all algorithm issues for one step's routing.
+//
+//   direct        one flow per (source GPU, destination GPU) carrying each token once per
+//                 destination GPU (NCCL grouped send/recv; NVLink inside a domain);
+//   hierarchical  DeepEP's normal kernels: a token crosses the network once per
+//                 destination domain, to the GPU with the source's local index, which
+//                 forwards it over NVLink to the GPUs of that domain that hold its experts;
+//                 tokens for the source's own domain go over NVLink directly;
+//   rdma-only     one copy per (token, expert) from source to destination GPU, always
+//                 through the NICs (latency-oriented kernels: no dedup, no NVLink).
+// "Domain" is the NVLink domain (a DGX node; a whole NVL72 rack). Combine moves the same
+// flows in reverse (hierarchical: partial sums reduced on the forwarding GPU first).
+#ifndef EPSIM_SIM_TRAFFIC_TRAFFIC_H_
+#define EPSIM_SIM_TRAFFIC_TRAFFIC_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/config/scenario.h"
+#include "sim/config/topology.h"
+#include "sim/workload/routing_plan.h"
+
+namespace epsim {
+
+struct TokenFlow {
+  int src = 0;
+  int dst = 0;
+  int64_t tokens = 0;
+  bool via_fabric = false;
+};
+
+// Dispatch flows (src != dst, tokens > 0), merged per (src, dst, via_fabric), in a fixed
+// order. The topology must fit the algorithm (ResolveInputs checks it: whole NVLink domains
+// for hierarchical, a fabric for rdma-only); std::invalid_argument otherwise.
+std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& topology,
+                                     A2aAlgorithm algorithm);
+
+// Tokens a source GPU gets back in combine (what its final weighted sum reads).
+int64_t ReturnedCopies(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm);
+
+}  // namespace epsim
+
+#endif  // EPSIM_SIM_TRAFFIC_TRAFFIC_H_

@@ -1,0 +1,12 @@
+// epsim fuzzing: the scenario loader; what one input goes through is RunInput("scenario", ...) in
+// tests/fuzz/fuzz_targets.h (shared with //tests/robustness:regression_test).
+//
+//   tools/fuzz/build_and_run.sh 600 scenario
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return epsim_fuzz::FuzzOne("scenario", data, size);
+}
