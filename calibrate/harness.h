@@ -43,7 +43,7 @@ struct CaseShape {
 struct Case {
   std::string op;
   CaseShape shape;
-  FitPoint work;              // flops, bytes, tokens as sim/cost_model.cc computes them;
+  FitPoint work;              // flops, bytes, tokens as calibrate/profile/op_work.h counts them;
                               // work.time_s = median of the samples
   std::vector<double> samples_s;
   double p10_s = 0, p90_s = 0;

@@ -65,13 +65,18 @@ bool ParseInt64(const std::string& text, int64_t* value) {
   return true;
 }
 
-bool ParseFiniteDouble(const std::string& text, double* value) {
+NumberText ParseNumber(const std::string& text, double* value) {
   const char* begin = text.c_str();
   char* end = nullptr;
   const double number = std::strtod(begin, &end);
-  if (text.empty() || end == begin || *end != '\0' || !std::isfinite(number)) return false;
+  if (text.empty() || end == begin || *end != '\0') return NumberText::kNotANumber;
+  if (!std::isfinite(number)) return NumberText::kNotFinite;
   *value = number;
-  return true;
+  return NumberText::kFinite;
+}
+
+bool ParseFiniteDouble(const std::string& text, double* value) {
+  return ParseNumber(text, value) == NumberText::kFinite;
 }
 
 double ParseBandwidthBps(const std::string& text) {

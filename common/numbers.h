@@ -16,6 +16,10 @@ namespace epsim {
 bool ParseInt64(const std::string& text, int64_t* value);
 // A finite number (strtod's syntax), the whole text. False on anything else.
 bool ParseFiniteDouble(const std::string& text, double* value);
+// The same, telling text that is no number ("12abc", "") from one that is not finite
+// ("nan", "inf", "1e999"), for errors that say which.
+enum class NumberText { kFinite, kNotANumber, kNotFinite };
+NumberText ParseNumber(const std::string& text, double* value);
 
 // Parses "450GB/s", "400Gbps", "3.35TB/s", "200Gb/s", "1e9B/s" into bytes per second.
 // Throws std::invalid_argument with a short reason on anything else.

@@ -1,8 +1,6 @@
 // epsim common: strict YAML reading (see yaml.h).
 #include "common/yaml.h"
 
-#include <cmath>
-#include <cstdlib>
 #include <map>
 #include <stdexcept>
 #include <utility>
@@ -148,11 +146,12 @@ int64_t YamlMap::IntOr(const std::string& key, int64_t min_value, int64_t fallba
 }
 
 double YamlMap::Positive(const std::string& key, bool allow_zero) {
-  const std::string text = String(key);
-  char* end = nullptr;
-  const double number = std::strtod(text.c_str(), &end);
-  if (end == text.c_str() || *end != '\0') Fail(key, "expected a number");
-  if (!std::isfinite(number)) Fail(key, "not a finite number");
+  double number = 0;
+  switch (ParseNumber(String(key), &number)) {
+    case NumberText::kNotANumber: Fail(key, "expected a number");
+    case NumberText::kNotFinite: Fail(key, "not a finite number");
+    case NumberText::kFinite: break;
+  }
   if (allow_zero ? number < 0 : number <= 0) Fail(key, allow_zero ? "must be >= 0" : "must be > 0");
   return number;
 }

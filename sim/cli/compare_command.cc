@@ -48,11 +48,25 @@ std::pair<std::string, std::vector<std::string>> ParseAxis(const std::string& va
   return {flag, values};
 }
 
+// A fixed flag for every variant; given again, the later value wins.
+void SetFixed(CompareSpec& spec, const std::string& flag, const std::string& value) {
+  for (auto& entry : spec.fixed) {
+    if (entry.first == flag) {
+      entry.second = value;
+      return;
+    }
+  }
+  spec.fixed.emplace_back(flag, value);
+}
+
 int Compare(int argc, char** argv) {
   FlagSpec flags;
-  for (const auto& [flag, key] : ScenarioFlags()) flags.with_value.insert(flag);
+  for (const auto& [flag, key] : ScenarioFlags()) {
+    flags.with_value.insert(flag);
+    flags.repeatable.insert(flag);  // the later one wins, as in `epsim simulate`
+  }
   flags.with_value.insert({"--vary", "--out", "--jobs"});
-  flags.repeatable = {"--vary"};
+  flags.repeatable.insert("--vary");
   flags.help_hint = "epsim compare --help";
   flags.max_positionals = 1;
   flags.positional_name = "one scenario";
@@ -67,7 +81,7 @@ int Compare(int argc, char** argv) {
     if (flag == "--vary") spec.axes.push_back(ParseAxis(value));
     else if (flag == "--out") spec.out_dir = value;
     else if (flag == "--jobs") spec.jobs = static_cast<int>(FlagInt(flag, value, 1, 4096));
-    else spec.fixed.emplace_back(flag, value);
+    else SetFixed(spec, flag, value);
   }
   if (spec.axes.empty()) throw ConfigError(kCommandLine, "--vary", "", "missing (at least one axis)");
   return RunCompare(spec, &RunSimulateCommand);

@@ -51,7 +51,11 @@ void PrintUsage() {
 
 FlagSpec SimulateFlags() {
   FlagSpec spec;
-  for (const auto& [flag, key] : ScenarioFlags()) spec.with_value.insert(flag);
+  // A scenario flag given twice: the later one wins (as flags after a scenario file do).
+  for (const auto& [flag, key] : ScenarioFlags()) {
+    spec.with_value.insert(flag);
+    spec.repeatable.insert(flag);
+  }
   spec.with_value.insert({"--out", "--trace"});
   spec.help_hint = "epsim --help";
   spec.max_positionals = 1;

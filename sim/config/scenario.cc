@@ -83,11 +83,12 @@ class FieldReader {
   }
 
   double Positive() const {
-    const char* begin = text_.c_str();
-    char* end = nullptr;
-    const double number = std::strtod(begin, &end);
-    if (text_.empty() || end == begin || *end != '\0') Fail("expected a number");
-    if (!std::isfinite(number)) Fail("not a finite number");
+    double number = 0;
+    switch (ParseNumber(text_, &number)) {
+      case NumberText::kNotANumber: Fail("expected a number");
+      case NumberText::kNotFinite: Fail("not a finite number");
+      case NumberText::kFinite: break;
+    }
     if (number <= 0) Fail("must be > 0");
     return number;
   }
@@ -148,11 +149,10 @@ void ReadBurst(const FieldReader& r, Scenario& s) {
   int64_t every = 0;
   if (!SplitAt(r.Text(), ':', &every_text, &share_text) || !ParseInt64(every_text, &every)) r.Fail(form);
   if (every < 1 || every > 1'000'000) r.Fail("EVERY must be a whole number of steps in [1, 1000000]");
-  const char* begin = share_text.c_str();
-  char* end = nullptr;
-  const double share = std::strtod(begin, &end);
-  if (share_text.empty() || *end != '\0') r.Fail(form);
-  if (!std::isfinite(share) || share <= 0 || share > 1) r.Fail("SHARE must be in (0, 1/model.top_k]");
+  double share = 0;
+  const NumberText parsed = ParseNumber(share_text, &share);
+  if (parsed == NumberText::kNotANumber) r.Fail(form);
+  if (parsed == NumberText::kNotFinite || share <= 0 || share > 1) r.Fail("SHARE must be in (0, 1/model.top_k]");
   s.burst_every = static_cast<int>(every);
   s.burst_share = share;
 }

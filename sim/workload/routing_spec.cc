@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "common/numbers.h"
+
 namespace epsim {
 
 RoutingSpec RoutingSpec::Parse(const std::string& text) {
@@ -22,10 +24,8 @@ RoutingSpec RoutingSpec::Parse(const std::string& text) {
   if (colon == std::string::npos || (kind != "zipf" && kind != "hot"))
     throw std::invalid_argument("expected uniform, zipf:EXPONENT, hot:SHARE or trace:FILE");
   std::string number = text.substr(colon + 1);
-  char* end = nullptr;
-  double value = std::strtod(number.c_str(), &end);
-  if (number.empty() || *end != '\0' || !std::isfinite(value))
-    throw std::invalid_argument("expected a number after '" + kind + ":'");
+  double value = 0;
+  if (!ParseFiniteDouble(number, &value)) throw std::invalid_argument("expected a number after '" + kind + ":'");
   if (kind == "zipf") {
     if (value < 0 || value > 20) throw std::invalid_argument("Zipf exponent must be in [0, 20]");
     spec.kind = Kind::kZipf;

@@ -150,7 +150,7 @@ inline void RunProfileInput(const std::string& text) {
 // A routing trace CSV (`workload.routing: trace:FILE`) through LoadRoutingTrace, which
 // accepts it or refuses it with a ConfigError naming the file, line and column. A first line "# experts E top_k K" sets the model the trace
 // is read for (E in [1, 4096], K in [1, min(E, 16)]; default 32 and 4, as the seeds in
-// tools/fuzz/corpus/routing_trace/ assume). An accepted trace must be self-consistent and
+// tests/fuzz/corpus/routing_trace/ assume). An accepted trace must be self-consistent and
 // drive SampleRouting for its first steps (on min(E, 4) GPUs, 8 tokens each) with every
 // assignment accounted for: anything else is a finding.
 inline void RunRoutingTraceInput(std::string text) {

@@ -1,4 +1,4 @@
-// epsim robustness tests: what LoadYamlFile (sim/config.h) does with files that are not
+// epsim robustness tests: what LoadYamlFile (common/yaml.h) does with files that are not
 // ordinary configuration files, and that every ConfigError stays one line.
 //
 //   bazel test //tests/robustness:config_file_test

@@ -1,7 +1,7 @@
 // epsim robustness tests: every input that fuzzing found crashing (tools/fuzz/build_and_run.sh
 // copies them to tests/robustness/regressions/<target>/) goes through the same loader again
 // and must now be accepted or refused with a ConfigError (std::invalid_argument for the
-// routing-trace loader), nothing else; so must the fuzzers' seeds (tools/fuzz/corpus/).
+// routing-trace loader), nothing else; so must the fuzzers' seeds (tests/fuzz/corpus/).
 //
 //   bazel test //tests/robustness:regression_test
 #include <gtest/gtest.h>
@@ -59,13 +59,13 @@ TEST(RegressionTest, EveryFoundInputIsAcceptedOrRefusedCleanly) {
   EXPECT_GE(replayed, 2);
 }
 
-// The seeds each fuzzer starts from (tools/fuzz/corpus/<target>/) go through the same
+// The seeds each fuzzer starts from (tests/fuzz/corpus/<target>/) go through the same
 // targets cleanly, so a target that no longer builds or that throws on ordinary input is
 // caught here, not only when someone runs the fuzzers.
 TEST(RegressionTest, SeedInputsGoThroughTheTargetsCleanly) {
   int replayed = 0;
   for (const char* kind : kTargets) {
-    const std::string dir = std::string("tools/fuzz/corpus/") + kind;
+    const std::string dir = std::string("tests/fuzz/corpus/") + kind;
     const int seeds = ReplayFolder(kind, dir);
     EXPECT_GT(seeds, 0) << dir;
     replayed += seeds;

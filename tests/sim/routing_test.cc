@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/error.h"
 #include "sim/workload/placement.h"
 #include "sim/workload/routing_plan.h"
 #include "sim/workload/routing_spec.h"
@@ -497,14 +498,19 @@ TEST(TokenTraceTest, RefusesWhatWouldReshapeTheChoices) {
   EXPECT_THROW(SampleRouting(p, placement, 0), std::invalid_argument);
 }
 
-// The one-line error LoadRoutingTrace gives for `text` (top-2 over 4 experts).
+// The one-line error LoadRoutingTrace gives for `text` (top-2 over 4 experts), after the
+// file's path it starts with.
 std::string TraceError(const std::string& text) {
   RoutingSpec spec;
+  const std::string path = WriteTemp("bad_trace.csv", text);
   try {
-    LoadRoutingTrace(spec, WriteTemp("bad_trace.csv", text), 4, 2);
-  } catch (const std::invalid_argument& e) {
-    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
-    return e.what();
+    LoadRoutingTrace(spec, path, 4, 2);
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.file(), path);
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    EXPECT_EQ(what.rfind(path + ": ", 0), 0u) << what;
+    return what.substr(path.size() + 2);
   }
   ADD_FAILURE() << "no error for: " << text;
   return "";
@@ -515,20 +521,22 @@ TEST(TokenTraceTest, BadFilesNameLineColumnAndValue) {
   EXPECT_EQ(TraceError(header + "0,0,0,1 2 3\n"),
             "line 2: experts: '1 2 3': expected 2 experts (model.top_k), found 3");
   EXPECT_EQ(TraceError(header + "0,0,0,1 2\n0,0,1,\"3\"\n"),
-            "line 3: experts: '\"3\"': expected 2 experts (model.top_k), found 1");
+            "line 3: experts: '3': expected 2 experts (model.top_k), found 1");
   EXPECT_EQ(TraceError(header + "0,0,0,1 4\n"), "line 2: experts: '4': expected an expert id in [0, 3] (model.experts = 4)");
   EXPECT_EQ(TraceError(header + "0,0,0,2 2\n"),
             "line 2: experts: '2 2': expert 2 appears twice (a token's experts are distinct)");
   EXPECT_EQ(TraceError(header + "0,0,1 2\n"),
             "line 2: row: '0,0,1 2': expected 4 columns (step,gpu,token,experts; experts separated by "
             "spaces), found 3");
-  EXPECT_EQ(TraceError(header + "0,0,0,\"1,2\"\n").substr(0, 48), "line 2: row: '0,0,0,\"1,2\"': expected 4 columns (");
+  // A quoted comma is part of the field (CSV), here of a list that is not ids.
+  EXPECT_EQ(TraceError(header + "0,0,0,\"1,2\"\n"),
+            "line 2: experts: '1,2': expected an expert id in [0, 3] (model.experts = 4)");
   EXPECT_EQ(TraceError(header + std::string(100, '7') + "\n"),
             "line 2: row: '" + std::string(57, '7') + "...': expected 4 columns (step,gpu,token,experts; "
             "experts separated by spaces), found 1");
   EXPECT_EQ(TraceError(header + "0,x,0,1 2\n"), "line 2: gpu: 'x': expected a whole number in [0, 1048576]");
   EXPECT_EQ(TraceError(header + "0,0,0,1 two\n"), "line 2: experts: 'two': expected an expert id in [0, 3] (model.experts = 4)");
-  EXPECT_EQ(TraceError(header + "0,0,0,\"1 2\n"), "line 2: experts: '\"1 2': unterminated quote");
+  EXPECT_EQ(TraceError(header + "0,0,0,\"1 2\n"), "line 2: row: '0,0,0,\"1 2': unterminated quote");
   EXPECT_EQ(TraceError(header + "0,0,0,1 2\n0,0,0,1 3\n"),
             "line 3: token: '0': repeats the previous row's token (each token once per step)");
   EXPECT_EQ(TraceError(header + "0,1,0,1 2\n0,0,5,1 3\n"),
@@ -538,7 +546,7 @@ TEST(TokenTraceTest, BadFilesNameLineColumnAndValue) {
   EXPECT_EQ(TraceError(header + "1,0,0,1 2\n"),
             "line 2: step: '1': rows must be ordered by step, numbered from 0 without gaps");
   EXPECT_EQ(TraceError(""),
-            "line 1: empty file: expected the header 'step,expert,tokens' (expert counts) or "
+            "line 1: header: empty file: expected the header 'step,expert,tokens' (expert counts) or "
             "'step,gpu,token,experts' (per-token choices)");
   EXPECT_EQ(TraceError(header), "no rows after the header");
   EXPECT_EQ(TraceError("step,gpu,tokens,experts\n0,0,0,1 2\n"),
@@ -562,11 +570,11 @@ TEST(TokenTraceTest, FilesTooLargeOrNotFilesAreRefusedBeforeReading) {
   try {
     LoadRoutingTrace(spec, big, 4, 2);
     ADD_FAILURE() << "no error for a file over the limit";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_EQ(std::string(e.what()), "too large for a routing trace (more than 16777216 bytes)");
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.why(), "too large for a routing trace (more than 16777216 bytes)");
   }
-  EXPECT_THROW(LoadRoutingTrace(spec, ::testing::TempDir(), 4, 2), std::invalid_argument);
-  EXPECT_THROW(LoadRoutingTrace(spec, "does/not/exist.csv", 4, 2), std::invalid_argument);
+  EXPECT_THROW(LoadRoutingTrace(spec, ::testing::TempDir(), 4, 2), ConfigError);
+  EXPECT_THROW(LoadRoutingTrace(spec, "does/not/exist.csv", 4, 2), ConfigError);
 }
 
 TEST(TokenTraceTest, CountTracesAreBoundedInSteps) {
@@ -575,8 +583,9 @@ TEST(TokenTraceTest, CountTracesAreBoundedInSteps) {
   try {
     LoadRoutingTrace(spec, WriteTemp("steps.csv", "step,expert,tokens\n0,0,1\n1,0,1\n"), (1 << 23) + 1);
     ADD_FAILURE() << "no error";
-  } catch (const std::invalid_argument& e) {
-    EXPECT_EQ(std::string(e.what()).substr(0, 39), "line 3: step: '1': too many steps for 8") << e.what();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "line 3: step");
+    EXPECT_EQ(e.why().substr(0, 20), "too many steps for 8") << e.what();
   }
 }
 

@@ -1,4 +1,4 @@
-// epsim tests: sweep files to grids (sim/sweep.h): counts, order, ids, errors.
+// epsim tests: sweep files to grids (sim/sweep/sweep_spec.h): counts, order, ids, errors.
 #include <gtest/gtest.h>
 
 #include <set>
