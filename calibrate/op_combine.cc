@@ -15,13 +15,7 @@ namespace {
 constexpr int kTopK = 8, kExperts = 64, kRanks = 8;
 
 std::vector<int32_t> SlotToRow(int64_t t, uint32_t seed, std::vector<float>* weight) {
-  std::vector<int32_t> expert, rank(kExperts);
-  RandomChoices(t, kTopK, kExperts, seed, &expert, weight);
-  for (int i = 0; i < kExperts; ++i) rank[i] = kernels::ContiguousExpertRank(i, kExperts, kRanks);
-  LayoutBuffers l(t * kTopK, kExperts, kRanks);
-  kernels::cpu::DispatchLayout(expert.data(), weight->data(), rank.data(), t, kTopK, kExperts, kRanks,
-                               kernels::kDropless, kernels::DropPolicy::kPosition, l.Out(), kernels::ExecContext{});
-  return l.slot_to_row;
+  return RandomLayout(t, kTopK, kExperts, kRanks, seed, weight).slot_to_row;
 }
 
 void Check(Harness& h) {

@@ -41,6 +41,22 @@ using kernels::ToBf16;
 // (calibrate/profile/op_work.h), so that fitted rates mean what the simulator assumes.
 inline FitPoint Work(const OpWork& work) { return {work.flops, work.bytes, work.tokens, 0}; }
 
+// The dispatch layout of `t` tokens' random top-k choices over `experts` experts placed
+// contiguously on `ranks` ranks, dropless: the maps permute and combine move rows by. The
+// choices' router weights go to `weight` when given.
+inline LayoutBuffers RandomLayout(int64_t t, int top_k, int experts, int ranks, uint32_t seed,
+                                  std::vector<float>* weight = nullptr) {
+  std::vector<int32_t> expert, rank(experts);
+  std::vector<float> weights;
+  RandomChoices(t, top_k, experts, seed, &expert, &weights);
+  for (int i = 0; i < experts; ++i) rank[i] = kernels::ContiguousExpertRank(i, experts, ranks);
+  LayoutBuffers l(t * top_k, experts, ranks);
+  kernels::cpu::DispatchLayout(expert.data(), weights.data(), rank.data(), t, top_k, experts, ranks,
+                               kernels::kDropless, kernels::DropPolicy::kPosition, l.Out(), kernels::ExecContext{});
+  if (weight != nullptr) *weight = std::move(weights);
+  return l;
+}
+
 // Exact comparison of a kernel's output with its reference; a mismatch is recorded as
 // "what: element I is X, expected Y" (the first differing element) or a size mismatch.
 template <typename T>

@@ -14,16 +14,8 @@ namespace {
 
 constexpr int kTopK = 8, kExperts = 64, kRanks = 8;
 
-// The layout of random choices, for row_to_slot.
 std::vector<int32_t> RowToSlot(int64_t t, uint32_t seed) {
-  std::vector<int32_t> expert, rank(kExperts);
-  std::vector<float> weight;
-  RandomChoices(t, kTopK, kExperts, seed, &expert, &weight);
-  for (int i = 0; i < kExperts; ++i) rank[i] = kernels::ContiguousExpertRank(i, kExperts, kRanks);
-  LayoutBuffers l(t * kTopK, kExperts, kRanks);
-  kernels::cpu::DispatchLayout(expert.data(), weight.data(), rank.data(), t, kTopK, kExperts, kRanks,
-                               kernels::kDropless, kernels::DropPolicy::kPosition, l.Out(), kernels::ExecContext{});
-  return l.row_to_slot;
+  return RandomLayout(t, kTopK, kExperts, kRanks, seed).row_to_slot;
 }
 
 void Check(Harness& h) {

@@ -172,10 +172,11 @@ const std::vector<ScenarioField>& ScenarioSchema() {
          s.topology = r.Text();
        },
        [](S s) { return s.topology; }},
-      {"nodes", "--nodes", "0", "N",
+      {"nodes", "--nodes", "0", "N (0: the topology's)",
        [](R r, Scenario& s) { s.nodes = r.Text() == "0" ? 0 : static_cast<int>(r.Int(1, 1'000'000)); },
        [](S s) { return Whole(s.nodes); }},
-      {"profile", "--profile", "", "NAME|FILE", [](R r, Scenario& s) { s.profile = r.Text(); },
+      {"profile", "--profile", "", "NAME|FILE (default: the topology's gpu)",
+       [](R r, Scenario& s) { s.profile = r.Text(); },
        [](S s) { return s.profile; }},
       {"model.hidden", "--hidden", nullptr, "H", [](R r, Scenario& s) { s.hidden = r.Int(1, 1 << 20); },
        [](S s) { return Whole(s.hidden); }},

@@ -32,10 +32,9 @@ StepWork MeasuredExchange(int ranks, double base, double skew) {
   return work;
 }
 
-}  // namespace
-
-std::string FabricCheckReport(const Profile& profile, const std::string& profile_path, const Topology& topology) {
-  std::string out;
+// Refuses what no NVLink all-to-all measurement of the calibrator's exchange on one domain
+// of `topology` could be, naming the profile's key.
+void CheckMeasurement(const Profile& profile, const std::string& profile_path, const Topology& topology) {
   const AllToAllModel& a2a = profile.a2a;
   const std::string key = "operations.a2a";
   if (!a2a.present) throw ConfigError(profile_path, key, "", "missing: this profile measured no all-to-all");
@@ -75,6 +74,14 @@ std::string FabricCheckReport(const Profile& profile, const std::string& profile
       throw ConfigError(profile_path, row_key + ".time_us", FormatG(row.time_s * 1e6),
                         "outside 1 ns to 1e6 s: not a measurement");
   }
+}
+
+}  // namespace
+
+std::string FabricCheckReport(const Profile& profile, const std::string& profile_path, const Topology& topology) {
+  CheckMeasurement(profile, profile_path, topology);
+  const AllToAllModel& a2a = profile.a2a;
+  std::string out;
   const FabricLayout layout(topology, a2a.num_ranks);
   const double line_GBps = topology.scale_up.line_rate_Bps / 1e9;
   StrAppendFormat(&out, "# epsim fabric-check: profile %s (%s, device %s), NCCL all-to-all between %d GPUs\n",

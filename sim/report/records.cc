@@ -12,68 +12,75 @@ namespace epsim {
 StepRecorder::StepRecorder(const SimulationInputs& inputs, SimulationResult& result)
     : inputs_(inputs), result_(result), layout_(inputs.topology, inputs.scenario.gpus) {}
 
-void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline) {
+GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, const StepWork& work,
+                                      const StepTimeline& timeline, const TimeLost& lost, double compute_s) const {
   const Scenario& s = inputs_.scenario;
-  const int p = s.gpus;
-  StepRecord rec;
-  rec.step = step;
-  rec.step_time_s = timeline.step_time_s;
-  std::vector<double> stalls, gpu_tokens, dispatch_rates, combine_rates, compute(p);
+  const GpuTimeline& t = timeline.gpus[g];
+  GpuStepRecord r;
+  r.step = step;
+  r.gpu = g;
+  r.route_s = t.route_end;
+  r.dispatch_s = t.dispatch_end - t.route_end;
+  r.expert_s = t.expert_end - t.dispatch_end;
+  r.combine_s = t.end - t.expert_end;
+  r.compute_s = compute_s;
+  r.comm_s = t.dispatch_comm_s + t.combine_comm_s;
+  r.wait_peers_s = lost.wait_peers_s;
+  r.exposed_comm_s = lost.exposed_comm_s;
+  r.contention_s = lost.contention_s;
+  // With micro-batches, communication under compute is not a stall: a GPU stalls only
+  // while it waits for peers.
+  r.stall_s = work.micro_batches > 1 ? r.wait_peers_s
+                                     : std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
+  r.end_s = t.end;
+  r.expert_tokens = plan.ExpertInputTokens(g);
+  if (s.parallelism == Parallelism::kTensor) {  // every GPU of a domain works on all of the domain's tokens
+    const int domain = DomainGpus(s, inputs_.topology);
+    int64_t total = 0;
+    for (int h = g / domain * domain; h < (g / domain + 1) * domain; ++h) total += plan.ExpertInputTokens(h);
+    r.expert_tokens = total / domain;
+  }
+  r.dropped_tokens = plan.source_dropped[g];
+  for (const auto& entry : plan.node_tokens[g]) r.node_tokens_sent += entry.second;
+  r.dispatch_sent_bytes = t.dispatch_sent_bytes;
+  r.dispatch_recv_bytes = t.dispatch_recv_bytes;
+  r.combine_sent_bytes = t.combine_sent_bytes;
+  r.combine_recv_bytes = t.combine_recv_bytes;
+  double dispatch_phase = t.dispatch_end - t.route_end;
+  double combine_phase = t.combine_end - t.expert_end;
+  if (work.micro_batches > 1) {  // every micro-batch's all-to-all, enter to leave
+    dispatch_phase = combine_phase = 0;
+    for (const TaskSpan& task : t.tasks) {
+      if (!task.communication) continue;
+      (std::string(task.name) == "dispatch" ? dispatch_phase : combine_phase) += task.end - task.start;
+    }
+  }
+  r.dispatch_GBps = dispatch_phase > 0 ? t.dispatch_sent_bytes / dispatch_phase / 1e9 : 0;
+  r.combine_GBps = combine_phase > 0 ? t.combine_sent_bytes / combine_phase / 1e9 : 0;
+  return r;
+}
+
+void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline) {
+  const int p = inputs_.scenario.gpus;
+  std::vector<double> compute(p);
   std::vector<int64_t> unique_received(p, 0);
   for (int g = 0; g < p; ++g) {
     for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) unique_received[dst] += tokens;
     compute[g] = work.route_s[g] + work.expert_s[g] + work.reduce_s[g];
   }
   const std::vector<TimeLost> lost = AttributeTimeLost(layout_, work, timeline, compute);
+  StepRecord rec;
+  rec.step = step;
+  rec.step_time_s = timeline.step_time_s;
+  std::vector<double> stalls, gpu_tokens, dispatch_rates, combine_rates;
   for (int g = 0; g < p; ++g) {
-    const GpuTimeline& t = timeline.gpus[g];
-    GpuStepRecord r;
-    r.step = step;
-    r.gpu = g;
-    r.route_s = t.route_end;
-    r.dispatch_s = t.dispatch_end - t.route_end;
-    r.expert_s = t.expert_end - t.dispatch_end;
-    r.combine_s = t.end - t.expert_end;
-    r.compute_s = compute[g];
-    r.comm_s = t.dispatch_comm_s + t.combine_comm_s;
-    r.wait_peers_s = lost[g].wait_peers_s;
-    r.exposed_comm_s = lost[g].exposed_comm_s;
-    r.contention_s = lost[g].contention_s;
-    // With micro-batches, communication under compute is not a stall: a GPU stalls only
-    // while it waits for peers.
-    r.stall_s = work.micro_batches > 1 ? r.wait_peers_s
-                                       : std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
-    r.end_s = t.end;
-    r.expert_tokens = plan.ExpertInputTokens(g);
-    if (s.parallelism == Parallelism::kTensor) {  // every GPU of a domain works on all of the domain's tokens
-      const int domain = DomainGpus(s, inputs_.topology);
-      int64_t total = 0;
-      for (int h = g / domain * domain; h < (g / domain + 1) * domain; ++h) total += plan.ExpertInputTokens(h);
-      r.expert_tokens = total / domain;
-    }
+    GpuStepRecord r = GpuRecord(step, g, plan, work, timeline, lost[g], compute[g]);
     r.unique_tokens_received = unique_received[g];
-    r.dropped_tokens = plan.source_dropped[g];
-    for (const auto& entry : plan.node_tokens[g]) r.node_tokens_sent += entry.second;
-    r.dispatch_sent_bytes = t.dispatch_sent_bytes;
-    r.dispatch_recv_bytes = t.dispatch_recv_bytes;
-    r.combine_sent_bytes = t.combine_sent_bytes;
-    r.combine_recv_bytes = t.combine_recv_bytes;
-    double dispatch_phase = t.dispatch_end - t.route_end;
-    double combine_phase = t.combine_end - t.expert_end;
-    if (work.micro_batches > 1) {  // every micro-batch's all-to-all, enter to leave
-      dispatch_phase = combine_phase = 0;
-      for (const TaskSpan& task : t.tasks) {
-        if (!task.communication) continue;
-        (std::string(task.name) == "dispatch" ? dispatch_phase : combine_phase) += task.end - task.start;
-      }
-    }
-    r.dispatch_GBps = dispatch_phase > 0 ? t.dispatch_sent_bytes / dispatch_phase / 1e9 : 0;
-    r.combine_GBps = combine_phase > 0 ? t.combine_sent_bytes / combine_phase / 1e9 : 0;
     stalls.push_back(r.stall_s);
     gpu_tokens.push_back(static_cast<double>(r.expert_tokens));
     dispatch_rates.push_back(r.dispatch_GBps);
     combine_rates.push_back(r.combine_GBps);
-    if (t.end >= timeline.gpus[rec.critical_gpu].end) rec.critical_gpu = g;
+    if (timeline.gpus[g].end >= timeline.gpus[rec.critical_gpu].end) rec.critical_gpu = g;
     result_.gpus.push_back(r);
   }
   const GpuStepRecord& critical = result_.gpus[result_.gpus.size() - p + rec.critical_gpu];
@@ -86,7 +93,7 @@ void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, 
   rec.stall_max_s = *std::max_element(stalls.begin(), stalls.end());
   rec.token_skew = MaxOverMean(gpu_tokens);
   std::vector<double> expert_loads;  // routed load: kept + dropped
-  for (int e = 0; e < s.num_experts; ++e)
+  for (int e = 0; e < inputs_.scenario.num_experts; ++e)
     expert_loads.push_back(static_cast<double>(plan.expert_kept[e] + plan.expert_dropped[e]));
   rec.expert_skew = MaxOverMean(expert_loads);
   rec.assignments = plan.assignments;
@@ -94,7 +101,7 @@ void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, 
   rec.dispatch_GBps = Mean(dispatch_rates);
   rec.combine_GBps = Mean(combine_rates);
   result_.steps.push_back(rec);
-  for (int e = 0; e < s.num_experts; ++e)
+  for (int e = 0; e < inputs_.scenario.num_experts; ++e)
     result_.experts.push_back({step, e, plan.expert_kept[e], plan.expert_dropped[e]});
 }
 

@@ -14,6 +14,7 @@
 #include "sim/config/inputs.h"
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
+#include "sim/report/attribution.h"
 #include "sim/workload/routing_plan.h"
 
 namespace epsim {
@@ -93,6 +94,10 @@ class StepRecorder {
   void Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline);
 
  private:
+  // GPU g's record, all but the tokens it received (which need every source's row).
+  GpuStepRecord GpuRecord(int step, int g, const RoutingPlan& plan, const StepWork& work,
+                          const StepTimeline& timeline, const TimeLost& lost, double compute_s) const;
+
   const SimulationInputs& inputs_;
   SimulationResult& result_;
   const FabricLayout layout_;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "common/error.h"
 #include "sim/config/inputs.h"
@@ -233,6 +234,37 @@ workload: {gpus: 8, tokens_per_gpu: 128, routing: "trace:tokens.csv"}
     EXPECT_EQ(e.file(), ::testing::TempDir() + "/tokens.csv");
     EXPECT_NE(std::string(e.what()).find("tokens.csv: line 2: experts: '3 1': expected 3 experts"),
               std::string::npos) << e.what();
+  }
+}
+
+// scenarios/README.md documents every field of the schema table, in its order, with its
+// flag, and with its default where the README gives one as a value.
+TEST(ScenarioTest, ReadmeDocumentsEveryField) {
+  std::ifstream in("scenarios/README.md");
+  ASSERT_TRUE(in.good());
+  std::vector<std::vector<std::string>> rows;  // | `key` | `--flag` | default | meaning |
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("| `", 0) != 0) continue;
+    std::vector<std::string> cells;
+    std::stringstream parts(line.substr(1));
+    for (std::string cell; std::getline(parts, cell, '|');) {
+      const size_t begin = cell.find_first_not_of(' '), end = cell.find_last_not_of(' ');
+      cells.push_back(begin == std::string::npos ? "" : cell.substr(begin, end - begin + 1));
+    }
+    if (cells.size() >= 3 && cells[1].rfind("`--", 0) == 0) rows.push_back(cells);
+  }
+  const std::vector<ScenarioField>& schema = ScenarioSchema();
+  ASSERT_EQ(rows.size(), schema.size());
+  for (size_t i = 0; i < schema.size(); ++i) {
+    const ScenarioField& f = schema[i];
+    EXPECT_EQ(rows[i][0], "`" + std::string(f.key) + "`") << i;
+    EXPECT_EQ(rows[i][1], "`" + std::string(f.flag) + "`") << f.key;
+    const std::string& documented = rows[i][2];
+    if (f.fallback == nullptr) {
+      EXPECT_EQ(documented, "required") << f.key;
+    } else if (documented.find(' ') == std::string::npos) {
+      EXPECT_EQ(documented, f.fallback) << f.key;  // a value, not a description
+    }
   }
 }
 
