@@ -21,8 +21,22 @@ bool SetByUser(const Scenario& s, const std::string& key) { return s.sources.at(
 void CheckScenarioFields(const Scenario& s) {
   if (s.top_k > s.num_experts)
     throw FieldError(s, "model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
-  if (s.routing.kind == RoutingSpec::Kind::kHot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
+  const bool hot = s.routing.kind == RoutingSpec::Kind::kHot;
+  if (hot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
     throw FieldError(s, "workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
+  // A token that does not take the hot expert (or the burst expert) draws all top_k from
+  // the others: there must be that many.
+  if (hot && s.top_k > s.num_experts - 1) {
+    throw FieldError(s, "workload.routing", "needs model.top_k (" + std::to_string(s.top_k) +
+                                                ") below model.experts (" + std::to_string(s.num_experts) +
+                                                "): a token without the hot expert takes top_k others");
+  }
+  if (s.burst_every > 0 && s.top_k > s.num_experts - 1 - (hot ? 1 : 0)) {
+    throw FieldError(s, "workload.burst", "needs model.top_k (" + std::to_string(s.top_k) + ") at most model.experts - " +
+                                              (hot ? "2" : "1") + " (" + std::to_string(s.num_experts) +
+                                              " experts): a token without the burst" + (hot ? " and hot experts" : " expert") +
+                                              " takes top_k others");
+  }
   if (s.parallelism == Parallelism::kTensor) {
     // Placement, all-to-all and node limit are expert parallelism's; set to anything but
     // their defaults they would be silently ignored.

@@ -56,6 +56,9 @@ void DrawDistinct(const AliasTable& table, const std::vector<double>& weights, i
         if (target < 0) break;
       }
     }
+    // Every expert taken: the distribution cannot give k distinct ones (ResolveInputs
+    // refuses such scenarios; never write past `taken`).
+    if (expert < 0) throw std::logic_error("fewer experts to draw from than top_k");
     taken[expert] = 1;
     out.push_back(expert);
   }
