@@ -6,6 +6,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 #include <eigen3/Eigen/Dense>
@@ -31,14 +32,14 @@ struct Linear {
 // (compute[i] true: point i is on the compute branch). Tries every subset of free
 // parameters (16) and keeps the best feasible one.
 Linear SolveAssigned(const std::vector<FitPoint>& pts, const std::vector<double>& w,
-                     const std::vector<bool>& compute, bool linear_only) {
+                     const std::vector<bool>& compute) {
   const int n = static_cast<int>(pts.size());
   Eigen::MatrixXd A(n, 4);
   Eigen::VectorXd y(n);
   for (int i = 0; i < n; ++i) {
     const FitPoint& p = pts[i];
     const double s = std::sqrt(w[i]) / p.time_s;
-    const bool cb = compute[i] && !linear_only;
+    const bool cb = compute[i];
     A(i, 0) = s;
     A(i, 1) = cb ? s * p.flops : 0;
     A(i, 2) = cb && p.tokens > 0 ? s * p.flops / p.tokens : 0;
@@ -94,7 +95,7 @@ double Loss(const Linear& m, const std::vector<FitPoint>& pts, const std::vector
 
 // Best fit for fixed weights: from several starting branch assignments, alternate
 // (solve, reassign) until the assignment is stable.
-Linear FitWeighted(const std::vector<FitPoint>& pts, const std::vector<double>& w, bool linear_only) {
+Linear FitWeighted(const std::vector<FitPoint>& pts, const std::vector<double>& w) {
   const int n = static_cast<int>(pts.size());
   std::vector<int> by_intensity(n);
   std::iota(by_intensity.begin(), by_intensity.end(), 0);
@@ -107,14 +108,12 @@ Linear FitWeighted(const std::vector<FitPoint>& pts, const std::vector<double>& 
   splits.erase(std::unique(splits.begin(), splits.end()), splits.end());
   Linear best;
   double best_loss = kInf;
-  for (int split : (linear_only ? std::vector<int>{n} : splits)) {
+  for (int split : splits) {
     std::vector<bool> compute(n, false);
     for (int r = split; r < n; ++r) compute[by_intensity[r]] = true;
-    if (linear_only) compute.assign(n, false);
     Linear m;
     for (int iter = 0; iter < 30; ++iter) {
-      m = SolveAssigned(pts, w, compute, linear_only);
-      if (linear_only) break;
+      m = SolveAssigned(pts, w, compute);
       std::vector<bool> next(n);
       for (int i = 0; i < n; ++i) next[i] = m.Compute(pts[i]) > m.Memory(pts[i]);
       // A branch with zero rate cannot be chosen: keep points with work where they were.
@@ -133,7 +132,7 @@ Linear FitWeighted(const std::vector<FitPoint>& pts, const std::vector<double>& 
 // Huber IRLS around FitWeighted. Returns the model and the final robust residual scale.
 Linear FitRobust(const std::vector<FitPoint>& pts, const FitOptions& opt, double* sigma_out) {
   std::vector<double> w(pts.size(), 1.0);
-  Linear m = FitWeighted(pts, w, opt.linear_only);
+  Linear m = FitWeighted(pts, w);
   double sigma = 0;
   for (int round = 0; round < 6; ++round) {
     std::vector<double> abs_r(pts.size());
@@ -144,7 +143,7 @@ Linear FitRobust(const std::vector<FitPoint>& pts, const FitOptions& opt, double
       const double u = abs_r[i] / sigma;
       w[i] = u <= opt.huber_k ? 1.0 : opt.huber_k / u;
     }
-    m = FitWeighted(pts, w, opt.linear_only);
+    m = FitWeighted(pts, w);
   }
   if (sigma_out) *sigma_out = sigma;
   return m;
@@ -187,7 +186,7 @@ FitResult FitRoofline(const std::vector<FitPoint>& points, const FitOptions& opt
   }
   // Rates that no point was bound by: the lowest rate that never exceeds a measured time.
   if (std::isinf(out.params.flop_rate_Fps)) {
-    if (!any_flops || opt.linear_only) {
+    if (!any_flops) {
       out.flop_rate_unused = true;
     } else {
       double rate = 0;
@@ -238,6 +237,91 @@ FitResult FitRoofline(const std::vector<FitPoint>& points, const FitOptions& opt
     out.heldout_error_p90 = Quantile(held, 0.9);
   }
   return out;
+}
+
+namespace {
+
+// The non-negative relative least-squares fit of t = f + m c + b x over `points`, with c
+// left out when `with_messages` is false: every subset of the free terms is solved
+// unconstrained and the best one whose terms are all >= 0, with x > 0, is kept.
+AllToAllFit SolveAllToAll(const std::vector<AllToAllPoint>& points, bool with_messages) {
+  const int n = static_cast<int>(points.size());
+  Eigen::MatrixXd a(n, 3);
+  Eigen::VectorXd t(n);
+  for (int i = 0; i < n; ++i) {
+    const double w = 1 / points[i].time_s;  // relative error: every size counts alike
+    a(i, 0) = w;
+    a(i, 1) = with_messages ? points[i].messages * w : 0;
+    a(i, 2) = points[i].bytes * w;
+    t(i) = 1;
+  }
+  double best_residual = kInf;
+  Eigen::Vector3d best = Eigen::Vector3d::Zero();
+  for (int mask = 1; mask < 8; ++mask) {
+    if (!(mask & 4)) continue;                    // the bandwidth term is always there
+    if ((mask & 2) && !with_messages) continue;
+    std::vector<int> cols;
+    for (int c = 0; c < 3; ++c)
+      if (mask & (1 << c)) cols.push_back(c);
+    Eigen::MatrixXd sub(n, cols.size());
+    for (size_t c = 0; c < cols.size(); ++c) sub.col(c) = a.col(cols[c]);
+    const Eigen::VectorXd x = sub.colPivHouseholderQr().solve(t);
+    if ((x.array() < 0).any() || x(x.size() - 1) <= 0) continue;
+    const double residual = (sub * x - t).squaredNorm();
+    if (residual < best_residual) {
+      best_residual = residual;
+      best.setZero();
+      for (size_t c = 0; c < cols.size(); ++c) best(cols[c]) = x(c);
+    }
+  }
+  if (!std::isfinite(best_residual)) throw std::invalid_argument("fit: no positive bandwidth fits the points");
+  AllToAllFit fit;
+  fit.fixed_s = best(0);
+  fit.per_message_s = best(1);
+  fit.bandwidth_Bps = 1 / best(2);
+  fit.per_message_unresolved = !with_messages;
+  return fit;
+}
+
+}  // namespace
+
+AllToAllFit FitAllToAll(const std::vector<AllToAllPoint>& points, int folds, uint32_t seed) {
+  if (points.size() < 2) throw std::invalid_argument("fit: need at least 2 points");
+  bool any_bytes = false;
+  std::set<double> message_counts;
+  for (const AllToAllPoint& p : points) {
+    if (!(p.time_s > 0)) throw std::invalid_argument("fit: a measured time is not positive");
+    any_bytes |= p.bytes > 0;
+    message_counts.insert(p.messages);
+  }
+  if (!any_bytes) throw std::invalid_argument("fit: no point moves bytes");
+  const bool with_messages = message_counts.size() >= 2;
+  AllToAllFit fit = SolveAllToAll(points, with_messages);
+  // k-fold cross-validation over a seeded shuffle.
+  const int n = static_cast<int>(points.size());
+  folds = std::min(folds, n);
+  if (folds >= 2 && n >= 4) {
+    std::vector<int> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937 rng(seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<double> held;
+    for (int f = 0; f < folds; ++f) {
+      std::vector<AllToAllPoint> train, test;
+      for (int i = 0; i < n; ++i) (i % folds == f ? test : train).push_back(points[order[i]]);
+      if (train.size() < 2) continue;
+      try {
+        const AllToAllFit part = SolveAllToAll(train, with_messages);
+        for (const AllToAllPoint& p : test) held.push_back(std::fabs((part.Time(p) - p.time_s) / p.time_s));
+      } catch (const std::invalid_argument&) {
+      }
+    }
+    if (!held.empty()) {
+      fit.heldout_error_median = Median(held);
+      fit.heldout_error_p90 = Quantile(held, 0.9);
+    }
+  }
+  return fit;
 }
 
 }  // namespace epsim

@@ -12,7 +12,8 @@
 // 3 robust standard deviations are reported as outliers. The held-out error is from k-fold
 // cross-validation: each point predicted by a fit that did not see it.
 //
-// Form "alltoall": time = latency + bytes / bandwidth, fitted the same way (one branch).
+// Form "alltoall" (FitAllToAll): time = fixed + messages x per_message + bytes / bandwidth,
+// a non-negative relative least-squares fit of the three terms, the same k-fold held-out error.
 #ifndef EPSIM_CALIBRATE_FIT_H_
 #define EPSIM_CALIBRATE_FIT_H_
 
@@ -57,12 +58,36 @@ struct FitOptions {
   double huber_k = 1.345;           // in robust standard deviations
   double outlier_sigmas = 3.0;
   uint32_t seed = 1;
-  bool linear_only = false;         // "alltoall": time = fixed + bytes / rate
 };
 
-// Fits the roofline form (or the linear alltoall form); throws std::invalid_argument when
-// there are fewer than 2 points or a time is not positive.
+// Fits the roofline form; throws std::invalid_argument when there are fewer than 2 points or
+// a time is not positive.
 FitResult FitRoofline(const std::vector<FitPoint>& points, const FitOptions& options);
+
+// One measured all-to-all: a rank sends `messages` messages (to as many peers) of `bytes`
+// to others in all, in `time_s` (the slowest rank's median).
+struct AllToAllPoint {
+  double messages = 0;
+  double bytes = 0;
+  double time_s = 0;
+};
+
+struct AllToAllFit {
+  double fixed_s = 0;
+  double per_message_s = 0;
+  double bandwidth_Bps = 0;
+  // Every point had the same number of messages, so the per-message cost cannot be told
+  // from the fixed cost: it is 0 and the fixed cost holds both.
+  bool per_message_unresolved = false;
+  double heldout_error_median = -1;
+  double heldout_error_p90 = -1;
+  double Time(const AllToAllPoint& p) const { return fixed_s + p.messages * per_message_s + p.bytes / bandwidth_Bps; }
+};
+
+// Fits fixed, per-message and bandwidth terms (each >= 0, the bandwidth finite) minimizing the
+// relative error; throws std::invalid_argument with fewer than 2 points, a time that is not
+// positive, or no point moving bytes.
+AllToAllFit FitAllToAll(const std::vector<AllToAllPoint>& points, int folds = 5, uint32_t seed = 1);
 
 }  // namespace epsim
 

@@ -36,6 +36,7 @@ struct CaseShape {
   int64_t top_k = 0;
   int64_t ranks = 0;
   int64_t bytes_per_peer = 0;
+  int64_t peers = 0;        // a2a: peers each rank sends to (its messages)
   double skew = 0;
 };
 

@@ -31,6 +31,7 @@
 
 #include "calibrate/fit.h"
 #include "calibrate/harness.h"
+#include "calibrate/nccl_tests.h"
 #include "calibrate/op_a2a.h"
 #include "calibrate/profile/profile.h"
 #include "common/command_line.h"
@@ -53,12 +54,18 @@ struct Options {
   std::string name;
   int threads = 0;
   bool progress = true;
+  std::vector<std::string> imports;  // nccl-tests outputs to fit instead of measuring
+  std::string base;                  // with imports: the profile whose operations they join
 };
 
 const char kUsage[] =
     "usage: epsim-calibrate --backend cpu|cuda [--quick | --sweep tiny|quick|full]\n"
     "                       [--ops route,layout,permute,expert,combine,a2a] [--threads N]\n"
     "                       [--name NAME] [--no-progress] --out PROFILE.yaml\n"
+    "       epsim-calibrate --import [alltoall_perf:|sendrecv_perf:]NCCL_TESTS_OUTPUT [--import ...]\n"
+    "                       --base PROFILE.yaml [--name NAME] --out PROFILE.yaml\n"
+    "The second form fits the all-to-all of nccl-tests runs on one box (measured or read) and writes\n"
+    "it into a copy of the base profile, measuring nothing.\n"
     "Flags take `--flag value` or `--flag=value`. Exit status: 0 written, 1 a kernel was\n"
     "wrong or the run failed (nothing written), 2 bad command line, 3 the backend cannot run here.\n";
 
@@ -68,8 +75,9 @@ constexpr int kExitBackendUnavailable = 3;
 // Parses the command line; ConfigError on anything wrong, and `help` set for --help.
 Options ParseArgs(int argc, char** argv, bool* help) {
   FlagSpec flags;
-  flags.with_value = {"--backend", "--sweep", "--ops", "--out", "--name", "--threads"};
+  flags.with_value = {"--backend", "--sweep", "--ops", "--out", "--name", "--threads", "--import", "--base"};
   flags.switches = {"--quick", "--no-progress"};
+  flags.repeatable = {"--import"};
   flags.help_hint = "epsim-calibrate --help";
   const CommandLine line = ParseCommandLine(argc, argv, 1, flags);
   *help = line.help;
@@ -104,8 +112,18 @@ Options ParseArgs(int argc, char** argv, bool* help) {
       o.threads = static_cast<int>(FlagInt(flag, v, 1, 1024));
     } else if (flag == "--no-progress") {
       o.progress = false;
+    } else if (flag == "--import") {
+      o.imports.push_back(v);
+    } else if (flag == "--base") {
+      o.base = v;
     }
   }
+  if (!o.imports.empty() && o.base.empty())
+    throw ConfigError(kCommandLine, "--base", "", "missing: --import fits the all-to-all into a copy of a profile");
+  if (o.imports.empty() && !o.base.empty())
+    throw ConfigError(kCommandLine, "--base", o.base, "goes with --import");
+  if (!o.imports.empty() && (line.Has("--backend") || line.Has("--ops") || line.Has("--sweep") || line.Has("--quick")))
+    throw ConfigError(kCommandLine, "--import", o.imports[0], "measures nothing: --backend, --ops and the sweep do not apply");
   if (o.out.empty()) throw ConfigError(kCommandLine, "--out", "", "missing (the profile YAML to write)");
   // Refused now, not after minutes of measuring.
   const size_t slash = o.out.find_last_of('/');
@@ -171,6 +189,7 @@ std::string ShapeText(const Case& c) {
   };
   if (c.op == "a2a") {
     add("P", s.ranks);
+    add("peers", s.peers);
     add("bytes", s.bytes_per_peer);
     add("skew", s.skew);
     return out;
@@ -185,15 +204,16 @@ std::string ShapeText(const Case& c) {
 
 std::string FormatCsv(const std::vector<Case>& cases, const std::string& backend) {
   std::ostringstream out;
-  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,bytes_per_peer,skew,flops,bytes,rotations,sample,time_s\n";
+  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,flops,bytes,rotations,sample,time_s\n";
   char buf[512];
   for (const Case& c : cases) {
     for (size_t i = 0; i < c.samples_s.size(); ++i) {
-      std::snprintf(buf, sizeof(buf), "%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%g,%.6g,%.6g,%d,%zu,%.6e\n",
+      std::snprintf(buf, sizeof(buf), "%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%g,%.6g,%.6g,%d,%zu,%.6e\n",
                     c.op.c_str(), backend.c_str(), static_cast<long long>(c.shape.tokens),
                     static_cast<long long>(c.shape.hidden), static_cast<long long>(c.shape.ffn),
                     static_cast<long long>(c.shape.experts), static_cast<long long>(c.shape.top_k),
-                    static_cast<long long>(c.shape.ranks), static_cast<long long>(c.shape.bytes_per_peer),
+                    static_cast<long long>(c.shape.ranks), static_cast<long long>(c.shape.peers),
+                    static_cast<long long>(c.shape.bytes_per_peer),
                     c.shape.skew, c.work.flops, c.work.bytes, c.rotations, i, c.samples_s[i]);
       out << buf;
     }
@@ -315,6 +335,39 @@ bool CheckThenTime(const Options& opt, const std::vector<OpSpec>& specs, Harness
   return true;
 }
 
+// One measured case against its model's time, as the fit table prints it.
+void PrintCase(const Case& c, double model_s) {
+  const double spread = c.work.time_s > 0 ? (c.p90_s - c.p10_s) / c.work.time_s * 100 : 0;
+  std::printf("%-8s %-34s %12.2f %9.1f %12.2f %8.1f\n", c.op.c_str(), ShapeText(c).c_str(), c.work.time_s * 1e6,
+              spread, model_s * 1e6, (model_s / c.work.time_s - 1) * 100);
+}
+
+// Fits the all-to-all cases into `a` (the simulator's nccl form, sim/traffic/comm_model.h),
+// printing each case against the fit.
+void FitAllToAllCases(const std::vector<const Case*>& cases, AllToAllModel& a) {
+  std::vector<AllToAllPoint> points;
+  for (const Case* c : cases) points.push_back({static_cast<double>(c->shape.peers), c->work.bytes, c->work.time_s});
+  const AllToAllFit fit = FitAllToAll(points);
+  a.present = true;
+  a.fixed_s = fit.fixed_s;
+  a.per_message_s = fit.per_message_s;
+  a.bandwidth_Bps = fit.bandwidth_Bps;
+  a.heldout_error = fit.heldout_error_median;
+  a.heldout_error_p90 = fit.heldout_error_p90;
+  a.valid_bytes_min = 1e300;
+  a.valid_bytes_max = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = *cases[i];
+    a.valid_bytes_min = std::min(a.valid_bytes_min, c.work.bytes);
+    a.valid_bytes_max = std::max(a.valid_bytes_max, c.work.bytes);
+    a.table.push_back({double(c.shape.bytes_per_peer), c.shape.skew, static_cast<int>(c.shape.peers), c.work.bytes,
+                       c.work.time_s});
+    PrintCase(c, fit.Time(points[i]));
+  }
+  if (fit.per_message_unresolved)
+    std::printf("# a2a: every case had the same peers: the per-message cost is in the fixed cost\n");
+}
+
 // Fits each measured op into `profile` (and the all-to-all into h.a2a()), printing every
 // case against its model and the outliers. Returns the number of points fitted.
 int FitOperations(const std::vector<OpSpec>& specs, Harness& h, Profile& profile) {
@@ -325,37 +378,24 @@ int FitOperations(const std::vector<OpSpec>& specs, Harness& h, Profile& profile
     for (const Case& c : h.cases())
       if (c.op == s.name) cases.push_back(&c);
     if (cases.size() < 2) continue;
+    if (s.name == "a2a") {
+      total_points += static_cast<int>(cases.size());
+      FitAllToAllCases(cases, h.a2a());
+      continue;
+    }
     std::vector<FitPoint> points;
     for (const Case* c : cases) points.push_back(c->work);
-    FitOptions fo;
-    fo.linear_only = s.name == "a2a";
-    const FitResult fit = FitRoofline(points, fo);
+    const FitResult fit = FitRoofline(points, FitOptions{});
     total_points += static_cast<int>(points.size());
     double tmin = 1e300, tmax = 0;
     for (const Case* c : cases) {
-      const double x = s.name == "a2a" ? c->work.bytes : c->work.tokens;
-      tmin = std::min(tmin, x);
-      tmax = std::max(tmax, x);
-      const double model = fit.params.Time(c->work);
-      const double spread = c->work.time_s > 0 ? (c->p90_s - c->p10_s) / c->work.time_s * 100 : 0;
-      std::printf("%-8s %-34s %12.2f %9.1f %12.2f %8.1f\n", s.name.c_str(), ShapeText(*c).c_str(),
-                  c->work.time_s * 1e6, spread, model * 1e6, (model / c->work.time_s - 1) * 100);
+      tmin = std::min(tmin, c->work.tokens);
+      tmax = std::max(tmax, c->work.tokens);
+      PrintCase(*c, fit.params.Time(c->work));
     }
     for (int i : fit.outliers)
       std::printf("# %s: outlier: %s measured %.2f us, model %.2f us\n", s.name.c_str(), ShapeText(*cases[i]).c_str(),
                   cases[i]->work.time_s * 1e6, fit.params.Time(cases[i]->work) * 1e6);
-    if (s.name == "a2a") {
-      AllToAllModel& a = h.a2a();
-      a.present = true;
-      a.latency_s = fit.params.fixed_s;
-      a.bandwidth_Bps = fit.params.mem_rate_Bps;
-      a.heldout_error = fit.heldout_error_median;
-      a.heldout_error_p90 = fit.heldout_error_p90;
-      a.valid_bytes_min = tmin;
-      a.valid_bytes_max = tmax;
-      for (const Case* c : cases) a.table.push_back({double(c->shape.bytes_per_peer), c->shape.skew, c->work.bytes, c->work.time_s});
-      continue;
-    }
     OpModel m;
     m.name = s.name;
     m.fixed_s = fit.params.fixed_s;
@@ -379,6 +419,9 @@ int FitOperations(const std::vector<OpSpec>& specs, Harness& h, Profile& profile
   return total_points;
 }
 
+// A held-out error in percent, or "-" when there were too few cases to hold any out.
+std::string HeldOutPercent(double error) { return error >= 0 ? Fixed(error * 100, 1) : "-"; }
+
 void PrintFitSummary(const Profile& profile, const AllToAllModel& a) {
   std::printf("\n%-8s %10s %10s %10s %10s %9s %9s %7s %8s\n", "op", "fixed_us", "TFLOP/s", "GB/s", "half_tok",
               "heldout%", "p90%", "points", "outliers");
@@ -386,13 +429,14 @@ void PrintFitSummary(const Profile& profile, const AllToAllModel& a) {
     std::printf("%-8s %10.2f %10s %10s %10.1f %9s %9s %7d %8d\n", name.c_str(), m.fixed_s * 1e6,
                 std::isfinite(m.flop_rate_Fps) ? Fixed(m.flop_rate_Fps * 1e-12, 4).c_str() : "-",
                 std::isfinite(m.mem_rate_Bps) ? Fixed(m.mem_rate_Bps * 1e-9, 2).c_str() : "-", m.half_rate_tokens,
-                m.heldout_error >= 0 ? Fixed(m.heldout_error * 100, 1).c_str() : "-",
-                m.heldout_error_p90 >= 0 ? Fixed(m.heldout_error_p90 * 100, 1).c_str() : "-", m.num_points, m.num_outliers);
+                HeldOutPercent(m.heldout_error).c_str(), HeldOutPercent(m.heldout_error_p90).c_str(), m.num_points,
+                m.num_outliers);
   }
   if (a.present && a.skipped.empty())
-    std::printf("%-8s %10.2f %10s %10.2f %10s %9.1f %9.1f %7zu %8s   (%s, %d ranks)\n", "a2a", a.latency_s * 1e6, "-",
-                a.bandwidth_Bps * 1e-9, "-", a.heldout_error * 100, a.heldout_error_p90 * 100, a.table.size(), "-",
-                a.backend.c_str(), a.num_ranks);
+    std::printf("%-8s %10.2f %10s %10.2f %10s %9s %9s %7zu %8s   (%s, %d ranks; %.2f us per peer)\n", "a2a",
+                a.fixed_s * 1e6, "-", a.bandwidth_Bps * 1e-9, "-", HeldOutPercent(a.heldout_error).c_str(),
+                HeldOutPercent(a.heldout_error_p90).c_str(), a.table.size(), "-", a.backend.c_str(), a.num_ranks,
+                a.per_message_s * 1e6);
 }
 
 // The samples CSV, then the profile, each written atomically (the CSV first: the profile
@@ -415,6 +459,61 @@ void WriteOutputs(const Options& opt, const Harness& h, const Profile& profile, 
     std::remove(csv.c_str());
     throw;
   }
+}
+
+// --import: the nccl-tests outputs fitted into a copy of the --base profile.
+int Import(const Options& opt) {
+  Profile profile = LoadProfile(opt.base);
+  std::vector<NcclTestsRun> runs;
+  std::vector<AllToAllPoint> points;
+  AllToAllModel a;
+  a.present = true;
+  a.backend = "nccl";
+  for (const std::string& spec : opt.imports) {
+    const NcclTestsRun run = ReadNcclTests(spec);
+    if (run.num_hosts > 1) {
+      throw ConfigError(run.file, "", "", "measured across " + std::to_string(run.num_hosts) +
+                                              " hosts: that measures the NICs, and --import fits one box's NVLink");
+    }
+    if (a.num_ranks != 0 && run.num_ranks != a.num_ranks) {
+      throw ConfigError(run.file, "", "", "ran on " + std::to_string(run.num_ranks) + " GPUs, " +
+                                              runs.front().file + " on " + std::to_string(a.num_ranks) +
+                                              ": import runs of one box");
+    }
+    a.num_ranks = run.num_ranks;
+    a.source += (a.source.empty() ? "nccl-tests: " : ", ") + run.test + " " + run.file;
+    for (const AllToAllModel::Row& row : run.rows) {
+      a.table.push_back(row);
+      points.push_back({static_cast<double>(row.peers), row.bytes_sent, row.time_s});
+    }
+    std::printf("# %s: %s on %d GPUs (%s), %zu sizes\n", run.file.c_str(), run.test.c_str(), run.num_ranks,
+                run.device.empty() ? "device not named" : run.device.c_str(), run.rows.size());
+    runs.push_back(run);
+  }
+  const AllToAllFit fit = FitAllToAll(points);
+  a.fixed_s = fit.fixed_s;
+  a.per_message_s = fit.per_message_s;
+  a.bandwidth_Bps = fit.bandwidth_Bps;
+  a.heldout_error = fit.heldout_error_median;
+  a.heldout_error_p90 = fit.heldout_error_p90;
+  a.valid_bytes_min = 1e300;
+  for (const AllToAllPoint& p : points) {
+    a.valid_bytes_min = std::min(a.valid_bytes_min, p.bytes);
+    a.valid_bytes_max = std::max(a.valid_bytes_max, p.bytes);
+  }
+  profile.a2a = a;
+  profile.name = opt.name;
+  profile.software.push_back({"a2a_from", a.source});
+  std::printf("# fit: %.3g us + %.3g us per peer + bytes sent / %.1f GB/s, held-out error %s%% (p90 %s%%)%s\n",
+              a.fixed_s * 1e6, a.per_message_s * 1e6, a.bandwidth_Bps / 1e9, HeldOutPercent(a.heldout_error).c_str(),
+              HeldOutPercent(a.heldout_error_p90).c_str(),
+              fit.per_message_unresolved ? "; every case had the same peers, so the fixed cost holds the per-peer one" : "");
+  const std::string header = "# Profile written by epsim-calibrate --import: the operations of " + opt.base +
+                             " and the all-to-all fitted\n# from " + a.source +
+                             " (calibrate/nccl_tests.h). Schema: calibrate/profiles/README.md.\n";
+  WriteFileAtomically(opt.out, FormatProfile(profile, header));
+  std::printf("# wrote %s\n", opt.out.c_str());
+  return kExitOk;
 }
 
 int Run(const Options& opt) {
@@ -494,6 +593,6 @@ int main(int argc, char** argv) {
       std::fputs(epsim::kUsage, stdout);
       return static_cast<int>(epsim::kExitOk);
     }
-    return epsim::Run(options);
+    return options.imports.empty() ? epsim::Run(options) : epsim::Import(options);
   });
 }

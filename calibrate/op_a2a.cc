@@ -1,11 +1,14 @@
 // epsim calibration: "a2a": all-to-all with uneven splits between ranks. CPU backend:
 // MPI_Alltoallv between the processes mpirun started; CUDA backend: NCCL grouped send/recv
-// over all local GPUs in this process. Each rank sends bytes_per_peer to every peer and
-// skew x bytes_per_peer to its next peer (the hot receiver); a sample is the slowest rank's
-// time, after a barrier. Fitted as time = latency + bytes a rank sends to others / bandwidth.
+// over all local GPUs in this process. Each rank sends bytes_per_peer to its next `peers`
+// ranks (1, or every other rank) and skew x bytes_per_peer to the next one (the hot
+// receiver); a sample is the slowest rank's time, after a barrier. Fitted as the simulator's
+// nccl model (sim/traffic/comm_model.h): time = fixed + peers x per message + bytes a rank
+// sends to others / bandwidth; two peer counts tell the per-message cost from the fixed one.
 #include <chrono>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "calibrate/harness.h"
@@ -30,21 +33,44 @@ kernels::MpiAllToAll* SharedMpi() {
 
 namespace {
 
-std::vector<int64_t> SendBytes(int me, int n, int64_t base, double skew) {
-  std::vector<int64_t> out(n, base);
+// Rank `me` of `n` sends `base` to its next `peers` ranks, skew x base to the first of them,
+// and nothing to the others; its own slot stays `base` (a local copy, never timed apart).
+std::vector<int64_t> SendBytes(int me, int n, int64_t base, double skew, int peers) {
+  std::vector<int64_t> out(n, 0);
+  out[me] = base;
+  for (int i = 1; i <= peers; ++i) out[(me + i) % n] = base;
   out[(me + 1) % n] = static_cast<int64_t>(base * skew);
   return out;
 }
 
-double BytesToOthers(int n, int64_t base, double skew) { return base * (n - 2) + base * skew; }
+double BytesToOthers(int peers, int64_t base, double skew) { return base * (peers - 1) + base * skew; }
 
-void AddCase(Harness& h, int n, int64_t base, double skew, std::vector<double> samples) {
+// The peer counts swept: one, and every other rank (the same with 2 ranks).
+std::vector<int> PeerCounts(int n) { return n > 2 ? std::vector<int>{1, n - 1} : std::vector<int>{1}; }
+
+// One timed exchange of the sweep: peers, bytes per peer, skew.
+using Exchange = std::tuple<int, int64_t, double>;
+
+// Every peer count with every size; the skews with every other rank as peers (to one peer of
+// several a skew only scales the size: the first skew there).
+std::vector<Exchange> Exchanges(const std::vector<int64_t>& sizes, const std::vector<double>& skews,
+                                const std::vector<int>& peer_counts) {
+  std::vector<Exchange> out;
+  for (const int peers : peer_counts)
+    for (const int64_t base : sizes)
+      for (const double skew : skews)
+        if (peers == peer_counts.back() || skew == skews.front()) out.emplace_back(peers, base, skew);
+  return out;
+}
+
+void AddCase(Harness& h, int n, int64_t base, double skew, int peers, std::vector<double> samples) {
   Case c;
   c.op = "a2a";
   c.shape.ranks = n;
   c.shape.bytes_per_peer = base;
+  c.shape.peers = peers;
   c.shape.skew = skew;
-  c.work = {0, BytesToOthers(n, base, skew), 0, Median(samples)};
+  c.work = {0, BytesToOthers(peers, base, skew), 0, Median(samples)};
   c.p10_s = Quantile(samples, 0.1);
   c.p90_s = Quantile(samples, 0.9);
   c.samples_s = std::move(samples);
@@ -58,7 +84,7 @@ void AddCase(Harness& h, int n, int64_t base, double skew, std::vector<double> s
 // receive buffers start with.
 constexpr int64_t kCheckBases[] = {1000, (int64_t{1} << 20) + 7};
 
-std::vector<int64_t> CheckSendBytes(int me, int n, int64_t base) { return SendBytes(me, n, base + me, 3); }
+std::vector<int64_t> CheckSendBytes(int me, int n, int64_t base) { return SendBytes(me, n, base + me, 3, n - 1); }
 
 uint8_t Tag(int sender, int receiver, int n) { return static_cast<uint8_t>((sender * n + receiver) % 251); }
 
@@ -178,31 +204,29 @@ void RunMpi(Harness& h, const std::vector<int64_t>& sizes, const std::vector<dou
   if (!mpi || mpi->num_ranks() < 2)
     return h.Skip("a2a", "needs 2+ ranks: run under mpirun -np 2 (or more) to measure MPI_Alltoallv");
   const int me = mpi->rank(), n = mpi->num_ranks();
-  const int total = static_cast<int>(sizes.size() * skews.size());
+  const std::vector<Exchange> exchanges = Exchanges(sizes, skews, PeerCounts(n));
   int done = 0;
-  for (const int64_t base : sizes) {
-    for (const double skew : skews) {
-      const std::vector<int64_t> send_bytes = SendBytes(me, n, base, skew);
-      const std::vector<int64_t> recv_bytes = mpi->ExchangeCounts(send_bytes);
-      int64_t send_total = 0, recv_total = 0;
-      for (int p = 0; p < n; ++p) {
-        send_total += send_bytes[p];
-        recv_total += recv_bytes[p];
-      }
-      std::vector<uint8_t> send(send_total, static_cast<uint8_t>(me)), recv(recv_total);
-      const int repeats = base >= (int64_t{4} << 20) ? 5 : base >= (int64_t{256} << 10) ? 10 : 30;
-      std::vector<double> samples;
-      for (int i = 0; i < h.warmup + repeats; ++i) {
-        mpi->Barrier();
-        const auto t0 = std::chrono::steady_clock::now();
-        mpi->AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data());
-        const double mine = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const double slowest = mpi->MaxOverRanks(mine);
-        if (i >= h.warmup) samples.push_back(slowest);
-      }
-      AddCase(h, n, base, skew, std::move(samples));
-      if (me == 0) h.Progress("a2a", ++done, total);
+  for (const auto& [peers, base, skew] : exchanges) {
+    const std::vector<int64_t> send_bytes = SendBytes(me, n, base, skew, peers);
+    const std::vector<int64_t> recv_bytes = mpi->ExchangeCounts(send_bytes);
+    int64_t send_total = 0, recv_total = 0;
+    for (int p = 0; p < n; ++p) {
+      send_total += send_bytes[p];
+      recv_total += recv_bytes[p];
     }
+    std::vector<uint8_t> send(send_total, static_cast<uint8_t>(me)), recv(recv_total);
+    const int repeats = base >= (int64_t{4} << 20) ? 5 : base >= (int64_t{256} << 10) ? 10 : 30;
+    std::vector<double> samples;
+    for (int i = 0; i < h.warmup + repeats; ++i) {
+      mpi->Barrier();
+      const auto t0 = std::chrono::steady_clock::now();
+      mpi->AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data());
+      const double mine = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double slowest = mpi->MaxOverRanks(mine);
+      if (i >= h.warmup) samples.push_back(slowest);
+    }
+    AddCase(h, n, base, skew, peers, std::move(samples));
+    if (me == 0) h.Progress("a2a", ++done, static_cast<int>(exchanges.size()));
   }
   h.a2a().backend = "mpi";
   h.a2a().num_ranks = n;
@@ -220,39 +244,37 @@ void RunNccl(Harness& h, const std::vector<int64_t>& sizes, const std::vector<do
     kernels::cuda::SetDevice(d);
     streams[d] = kernels::cuda::StreamCreate();
   }
-  const int total = static_cast<int>(sizes.size() * skews.size());
+  const std::vector<Exchange> exchanges = Exchanges(sizes, skews, PeerCounts(n));
   int done = 0;
-  for (const int64_t base : sizes) {
-    for (const double skew : skews) {
-      std::vector<int64_t> send_bytes(n * n), recv_bytes(n * n);
-      for (int d = 0; d < n; ++d) {
-        const std::vector<int64_t> s = SendBytes(d, n, base, skew);
-        for (int p = 0; p < n; ++p) send_bytes[d * n + p] = s[p];
-      }
-      for (int d = 0; d < n; ++d)
-        for (int p = 0; p < n; ++p) recv_bytes[d * n + p] = send_bytes[p * n + d];
-      std::vector<void*> send(n), recv(n);
-      for (int d = 0; d < n; ++d) {
-        kernels::cuda::SetDevice(d);
-        int64_t st = 0, rt = 0;
-        for (int p = 0; p < n; ++p) { st += send_bytes[d * n + p]; rt += recv_bytes[d * n + p]; }
-        send[d] = kernels::cuda::Malloc(st);
-        recv[d] = kernels::cuda::Malloc(rt);
-        kernels::cuda::Memset(send[d], d, st);
-      }
-      const int repeats = base >= (int64_t{64} << 20) ? 5 : 20;
-      std::vector<double> samples;
-      for (int i = 0; i < h.warmup + repeats; ++i) {
-        for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
-        const auto t0 = std::chrono::steady_clock::now();
-        nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data());
-        for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
-        if (i >= h.warmup) samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      }
-      for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::Free(send[d]); kernels::cuda::Free(recv[d]); }
-      AddCase(h, n, base, skew, std::move(samples));
-      h.Progress("a2a", ++done, total);
+  for (const auto& [peers, base, skew] : exchanges) {
+    std::vector<int64_t> send_bytes(n * n), recv_bytes(n * n);
+    for (int d = 0; d < n; ++d) {
+      const std::vector<int64_t> s = SendBytes(d, n, base, skew, peers);
+      for (int p = 0; p < n; ++p) send_bytes[d * n + p] = s[p];
     }
+    for (int d = 0; d < n; ++d)
+      for (int p = 0; p < n; ++p) recv_bytes[d * n + p] = send_bytes[p * n + d];
+    std::vector<void*> send(n), recv(n);
+    for (int d = 0; d < n; ++d) {
+      kernels::cuda::SetDevice(d);
+      int64_t st = 0, rt = 0;
+      for (int p = 0; p < n; ++p) { st += send_bytes[d * n + p]; rt += recv_bytes[d * n + p]; }
+      send[d] = kernels::cuda::Malloc(st);
+      recv[d] = kernels::cuda::Malloc(rt);
+      kernels::cuda::Memset(send[d], d, st);
+    }
+    const int repeats = base >= (int64_t{64} << 20) ? 5 : 20;
+    std::vector<double> samples;
+    for (int i = 0; i < h.warmup + repeats; ++i) {
+      for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
+      const auto t0 = std::chrono::steady_clock::now();
+      nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data());
+      for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
+      if (i >= h.warmup) samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::Free(send[d]); kernels::cuda::Free(recv[d]); }
+    AddCase(h, n, base, skew, peers, std::move(samples));
+    h.Progress("a2a", ++done, static_cast<int>(exchanges.size()));
   }
   for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamDestroy(streams[d]); }
   kernels::cuda::SetDevice(0);

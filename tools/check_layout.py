@@ -28,7 +28,7 @@ ALLOWED = {
     "sim/config": ["sim/workload", "calibrate/profile", "common"],
     "sim/traffic": ["sim/config", "sim/workload", "common"],
     "sim/engine": ["sim/traffic", "sim/config", "sim/workload", "calibrate/profile", "common"],
-    "sim/report": ["sim/engine", "sim/config", "sim/workload", "calibrate/profile", "common"],
+    "sim/report": ["sim/engine", "sim/traffic", "sim/config", "sim/workload", "calibrate/profile", "common"],
     "sim/simulation": ["sim/report", "sim/engine", "sim/config", "sim/workload", "common"],
     "sim/sweep": ["sim/simulation", "sim/config", "common"],
     "sim/cli": ["sim/sweep", "sim/simulation", "sim/report", "sim/config", "calibrate/profile", "common"],

@@ -62,7 +62,9 @@ KeyValues ParseKeyValues(const YAML::Node& node, const std::string& file, const 
   return out;
 }
 
-AllToAllModel ParseAllToAll(YamlMap map) {
+// `version` 1 had `latency_us` (read as the fixed cost) and rows without `peers` (every
+// other rank).
+AllToAllModel ParseAllToAll(YamlMap map, int version) {
   AllToAllModel a;
   a.present = true;
   if (map.Has("skipped")) {
@@ -72,8 +74,14 @@ AllToAllModel ParseAllToAll(YamlMap map) {
   }
   if (map.String("form") != "alltoall") map.Fail("form", "unknown model form (expected alltoall)");
   a.backend = map.String("backend");
+  a.source = map.StringOr("source", "");
   a.num_ranks = static_cast<int>(map.Int("num_ranks", 2));
-  a.latency_s = map.PositiveOr("latency_us", 0.0, /*allow_zero=*/true) * 1e-6;
+  if (version == 1) {
+    a.fixed_s = map.PositiveOr("latency_us", 0.0, /*allow_zero=*/true) * 1e-6;
+  } else {
+    a.fixed_s = map.PositiveOr("fixed_us", 0.0, /*allow_zero=*/true) * 1e-6;
+    a.per_message_s = map.PositiveOr("per_message_us", 0.0, /*allow_zero=*/true) * 1e-6;
+  }
   a.bandwidth_Bps = map.Positive("bandwidth_GBps") * 1e9;
   a.heldout_error = map.PositiveOr("heldout_error", -1.0, /*allow_zero=*/true);
   a.heldout_error_p90 = map.PositiveOr("heldout_error_p90", -1.0, /*allow_zero=*/true);
@@ -88,6 +96,8 @@ AllToAllModel ParseAllToAll(YamlMap map) {
       AllToAllModel::Row r;
       r.bytes_per_peer = row.Positive("bytes_per_peer");
       r.skew = row.Positive("skew");
+      r.peers = static_cast<int>(version == 1 ? a.num_ranks - 1 : row.Int("peers", 1));
+      if (r.peers > a.num_ranks - 1) row.Fail("peers", "more than num_ranks - 1");
       r.bytes_sent = row.Positive("bytes_sent");
       r.time_s = row.Positive("time_us") * 1e-6;
       row.Ignore("bandwidth_GBps");
@@ -104,8 +114,8 @@ Profile FromYaml(const YAML::Node& root, const std::string& file) {
   Profile p;
   p.file = file;
   p.schema_version = static_cast<int>(top.Int("schema_version", 0));
-  if (p.schema_version != kProfileSchemaVersion) {
-    top.Fail("schema_version", "unknown profile schema version (this epsim reads version " +
+  if (p.schema_version < 1 || p.schema_version > kProfileSchemaVersion) {
+    top.Fail("schema_version", "unknown profile schema version (this epsim reads versions 1 to " +
                                    std::to_string(kProfileSchemaVersion) + ")");
   }
   p.name = top.String("name");
@@ -129,7 +139,8 @@ Profile FromYaml(const YAML::Node& root, const std::string& file) {
   YamlMap ops = top.Child("operations");
   for (const std::string& op : KnownOps()) p.ops[op] = ParseOp(ops.Child(op), op);
   if (ops.Has("layout")) p.ops["layout"] = ParseOp(ops.Child("layout"), "layout");
-  if (ops.Has("a2a")) p.a2a = ParseAllToAll(ops.Child("a2a"));
+  if (ops.Has("a2a")) p.a2a = ParseAllToAll(ops.Child("a2a"), p.schema_version);
+  p.schema_version = kProfileSchemaVersion;  // read into this version's form
   ops.Finish();
   top.Finish();
   return p;
@@ -221,8 +232,10 @@ std::string FormatProfile(const Profile& p, const std::string& header) {
     } else {
       o << "    form: alltoall\n";
       o << "    backend: " << a.backend << "\n";
+      if (!a.source.empty()) o << "    source: " << Quote(a.source) << "\n";
       o << "    num_ranks: " << a.num_ranks << "\n";
-      o << "    latency_us: " << Num(a.latency_s * 1e6) << "\n";
+      o << "    fixed_us: " << Num(a.fixed_s * 1e6) << "\n";
+      o << "    per_message_us: " << Num(a.per_message_s * 1e6) << "\n";
       o << "    bandwidth_GBps: " << Num(a.bandwidth_Bps * 1e-9) << "\n";
       if (a.heldout_error >= 0) o << "    heldout_error: " << Num(a.heldout_error) << "\n";
       if (a.heldout_error_p90 >= 0) o << "    heldout_error_p90: " << Num(a.heldout_error_p90) << "\n";
@@ -231,7 +244,7 @@ std::string FormatProfile(const Profile& p, const std::string& header) {
       o << "    table:\n";
       for (const AllToAllModel::Row& r : a.table) {
         o << "      - {bytes_per_peer: " << Num(r.bytes_per_peer) << ", skew: " << Num(r.skew)
-          << ", bytes_sent: " << Num(r.bytes_sent) << ", time_us: " << Num(r.time_s * 1e6)
+          << ", peers: " << r.peers << ", bytes_sent: " << Num(r.bytes_sent) << ", time_us: " << Num(r.time_s * 1e6)
           << ", bandwidth_GBps: " << Num(r.bytes_sent / r.time_s * 1e-9) << "}\n";
       }
     }

@@ -13,7 +13,9 @@
 
 namespace epsim {
 
-constexpr int kProfileSchemaVersion = 1;
+// Version 2: the all-to-all's fixed and per-message costs (version 1 had one latency, read as
+// the fixed cost with no per-message cost).
+constexpr int kProfileSchemaVersion = 2;
 
 // One operation's cost model, form "roofline":
 //   time = fixed + max(flops / flop_rate(tokens), bytes / mem_rate)
@@ -42,15 +44,19 @@ struct OpModel {
   }
 };
 
-// The all-to-all measured between 2+ ranks (form "alltoall"), when one ran:
-//   time = latency + max bytes a rank sends to others / bandwidth
-// plus the measured medians by message size and send skew.
+// The all-to-all measured between 2+ ranks (form "alltoall"), when one ran or was imported:
+//   time = fixed + messages x per_message + bytes a rank sends to others / bandwidth
+// where messages is the number of peers a rank sends to, plus the measured medians. The
+// simulator uses the terms for the nccl implementation (sim/traffic/comm_model.h) and the
+// bandwidth as the NVLink rate (sim/config/inputs.cc).
 struct AllToAllModel {
   bool present = false;
   std::string skipped;           // why it was not measured (then nothing else is set)
   std::string backend;           // "mpi" or "nccl"
+  std::string source;            // "" when epsim-calibrate measured it; else e.g. "nccl-tests: FILE"
   int num_ranks = 0;
-  double latency_s = 0;
+  double fixed_s = 0;            // per call
+  double per_message_s = 0;      // per peer a rank sends to
   double bandwidth_Bps = 0;      // per rank, bytes sent to others per second
   double heldout_error = -1;
   double heldout_error_p90 = -1;
@@ -59,11 +65,14 @@ struct AllToAllModel {
   struct Row {
     double bytes_per_peer = 0;   // base message size
     double skew = 1;             // the hot peer gets skew x bytes_per_peer
+    int peers = 0;               // peers a rank sends to (the messages of the fit)
     double bytes_sent = 0;       // per rank, to others
     double time_s = 0;           // median
   };
   std::vector<Row> table;
-  double TimeS(double bytes_sent) const { return latency_s + bytes_sent / bandwidth_Bps; }
+  double TimeS(double bytes_sent, int messages) const {
+    return fixed_s + messages * per_message_s + bytes_sent / bandwidth_Bps;
+  }
 };
 
 using KeyValues = std::vector<std::pair<std::string, std::string>>;

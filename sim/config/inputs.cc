@@ -137,6 +137,35 @@ double ExpertWeightBytesPerGpu(const Scenario& s, const Topology& t) {
 }
 
 // The checks that need the topology and the profile.
+// An implementation named by strategy.comm must be able to run the algorithm's messages
+// (strategy.comm auto always picks one that can, sim/traffic/comm_model.h).
+void CheckCommFitsAlgorithm(const Scenario& s, int domain_gpus) {
+  const bool per_expert = s.a2a == A2aAlgorithm::kLowLatency || s.a2a == A2aAlgorithm::kRdmaOnly;
+  switch (s.comm) {
+    case CommImpl::kAuto:
+      return;
+    case CommImpl::kNccl:
+      if (per_expert && s.parallelism == Parallelism::kExpert)
+        throw FieldError(s, "strategy.comm", "nccl sends one message per pair of GPUs, not one per (token, expert): "
+                                             "strategy.a2a direct or hierarchical");
+      return;
+    case CommImpl::kDeepEpNormal:
+    case CommImpl::kDeepEpLowLatency:
+      if (s.parallelism == Parallelism::kTensor)
+        throw FieldError(s, "strategy.comm", "tensor parallelism's all-gather and reduce-scatter run on nccl");
+      if (s.comm == CommImpl::kDeepEpLowLatency && !per_expert)
+        throw FieldError(s, "strategy.comm", "DeepEP's low-latency kernels send one message per (token, expert): "
+                                             "strategy.a2a low-latency or rdma-only");
+      if (s.comm == CommImpl::kDeepEpNormal && per_expert)
+        throw FieldError(s, "strategy.comm", "DeepEP's normal kernels send each token once per GPU: "
+                                             "strategy.a2a hierarchical (or direct inside one NVLink domain)");
+      if (s.comm == CommImpl::kDeepEpNormal && s.a2a == A2aAlgorithm::kDirect && s.gpus > domain_gpus)
+        throw FieldError(s, "strategy.comm", "DeepEP's normal kernels cross NVLink domains hierarchically: "
+                                             "strategy.a2a hierarchical");
+      return;
+  }
+}
+
 void CheckScenarioOnInputs(const SimulationInputs& in) {
   const Scenario& s = in.scenario;
   const Topology& t = in.topology;
@@ -169,6 +198,7 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
     throw FieldError(s, "strategy.a2a", whole_domains);
   if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.nics_per_node == 0)
     throw FieldError(s, "strategy.a2a", "topology '" + t.name + "' has no scale_out fabric");
+  CheckCommFitsAlgorithm(s, domain);
   if (s.node_limit > 0 && s.parallelism == Parallelism::kExpert) {
     const int64_t reachable = ExpertsOnLargestDomains(s, DomainGpus(s, t));
     if (reachable < s.top_k) {
@@ -198,6 +228,11 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
 
 }  // namespace
 
+bool UsesMeasuredAllToAll(const Profile& profile) {
+  const AllToAllModel& a = profile.a2a;
+  return a.present && a.skipped.empty() && a.backend == "nccl" && a.bandwidth_Bps > 0;
+}
+
 int DomainGpus(const Scenario& scenario, const Topology& topology) {
   return std::min(topology.scale_up.domain_gpus, scenario.gpus);
 }
@@ -215,6 +250,19 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
   const auto [profile_file, profile_key] = FieldOrigin(scenario, "profile");
   in.profile = LoadProfile(ResolveDataFile("calibrate/profiles", in.scenario.profile, profile_file, profile_key));
   CheckScenarioOnInputs(in);
+  if (UsesMeasuredAllToAll(in.profile)) {
+    // The NVLink rate the profile's device reached; a rate above the line rate was measured
+    // on another fabric.
+    const double measured = in.profile.a2a.bandwidth_Bps;
+    ScaleUp& up = in.topology.scale_up;
+    if (measured > up.line_rate_Bps) {
+      throw ConfigError(DisplayPath(in.profile.file), "operations.a2a.bandwidth_GBps", FormatG(measured / 1e9),
+                        "more than topology " + in.topology.name + "'s NVLink line rate (" +
+                            FormatG(up.line_rate_Bps / 1e9) + " GB/s): measured on another device?");
+    }
+    up.bandwidth_Bps = measured;
+    up.efficiency = measured / up.line_rate_Bps;
+  }
   return in;
 }
 

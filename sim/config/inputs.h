@@ -19,9 +19,16 @@ struct SimulationInputs {
   Profile profile;
 };
 
-// Resolves the scenario's topology and profile references and checks the combination.
+// Resolves the scenario's topology and profile references and checks the combination. With
+// a measured NCCL all-to-all in the profile, the topology's NVLink runs at its rate.
 // Throws ConfigError naming the file and key (or the flag) of the value to change.
 SimulationInputs ResolveInputs(const Scenario& scenario);
+
+// True when `profile` holds an all-to-all measured with NCCL between GPUs (epsim-calibrate
+// --backend cuda, or imported from nccl-tests): its bandwidth is then the NVLink rate of the
+// run (ResolveInputs) and its fixed and per-message costs nccl's (sim/traffic/comm_model.h).
+// An MPI measurement between CPU processes is not a GPU fabric and is not used.
+bool UsesMeasuredAllToAll(const Profile& profile);
 
 // GPUs a scenario's NVLink domains hold on `topology` ("node" in node_limit and in the
 // hierarchical all-to-all): the topology's domain, at most the run's GPUs.

@@ -18,7 +18,15 @@ const EnumTable<Dtype>& DtypeNames() {
 const EnumTable<A2aAlgorithm>& A2aAlgorithmNames() {
   static const EnumTable<A2aAlgorithm> kNames = {{A2aAlgorithm::kDirect, "direct"},
                                                  {A2aAlgorithm::kHierarchical, "hierarchical"},
+                                                 {A2aAlgorithm::kLowLatency, "low-latency"},
                                                  {A2aAlgorithm::kRdmaOnly, "rdma-only"}};
+  return kNames;
+}
+const EnumTable<CommImpl>& CommImplNames() {
+  static const EnumTable<CommImpl> kNames = {{CommImpl::kAuto, "auto"},
+                                             {CommImpl::kNccl, "nccl"},
+                                             {CommImpl::kDeepEpNormal, "deepep-normal"},
+                                             {CommImpl::kDeepEpLowLatency, "deepep-ll"}};
   return kNames;
 }
 const EnumTable<Parallelism>& ParallelismNames() {
@@ -237,6 +245,12 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](S s) -> std::string { return NameOf(DropPolicyNames(), s.drop_policy); }},
       {"strategy.a2a", "--a2a", "direct", JoinedNames(A2aAlgorithmNames(), "|"), [](R r, Scenario& s) { s.a2a = r.Enum(A2aAlgorithmNames()); },
        [](S s) -> std::string { return NameOf(A2aAlgorithmNames(), s.a2a); }},
+      {"strategy.comm", "--comm", "auto", JoinedNames(CommImplNames(), "|"),
+       [](R r, Scenario& s) { s.comm = r.Enum(CommImplNames()); },
+       [](S s) -> std::string { return NameOf(CommImplNames(), s.comm); }},
+      {"strategy.comm_sms", "--comm-sms", "0", "N (0: the implementation's)",
+       [](R r, Scenario& s) { s.comm_sms = static_cast<int>(r.Int(0, 1024)); },
+       [](S s) { return Whole(s.comm_sms); }},
       {"strategy.node_limit", "--node-limit", "0", "M",
        [](R r, Scenario& s) { s.node_limit = static_cast<int>(r.Int(0, 1'000'000)); },
        [](S s) { return Whole(s.node_limit); }},

@@ -23,7 +23,11 @@ namespace epsim {
 // Element type of tokens on the wire.
 enum class Dtype { kBf16, kFp8 };
 // How the dispatch and combine all-to-alls move tokens (sim/traffic/traffic.h).
-enum class A2aAlgorithm { kDirect, kHierarchical, kRdmaOnly };
+enum class A2aAlgorithm { kDirect, kHierarchical, kLowLatency, kRdmaOnly };
+// Which kernels run the all-to-all, each with its own cost terms (sim/traffic/comm_model.h);
+// kAuto: the algorithm's own (direct: nccl, hierarchical: deepep-normal, low-latency and
+// rdma-only: deepep-ll).
+enum class CommImpl { kAuto, kNccl, kDeepEpNormal, kDeepEpLowLatency };
 // Experts spread over GPUs (all-to-all), or sliced over each NVLink domain.
 enum class Parallelism { kExpert, kTensor };
 enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical };
@@ -34,7 +38,8 @@ enum class Overlap { kNone, kTwoBatch };
 enum class Engine { kSimGrid, kAnalytic };
 
 const EnumTable<Dtype>& DtypeNames();                      // bf16, fp8
-const EnumTable<A2aAlgorithm>& A2aAlgorithmNames();        // direct, hierarchical, rdma-only
+const EnumTable<A2aAlgorithm>& A2aAlgorithmNames();        // direct, hierarchical, low-latency, rdma-only
+const EnumTable<CommImpl>& CommImplNames();                // auto, nccl, deepep-normal, deepep-ll
 const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
 const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
@@ -72,6 +77,8 @@ struct Scenario {
   double capacity_factor = 0;  // 0: dropless
   DropPolicy drop_policy = DropPolicy::kPosition;
   A2aAlgorithm a2a = A2aAlgorithm::kDirect;
+  CommImpl comm = CommImpl::kAuto;
+  int comm_sms = 0;            // SMs the all-to-all kernels use; 0: the implementation's default
   int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
   // expert placement: eplb replicates the heaviest experts with `redundant_experts` extra
   // copies and balances the copies over GPUs, from the loads of the previous

@@ -2,29 +2,37 @@
 #include "sim/engine/analytic_replay.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "sim/engine/fluid.h"
 
 namespace epsim {
 namespace {
 
-// One all-to-all: the flows `members` of `flows`; flow g -> h starts when both have entered
-// (enter[g], enter[h]); a GPU leaves when all of its flows have arrived. Writes the flows'
-// start and arrival times; returns when each GPU leaves.
+static_assert(kMaxRouteLinks == std::tuple_size<decltype(FluidFlow::links)>::value, "a route fits a fluid flow");
+
+// One all-to-all call: the flows `members` of `flows`. GPU g is ready once it has entered
+// (enter[g]; with a barrier, once every GPU has) and paid its overhead; flow g -> h starts
+// when both are ready; a GPU leaves when all of its flows have arrived, or when it is ready
+// if it has none. Writes the flows' start and arrival times; returns when each GPU leaves.
 std::vector<double> Exchange(const FabricLayout& layout, const std::vector<double>& capacity,
                              const std::vector<Flow>& flows, const std::vector<int>& members,
-                             const std::vector<double>& enter, std::vector<double>& flow_start,
-                             std::vector<double>& flow_end) {
+                             const CallCost& cost, const std::vector<double>& enter,
+                             std::vector<double>& flow_start, std::vector<double>& flow_end) {
+  const double last_entry = *std::max_element(enter.begin(), enter.end());
+  std::vector<double> ready(enter.size());
+  for (size_t g = 0; g < enter.size(); ++g)
+    ready[g] = (cost.barrier ? last_entry : enter[g]) + cost.OverheadS(static_cast<int>(g));
   std::vector<FluidFlow> fluid(members.size());
   for (size_t i = 0; i < members.size(); ++i) {
     const Flow& f = flows[members[i]];
     fluid[i].bytes = f.bytes;
-    fluid[i].start_s = std::max(enter[f.src], enter[f.dst]);
+    fluid[i].start_s = std::max(ready[f.src], ready[f.dst]);
     fluid[i].latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric);
     fluid[i].links = layout.RouteLinks(f.src, f.dst, f.via_fabric);
   }
   const std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
-  std::vector<double> leave = enter;
+  std::vector<double> leave = ready;
   for (size_t i = 0; i < members.size(); ++i) {
     const Flow& f = flows[members[i]];
     flow_start[members[i]] = fluid[i].start_s;
@@ -69,18 +77,18 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
   // The communication stream: all-to-all m of a kind enters after its input is ready.
   auto exchanges = [&](const char* name, const std::vector<Flow>& flows,
                        const std::vector<std::vector<int>>& of, const std::vector<std::vector<double>>& ready,
-                       std::vector<double>& flow_start, std::vector<double>& flow_end,
-                       std::vector<std::vector<double>>& leave) {
+                       const CallCost& (StepWork::*cost)(int) const, std::vector<double>& flow_start,
+                       std::vector<double>& flow_end, std::vector<std::vector<double>>& leave) {
     for (int m = 0; m < mbs; ++m) {
       for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], ready[m][g]);
-      leave[m] = Exchange(layout, capacity, flows, of[m], enter, flow_start, flow_end);
+      leave[m] = Exchange(layout, capacity, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
       for (int g = 0; g < p; ++g) {
         comm_free[g] = leave[m][g];
         task(t.gpus[g], name, m, true, enter[g], comm_free[g]);
       }
     }
   };
-  exchanges("dispatch", work.dispatch, dispatch_of, route_end, t.dispatch_flow_start,
+  exchanges("dispatch", work.dispatch, dispatch_of, route_end, &StepWork::DispatchCost, t.dispatch_flow_start,
             t.dispatch_flow_end, dispatch_leave);
   for (int m = 0; m < mbs; ++m) {
     expert_end[m].resize(p);
@@ -90,7 +98,7 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
       task(t.gpus[g], "expert", m, false, start, compute_free[g]);
     }
   }
-  exchanges("combine", work.combine, combine_of, expert_end, t.combine_flow_start,
+  exchanges("combine", work.combine, combine_of, expert_end, &StepWork::CombineCost, t.combine_flow_start,
             t.combine_flow_end, combine_leave);
   for (int m = 0; m < mbs; ++m) {
     for (int g = 0; g < p; ++g) {

@@ -26,8 +26,9 @@ double LinkFloorBps(const Topology& t) {
 std::string RunSteps(const SimulationInputs& in, const std::function<StepWork(int step)>& make_step,
                      const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step) {
   const Scenario& s = in.scenario;
+  const SmBudget sm = SmBudgetOf(in);
   if (s.engine == Engine::kAnalytic) {
-    const FabricLayout layout(in.topology, s.gpus);
+    const FabricLayout layout(in.topology, s.gpus, sm);
     for (int step = 0; step < s.steps; ++step) {
       const StepWork work = make_step(step);
       on_step(step, work, AnalyticReplayStep(layout, work));
@@ -43,7 +44,7 @@ std::string RunSteps(const SimulationInputs& in, const std::function<StepWork(in
                             LinkFloorBps(in.topology);
   Platform::ConfigurePrecision(engine, send_all_s);
   const std::string network_model = Platform::ConfigureNetworkModel(engine, s.gpus);
-  Platform platform(in.topology, s.gpus);
+  Platform platform(in.topology, s.gpus, sm);
   ReplaySteps(engine, platform, s.steps, make_step, on_step);
   return network_model;
 }

@@ -6,11 +6,12 @@
 
 namespace epsim {
 
-FabricLayout::FabricLayout(const Topology& topology, int num_gpus)
-    : topology_(topology), num_gpus_(num_gpus) {
+FabricLayout::FabricLayout(const Topology& topology, int num_gpus, SmBudget sm)
+    : topology_(topology), num_gpus_(num_gpus), sm_(sm) {
   nodes_used_ = (num_gpus + topology.gpus_per_node - 1) / topology.gpus_per_node;
   // Built whenever the topology has NICs, so that rdma-only traffic has somewhere to go.
   has_fabric_ = topology.scale_out.nics_per_node > 0 && nodes_used_ > 0;
+  sm_base_ = 2 * num_gpus_;
   if (!has_fabric_) return;
   const ScaleOut& out = topology.scale_out;
   const int nics = out.nics_per_node;
@@ -25,6 +26,7 @@ FabricLayout::FabricLayout(const Topology& topology, int num_gpus)
   uplinks_ = leaves_ == 1 ? 0
                           : static_cast<int>(std::max(
                                 1.0, std::ceil(nics_per_leaf_ / out.oversubscription - 1e-9)));
+  sm_base_ = 2 * num_gpus_ + 2 * slots() + 2 * leaves_ * uplinks_;
 }
 
 int FabricLayout::NicSlot(int rank) const {
@@ -52,6 +54,7 @@ std::string FabricLayout::SlotName(int slot) const {
 }
 
 double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric) const {
+  if (src_rank == dst_rank) return 0;  // a copy within the GPU
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return topology_.scale_up.latency_s;
   const ScaleOut& out = topology_.scale_out;
   const int switches = SameLeaf(src_rank, dst_rank) ? 1 : 3;
@@ -59,10 +62,11 @@ double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric) 
 }
 
 // Link numbering: [NVLink up/down per GPU][NIC up/down per slot][leaf->spine][spine->leaf].
-std::array<int, 4> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric) const {
+std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric) const {
+  if (src_rank == dst_rank) return {SmSendLink(src_rank), SmRecvLink(src_rank), -1, -1};
   const int send = SendPortLink(src_rank, dst_rank, via_fabric);
   const int receive = ReceivePortLink(src_rank, dst_rank, via_fabric);
-  if (UsesNvlink(src_rank, dst_rank, via_fabric)) return {send, receive, -1, -1};
+  if (UsesNvlink(src_rank, dst_rank, via_fabric)) return {SmSendLink(src_rank), send, receive, SmRecvLink(dst_rank)};
   const int src_slot = NicSlot(src_rank), dst_slot = NicSlot(dst_rank);
   const int src_leaf = src_slot / nics_per_leaf_, dst_leaf = dst_slot / nics_per_leaf_;
   if (src_leaf == dst_leaf) return {send, receive, -1, -1};
@@ -73,11 +77,13 @@ std::array<int, 4> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via
 }
 
 int FabricLayout::SendPortLink(int src_rank, int dst_rank, bool via_fabric) const {
+  if (src_rank == dst_rank) return -1;
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return 2 * src_rank;
   return 2 * num_gpus_ + 2 * NicSlot(src_rank);
 }
 
 int FabricLayout::ReceivePortLink(int src_rank, int dst_rank, bool via_fabric) const {
+  if (src_rank == dst_rank) return -1;
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return 2 * dst_rank + 1;
   return 2 * num_gpus_ + 2 * NicSlot(dst_rank) + 1;
 }
@@ -87,6 +93,12 @@ std::vector<double> FabricLayout::LinkCapacities() const {
   if (has_fabric_) {
     capacity.resize(capacity.size() + 2 * slots() + 2 * leaves_ * uplinks_,
                     topology_.scale_out.nic_bandwidth_Bps);
+  }
+  if (has_sm_links()) {
+    for (int g = 0; g < num_gpus_; ++g) {
+      capacity.push_back(sm_.send_Bps);
+      capacity.push_back(sm_.recv_Bps);
+    }
   }
   return capacity;
 }

@@ -6,7 +6,11 @@
 //   - fabric: NIC slots in leaf order (rail-major when rail-optimized), each with an up and
 //     a down link; leaves of `nics_per_leaf` slots; `uplinks` spines, each leaf with one
 //     link up to and one link down from every spine. As in SimGrid's fat tree (d-mod-k),
-//     a flow that leaves its leaf goes through spine (destination slot mod uplinks).
+//     a flow that leaves its leaf goes through spine (destination slot mod uplinks);
+//   - with an SM budget (sim/traffic/comm_model.h), the SMs a GPU's all-to-all kernels move
+//     data with, as a sending and a receiving link per GPU: an NVLink flow g -> h crosses
+//     g's sending SMs and h's receiving SMs, and a GPU's own tokens (g -> g) only those.
+//     Fabric flows do not: the NICs move them (RDMA).
 #ifndef EPSIM_SIM_ENGINE_FABRIC_LAYOUT_H_
 #define EPSIM_SIM_ENGINE_FABRIC_LAYOUT_H_
 
@@ -18,9 +22,19 @@
 
 namespace epsim {
 
+// The most links one route crosses: SM, NVLink up, NVLink down, SM; or NIC up, leaf to
+// spine, spine to leaf, NIC down.
+constexpr int kMaxRouteLinks = 4;
+
+// What a GPU's SMs move for its all-to-alls, bytes per second; 0: no budget (no SM links).
+struct SmBudget {
+  double send_Bps = 0;
+  double recv_Bps = 0;
+};
+
 class FabricLayout {
  public:
-  FabricLayout(const Topology& topology, int num_gpus);
+  FabricLayout(const Topology& topology, int num_gpus, SmBudget sm = {});
 
   const Topology& topology() const { return topology_; }
   int num_gpus() const { return num_gpus_; }
@@ -46,11 +60,17 @@ class FabricLayout {
   }
 
   // Links of the route from src to dst (-1 = unused entry), indices into LinkCapacities().
-  std::array<int, 4> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false) const;
-  // The sender's port on that route (its first link: NVLink up or NIC up) and the
-  // receiver's (its last link: NVLink down or NIC down).
+  // src == dst: the GPU's own tokens, through its SM links (none without an SM budget).
+  std::array<int, kMaxRouteLinks> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false) const;
+  // The sender's port on that route (NVLink up or NIC up) and the receiver's (NVLink down
+  // or NIC down); -1 for a GPU's own tokens.
   int SendPortLink(int src_rank, int dst_rank, bool via_fabric = false) const;
   int ReceivePortLink(int src_rank, int dst_rank, bool via_fabric = false) const;
+  // GPU g's sending and receiving SM links; -1 without an SM budget.
+  int SmSendLink(int g) const { return has_sm_links() ? sm_base_ + 2 * g : -1; }
+  int SmRecvLink(int g) const { return has_sm_links() ? sm_base_ + 2 * g + 1 : -1; }
+  bool has_sm_links() const { return sm_.send_Bps > 0; }
+  const SmBudget& sm_budget() const { return sm_; }
   std::vector<double> LinkCapacities() const;
 
  private:
@@ -61,6 +81,8 @@ class FabricLayout {
   int nics_per_leaf_ = 1;
   int leaves_ = 0;
   int uplinks_ = 0;
+  SmBudget sm_;
+  int sm_base_ = 0;  // the first SM link, after every NVLink and fabric link
 };
 
 }  // namespace epsim

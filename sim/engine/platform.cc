@@ -11,7 +11,9 @@
 //        [NVSwitch domain 1]                    nic-0.0 nic-1.0 nic-0.7 nic-1.7
 //    gpu-8 gpu-9 ... gpu-15                     (nic-NODE.RAIL, split-duplex links)
 //
-// Example routes: gpu-1 -> gpu-5: gpu-1-nvl-up, gpu-5-nvl-down (1 switch).
+// Example routes: gpu-1 -> gpu-5: gpu-1-nvl-up, gpu-5-nvl-down (1 switch); with an SM
+// budget gpu-1-sm-send, gpu-1-nvl-up, gpu-5-nvl-down, gpu-5-sm-recv, and gpu-1 -> gpu-1
+// (its own tokens) gpu-1-sm-send, gpu-1-sm-recv.
 // gpu-1 -> gpu-9 (node 1, rail 1): nic-0.1 -> leaf 1 -> nic-1.1 (same leaf, 1 switch).
 // gpu-1 -> gpu-10 (rail 2): nic-0.1 -> leaf 1 -> spine -> leaf 2 -> nic-1.2 (3 switches).
 #include "sim/engine/platform.h"
@@ -46,7 +48,7 @@ void Platform::ConfigurePrecision(sg4::Engine& engine, double send_all_s) {
   engine.set_config(precision);
 }
 
-Platform::Platform(const Topology& topology, int num_gpus) : layout_(topology, num_gpus) {
+Platform::Platform(const Topology& topology, int num_gpus, SmBudget sm) : layout_(topology, num_gpus, sm) {
   sg4::NetZone* root = sg4::create_full_zone("epsim");
   BuildNvlinkDomains(root);
   if (layout_.has_fabric()) BuildFabric(root);
@@ -67,10 +69,20 @@ void Platform::BuildNvlinkDomains(sg4::NetZone* root) {
     sg4::Host* host = zone->create_host(name, 1e12)->seal();
     const sg4::Link* port_up = zone->create_link(name + "-nvl-up", up.bandwidth_Bps)->seal();
     const sg4::Link* port_down = zone->create_link(name + "-nvl-down", up.bandwidth_Bps)->seal();
-    zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(port_up)},
-                    false);
-    zone->add_route(nullptr, host->get_netpoint(), nullptr, nullptr,
-                    {sg4::LinkInRoute(port_down)}, false);
+    std::vector<sg4::LinkInRoute> up_route = {sg4::LinkInRoute(port_up)};
+    std::vector<sg4::LinkInRoute> down_route = {sg4::LinkInRoute(port_down)};
+    if (layout_.has_sm_links()) {
+      // The GPU's all-to-all SMs: NVLink sends leave through the sending SMs, receives
+      // arrive through the receiving ones, and the GPU's own tokens go through both.
+      const sg4::Link* sm_send = zone->create_link(name + "-sm-send", layout_.sm_budget().send_Bps)->seal();
+      const sg4::Link* sm_recv = zone->create_link(name + "-sm-recv", layout_.sm_budget().recv_Bps)->seal();
+      up_route.insert(up_route.begin(), sg4::LinkInRoute(sm_send));
+      down_route.emplace_back(sm_recv);
+      zone->add_route(host->get_netpoint(), host->get_netpoint(), nullptr, nullptr,
+                      {sg4::LinkInRoute(sm_send), sg4::LinkInRoute(sm_recv)}, false);
+    }
+    zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, up_route, false);
+    zone->add_route(nullptr, host->get_netpoint(), nullptr, nullptr, down_route, false);
     gpu_hosts_[rank] = host;
   }
   if (zone != nullptr) zone->seal();

@@ -42,8 +42,9 @@ class Platform {
   // to send all its tokens over one link).
   static void ConfigurePrecision(simgrid::s4u::Engine& engine, double send_all_s);
 
-  // Builds the platform for the first `num_gpus` GPUs of `topology` (ranks in node order).
-  Platform(const Topology& topology, int num_gpus);
+  // Builds the platform for the first `num_gpus` GPUs of `topology` (ranks in node order),
+  // with SM links when `sm` gives a budget (fabric_layout.h).
+  Platform(const Topology& topology, int num_gpus, SmBudget sm = {});
 
   FlowPath Path(int src_rank, int dst_rank, bool via_fabric = false) const;
   simgrid::s4u::Host* GpuHost(int rank) const { return gpu_hosts_[rank]; }

@@ -24,11 +24,16 @@ namespace {
 // have arrived, so the puts and gets of two exchanges never meet. (Host-to-host Comm::sendto
 // comms held by helper actors gave the same times to 1e-6 but ran 1.5-2.6x slower at 128
 // GPUs on SimGrid 3.32.)
+//
+// The call's cost (step_work.h) comes first: with a barrier, every GPU waits until all have
+// entered; then each sleeps its overhead before posting, so that a flow starts once both of
+// its GPUs are ready, as in the analytic engine.
 class Exchange {
  public:
   Exchange(const Platform& platform, const std::vector<Flow>& flows, const std::vector<int>& members,
-           std::vector<double>& flow_start, std::vector<double>& flow_arrival)
-      : platform_(platform), flows_(flows), flow_start_(flow_start), flow_arrival_(flow_arrival) {
+           const CallCost& cost, std::vector<double>& flow_start, std::vector<double>& flow_arrival)
+      : platform_(platform), flows_(flows), cost_(cost), flow_start_(flow_start), flow_arrival_(flow_arrival),
+        barrier_(cost.barrier ? sg4::Barrier::create(platform.num_gpus()) : nullptr) {
     const int p = platform.num_gpus();
     out_flows_.resize(p);
     in_flows_.resize(p);
@@ -41,6 +46,8 @@ class Exchange {
   // Called by GPU g's communication actor when g enters the all-to-all; returns when all of
   // g's flows have arrived (route latency included).
   void Run(int g) {
+    if (barrier_) barrier_->wait();
+    if (cost_.OverheadS(g) > 0) sg4::this_actor::sleep_for(cost_.OverheadS(g));
     double done_at = sg4::Engine::get_clock();
     std::map<sg4::Host*, std::vector<std::pair<int, bool>>> by_host;  // (flow, is_send)
     for (int f : out_flows_[g]) by_host[Path(f).src].push_back({f, true});
@@ -78,9 +85,11 @@ class Exchange {
 
   const Platform& platform_;
   const std::vector<Flow>& flows_;
+  const CallCost& cost_;
   std::vector<double>& flow_start_;
   std::vector<double>& flow_arrival_;
   std::vector<std::vector<int>> out_flows_, in_flows_;
+  sg4::BarrierPtr barrier_;
 };
 
 // Everything the GPU actors of one replay share.
@@ -113,9 +122,11 @@ void PrepareStep(ReplayState& state, int step) {
   state.combine.clear();
   for (int m = 0; m < work.micro_batches; ++m) {
     state.dispatch.push_back(std::make_unique<Exchange>(*state.platform, work.dispatch, dispatch_of[m],
-                                                        t.dispatch_flow_start, t.dispatch_flow_end));
+                                                        work.DispatchCost(m), t.dispatch_flow_start,
+                                                        t.dispatch_flow_end));
     state.combine.push_back(std::make_unique<Exchange>(*state.platform, work.combine, combine_of[m],
-                                                       t.combine_flow_start, t.combine_flow_end));
+                                                       work.CombineCost(m), t.combine_flow_start,
+                                                       t.combine_flow_end));
   }
 }
 

@@ -37,9 +37,40 @@ LayerShape ShapeOf(const Scenario& s) {
   return shape;
 }
 
+namespace {
+
+// Every GPU of the run in one NVLink domain: DeepEP's intranode kernels.
+bool Intranode(const SimulationInputs& in) { return in.scenario.gpus <= in.topology.scale_up.domain_gpus; }
+
+double WireBytes(const SimulationInputs& in, const CommModel& model, Phase phase) {
+  const Scenario& s = in.scenario;
+  return WireBytesPerToken(model.impl, phase, phase == Phase::kDispatch ? s.dispatch_dtype : s.combine_dtype,
+                           s.hidden, s.top_k, Intranode(in));
+}
+
+}  // namespace
+
+SmBudget SmBudgetOf(const SimulationInputs& in) {
+  const CommModel m = CommModelFor(in, Phase::kDispatch);
+  if (!m.HasSmBudget()) return {};
+  return {m.send_sms * m.sm_rate_Bps, m.recv_sms * m.sm_rate_Bps};
+}
+
 StepBuilder::StepBuilder(const SimulationInputs& inputs)
     : inputs_(inputs), costs_(inputs.profile, ShapeOf(inputs.scenario)),
-      sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))) {}
+      sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))),
+      dispatch_model_(CommModelFor(inputs, Phase::kDispatch)), combine_model_(CommModelFor(inputs, Phase::kCombine)),
+      dispatch_wire_bytes_(WireBytes(inputs, dispatch_model_, Phase::kDispatch)),
+      combine_wire_bytes_(WireBytes(inputs, combine_model_, Phase::kCombine)) {}
+
+CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>& messages) {
+  CallCost cost;
+  cost.barrier = model.barrier;
+  cost.overhead_s.resize(messages.size());
+  for (size_t g = 0; g < messages.size(); ++g)
+    cost.overhead_s[g] = model.fixed_s + static_cast<double>(messages[g]) * model.per_message_s;
+  return cost;
+}
 
 StepWork StepBuilder::Build(const RoutingPlan& plan) {
   if (inputs_.scenario.parallelism == Parallelism::kTensor) return TensorParallel(plan);
@@ -49,8 +80,6 @@ StepWork StepBuilder::Build(const RoutingPlan& plan) {
 
 StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
   const Scenario& s = inputs_.scenario;
-  const double dispatch_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
-  const double combine_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
   const int p = s.gpus;
   StepWork work = EmptyWork(p);
   for (int g = 0; g < p; ++g) {
@@ -58,13 +87,29 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
     for (const auto& entry : plan.dispatch_tokens[g]) copies += entry.second;
     work.route_s[g] = costs_.RouteS(plan.source_tokens[g]) + costs_.PermuteS(copies);
   }
+  // A message per flow (per GPU pair), or per (token, expert) for the low-latency kernels.
+  std::vector<int64_t> dispatch_messages(p, 0), combine_messages(p, 0);
   for (const TokenFlow& f : DispatchFlows(plan, inputs_.topology, s.a2a)) {
-    work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_bytes, f.via_fabric});
-    work.combine.push_back({f.dst, f.src, f.tokens * combine_bytes, f.via_fabric});
+    work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_wire_bytes_, f.via_fabric});
+    work.combine.push_back({f.dst, f.src, f.tokens * combine_wire_bytes_, f.via_fabric});
+    const int64_t messages = SendsPerExpert(s.a2a) ? f.tokens : 1;
+    dispatch_messages[f.src] += messages;
+    combine_messages[f.dst] += messages;
+  }
+  // With an SM budget, a GPU's own tokens take its SMs' time too.
+  if (dispatch_model_.HasSmBudget()) {
+    for (int g = 0; g < p; ++g) {
+      const int64_t own = SelfTokens(plan, g, s.a2a);
+      if (own <= 0) continue;
+      work.dispatch.push_back({g, g, own * dispatch_wire_bytes_});
+      work.combine.push_back({g, g, own * combine_wire_bytes_});
+    }
   }
   // Combine flows grouped by source for a stable order.
   std::stable_sort(work.combine.begin(), work.combine.end(),
                    [](const Flow& a, const Flow& b) { return a.src < b.src; });
+  work.dispatch_cost = {CostOf(dispatch_model_, dispatch_messages)};
+  work.combine_cost = {CostOf(combine_model_, combine_messages)};
   for (int g = 0; g < p; ++g) {
     double expert_s = 0;
     for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += costs_.ExpertS(tokens);
@@ -92,6 +137,8 @@ StepWork StepBuilder::TwoMicroBatches(const RoutingPlan& plan) {
     work.batch_route_s.push_back(std::move(part.route_s));
     work.batch_expert_s.push_back(std::move(part.expert_s));
     work.batch_reduce_s.push_back(std::move(part.reduce_s));
+    work.dispatch_cost.push_back(std::move(part.dispatch_cost[0]));
+    work.combine_cost.push_back(std::move(part.combine_cost[0]));
   }
   return work;
 }
@@ -100,9 +147,12 @@ StepWork StepBuilder::TensorParallel(const RoutingPlan& plan) {
   const Scenario& s = inputs_.scenario;
   const int p = s.gpus;
   const int domain = DomainGpus(s, inputs_.topology);
-  const double dispatch_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
-  const double combine_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
+  const double dispatch_bytes = dispatch_wire_bytes_, combine_bytes = combine_wire_bytes_;
   StepWork work = EmptyWork(p);
+  // Each GPU sends to and receives from every other GPU of its domain: one message each.
+  const std::vector<int64_t> messages(p, domain - 1);
+  work.dispatch_cost = {CostOf(dispatch_model_, messages)};
+  work.combine_cost = {CostOf(combine_model_, messages)};
   for (int d0 = 0; d0 < p; d0 += domain) {
     int64_t domain_tokens = 0;
     double expert_s = 0;  // every GPU of the domain: its slice of every expert

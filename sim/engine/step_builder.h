@@ -6,13 +6,18 @@
 
 #include "sim/config/inputs.h"
 #include "sim/engine/cost_model.h"
+#include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
+#include "sim/traffic/comm_model.h"
 #include "sim/workload/routing_plan.h"
 
 namespace epsim {
 
 // The layer's shape as the cost model needs it.
 LayerShape ShapeOf(const Scenario& scenario);
+
+// The SM budget of a run's all-to-alls, as the fabric layout takes it (none: no SM links).
+SmBudget SmBudgetOf(const SimulationInputs& inputs);
 
 class StepBuilder {
  public:
@@ -31,9 +36,14 @@ class StepBuilder {
   // reduce-scattered back to the tokens' GPUs.
   StepWork TensorParallel(const RoutingPlan& plan);
 
+  // Per GPU: the cost of one call in which it sends messages[g] messages.
+  static CallCost CostOf(const CommModel& model, const std::vector<int64_t>& messages);
+
   const SimulationInputs& inputs_;
   CostModel costs_;
   CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
+  CommModel dispatch_model_, combine_model_;
+  double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire
 };
 
 }  // namespace epsim

@@ -32,6 +32,7 @@ void FillFlowTotals(const StepWork& work, StepTimeline& t) {
     for (size_t f = 0; f < flows.size(); ++f) {
       const Flow& flow = flows[f];
       spans[flow.src].emplace_back(start[f], end[f]);
+      if (flow.IsSelf()) continue;  // a GPU's own tokens are neither sent nor received
       spans[flow.dst].emplace_back(start[f], end[f]);
       t.gpus[flow.src].*sent += flow.bytes;
       t.gpus[flow.dst].*received += flow.bytes;
@@ -46,6 +47,12 @@ void FillFlowTotals(const StepWork& work, StepTimeline& t) {
          &GpuTimeline::dispatch_sent_bytes, &GpuTimeline::dispatch_recv_bytes);
   totals(work.combine, t.combine_flow_start, t.combine_flow_end, &GpuTimeline::combine_comm_s,
          &GpuTimeline::combine_sent_bytes, &GpuTimeline::combine_recv_bytes);
+  for (size_t g = 0; g < p; ++g) {
+    for (int m = 0; m < work.micro_batches; ++m) {
+      t.gpus[g].dispatch_fixed_s += work.DispatchCost(m).OverheadS(static_cast<int>(g));
+      t.gpus[g].combine_fixed_s += work.CombineCost(m).OverheadS(static_cast<int>(g));
+    }
+  }
 }
 
 }  // namespace epsim

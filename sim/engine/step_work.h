@@ -10,10 +10,20 @@ namespace epsim {
 
 struct Flow {
   int src = 0;
-  int dst = 0;
+  int dst = 0;              // == src: a GPU's own tokens, through its SMs only (SM budgets)
   double bytes = 0;
   bool via_fabric = false;  // through the NICs even inside an NVLink domain (rdma-only)
   int micro_batch = 0;      // with two-batch overlap: which micro-batch it belongs to
+  bool IsSelf() const { return src == dst; }
+};
+
+// What one all-to-all call costs each GPU before its data moves (sim/traffic/comm_model.h):
+// GPU g is ready at (barrier ? the latest entry of any GPU : its own entry) + overhead_s[g],
+// and its flows start once both of their GPUs are ready.
+struct CallCost {
+  bool barrier = false;
+  std::vector<double> overhead_s;  // per GPU: fixed cost + messages x cost per message; empty: none
+  double OverheadS(int g) const { return overhead_s.empty() ? 0 : overhead_s[g]; }
 };
 
 // What one step asks of the platform: flows per all-to-all and local compute per GPU.
@@ -28,8 +38,9 @@ struct Flow {
 // combine 0 moves (two-batch overlap).
 struct StepWork {
   int micro_batches = 1;
-  std::vector<Flow> dispatch;   // src != dst, bytes > 0; all micro-batches
+  std::vector<Flow> dispatch;   // bytes > 0; all micro-batches; src == dst only with an SM budget
   std::vector<Flow> combine;
+  std::vector<CallCost> dispatch_cost, combine_cost;  // per micro-batch; empty: no costs
   std::vector<double> route_s;  // per GPU: gate, top-k, layout, permute (sum over micro-batches)
   std::vector<double> expert_s; // per GPU: grouped GEMM of its experts (+ shared experts)
   std::vector<double> reduce_s; // per GPU: un-permute and weighted sum after combine
@@ -39,6 +50,12 @@ struct StepWork {
   double RouteS(int m, int g) const { return micro_batches == 1 ? route_s[g] : batch_route_s[m][g]; }
   double ExpertS(int m, int g) const { return micro_batches == 1 ? expert_s[g] : batch_expert_s[m][g]; }
   double ReduceS(int m, int g) const { return micro_batches == 1 ? reduce_s[g] : batch_reduce_s[m][g]; }
+  // The cost of dispatch (combine) call m; none when the step carries no costs.
+  const CallCost& DispatchCost(int m) const { return m < static_cast<int>(dispatch_cost.size()) ? dispatch_cost[m] : kNoCost; }
+  const CallCost& CombineCost(int m) const { return m < static_cast<int>(combine_cost.size()) ? combine_cost[m] : kNoCost; }
+
+ private:
+  static inline const CallCost kNoCost{};
 };
 
 // One task of a GPU's timeline (micro-batches only: with M = 1 the phase ends say it all).
@@ -57,6 +74,8 @@ struct GpuTimeline {
   double expert_end = 0;
   double combine_end = 0;       // all combine sends and receives arrived; reduce starts
   double end = 0;               // reduce done
+  double dispatch_fixed_s = 0;  // the calls' overheads (fixed + per message), all micro-batches
+  double combine_fixed_s = 0;
   double dispatch_comm_s = 0;   // time with at least one own dispatch flow in flight
   double combine_comm_s = 0;
   double dispatch_sent_bytes = 0;
@@ -81,8 +100,9 @@ std::vector<std::vector<int>> FlowsByMicroBatch(const std::vector<Flow>& flows, 
 // The union of [start, end) spans as sorted, disjoint spans.
 std::vector<std::pair<double, double>> MergedSpans(std::vector<std::pair<double, double>> spans);
 
-// Fills each GPU's busy time per all-to-all (time with at least one of its flows in flight)
-// and its bytes sent and received, from the flows and their start and arrival times.
+// Fills each GPU's busy time per all-to-all (time with at least one of its flows in flight),
+// its bytes sent and received (its own tokens excluded) and its calls' overheads, from the
+// flows and their start and arrival times.
 void FillFlowTotals(const StepWork& work, StepTimeline& timeline);
 
 }  // namespace epsim

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
+#include <tuple>
 #include <utility>
 
 namespace epsim {
@@ -14,15 +16,20 @@ std::vector<std::vector<int>> FlowsByGpu(const std::vector<Flow>& flows, int num
   std::vector<std::vector<int>> own(num_gpus);
   for (int f = 0; f < static_cast<int>(flows.size()); ++f) {
     own[flows[f].src].push_back(f);
-    own[flows[f].dst].push_back(f);
+    if (!flows[f].IsSelf()) own[flows[f].dst].push_back(f);
   }
   return own;
 }
 
-// The link of `flow` that is GPU g's own port: its send port or its receive port.
-int OwnPort(const FabricLayout& layout, const Flow& flow, int g) {
-  return flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric)
-                       : layout.ReceivePortLink(flow.src, flow.dst, flow.via_fabric);
+// Adds `flow`'s bytes to GPU g's own resources it crosses: g's port and sending SMs when g
+// sends, g's port and receiving SMs when g receives (both for its own tokens).
+void AddOwnBytes(const FabricLayout& layout, const Flow& flow, int g, std::map<int, double>& bytes) {
+  for (const int link : {flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric) : -1,
+                         flow.src == g ? layout.SmSendLink(g) : -1,
+                         flow.dst == g ? layout.ReceivePortLink(flow.src, flow.dst, flow.via_fabric) : -1,
+                         flow.dst == g ? layout.SmRecvLink(g) : -1}) {
+    if (link >= 0) bytes[link] += flow.bytes;
+  }
 }
 
 // Length of the union of spans, and of the part of it outside `cover` (both lists of
@@ -46,67 +53,107 @@ class Attribution {
         dispatch_of_(FlowsByGpu(work.dispatch, layout.num_gpus())),
         combine_of_(FlowsByGpu(work.combine, layout.num_gpus())) {}
 
-  // One micro-batch: each all-to-all from entering it to leaving it.
-  TimeLost Sequential(int g) const {
+  TimeLost Of(int g, double compute_s) const {
     TimeLost r;
-    auto phase = [&](const std::vector<Flow>& flows, const std::vector<int>& mine,
-                     const std::vector<double>& start, double enter, double leave) {
-      double first_start = leave;
-      std::map<int, double> port_bytes;  // g's own port links: bytes through each
-      for (int f : mine) {
-        first_start = std::min(first_start, start[f]);
-        port_bytes[OwnPort(layout_, flows[f], g)] += flows[f].bytes;
-      }
-      double alone = 0;
-      for (const auto& [link, bytes] : port_bytes) alone = std::max(alone, bytes / capacity_[link]);
-      const double busy = std::max(0.0, leave - first_start);
-      r.wait_peers_s += std::max(0.0, first_start - enter);
-      r.exposed_comm_s += std::min(busy, alone);
-      r.contention_s += std::max(0.0, busy - alone);
-    };
-    const GpuTimeline& x = t_.gpus[g];
-    phase(work_.dispatch, dispatch_of_[g], t_.dispatch_flow_start, x.route_end, x.dispatch_end);
-    phase(work_.combine, combine_of_[g], t_.combine_flow_start, x.expert_end, x.combine_end);
-    r.wait_peers_s += std::max(0.0, t_.step_time_s - x.end);  // done; the slowest GPU is not
+    std::vector<std::pair<double, double>> fixed_spans;
+    r.dispatch = Split(g, "dispatch", work_.dispatch, dispatch_of_[g], t_.dispatch_flow_start,
+                       &StepWork::DispatchCost, &fixed_spans);
+    r.combine = Split(g, "combine", work_.combine, combine_of_[g], t_.combine_flow_start, &StepWork::CombineCost,
+                      &fixed_spans);
+    if (work_.micro_batches > 1) {
+      Overlapped(g, compute_s, fixed_spans, r);
+    } else {
+      Sequential(g, r);
+    }
     return r;
   }
 
+ private:
+  // The calls of one kind: per micro-batch, from entering to leaving, its overhead, its own
+  // flows in flight, and the rest (waiting). Collects each call's overhead as a span ending
+  // where its first flow starts.
+  PhaseSplit Split(int g, const char* name, const std::vector<Flow>& flows, const std::vector<int>& mine,
+                   const std::vector<double>& start, const CallCost& (StepWork::*cost)(int) const,
+                   std::vector<std::pair<double, double>>* fixed_spans) const {
+    const GpuTimeline& x = t_.gpus[g];
+    const bool dispatch = std::string(name) == "dispatch";
+    PhaseSplit split;
+    for (int m = 0; m < work_.micro_batches; ++m) {
+      double enter = dispatch ? x.route_end : x.expert_end, leave = dispatch ? x.dispatch_end : x.combine_end;
+      for (const TaskSpan& task : x.tasks) {
+        if (task.communication && task.micro_batch == m && std::string(task.name) == name) {
+          enter = task.start;
+          leave = task.end;
+        }
+      }
+      double first_start = leave;
+      for (int f : mine) {
+        if (flows[f].micro_batch != m) continue;
+        first_start = std::min(first_start, start[f]);
+      }
+      const double overhead = std::min((work_.*cost)(m).OverheadS(g), std::max(0.0, first_start - enter));
+      split.fixed_s += overhead;
+      split.wait_s += std::max(0.0, first_start - enter - overhead);
+      split.link_s += std::max(0.0, leave - first_start);
+      if (overhead > 0) fixed_spans->emplace_back(first_start - overhead, first_start);
+    }
+    return split;
+  }
+
+  // The time its own resources need for its own bytes of one call, alone.
+  double AloneS(int g, const std::vector<Flow>& flows, const std::vector<int>& mine, int micro_batch) const {
+    std::map<int, double> bytes;
+    for (int f : mine)
+      if (micro_batch < 0 || flows[f].micro_batch == micro_batch) AddOwnBytes(layout_, flows[f], g, bytes);
+    double alone = 0;
+    for (const auto& [link, b] : bytes) alone = std::max(alone, b / capacity_[link]);
+    return alone;
+  }
+
+  // One micro-batch: each call's time splits as PhaseSplit says, its data time into the part
+  // its own resources need alone (exposed) and the rest (contention).
+  void Sequential(int g, TimeLost& r) const {
+    for (const auto& [split, flows, mine] : {std::make_tuple(r.dispatch, &work_.dispatch, &dispatch_of_[g]),
+                                             std::make_tuple(r.combine, &work_.combine, &combine_of_[g])}) {
+      const double alone = AloneS(g, *flows, *mine, -1);
+      r.wait_peers_s += split.wait_s;
+      r.fixed_s += split.fixed_s;
+      r.exposed_comm_s += std::min(split.link_s, alone);
+      r.contention_s += std::max(0.0, split.link_s - alone);
+    }
+    r.wait_peers_s += std::max(0.0, t_.step_time_s - t_.gpus[g].end);  // done; the slowest GPU is not
+  }
+
   // Micro-batches: time with own flows in flight and no compute is exposed communication,
-  // of which the share its busiest ports alone would need (per all-to-all, pro rata to what
-  // is exposed) counts as exposed, the rest as contention; time with neither is waiting.
-  TimeLost Overlapped(int g, double compute_s) const {
-    TimeLost r;
+  // of which the share its busiest resources alone would need (per call, pro rata to what is
+  // exposed) counts as exposed, the rest as contention; overheads outside compute and flows
+  // are fixed cost; time with none of these is waiting.
+  void Overlapped(int g, double compute_s, std::vector<std::pair<double, double>> fixed_spans, TimeLost& r) const {
     std::vector<std::pair<double, double>> compute, flows;
     for (const TaskSpan& task : t_.gpus[g].tasks)
       if (!task.communication) compute.emplace_back(task.start, task.end);
     std::sort(compute.begin(), compute.end());
     double alone = 0;
-    auto collect = [&](const std::vector<Flow>& all, const std::vector<int>& mine,
-                       const std::vector<double>& start, const std::vector<double>& end) {
-      std::vector<std::map<int, double>> port_bytes(work_.micro_batches);
-      for (int f : mine) {
-        flows.emplace_back(start[f], end[f]);
-        port_bytes[all[f].micro_batch][OwnPort(layout_, all[f], g)] += all[f].bytes;
-      }
-      for (const auto& ports : port_bytes) {
-        double busiest = 0;
-        for (const auto& [link, bytes] : ports) busiest = std::max(busiest, bytes / capacity_[link]);
-        alone += busiest;
-      }
-    };
-    collect(work_.dispatch, dispatch_of_[g], t_.dispatch_flow_start, t_.dispatch_flow_end);
-    collect(work_.combine, combine_of_[g], t_.combine_flow_start, t_.combine_flow_end);
+    for (const auto& [all, mine, start, end] :
+         {std::make_tuple(&work_.dispatch, &dispatch_of_[g], &t_.dispatch_flow_start, &t_.dispatch_flow_end),
+          std::make_tuple(&work_.combine, &combine_of_[g], &t_.combine_flow_start, &t_.combine_flow_end)}) {
+      for (int f : *mine) flows.emplace_back((*start)[f], (*end)[f]);
+      for (int m = 0; m < work_.micro_batches; ++m) alone += AloneS(g, *all, *mine, m);
+    }
     const auto [in_flight, uncovered] = UnionOutside(flows, compute);
     // compute_s is the work's compute; SimGrid's sleeps can end a few ns off it.
-    const double exposed = std::clamp(uncovered, 0.0, std::max(0.0, t_.step_time_s - compute_s));
+    const double room = std::max(0.0, t_.step_time_s - compute_s);
+    const double exposed = std::clamp(uncovered, 0.0, room);
+    fixed_spans.insert(fixed_spans.end(), flows.begin(), flows.end());
+    const double with_fixed = UnionOutside(std::move(fixed_spans), compute).second;
+    const double fixed = std::clamp(with_fixed - uncovered, 0.0, room - exposed);
     const double exposed_alone = in_flight > 0 ? std::min(exposed, alone * exposed / in_flight) : 0;
     r.exposed_comm_s += exposed_alone;
     r.contention_s += exposed - exposed_alone;
-    r.wait_peers_s += std::max(0.0, t_.step_time_s - compute_s - exposed);
-    return r;
+    r.fixed_s += fixed;
+    r.wait_peers_s += std::max(0.0, room - exposed - fixed);
   }
 
- private:
   const FabricLayout& layout_;
   const std::vector<double> capacity_;
   const StepWork& work_;
@@ -121,8 +168,7 @@ std::vector<TimeLost> AttributeTimeLost(const FabricLayout& layout, const StepWo
   const Attribution attribution(layout, work, timeline);
   std::vector<TimeLost> lost;
   lost.reserve(compute_s.size());
-  for (int g = 0; g < static_cast<int>(compute_s.size()); ++g)
-    lost.push_back(work.micro_batches > 1 ? attribution.Overlapped(g, compute_s[g]) : attribution.Sequential(g));
+  for (int g = 0; g < static_cast<int>(compute_s.size()); ++g) lost.push_back(attribution.Of(g, compute_s[g]));
   return lost;
 }
 

@@ -12,24 +12,37 @@
 #include "sim/engine/analytic_replay.h"
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
+#include "sim/traffic/comm_model.h"
 
 namespace epsim {
 namespace {
 
-// Flows of one measured case, as epsim-calibrate's all-to-all sent them: rank r sends
-// `base` bytes to every peer and `skew` x `base` to rank r + 1 (calibrate/op_a2a.cc).
-StepWork MeasuredExchange(int ranks, double base, double skew) {
+// One measured case as epsim-calibrate's all-to-all ran it (calibrate/op_a2a.cc): rank r
+// sends `base` bytes to its next `peers` ranks, `skew` x `base` to rank r + 1; each rank pays
+// its call's overhead, fixed + peers x per message, before its data moves.
+StepWork MeasuredExchange(int ranks, const AllToAllModel::Row& row, const CommModel& model) {
   StepWork work;
   for (int src = 0; src < ranks; ++src) {
-    for (int dst = 0; dst < ranks; ++dst) {
-      const double bytes = dst == (src + 1) % ranks ? std::floor(base * skew) : base;
-      if (src != dst && bytes > 0) work.dispatch.push_back({src, dst, bytes});
+    for (int i = 1; i <= row.peers; ++i) {
+      const int dst = (src + i) % ranks;
+      const double bytes = i == 1 ? std::floor(row.bytes_per_peer * row.skew) : row.bytes_per_peer;
+      if (bytes > 0) work.dispatch.push_back({src, dst, bytes});
     }
   }
+  CallCost cost;
+  cost.overhead_s.assign(ranks, model.fixed_s + row.peers * model.per_message_s);
+  work.dispatch_cost = {cost};
   work.route_s.assign(ranks, 0);
   work.expert_s.assign(ranks, 0);
   work.reduce_s.assign(ranks, 0);
   return work;
+}
+
+// The slowest GPU's time in `work`'s exchange on `layout`.
+double ExchangeTimeS(const FabricLayout& layout, const StepWork& work) {
+  double time_s = 0;
+  for (const GpuTimeline& g : AnalyticReplayStep(layout, work).gpus) time_s = std::max(time_s, g.dispatch_end);
+  return time_s;
 }
 
 // Refuses what no NVLink all-to-all measurement of the calibrator's exchange on one domain
@@ -66,10 +79,10 @@ void CheckMeasurement(const Profile& profile, const std::string& profile_path, c
     if (!(row.bytes_per_peer * std::max(1.0, row.skew) <= 1e15))
       throw ConfigError(profile_path, row_key + ".bytes_per_peer", FormatG(row.bytes_per_peer),
                         "with skew " + FormatG(row.skew) + " a message exceeds 1 PB: not a measurement");
-    const double sent = row.bytes_per_peer * (a2a.num_ranks - 2) + row.bytes_per_peer * row.skew;
+    const double sent = row.bytes_per_peer * (row.peers - 1) + row.bytes_per_peer * row.skew;
     if (std::fabs(row.bytes_sent - sent) > 1e-3 * sent + 1)  // profiles print 6 significant digits
       throw ConfigError(profile_path, row_key + ".bytes_sent", FormatG(row.bytes_sent),
-                        "expected " + FormatG(sent) + " (bytes_per_peer x (num_ranks - 2 + skew))");
+                        "expected " + FormatG(sent) + " (bytes_per_peer x (peers - 1 + skew))");
     if (!(row.time_s >= 1e-9 && row.time_s <= 1e6))
       throw ConfigError(profile_path, row_key + ".time_us", FormatG(row.time_s * 1e6),
                         "outside 1 ns to 1e6 s: not a measurement");
@@ -81,38 +94,47 @@ void CheckMeasurement(const Profile& profile, const std::string& profile_path, c
 std::string FabricCheckReport(const Profile& profile, const std::string& profile_path, const Topology& topology) {
   CheckMeasurement(profile, profile_path, topology);
   const AllToAllModel& a2a = profile.a2a;
-  std::string out;
-  const FabricLayout layout(topology, a2a.num_ranks);
+  // The model with this profile: NVLink at the measured rate, nccl's terms as fitted; and
+  // with the defaults: the topology's NVLink efficiency and nccl's default terms.
+  Topology measured_fabric = topology;
+  measured_fabric.scale_up.bandwidth_Bps = a2a.bandwidth_Bps;
+  const FabricLayout measured_layout(measured_fabric, a2a.num_ranks), default_layout(topology, a2a.num_ranks);
+  CommModel measured = NcclDefaults();
+  measured.fixed_s = a2a.fixed_s;
+  measured.per_message_s = a2a.per_message_s;
+  const CommModel defaults = NcclDefaults();
   const double line_GBps = topology.scale_up.line_rate_Bps / 1e9;
-  StrAppendFormat(&out, "# epsim fabric-check: profile %s (%s, device %s), NCCL all-to-all between %d GPUs\n",
-         profile.name.c_str(), DisplayPath(profile_path).c_str(), profile.device_name.c_str(), a2a.num_ranks);
-  StrAppendFormat(&out, "#   against topology %s (gpu %s): NVLink %.1f GB/s per GPU per direction (%.1f GB/s x %.3g), %.3g us\n",
-         topology.name.c_str(), topology.gpu.c_str(), topology.scale_up.bandwidth_Bps / 1e9, line_GBps,
-         topology.scale_up.efficiency, topology.scale_up.latency_s * 1e6);
-  StrAppendFormat(&out, "#  bytes/peer    skew  bytes sent (MB)  measured (us)  model (us)    error  measured (GB/s)\n");
+  std::string out;
+  StrAppendFormat(&out, "# epsim fabric-check: profile %s (%s, device %s), NCCL all-to-all between %d GPUs%s\n",
+                  profile.name.c_str(), DisplayPath(profile_path).c_str(), profile.device_name.c_str(), a2a.num_ranks,
+                  a2a.source.empty() ? "" : (" (" + a2a.source + ")").c_str());
+  StrAppendFormat(&out, "#   fit: %.3g us + %.3g us per peer + bytes sent / %.1f GB/s; against topology %s (gpu %s): "
+                  "NVLink %.1f GB/s line rate x %.3g = %.1f GB/s, %.3g us\n",
+                  a2a.fixed_s * 1e6, a2a.per_message_s * 1e6, a2a.bandwidth_Bps / 1e9, topology.name.c_str(),
+                  topology.gpu.c_str(), line_GBps, topology.scale_up.efficiency, topology.scale_up.bandwidth_Bps / 1e9,
+                  topology.scale_up.latency_s * 1e6);
+  StrAppendFormat(&out, "#  bytes/peer    skew  peers  bytes sent (MB)  measured (us)  with profile (us)    error"
+                  "  defaults (us)    error  measured (GB/s)\n");
   for (const AllToAllModel::Row& row : a2a.table) {
-    const StepTimeline t = AnalyticReplayStep(layout, MeasuredExchange(a2a.num_ranks, row.bytes_per_peer, row.skew));
-    double model_s = 0;
-    for (const GpuTimeline& g : t.gpus) model_s = std::max(model_s, g.dispatch_end);
-    StrAppendFormat(&out, "  %11.0f %7.2f %16.3f %14.1f %11.1f %+7.1f%% %16.1f\n", row.bytes_per_peer, row.skew,
-           row.bytes_sent / 1e6, row.time_s * 1e6, model_s * 1e6, 100 * (model_s - row.time_s) / row.time_s,
-           row.bytes_sent / row.time_s / 1e9);
+    const double with_profile_s = ExchangeTimeS(measured_layout, MeasuredExchange(a2a.num_ranks, row, measured));
+    const double default_s = ExchangeTimeS(default_layout, MeasuredExchange(a2a.num_ranks, row, defaults));
+    StrAppendFormat(&out, "  %11.0f %7.2f %6d %16.3f %14.1f %18.1f %+7.1f%% %14.1f %+7.1f%% %16.1f\n", row.bytes_per_peer,
+                    row.skew, row.peers, row.bytes_sent / 1e6, row.time_s * 1e6, with_profile_s * 1e6,
+                    100 * (with_profile_s - row.time_s) / row.time_s, default_s * 1e6,
+                    100 * (default_s - row.time_s) / row.time_s, row.bytes_sent / row.time_s / 1e9);
   }
-  const double measured_GBps = a2a.bandwidth_Bps / 1e9;
   StrAppendFormat(&out,
-         "# measured fit: %.1f GB/s per GPU, latency %.1f us; the topology models %.1f GB/s (measured / model = %.3f)\n",
-         measured_GBps, a2a.latency_s * 1e6, topology.scale_up.bandwidth_Bps / 1e9,
-         a2a.bandwidth_Bps / topology.scale_up.bandwidth_Bps);
-  StrAppendFormat(&out,
-         "# to model this device's all-to-all rate, set in the topology: scale_up.efficiency: %.3f "
-         "(%.1f / %.1f GB/s line rate)\n",
-         a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps, measured_GBps, line_GBps);
+                  "# with this profile the simulator runs %s's NVLink at %.1f GB/s (scale_up.efficiency %.3f of %.1f GB/s; "
+                  "the topology's own: %.3g) and nccl at %.3g us + %.3g us per peer (without it: %.3g us + %.3g us, %s)\n",
+                  topology.name.c_str(), a2a.bandwidth_Bps / 1e9, a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps,
+                  line_GBps, topology.scale_up.efficiency, a2a.fixed_s * 1e6, a2a.per_message_s * 1e6,
+                  defaults.fixed_s * 1e6, defaults.per_message_s * 1e6, defaults.source.c_str());
   // The calibrator times each exchange on the host around the NCCL call and the stream
-  // synchronizations, so its fitted latency is mostly launch and synchronization.
+  // synchronizations, so its fixed cost includes launch and synchronization.
   StrAppendFormat(&out,
-         "# the fitted latency (%.1f us) is timed on the host and includes NCCL's launch and stream "
-         "synchronization: it is not a scale_up.latency (%.3g us per flow through the switch)\n",
-         a2a.latency_s * 1e6, topology.scale_up.latency_s * 1e6);
+                  "# the fitted fixed cost (%.3g us) includes NCCL's launch and, timed on the host, stream "
+                  "synchronization: it is not a scale_up.latency (%.3g us per flow through the switch)\n",
+                  a2a.fixed_s * 1e6, topology.scale_up.latency_s * 1e6);
   return out;
 }
 

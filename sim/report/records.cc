@@ -5,12 +5,13 @@
 #include <string>
 
 #include "common/stats.h"
+#include "sim/engine/step_builder.h"
 #include "sim/report/attribution.h"
 
 namespace epsim {
 
 StepRecorder::StepRecorder(const SimulationInputs& inputs, SimulationResult& result)
-    : inputs_(inputs), result_(result), layout_(inputs.topology, inputs.scenario.gpus) {}
+    : inputs_(inputs), result_(result), layout_(inputs.topology, inputs.scenario.gpus, SmBudgetOf(inputs)) {}
 
 GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, const StepWork& work,
                                       const StepTimeline& timeline, const TimeLost& lost, double compute_s) const {
@@ -26,8 +27,11 @@ GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, 
   r.compute_s = compute_s;
   r.comm_s = t.dispatch_comm_s + t.combine_comm_s;
   r.wait_peers_s = lost.wait_peers_s;
+  r.fixed_cost_s = lost.fixed_s;
   r.exposed_comm_s = lost.exposed_comm_s;
   r.contention_s = lost.contention_s;
+  r.dispatch_split = lost.dispatch;
+  r.combine_split = lost.combine;
   // With micro-batches, communication under compute is not a stall: a GPU stalls only
   // while it waits for peers.
   r.stall_s = work.micro_batches > 1 ? r.wait_peers_s
@@ -88,6 +92,8 @@ void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, 
   rec.dispatch_s = critical.dispatch_s;
   rec.expert_s = critical.expert_s;
   rec.combine_s = critical.combine_s;
+  rec.dispatch_split = critical.dispatch_split;
+  rec.combine_split = critical.combine_split;
   rec.stall_min_s = *std::min_element(stalls.begin(), stalls.end());
   rec.stall_median_s = PercentileNearestRank(stalls, 50);
   rec.stall_max_s = *std::max_element(stalls.begin(), stalls.end());
@@ -132,7 +138,16 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
   sum.expert_skew = Mean(expert_skew);
   sum.dispatch_GBps = Mean(drate);
   sum.combine_GBps = Mean(crate);
+  for (const StepRecord& r : result.steps) {
+    for (auto [total, split] : {std::make_pair(&sum.dispatch_split, &r.dispatch_split),
+                                std::make_pair(&sum.combine_split, &r.combine_split)}) {
+      total->fixed_s += split->fixed_s / result.steps.size();
+      total->link_s += split->link_s / result.steps.size();
+      total->wait_s += split->wait_s / result.steps.size();
+    }
+  }
   for (const GpuStepRecord& r : result.gpus) {
+    sum.fixed_cost_s += r.fixed_cost_s / result.gpus.size();
     sum.wait_peers_s += r.wait_peers_s / result.gpus.size();
     sum.exposed_comm_s += r.exposed_comm_s / result.gpus.size();
     sum.contention_s += r.contention_s / result.gpus.size();

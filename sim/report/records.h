@@ -30,13 +30,14 @@ struct GpuStepRecord {
   double compute_s = 0;    // route + expert + reduce compute
   double comm_s = 0;       // own flows in flight (dispatch + combine)
   double stall_s = 0;      // neither computing nor moving own data, until the step ends
-  // Where the non-compute time went (sum = step time - compute): waiting for peers (in an
-  // all-to-all before any own flow could start, and after finishing, for the slowest GPU);
-  // exposed communication (the time its busiest port needs for its own bytes, alone);
-  // contention (the rest of the time its flows were in flight: shared links, incast).
+  // Where the non-compute time went (sum = step time - compute; attribution.h): waiting for
+  // peers, the calls' fixed costs, exposed communication (what its busiest own resource
+  // needs for its own bytes, alone) and contention (the rest of its flows' time in flight).
   double wait_peers_s = 0;
+  double fixed_cost_s = 0;
   double exposed_comm_s = 0;
   double contention_s = 0;
+  PhaseSplit dispatch_split, combine_split;  // its time in each kind of call
   double end_s = 0;        // reduce done, since step start
   int64_t expert_tokens = 0;
   int64_t dropped_tokens = 0;          // this GPU's assignments dropped at capacity (at the source)
@@ -53,6 +54,7 @@ struct StepRecord {
   double step_time_s = 0;
   int critical_gpu = 0;    // the GPU that finished last
   double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;  // on that GPU
+  PhaseSplit dispatch_split, combine_split;                          // on that GPU
   double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;
   double token_skew = 0;   // max GPU expert-input tokens / mean
   double expert_skew = 0;  // max routed expert load (kept + dropped) / mean
@@ -68,7 +70,8 @@ struct ExpertStepRecord {
 };
 
 struct Summary {
-  double wait_peers_s = 0, exposed_comm_s = 0, contention_s = 0;  // mean over GPUs and steps
+  double wait_peers_s = 0, fixed_cost_s = 0, exposed_comm_s = 0, contention_s = 0;  // mean over GPUs and steps
+  PhaseSplit dispatch_split, combine_split;  // the critical GPU's, mean over steps
   double step_time_s = 0, step_time_p50_s = 0, step_time_p99_s = 0;
   double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
   double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;  // per-GPU mean over steps

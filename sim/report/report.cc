@@ -6,23 +6,35 @@
 #include "common/numbers.h"
 #include "sim/config/data_files.h"
 #include "sim/report/version.h"
+#include "sim/traffic/comm_model.h"
 
 namespace epsim {
 namespace {
 
-
 std::string TopologyLine(const Topology& t, int gpus) {
-  std::string line = StrFormat("%s (%s): %d GPUs of %d nodes x %d, NVLink %.0f GB/s per direction in "
-                            "domains of %d",
-                            t.name.c_str(), DisplayPath(t.source_file).c_str(), gpus, t.nodes, t.gpus_per_node,
-                            t.scale_up.bandwidth_Bps / 1e9, t.scale_up.domain_gpus);
+  std::string line = StrFormat("%s (%s): %d GPUs of %d nodes x %d, NVLink %.4g GB/s per direction (%.4g x %.3g) in "
+                               "domains of %d",
+                               t.name.c_str(), DisplayPath(t.source_file).c_str(), gpus, t.nodes, t.gpus_per_node,
+                               t.scale_up.bandwidth_Bps / 1e9, t.scale_up.line_rate_Bps / 1e9, t.scale_up.efficiency,
+                               t.scale_up.domain_gpus);
   if (t.scale_out.nics_per_node > 0) {
-    line += StrFormat(", %d x %.0f GB/s NICs per node, %s, leaf oversubscription %g:1",
-                   t.scale_out.nics_per_node, t.scale_out.nic_bandwidth_Bps / 1e9,
-                   t.scale_out.rail_optimized ? "rail-optimized" : "not rail-optimized",
-                   t.scale_out.oversubscription);
+    line += StrFormat(", %d x %.4g GB/s NICs per node (%.4g x %.3g), %s, leaf oversubscription %g:1",
+                      t.scale_out.nics_per_node, t.scale_out.nic_bandwidth_Bps / 1e9,
+                      t.scale_out.nic_line_rate_Bps / 1e9, t.scale_out.efficiency,
+                      t.scale_out.rail_optimized ? "rail-optimized" : "not rail-optimized", t.scale_out.oversubscription);
   }
   return line;
+}
+
+// The all-to-all's implementation and cost terms, and its bytes per token on the wire.
+std::string CommLine(const SimulationInputs& in) {
+  const CommModel dispatch = CommModelFor(in, Phase::kDispatch), combine = CommModelFor(in, Phase::kCombine);
+  const Scenario& s = in.scenario;
+  const bool intranode = s.gpus <= in.topology.scale_up.domain_gpus;
+  return DescribeCommModel(dispatch, combine) +
+         StrFormat("; %.0f B per dispatched and %.0f B per combined token on the wire",
+                   WireBytesPerToken(dispatch.impl, Phase::kDispatch, s.dispatch_dtype, s.hidden, s.top_k, intranode),
+                   WireBytesPerToken(combine.impl, Phase::kCombine, s.combine_dtype, s.hidden, s.top_k, intranode));
 }
 
 constexpr char kHeader[] =
@@ -48,6 +60,7 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
   out += StrFormat("# profile   : %s (%s), %s, source: %s\n", in.profile.name.c_str(),
                 DisplayPath(in.profile.file).c_str(), in.profile.device_name.c_str(), in.profile.source.c_str());
   out += "# network   : " + r.network_model + "\n";
+  out += "# all-to-all: " + CommLine(in) + "\n";
   out += StrFormat("# model     : hidden %lld, expert FFN %lld, %d routed experts + %d shared, top-%d, "
                 "dispatch %s, combine %s\n",
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
@@ -92,9 +105,15 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
              m.stall_median_s, m.stall_max_s, m.token_skew, m.expert_skew,
              static_cast<double>(m.dropped_tokens) / r.steps.size(), m.dropped_fraction,
              m.dispatch_GBps, m.combine_GBps);
-  out += StrFormat("# per GPU and step, besides compute: waiting for peers %.3f ms, exposed "
-                "communication %.3f ms, contention %.3f ms (means)\n",
-                m.wait_peers_s * 1e3, m.exposed_comm_s * 1e3, m.contention_s * 1e3);
+  out += StrFormat("# per GPU and step, besides compute: waiting for peers %.3f ms, fixed costs %.3f ms, exposed "
+                   "communication %.3f ms, contention %.3f ms (means)\n",
+                   m.wait_peers_s * 1e3, m.fixed_cost_s * 1e3, m.exposed_comm_s * 1e3, m.contention_s * 1e3);
+  auto split = [](const PhaseSplit& p) {
+    return StrFormat("fixed %.3f + moving data %.3f + waiting %.3f ms", p.fixed_s * 1e3, p.link_s * 1e3,
+                     p.wait_s * 1e3);
+  };
+  out += "# critical GPU's calls: dispatch " + split(m.dispatch_split) + "; combine " + split(m.combine_split) +
+         " (means)\n";
   out += StrFormat("# step time p50 %.3f ms, p99 %.3f ms over %zu steps; dropped %lld of %lld "
                 "assignments (%.3f%%)\n",
                 m.step_time_p50_s * 1e3, m.step_time_p99_s * 1e3, r.steps.size(),

@@ -8,8 +8,18 @@
 #include "common/numbers.h"
 #include "sim/config/data_files.h"
 #include "sim/report/version.h"
+#include "sim/traffic/comm_model.h"
 
 namespace epsim {
+namespace {
+
+// The six columns of a GPU's time in its dispatch and combine calls (attribution.h).
+std::string SplitColumns(const PhaseSplit& dispatch, const PhaseSplit& combine) {
+  return StrFormat("%.9g,%.9g,%.9g,%.9g,%.9g,%.9g", dispatch.fixed_s, dispatch.link_s, dispatch.wait_s,
+                   combine.fixed_s, combine.link_s, combine.wait_s);
+}
+
+}  // namespace
 
 std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   const Summary& m = r.summary;
@@ -40,8 +50,18 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   num("assignments", static_cast<double>(m.assignments));
   num("dropped_fraction", m.dropped_fraction);
   j += "  \"time_lost_s\": {\"waiting_for_peers\": " + JsonNumber(m.wait_peers_s) +
+       ", \"fixed_cost\": " + JsonNumber(m.fixed_cost_s) +
        ", \"exposed_communication\": " + JsonNumber(m.exposed_comm_s) +
        ", \"contention\": " + JsonNumber(m.contention_s) + "},\n";
+  auto split = [](const PhaseSplit& p) {
+    return "{\"fixed_cost\": " + JsonNumber(p.fixed_s) + ", \"moving_data\": " + JsonNumber(p.link_s) +
+           ", \"waiting\": " + JsonNumber(p.wait_s) + "}";
+  };
+  j += "  \"critical_gpu_calls_s\": {\"dispatch\": " + split(m.dispatch_split) + ", \"combine\": " +
+       split(m.combine_split) + "},\n";
+  const CommModel dispatch = CommModelFor(in, Phase::kDispatch);
+  str("communication", NameOf(CommImplNames(), dispatch.impl));
+  str("communication_source", dispatch.source);
   j += "  \"a2a_GBps_per_gpu\": {\"dispatch\": " + JsonNumber(m.dispatch_GBps) +
        ", \"combine\": " + JsonNumber(m.combine_GBps) + "},\n";
   j += "  \"scenario\": {";
@@ -58,13 +78,15 @@ std::string StepsCsv(const SimulationResult& r) {
   std::string csv =
       "step,step_time_s,critical_gpu,route_s,dispatch_s,expert_s,combine_s,stall_min_s,"
       "stall_median_s,stall_max_s,token_skew,expert_skew,assignments,dropped_tokens,"
-      "dispatch_GBps_per_gpu,combine_GBps_per_gpu\n";
+      "dispatch_GBps_per_gpu,combine_GBps_per_gpu,dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,"
+      "combine_fixed_s,combine_link_s,combine_wait_s\n";
   for (const StepRecord& s : r.steps) {
-    csv += StrFormat("%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%.9g,%.9g\n",
-                  s.step, s.step_time_s, s.critical_gpu, s.route_s, s.dispatch_s, s.expert_s,
-                  s.combine_s, s.stall_min_s, s.stall_median_s, s.stall_max_s, s.token_skew,
-                  s.expert_skew, static_cast<long long>(s.assignments),
-                  static_cast<long long>(s.dropped), s.dispatch_GBps, s.combine_GBps);
+    csv += StrFormat("%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%.9g,%.9g,%s\n",
+                     s.step, s.step_time_s, s.critical_gpu, s.route_s, s.dispatch_s, s.expert_s,
+                     s.combine_s, s.stall_min_s, s.stall_median_s, s.stall_max_s, s.token_skew,
+                     s.expert_skew, static_cast<long long>(s.assignments),
+                     static_cast<long long>(s.dropped), s.dispatch_GBps, s.combine_GBps,
+                     SplitColumns(s.dispatch_split, s.combine_split).c_str());
   }
   return csv;
 }
@@ -72,20 +94,21 @@ std::string StepsCsv(const SimulationResult& r) {
 std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
   std::string csv =
       "step,gpu,node,route_s,dispatch_s,expert_s,combine_s,compute_s,comm_s,stall_s,end_s,"
-      "wait_peers_s,exposed_comm_s,contention_s,"
+      "wait_peers_s,fixed_cost_s,exposed_comm_s,contention_s,"
       "expert_tokens,dropped_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
-      "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps\n";
+      "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps,"
+      "dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,combine_fixed_s,combine_link_s,combine_wait_s\n";
   for (const GpuStepRecord& g : r.gpus) {
-    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g\n",
+    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g,%s\n",
                   g.step, g.gpu, in.topology.NodeOf(g.gpu), g.route_s, g.dispatch_s, g.expert_s,
-                  g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s, g.wait_peers_s,
+                  g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s, g.wait_peers_s, g.fixed_cost_s,
                   g.exposed_comm_s, g.contention_s,
                   static_cast<long long>(g.expert_tokens),
                   static_cast<long long>(g.dropped_tokens),
                   static_cast<long long>(g.unique_tokens_received),
                   static_cast<long long>(g.node_tokens_sent), g.dispatch_sent_bytes,
                   g.dispatch_recv_bytes, g.combine_sent_bytes, g.combine_recv_bytes,
-                  g.dispatch_GBps, g.combine_GBps);
+                  g.dispatch_GBps, g.combine_GBps, SplitColumns(g.dispatch_split, g.combine_split).c_str());
   }
   return csv;
 }

@@ -25,6 +25,10 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
       for (int g = 0; g < p; ++g)
         for (const auto& [dst, pairs] : plan.dispatch_pairs[g]) add(g, dst, pairs, true);
       break;
+    case A2aAlgorithm::kLowLatency:  // NVLink inside a domain, the fabric across (FabricLayout)
+      for (int g = 0; g < p; ++g)
+        for (const auto& [dst, pairs] : plan.dispatch_pairs[g]) add(g, dst, pairs, false);
+      break;
     case A2aAlgorithm::kHierarchical: {
       const int domain = topology.scale_up.domain_gpus;
       if (p > domain && p % domain != 0)
@@ -51,11 +55,18 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
 
 int64_t ReturnedCopies(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm) {
   const auto& rows = algorithm == A2aAlgorithm::kHierarchical ? plan.node_tokens
-                     : algorithm == A2aAlgorithm::kRdmaOnly     ? plan.dispatch_pairs
+                     : SendsPerExpert(algorithm)                ? plan.dispatch_pairs
                                                                 : plan.dispatch_tokens;
   int64_t total = 0;
   for (const auto& entry : rows[gpu]) total += entry.second;
   return total;
+}
+
+int64_t SelfTokens(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm) {
+  const auto& row = SendsPerExpert(algorithm) ? plan.dispatch_pairs[gpu] : plan.dispatch_tokens[gpu];
+  for (const auto& [dst, tokens] : row)
+    if (dst == gpu) return tokens;
+  return 0;
 }
 
 }  // namespace epsim

@@ -6,8 +6,10 @@
 //                 destination domain, to the GPU with the source's local index, which
 //                 forwards it over NVLink to the GPUs of that domain that hold its experts;
 //                 tokens for the source's own domain go over NVLink directly;
-//   rdma-only     one copy per (token, expert) from source to destination GPU, always
-//                 through the NICs (latency-oriented kernels: no dedup, no NVLink).
+//   low-latency   DeepEP's low-latency kernels: one message per (token, expert), no
+//                 deduplication, over NVLink inside the domain and RDMA across it;
+//   rdma-only     the same messages always through the NICs (the original pure-RDMA
+//                 low-latency kernels: no NVLink).
 // "Domain" is the NVLink domain (a DGX node; a whole NVL72 rack). Combine moves the same
 // flows in reverse (hierarchical: partial sums reduced on the forwarding GPU first).
 #ifndef EPSIM_SIM_TRAFFIC_TRAFFIC_H_
@@ -25,9 +27,14 @@ namespace epsim {
 struct TokenFlow {
   int src = 0;
   int dst = 0;
-  int64_t tokens = 0;
+  int64_t tokens = 0;        // tokens, or (token, expert) messages for low-latency and rdma-only
   bool via_fabric = false;
 };
+
+// True for the algorithms that send one message per (token, expert) (no deduplication).
+inline bool SendsPerExpert(A2aAlgorithm algorithm) {
+  return algorithm == A2aAlgorithm::kLowLatency || algorithm == A2aAlgorithm::kRdmaOnly;
+}
 
 // Dispatch flows (src != dst, tokens > 0), merged per (src, dst, via_fabric), in a fixed
 // order. The topology must fit the algorithm (ResolveInputs checks it: whole NVLink domains
@@ -37,6 +44,10 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
 
 // Tokens a source GPU gets back in combine (what its final weighted sum reads).
 int64_t ReturnedCopies(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm);
+
+// Tokens (messages) GPU `gpu` sends to itself: they never cross a link, but its
+// communication kernel still moves them.
+int64_t SelfTokens(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm);
 
 }  // namespace epsim
 

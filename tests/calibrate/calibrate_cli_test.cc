@@ -108,7 +108,7 @@ TEST(CalibrateCliTest, TinyCpuRunWritesLoadableProfileAndCsv) {
   // One process: the all-to-all is skipped, with the reason, and the rest is there.
   ExpectLoadableWithoutAllToAll(yaml, kBuiltWithMpi ? "run under mpirun -np 2" : "built without MPI");
   const std::string csv = ReadFile(dir + "/tiny-cpu.csv");
-  EXPECT_EQ(csv.rfind("op,backend,tokens,hidden,ffn,experts,top_k,ranks,bytes_per_peer,skew,flops,bytes,", 0), 0u);
+  EXPECT_EQ(csv.rfind("op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,flops,bytes,", 0), 0u);
   EXPECT_GE(CountLines(csv), 16 * 3 + 1);  // every sample of every case
   // Written under temporary names and renamed: nothing else is left.
   EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"tiny-cpu.csv", "tiny-cpu.yaml"}));

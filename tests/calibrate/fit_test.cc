@@ -1,5 +1,6 @@
-// epsim calibration tests: the robust roofline fit recovers known parameters from synthetic
-// samples with noise and outliers, flags the outliers, and reports a held-out error.
+// epsim calibration tests: the robust roofline fit and the all-to-all fit recover known
+// parameters from synthetic samples with noise and outliers, flag the outliers, and report a
+// held-out error.
 #include <cmath>
 #include <random>
 #include <vector>
@@ -80,18 +81,45 @@ TEST(FitTest, MemoryBoundOperationGetsABoundNotAFlopRate) {
   for (const FitPoint& p : combine) EXPECT_NEAR(c.params.Time(p), p.time_s, 1e-3 * p.time_s);
 }
 
-TEST(FitTest, AllToAllIsLatencyPlusBytesOverBandwidth) {
-  std::vector<FitPoint> pts;
+// All-to-all: time = fixed + messages x per_message + bytes / bandwidth. Synthetic cases as
+// the calibrator measures them (one peer and n-1 peers, several sizes, a skewed sender),
+// with 1% noise; the fit recovers the three terms it was made with.
+TEST(FitTest, AllToAllRecoversFixedPerMessageAndBandwidth) {
+  const double fixed = 8e-6, per_message = 1.2e-6, bandwidth = 150e9;
+  std::vector<AllToAllPoint> pts;
   std::mt19937 rng(5);
   std::normal_distribution<double> n(0.0, 0.01);
-  for (double b : {1e3, 1e4, 1e5, 1e6, 1e7, 1e8})
-    for (double skew : {1.0, 4.0}) pts.push_back({0, b * skew, 0, (8e-6 + b * skew / 20e9) * std::exp(n(rng))});
-  FitOptions opt;
-  opt.linear_only = true;
-  const FitResult fit = FitRoofline(pts, opt);
-  EXPECT_NEAR(fit.params.fixed_s, 8e-6, 1e-6);
-  EXPECT_NEAR(fit.params.mem_rate_Bps, 20e9, 0.03 * 20e9);
+  for (double peers : {1.0, 7.0})
+    for (double b : {1e3, 1e4, 1e5, 1e6, 1e7, 1e8})
+      for (double skew : {1.0, 4.0}) {
+        const double bytes = b * (peers + skew - 1);
+        pts.push_back({peers, bytes, (fixed + peers * per_message + bytes / bandwidth) * std::exp(n(rng))});
+      }
+  const AllToAllFit fit = FitAllToAll(pts);
+  EXPECT_FALSE(fit.per_message_unresolved);
+  EXPECT_NEAR(fit.fixed_s, fixed, 0.15 * fixed);
+  EXPECT_NEAR(fit.per_message_s, per_message, 0.2 * per_message);
+  EXPECT_NEAR(fit.bandwidth_Bps, bandwidth, 0.03 * bandwidth);
   EXPECT_LT(fit.heldout_error_median, 0.03);
+  EXPECT_GT(fit.heldout_error_median, 0.0);
+}
+
+// With one peer count only, messages and the fixed cost are the same column: the fit says
+// so and folds the per-message cost into the fixed one, which still predicts those cases.
+TEST(FitTest, AllToAllWithOnePeerCountFoldsMessagesIntoFixed) {
+  std::vector<AllToAllPoint> pts;
+  for (double b : {1e3, 1e5, 1e7}) pts.push_back({7, b, 8e-6 + 7 * 1e-6 + b / 20e9});
+  const AllToAllFit fit = FitAllToAll(pts);
+  EXPECT_TRUE(fit.per_message_unresolved);
+  EXPECT_EQ(fit.per_message_s, 0.0);
+  EXPECT_NEAR(fit.fixed_s, 15e-6, 1e-9);
+  EXPECT_NEAR(fit.bandwidth_Bps, 20e9, 1e-3 * 20e9);
+}
+
+TEST(FitTest, AllToAllRejectsTooFewOrEmptyPoints) {
+  EXPECT_THROW(FitAllToAll({{1, 1e3, 1e-5}}), std::invalid_argument);
+  EXPECT_THROW(FitAllToAll({{1, 1e3, 1e-5}, {1, 1e4, 0}}), std::invalid_argument);
+  EXPECT_THROW(FitAllToAll({{1, 0, 1e-5}, {7, 0, 2e-5}}), std::invalid_argument);
 }
 
 TEST(FitTest, RejectsTooFewOrNonPositivePoints) {

@@ -42,12 +42,14 @@ Profile Sample() {
   p.a2a.present = true;
   p.a2a.backend = "mpi";
   p.a2a.num_ranks = 2;
-  p.a2a.latency_s = 4e-6;
+  p.a2a.source = "nccl-tests: a2a.txt";
+  p.a2a.fixed_s = 4e-6;
+  p.a2a.per_message_s = 0.5e-6;
   p.a2a.bandwidth_Bps = 5e9;
   p.a2a.heldout_error = 0.1;
   p.a2a.valid_bytes_min = 1024;
   p.a2a.valid_bytes_max = 1 << 24;
-  p.a2a.table = {{1024, 1, 1024, 5e-6}, {1024, 4, 4096, 6e-6}};
+  p.a2a.table = {{1024, 1, 1, 1024, 5e-6}, {1024, 4, 1, 4096, 6e-6}};
   return p;
 }
 
@@ -85,8 +87,10 @@ TEST(ProfileTest, RoundTrip) {
   ASSERT_TRUE(out.a2a.present);
   EXPECT_EQ(out.a2a.backend, "mpi");
   EXPECT_EQ(out.a2a.num_ranks, 2);
-  EXPECT_NEAR(out.a2a.TimeS(1e6), 4e-6 + 1e6 / 5e9, 1e-12);
+  EXPECT_EQ(out.a2a.source, "nccl-tests: a2a.txt");
+  EXPECT_NEAR(out.a2a.TimeS(1e6, 3), 4e-6 + 3 * 0.5e-6 + 1e6 / 5e9, 1e-12);
   ASSERT_EQ(out.a2a.table.size(), 2u);
+  EXPECT_EQ(out.a2a.table[1].peers, 1);
   EXPECT_DOUBLE_EQ(out.a2a.table[1].skew, 4);
   EXPECT_NEAR(out.a2a.table[1].time_s, 6e-6, 1e-15);
 }
@@ -103,7 +107,7 @@ TEST(ProfileTest, SkippedAllToAllRoundTrips) {
 TEST(ProfileTest, BundledProfilesLoad) {
   for (const char* name : {"h100", "h200", "h800", "b200", "gb200", "a100", "cpu-dev"}) {
     const Profile p = LoadProfile(std::string("calibrate/profiles/") + name + ".yaml");
-    EXPECT_EQ(p.schema_version, 1) << name;
+    EXPECT_EQ(p.schema_version, kProfileSchemaVersion) << name;  // read into this version's form
     for (const char* op : {"route", "permute", "expert", "combine"}) EXPECT_GT(p.Op(op).mem_rate_Bps, 0) << name;
   }
   const Profile cpu = LoadProfile("calibrate/profiles/cpu-dev.yaml");
@@ -114,15 +118,30 @@ TEST(ProfileTest, BundledProfilesLoad) {
   }
 }
 
+// cpu-dev.yaml is a version-1 profile: its `latency_us` becomes the fixed cost, no per-message
+// cost, and every measured row sent to every other rank.
+TEST(ProfileTest, VersionOneAllToAllIsReadAsFixedCost) {
+  const Profile cpu = LoadProfile("calibrate/profiles/cpu-dev.yaml");
+  ASSERT_TRUE(cpu.a2a.present);
+  EXPECT_NEAR(cpu.a2a.fixed_s, 1.54236e-6, 1e-12);
+  EXPECT_EQ(cpu.a2a.per_message_s, 0.0);
+  ASSERT_FALSE(cpu.a2a.table.empty());
+  for (const AllToAllModel::Row& r : cpu.a2a.table) EXPECT_EQ(r.peers, cpu.a2a.num_ranks - 1);
+  // Written back, it is a version-2 file that reads the same.
+  const Profile again = ParseProfile(FormatProfile(cpu, ""), "again.yaml");
+  EXPECT_NEAR(again.a2a.fixed_s, cpu.a2a.fixed_s, 1e-12);
+  EXPECT_EQ(again.a2a.table.size(), cpu.a2a.table.size());
+}
+
 TEST(ProfileTest, RefusesUnknownSchemaVersion) {
   std::string text = FormatProfile(Sample(), "");
-  text.replace(text.find("schema_version: 1"), 17, "schema_version: 2");
+  text.replace(text.find("schema_version: 2"), 17, "schema_version: 3");
   try {
-    ParseProfile(text, "v2.yaml");
+    ParseProfile(text, "v3.yaml");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.key(), "schema_version");
-    EXPECT_NE(std::string(e.what()).find("v2.yaml"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("v3.yaml"), std::string::npos);
   }
 }
 

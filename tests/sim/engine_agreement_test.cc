@@ -68,9 +68,32 @@ TEST(EngineAgreementTest, OneNvlinkDomain) {
                   "--routing zipf:1.0", 0.02, 0.005);
 }
 
+// The DeepEP implementations: the copy engines' SM links (every flow, the GPU's own tokens
+// too), the barrier before a call and its fixed costs, on both engines alike.
+TEST(EngineAgreementTest, DeepEpNormalHierarchicalOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --a2a hierarchical --routing uniform", 0.02, 0.005);
+}
+
+// 8 SMs (4 sending, 4 receiving: 147 GB/s a way): the SM links bind inside the node, the NICs across.
+TEST(EngineAgreementTest, DeepEpNormalBoundBySms) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --a2a hierarchical --routing zipf:1.0 "
+                  "--capacity-factor none --comm-sms 8", 0.02, 0.005);
+}
+
+TEST(EngineAgreementTest, DeepEpNormalInOneNode) {
+  ExpectAgreement(std::string(kShape) + " --gpus 8 --nodes 1 --routing zipf:1.0 --comm deepep-normal", 0.02, 0.005);
+}
+
+// Low latency: one message per (token, destination GPU) pair, straight over the fabric.
+TEST(EngineAgreementTest, LowLatencyOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --a2a low-latency --routing uniform "
+                  "--tokens-per-gpu 128", 0.02, 0.005);
+}
+
 // Two-batch overlap: the analytic engine solves each micro-batch's all-to-all alone, which
 // ignores two exchanges sharing spine links; held to SimGrid like the rest. With overlap,
-// a GPU's time still splits into compute, waiting, exposed communication and contention.
+// a GPU's time still splits into compute, waiting, the calls' fixed costs, exposed
+// communication and contention.
 TEST(EngineAgreementTest, TwoBatchOverlap) {
   for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
     const std::string args = std::string(kShape) + " --gpus 32 --nodes 4 --overlap two-batch --routing " + routing;
@@ -81,11 +104,12 @@ TEST(EngineAgreementTest, TwoBatchOverlap) {
       const std::vector<double> step = CsvColumn(dir + "/gpus.csv", "step");
       const std::vector<double> compute = CsvColumn(dir + "/gpus.csv", "compute_s");
       const std::vector<double> wait = CsvColumn(dir + "/gpus.csv", "wait_peers_s");
+      const std::vector<double> fixed = CsvColumn(dir + "/gpus.csv", "fixed_cost_s");
       const std::vector<double> exposed = CsvColumn(dir + "/gpus.csv", "exposed_comm_s");
       const std::vector<double> contention = CsvColumn(dir + "/gpus.csv", "contention_s");
       ASSERT_EQ(step.size(), 64u);
       for (size_t i = 0; i < step.size(); ++i) {
-        const double total = compute[i] + wait[i] + exposed[i] + contention[i];
+        const double total = compute[i] + wait[i] + fixed[i] + exposed[i] + contention[i];
         EXPECT_NEAR(total, steps[static_cast<size_t>(step[i])], 1e-6 * total) << args << " row " << i;
         EXPECT_GE(wait[i], 0);
         EXPECT_GE(contention[i], 0);

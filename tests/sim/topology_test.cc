@@ -142,11 +142,15 @@ TEST(TopologyTest, BundledTopologiesLoad) {
     EXPECT_GT(t.scale_up.bandwidth_Bps, 0);
     EXPECT_GT(t.scale_out.nic_bandwidth_Bps, 0) << name;
   }
-  // Datasheet figures, per direction per GPU.
-  EXPECT_DOUBLE_EQ(LoadTopology("topologies/dgx-h100.yaml").scale_up.bandwidth_Bps, 450e9);
-  EXPECT_DOUBLE_EQ(LoadTopology("topologies/gb200-nvl72.yaml").scale_up.bandwidth_Bps, 900e9);
-  EXPECT_DOUBLE_EQ(LoadTopology("topologies/h800-ib.yaml").scale_up.bandwidth_Bps, 160e9);
-  EXPECT_DOUBLE_EQ(LoadTopology("topologies/dgx-a100-hdr.yaml").scale_out.nic_bandwidth_Bps, 25e9);
+  // Datasheet line rates, per direction per GPU, and the cited efficiencies applied to them.
+  const Topology h100 = LoadTopology("topologies/dgx-h100.yaml");
+  EXPECT_DOUBLE_EQ(h100.scale_up.line_rate_Bps, 450e9);
+  EXPECT_NEAR(h100.scale_up.bandwidth_Bps, 18 * 20.6e9, 1);  // NCCL's SM90_NVLINK_BW per link
+  EXPECT_DOUBLE_EQ(h100.scale_out.nic_line_rate_Bps, 50e9);
+  EXPECT_NEAR(h100.scale_out.nic_bandwidth_Bps, 47e9, 1);
+  EXPECT_DOUBLE_EQ(LoadTopology("topologies/gb200-nvl72.yaml").scale_up.line_rate_Bps, 900e9);
+  EXPECT_NEAR(LoadTopology("topologies/h800-ib.yaml").scale_up.bandwidth_Bps, 160e9, 1);
+  EXPECT_DOUBLE_EQ(LoadTopology("topologies/dgx-a100-hdr.yaml").scale_out.nic_line_rate_Bps, 25e9);
 }
 
 }  // namespace
