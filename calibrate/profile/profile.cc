@@ -88,9 +88,9 @@ AllToAllModel ParseAllToAll(YamlMap map, int version) {
   a.valid_bytes_min = map.PositiveOr("valid_bytes_min", 0.0, /*allow_zero=*/true);
   a.valid_bytes_max = map.PositiveOr("valid_bytes_max", 0.0, /*allow_zero=*/true);
   map.Ignore("note");
-  const YAML::Node table = map.Has("table") ? map.Node("table") : YAML::Node();
-  if (table && !table.IsSequence()) map.Fail("table", "expected a list of measured cases");
-  if (table) {
+  if (map.Has("table")) {
+    const YAML::Node table = map.Node("table");
+    if (!table.IsSequence()) map.Fail("table", "expected a list of measured cases");
     for (size_t i = 0; i < table.size(); ++i) {
       YamlMap row(table[i], map.file(), map.KeyPath("table") + "[" + std::to_string(i) + "]");
       AllToAllModel::Row r;

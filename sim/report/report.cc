@@ -105,11 +105,11 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
              m.stall_median_s, m.stall_max_s, m.token_skew, m.expert_skew,
              static_cast<double>(m.dropped_tokens) / r.steps.size(), m.dropped_fraction,
              m.dispatch_GBps, m.combine_GBps);
-  out += StrFormat("# per GPU and step, besides compute: waiting for peers %.3f ms, fixed costs %.3f ms, exposed "
+  out += StrFormat("# per GPU and step, besides compute: waiting for peers %.3f ms, fixed and per-message costs %.3f ms, exposed "
                    "communication %.3f ms, contention %.3f ms (means)\n",
                    m.wait_peers_s * 1e3, m.fixed_cost_s * 1e3, m.exposed_comm_s * 1e3, m.contention_s * 1e3);
   auto split = [](const PhaseSplit& p) {
-    return StrFormat("fixed %.3f + moving data %.3f + waiting %.3f ms", p.fixed_s * 1e3, p.link_s * 1e3,
+    return StrFormat("fixed+per-message %.3f + moving data %.3f + waiting %.3f ms", p.fixed_s * 1e3, p.link_s * 1e3,
                      p.wait_s * 1e3);
   };
   out += "# critical GPU's calls: dispatch " + split(m.dispatch_split) + "; combine " + split(m.combine_split) +

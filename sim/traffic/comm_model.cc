@@ -26,10 +26,18 @@ constexpr double kNcclFixedS = 3.7e-6 - kNcclPerMessageS;     // 2.53 us
 constexpr double kLaunchS = 3.5e-6 - 0.5e-6;
 constexpr int kDeepEpDefaultSms = 24;  // DeepEP's default; SMs paired as sender and receiver (B.5)
 
-// DeepEP's low-latency kernels: the intercepts of NVIDIA AISimulate's linear fits of their
-// time against tokens on GB200 EP4 (E): dispatch 15.935 us, combine 16.861 us per call.
+// DeepEP's low-latency kernels, from NVIDIA AISimulate's linear fits of their time against
+// tokens on GB200 EP4 (hidden 7168, top-8, 256 experts; docs/calibration_sources.md E):
+// the intercepts are the fixed costs, dispatch 15.935 us and combine 16.861 us per call. The
+// slopes, 0.0934 and 0.1476 us per token, are more than the link time of a token's messages:
+// of its 8 messages 6 leave the GPU on average (EP4), 6 x 7408 B (dispatch) and 6 x 14336 B
+// (combine) at GB200's usable NVLink, 18 x 40.1 GB/s (A.1.1). The rest of each slope, spread
+// over those 6 messages, is the cost per message: 5.30 ns (dispatch) and 4.74 ns (combine).
 constexpr double kLowLatencyDispatchFixedS = 15.935e-6;
 constexpr double kLowLatencyCombineFixedS = 16.861e-6;
+constexpr double kGb200NvlinkBps = 18 * 40.1e9;
+constexpr double kLowLatencyDispatchPerMessageS = (0.0934e-6 - 6 * 7408 / kGb200NvlinkBps) / 6;
+constexpr double kLowLatencyCombinePerMessageS = (0.1476e-6 - 6 * 14336 / kGb200NvlinkBps) / 6;
 
 // Bytes one SM moves per second: NCCL's per-channel (one CTA on one SM) LL128 cap, the only
 // citable per-SM figure (B.3, B.6): Hopper 36.7 GB/s, Ampere 20.0 GB/s. Blackwell has no
@@ -90,6 +98,7 @@ CommModel CommModelFor(const SimulationInputs& in, Phase phase) {
     }
     case CommImpl::kDeepEpLowLatency:
       m.fixed_s = phase == Phase::kDispatch ? kLowLatencyDispatchFixedS : kLowLatencyCombineFixedS;
+      m.per_message_s = phase == Phase::kDispatch ? kLowLatencyDispatchPerMessageS : kLowLatencyCombinePerMessageS;
       m.send_sms = m.recv_sms = s.comm_sms;  // the kernels size their grid themselves: no cap unless asked
       m.source = "defaults (docs/calibration_sources.md E)";
       break;
@@ -128,7 +137,13 @@ std::string DescribeCommModel(const CommModel& d, const CommModel& c) {
   out += StrFormat(": fixed %.3g us", d.fixed_s * 1e6);
   if (c.fixed_s != d.fixed_s) out += StrFormat(" (combine %.3g us)", c.fixed_s * 1e6);
   out += " per call";
-  if (d.per_message_s > 0) out += StrFormat(" + %.3g us per message", d.per_message_s * 1e6);
+  // Per-message costs run from a few ns (low latency) to about a microsecond (nccl).
+  auto per_message = [](double s) { return s < 0.1e-6 ? StrFormat("%.3g ns", s * 1e9) : StrFormat("%.3g us", s * 1e6); };
+  if (d.per_message_s > 0 || c.per_message_s > 0) {
+    out += " + " + per_message(d.per_message_s);
+    if (c.per_message_s != d.per_message_s) out += " (combine " + per_message(c.per_message_s) + ")";
+    out += " per message";
+  }
   if (d.barrier) out += ", after a barrier";
   if (d.HasSmBudget()) {
     out += StrFormat(", %d + %d SMs at %.3g GB/s", d.send_sms, d.recv_sms, d.sm_rate_Bps / 1e9);

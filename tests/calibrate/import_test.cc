@@ -3,6 +3,7 @@
 // are imported into a copy of a bundled profile; the fit must give back the box's three
 // terms, and the simulator must then run the nccl model and NVLink with them.
 #include <cstdio>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -120,6 +121,17 @@ TEST(ImportTest, RefusesRunsOfDifferentBoxes) {
   EXPECT_TRUE(r.exited && r.exit_status == 2) << r.Describe();
   EXPECT_NE(r.err.find("alltoall_4.txt: ran on 4 GPUs"), std::string::npos) << r.err;
   EXPECT_EQ(CountLines(r.err), 1) << r.err;
+  // A truncated file: one line naming it and the line, exit 2, nothing written.
+  std::string truncated = NcclTestsOutput(true);
+  truncated.resize(truncated.rfind("N/A") - 20);
+  WriteFile(dir + "/alltoall_cut.txt", truncated);
+  const CommandResult cut = RunCommand("calibrate/epsim-calibrate --import " + dir + "/alltoall_cut.txt --base "
+                                       "calibrate/profiles/h200.yaml --out " + dir + "/cut.yaml");
+  EXPECT_TRUE(cut.exited && cut.exit_status == 2) << cut.Describe();
+  EXPECT_EQ(CountLines(cut.err), 1) << cut.err;
+  EXPECT_NE(cut.err.find("alltoall_cut.txt: line 22: "), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("(truncated?)"), std::string::npos) << cut.err;
+  EXPECT_FALSE(std::ifstream(dir + "/cut.yaml").good());
   const CommandResult no_base = RunCommand("calibrate/epsim-calibrate --import " + dir + "/alltoall_8.txt --out " + dir +
                                            "/x.yaml");
   EXPECT_EQ(no_base.exit_status, 2);

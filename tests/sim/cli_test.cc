@@ -159,11 +159,14 @@ TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
   EXPECT_NE(r.err.find("validity range"), std::string::npos);
 }
 
-// Each GPU's step splits exactly into compute, waiting for peers, exposed communication
-// and contention (both engines).
+// Each GPU's step splits exactly into compute, waiting for peers, fixed and per-message
+// costs, exposed communication and contention; each of its dispatch and combine calls into
+// fixed and per-message costs, moving data and waiting (both engines, with DeepEP's
+// barrier and SMs too).
 TEST(CliTest, TimeLostAddsUpToTheStep) {
-  for (const char* engine : {"simgrid", "analytic"}) {
-    const std::string dir = ::testing::TempDir() + "/attr_" + engine;
+  for (const char* engine : {"simgrid", "analytic", "analytic --a2a hierarchical --comm-sms 4"}) {
+    const std::string dir = ::testing::TempDir() + "/attr_" + std::string(engine).substr(0, 8) +
+                            std::to_string(std::string(engine).size());
     CliRun r = Epsim(std::string(kSmall) + " --routing zipf:1 --engine " + engine + " --out " + dir);
     ASSERT_EQ(r.exit_status, 0) << r.err;
     std::map<int, double> step_time;
@@ -199,6 +202,15 @@ TEST(CliTest, TimeLostAddsUpToTheStep) {
       const double step = step_time[static_cast<int>(v[col("step")])];
       // Up to SimGrid's timing precision (flows completed within surf/precision of each other).
       EXPECT_NEAR(total, step, 1e-4 * step) << engine << " row " << rows;
+      // The combine phase (combine_s) ends with the GPU's reduce: compute besides route and
+      // expert.
+      const double reduce = v[col("compute_s")] - v[col("route_s")] - v[col("expert_s")];
+      for (const std::string phase : {"dispatch", "combine"}) {
+        const double parts = v[col((phase + "_fixed_s").c_str())] + v[col((phase + "_link_s").c_str())] +
+                             v[col((phase + "_wait_s").c_str())] + (phase == "combine" ? reduce : 0);
+        EXPECT_NEAR(parts, v[col((phase + "_s").c_str())], 1e-4 * v[col((phase + "_s").c_str())] + 1e-12)
+            << engine << " row " << rows << " " << phase;
+      }
     }
     EXPECT_EQ(rows, 2 * 16);
   }

@@ -80,6 +80,10 @@ TEST(CommModelTest, LowLatencyFixedCostsAreTheFitIntercepts) {
   EXPECT_NEAR(CommModelFor(in, Phase::kDispatch).fixed_s, 15.935e-6, 1e-12);  // docs/calibration_sources.md E
   EXPECT_NEAR(CommModelFor(in, Phase::kCombine).fixed_s, 16.861e-6, 1e-12);
   EXPECT_FALSE(CommModelFor(in, Phase::kDispatch).barrier);
+  // The rest of the fits' slopes (0.0934 and 0.1476 us per token) over the 6 of 8 messages
+  // that leave a GPU at EP4, after their bytes at 18 x 40.1 GB/s.
+  EXPECT_NEAR(6 * CommModelFor(in, Phase::kDispatch).per_message_s + 6 * 7408 / 721.8e9, 0.0934e-6, 1e-15);
+  EXPECT_NEAR(6 * CommModelFor(in, Phase::kCombine).per_message_s + 6 * 14336 / 721.8e9, 0.1476e-6, 1e-15);
 }
 
 TEST(CommModelTest, AMeasuredNcclAllToAllReplacesNcclsTermsOnly) {

@@ -78,6 +78,27 @@ TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
   for (const TokenFlow& f : flows) EXPECT_TRUE(f.via_fabric);
 }
 
+// Low latency: the same (token, expert) messages, over NVLink inside the node and the NICs
+// across; messages to the sender's own experts never leave it (SelfTokens counts them).
+TEST(TrafficTest, LowLatencyCountsEveryTokenExpertPairOverNvlinkInsideTheNode) {
+  const Placement placement = Placement::Contiguous(16, 8);  // experts 2g, 2g+1 on GPU g
+  std::vector<std::vector<std::vector<int>>> choices(8);
+  choices[0] = {{2, 3, 10, 0, 1}};  // two on GPU 1 (same node), one on GPU 5, two on GPU 0 itself
+  const RoutingPlan plan = PlanFromChoices(choices, placement, -1, 5);
+  std::vector<TokenFlow> flows = DispatchFlows(plan, TwoNodes(), A2aAlgorithm::kLowLatency);
+  ASSERT_EQ(flows.size(), 2u);
+  for (const TokenFlow& f : flows) {
+    EXPECT_EQ(f.src, 0);
+    EXPECT_EQ(f.tokens, f.dst == 1 ? 2 : 1);  // no dedup
+    // The default route: NVLink to GPU 1, the NICs to GPU 5 on the other node (via_fabric
+    // would force the NICs inside the node too, as rdma-only does).
+    EXPECT_FALSE(f.via_fabric) << f.dst;
+  }
+  EXPECT_EQ(SelfTokens(plan, 0, A2aAlgorithm::kLowLatency), 2);
+  EXPECT_EQ(SelfTokens(plan, 0, A2aAlgorithm::kDirect), 1);  // once per GPU
+  EXPECT_EQ(SelfTokens(plan, 1, A2aAlgorithm::kLowLatency), 0);
+}
+
 TEST(TrafficTest, NodeLimitBoundsTheNodesATokenTouches) {
   // 8 nodes of 8 GPUs, 256 experts, top-8, at most 2 nodes per token.
   const Placement placement = Placement::Contiguous(256, 64);
