@@ -11,8 +11,8 @@
 //    calls that each start with a barrier, so a call lasts as long as the slowest rank's
 //    kernel: the prediction is the slowest GPU's dispatch (combine) time.
 //    The bar: every case within 20%, median within 10%, not all on one side.
-//    With these defaults it is not met (see the note printed with the table and
-//    BENCHMARKS.md): the NVLink-bound cases (EP8, EP16) are 12-22% fast. To say which
+//    With these defaults it is not met (README.md, Accuracy, says why): the NVLink-bound
+//    cases (EP8, EP16) are 12-22% fast. To say which
 //    link binds, each case runs a second time with NVLink at its nominal 200 GB/s: a time
 //    that shrinks by 1 - 160/200 is NVLink-bound, one that does not move is NIC-bound.
 // 2. DeepEP's low-latency kernels on one box of 8 x H20 (docs/calibration_sources.md E):
@@ -224,7 +224,7 @@ TEST(DeepEpValidationTest, LowLatencyKernelsOnOneH20Box) {
     const double closed_us = fixed_us + messages * (kLlDispatchPerMessageUs + kLlCombinePerMessageUs) + link_us + 2;
     EXPECT_NEAR(both[g], closed_us, 0.05 * closed_us) << "gpu " << g;
   }
-  // What the model does today: less than half the published time (see BENCHMARKS.md for why).
+  // What the model does today: less than half the published time (README.md, Accuracy).
   EXPECT_GT(predicted_us, 0.35 * published_us);
   EXPECT_LT(predicted_us, 0.5 * published_us);
 }
