@@ -10,9 +10,12 @@
 #include <sstream>
 #include <string>
 
+#include "tests/testing/csv_column.h"
 #include "tests/testing/run_command.h"
 
 namespace {
+
+using epsim::testing::CsvColumn;
 
 using CliRun = epsim::testing::CommandResult;
 using epsim::testing::ReadFile;
@@ -213,6 +216,35 @@ TEST(CliTest, TimeLostAddsUpToTheStep) {
       }
     }
     EXPECT_EQ(rows, 2 * 16);
+  }
+}
+
+// A call costs its fixed cost plus one per-message cost per message the GPU sends: with
+// nccl one message per peer (16 GPUs, every peer gets tokens: 15), with DeepEP's
+// low-latency kernels one per (token, expert) pair leaving the GPU (its bytes / 1040 B, the
+// bf16 payload of hidden 512 + 16 bytes), with DeepEP's normal kernels none.
+TEST(CliTest, CallCostsCountTheMessagesEachGpuSends) {
+  const double nccl_per_message = (10.7e-6 - 3.7e-6) / 6, nccl_fixed = 3.7e-6 - nccl_per_message;
+  const double ll_per_message = (0.0934e-6 - 6 * 7408 / 721.8e9) / 6;
+  struct Case {
+    const char* args;
+    double fixed_s;
+  };
+  for (const Case& c : {Case{"", nccl_fixed}, Case{"--a2a low-latency --hidden 512", 15.935e-6},
+                        Case{"--a2a hierarchical", 6e-6}}) {
+    const std::string dir = ::testing::TempDir() + "/calls" + std::to_string(std::string(c.args).size());
+    CliRun r = Epsim(std::string(kSmall) + " --routing uniform --engine analytic --dispatch-dtype bf16 " + c.args +
+                     " --out " + dir);
+    ASSERT_EQ(r.exit_status, 0) << r.err;
+    const std::vector<double> fixed = CsvColumn(dir + "/gpus.csv", "dispatch_fixed_s");
+    const std::vector<double> sent = CsvColumn(dir + "/gpus.csv", "dispatch_sent_bytes");
+    ASSERT_EQ(fixed.size(), 2u * 16);
+    for (size_t i = 0; i < fixed.size(); ++i) {
+      double expected = c.fixed_s;
+      if (std::string(c.args).empty()) expected += 15 * nccl_per_message;
+      if (std::string(c.args).find("low-latency") != std::string::npos) expected += sent[i] / 1040 * ll_per_message;
+      EXPECT_NEAR(fixed[i], expected, 1e-12) << c.args << " row " << i;
+    }
   }
 }
 

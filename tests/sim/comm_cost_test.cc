@@ -3,6 +3,8 @@
 // closed forms, on both engines: the SimGrid replay and the analytic fast path.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
@@ -143,6 +145,19 @@ TEST(CommCostTest, SmsBelowThePortRateBindTheirOwnTokensToo) {
   // parallel, at the SMs' spare rate).
   ExpectAll(DispatchEnds(Work(AllToAll(bytes), Overhead(0)), {800e9, 800e9}),
             std::vector<double>(kGpus, 7 * bytes / kPortBps + kSwitchS), 0.01);
+}
+
+// The crossover: with 7 S to peers and S to itself, a GPU's send SMs carry 8 S and its
+// port 7 S, so the call takes max(8 S / sm_rate, 7 S / port) + latency, SM-bound below
+// sm_rate = 8/7 x 400 = 457 GB/s and link-bound above it.
+TEST(CommCostTest, SmBoundBelowTheBudgetWhereSmsAndPortMeet) {
+  const double bytes = 8e6;
+  std::vector<Flow> flows = AllToAll(bytes);
+  for (int g = 0; g < kGpus; ++g) flows.push_back({g, g, bytes});
+  for (double sm_Bps : {300e9, 400e9, 440e9, 475e9, 600e9}) {
+    const double expected = std::max(8 * bytes / sm_Bps, 7 * bytes / kPortBps) + kSwitchS;
+    ExpectAll(DispatchEnds(Work(flows, Overhead(0)), {sm_Bps, sm_Bps}), std::vector<double>(kGpus, expected), 0.01);
+  }
 }
 
 }  // namespace
