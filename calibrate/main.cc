@@ -503,6 +503,10 @@ int Import(const Options& opt) {
   }
   profile.a2a = a;
   profile.name = opt.name;
+  // A base that was itself imported names its source already: this import replaces it.
+  profile.software.erase(std::remove_if(profile.software.begin(), profile.software.end(),
+                                        [](const auto& kv) { return kv.first == "a2a_from"; }),
+                         profile.software.end());
   profile.software.push_back({"a2a_from", a.source});
   std::printf("# fit: %.3g us + %.3g us per peer + bytes sent / %.1f GB/s, held-out error %s%% (p90 %s%%)%s\n",
               a.fixed_s * 1e6, a.per_message_s * 1e6, a.bandwidth_Bps / 1e9, HeldOutPercent(a.heldout_error).c_str(),

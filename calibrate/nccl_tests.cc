@@ -59,7 +59,11 @@ NcclTestsRun ReadNcclTests(const std::string& spec) {
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string& line = lines[i];
     if (line.rfind("# Collective test starting:", 0) == 0) started_test = TestIn(line);
-    if (line.rfind("# nThread", 0) == 0) in_output = true;
+    if (line.rfind("# nThread", 0) == 0) {
+      // Two runs appended to one file would count each rank twice.
+      if (in_output) bad(i, line, "a second nccl-tests run in one file: give each run its own file");
+      in_output = true;
+    }
     if (!in_output) continue;
     if (line.rfind("#", 0) == 0) {
       const std::vector<std::string> words = Words(line.substr(1));

@@ -62,6 +62,8 @@ KeyValues ParseKeyValues(const YAML::Node& node, const std::string& file, const 
   return out;
 }
 
+constexpr int64_t kMaxAllToAllRanks = 65536;
+
 // `version` 1 had `latency_us` (read as the fixed cost) and rows without `peers` (every
 // other rank).
 AllToAllModel ParseAllToAll(YamlMap map, int version) {
@@ -75,7 +77,9 @@ AllToAllModel ParseAllToAll(YamlMap map, int version) {
   if (map.String("form") != "alltoall") map.Fail("form", "unknown model form (expected alltoall)");
   a.backend = map.String("backend");
   a.source = map.StringOr("source", "");
-  a.num_ranks = static_cast<int>(map.Int("num_ranks", 2));
+  const int64_t ranks = map.Int("num_ranks", 2);
+  if (ranks > kMaxAllToAllRanks) map.Fail("num_ranks", "more ranks than one measurement holds (at most 65536)");
+  a.num_ranks = static_cast<int>(ranks);
   if (version == 1) {
     a.fixed_s = map.PositiveOr("latency_us", 0.0, /*allow_zero=*/true) * 1e-6;
   } else {
@@ -83,6 +87,12 @@ AllToAllModel ParseAllToAll(YamlMap map, int version) {
     a.per_message_s = map.PositiveOr("per_message_us", 0.0, /*allow_zero=*/true) * 1e-6;
   }
   a.bandwidth_Bps = map.Positive("bandwidth_GBps") * 1e9;
+  // Bounds no measurement comes near, so that a run never meets an absurd call: at most 1 s
+  // per call or per message, at least 1 MB/s.
+  const std::string fixed_key = version == 1 ? "latency_us" : "fixed_us";
+  if (a.fixed_s > 1.0) map.Fail(fixed_key, "more than 1 s per call: not a measurement");
+  if (a.per_message_s > 1.0) map.Fail("per_message_us", "more than 1 s per message: not a measurement");
+  if (a.bandwidth_Bps < 1e6) map.Fail("bandwidth_GBps", "less than 1 MB/s: not a measurement");
   a.heldout_error = map.PositiveOr("heldout_error", -1.0, /*allow_zero=*/true);
   a.heldout_error_p90 = map.PositiveOr("heldout_error_p90", -1.0, /*allow_zero=*/true);
   a.valid_bytes_min = map.PositiveOr("valid_bytes_min", 0.0, /*allow_zero=*/true);
@@ -96,8 +106,9 @@ AllToAllModel ParseAllToAll(YamlMap map, int version) {
       AllToAllModel::Row r;
       r.bytes_per_peer = row.Positive("bytes_per_peer");
       r.skew = row.Positive("skew");
-      r.peers = static_cast<int>(version == 1 ? a.num_ranks - 1 : row.Int("peers", 1));
-      if (r.peers > a.num_ranks - 1) row.Fail("peers", "more than num_ranks - 1");
+      const int64_t peers = version == 1 ? a.num_ranks - 1 : row.Int("peers", 1);
+      if (peers > a.num_ranks - 1) row.Fail("peers", "more than num_ranks - 1");
+      r.peers = static_cast<int>(peers);
       r.bytes_sent = row.Positive("bytes_sent");
       r.time_s = row.Positive("time_us") * 1e-6;
       row.Ignore("bandwidth_GBps");

@@ -140,7 +140,10 @@ double ExpertWeightBytesPerGpu(const Scenario& s, const Topology& t) {
 // An implementation named by strategy.comm must be able to run the algorithm's messages
 // (strategy.comm auto always picks one that can, sim/traffic/comm_model.h).
 void CheckCommFitsAlgorithm(const Scenario& s, int domain_gpus) {
-  const bool per_expert = s.a2a == A2aAlgorithm::kLowLatency || s.a2a == A2aAlgorithm::kRdmaOnly;
+  const bool per_expert = SendsPerExpert(s.a2a);
+  if (s.Implementation() == CommImpl::kDeepEpNormal && s.comm_sms == 1)
+    throw FieldError(s, "strategy.comm_sms", "DeepEP's normal kernels pair their SMs as senders and receivers: 0 "
+                                             "(the default 24) or at least 2");
   switch (s.comm) {
     case CommImpl::kAuto:
       return;

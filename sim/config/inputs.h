@@ -34,6 +34,11 @@ bool UsesMeasuredAllToAll(const Profile& profile);
 // hierarchical all-to-all): the topology's domain, at most the run's GPUs.
 int DomainGpus(const Scenario& scenario, const Topology& topology);
 
+// True when every GPU of the run is in one NVLink domain (DeepEP's intranode kernels).
+inline bool InOneDomain(const SimulationInputs& inputs) {
+  return inputs.scenario.gpus <= inputs.topology.scale_up.domain_gpus;
+}
+
 }  // namespace epsim
 
 #endif  // EPSIM_SIM_CONFIG_INPUTS_H_

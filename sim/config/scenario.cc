@@ -283,6 +283,18 @@ const std::vector<std::pair<std::string, std::string>>& ScenarioFlags() {
   return kFlags;
 }
 
+CommImpl Scenario::Implementation() const {
+  if (comm != CommImpl::kAuto) return comm;
+  if (parallelism == Parallelism::kTensor) return CommImpl::kNccl;
+  switch (a2a) {
+    case A2aAlgorithm::kDirect: return CommImpl::kNccl;
+    case A2aAlgorithm::kHierarchical: return CommImpl::kDeepEpNormal;
+    case A2aAlgorithm::kLowLatency:
+    case A2aAlgorithm::kRdmaOnly: return CommImpl::kDeepEpLowLatency;
+  }
+  return CommImpl::kNccl;
+}
+
 double Scenario::TokenBytes(Dtype dtype, int64_t hidden) {
   const double h = static_cast<double>(hidden);
   return dtype == Dtype::kFp8 ? h + 4.0 * std::ceil(h / 128.0) : 2.0 * h;

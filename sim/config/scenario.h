@@ -46,6 +46,12 @@ const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
 const EnumTable<Overlap>& OverlapNames();                  // none, two-batch
 const EnumTable<Engine>& EngineNames();                    // simgrid, analytic
 
+// True for the algorithms that send one message per (token, expert), without deduplication
+// (low-latency, rdma-only).
+inline bool SendsPerExpert(A2aAlgorithm algorithm) {
+  return algorithm == A2aAlgorithm::kLowLatency || algorithm == A2aAlgorithm::kRdmaOnly;
+}
+
 struct Scenario {
   std::string file;            // scenario file, or "" for flags only
   std::string name;
@@ -108,6 +114,10 @@ struct Scenario {
   bool UsesEplb() const {
     return placement == PlacementPolicy::kEplb || placement == PlacementPolicy::kEplbHierarchical;
   }
+  // The all-to-all implementation the run uses: strategy.comm, or for auto the algorithm's
+  // own (nccl for direct and tensor parallelism, deepep-normal for hierarchical, deepep-ll
+  // for low-latency and rdma-only).
+  CommImpl Implementation() const;
   // Every field as (key, value text), in schema order: for the report and summary.json.
   std::vector<std::pair<std::string, std::string>> Fields() const;
 };

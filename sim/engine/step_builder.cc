@@ -37,19 +37,6 @@ LayerShape ShapeOf(const Scenario& s) {
   return shape;
 }
 
-namespace {
-
-// Every GPU of the run in one NVLink domain: DeepEP's intranode kernels.
-bool Intranode(const SimulationInputs& in) { return in.scenario.gpus <= in.topology.scale_up.domain_gpus; }
-
-double WireBytes(const SimulationInputs& in, const CommModel& model, Phase phase) {
-  const Scenario& s = in.scenario;
-  return WireBytesPerToken(model.impl, phase, phase == Phase::kDispatch ? s.dispatch_dtype : s.combine_dtype,
-                           s.hidden, s.top_k, Intranode(in));
-}
-
-}  // namespace
-
 SmBudget SmBudgetOf(const SimulationInputs& in) {
   const CommModel m = CommModelFor(in, Phase::kDispatch);
   if (!m.HasSmBudget()) return {};
@@ -60,8 +47,8 @@ StepBuilder::StepBuilder(const SimulationInputs& inputs)
     : inputs_(inputs), costs_(inputs.profile, ShapeOf(inputs.scenario)),
       sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))),
       dispatch_model_(CommModelFor(inputs, Phase::kDispatch)), combine_model_(CommModelFor(inputs, Phase::kCombine)),
-      dispatch_wire_bytes_(WireBytes(inputs, dispatch_model_, Phase::kDispatch)),
-      combine_wire_bytes_(WireBytes(inputs, combine_model_, Phase::kCombine)) {}
+      dispatch_wire_bytes_(WireBytesPerToken(inputs, Phase::kDispatch)),
+      combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)) {}
 
 CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>& messages) {
   CallCost cost;

@@ -47,12 +47,6 @@ void FillFlowTotals(const StepWork& work, StepTimeline& t) {
          &GpuTimeline::dispatch_sent_bytes, &GpuTimeline::dispatch_recv_bytes);
   totals(work.combine, t.combine_flow_start, t.combine_flow_end, &GpuTimeline::combine_comm_s,
          &GpuTimeline::combine_sent_bytes, &GpuTimeline::combine_recv_bytes);
-  for (size_t g = 0; g < p; ++g) {
-    for (int m = 0; m < work.micro_batches; ++m) {
-      t.gpus[g].dispatch_fixed_s += work.DispatchCost(m).OverheadS(static_cast<int>(g));
-      t.gpus[g].combine_fixed_s += work.CombineCost(m).OverheadS(static_cast<int>(g));
-    }
-  }
 }
 
 }  // namespace epsim

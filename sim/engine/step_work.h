@@ -74,8 +74,6 @@ struct GpuTimeline {
   double expert_end = 0;
   double combine_end = 0;       // all combine sends and receives arrived; reduce starts
   double end = 0;               // reduce done
-  double dispatch_fixed_s = 0;  // the calls' overheads (fixed + per message), all micro-batches
-  double combine_fixed_s = 0;
   double dispatch_comm_s = 0;   // time with at least one own dispatch flow in flight
   double combine_comm_s = 0;
   double dispatch_sent_bytes = 0;

@@ -2,6 +2,7 @@
 #include "sim/report/attribution.h"
 
 #include <algorithm>
+#include <array>
 #include <map>
 #include <string>
 #include <tuple>
@@ -21,13 +22,16 @@ std::vector<std::vector<int>> FlowsByGpu(const std::vector<Flow>& flows, int num
   return own;
 }
 
-// Adds `flow`'s bytes to GPU g's own resources it crosses: g's port and sending SMs when g
-// sends, g's port and receiving SMs when g receives (both for its own tokens).
+// Adds `flow`'s bytes to GPU g's own resources it crosses: g's port when g sends or
+// receives, and g's sending or receiving SMs when the flow's route goes through them (NVLink
+// flows and its own tokens; flows over the NICs do not: fabric_layout.h).
 void AddOwnBytes(const FabricLayout& layout, const Flow& flow, int g, std::map<int, double>& bytes) {
+  const std::array<int, kMaxRouteLinks> route = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric);
+  auto on_route = [&](int link) { return link >= 0 && std::find(route.begin(), route.end(), link) != route.end(); };
   for (const int link : {flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric) : -1,
-                         flow.src == g ? layout.SmSendLink(g) : -1,
+                         flow.src == g && on_route(layout.SmSendLink(g)) ? layout.SmSendLink(g) : -1,
                          flow.dst == g ? layout.ReceivePortLink(flow.src, flow.dst, flow.via_fabric) : -1,
-                         flow.dst == g ? layout.SmRecvLink(g) : -1}) {
+                         flow.dst == g && on_route(layout.SmRecvLink(g)) ? layout.SmRecvLink(g) : -1}) {
     if (link >= 0) bytes[link] += flow.bytes;
   }
 }

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/numbers.h"
 #include "sim/config/data_files.h"
+#include "sim/config/inputs.h"
 #include "sim/engine/analytic_replay.h"
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
@@ -99,10 +100,15 @@ std::string FabricCheckReport(const Profile& profile, const std::string& profile
   Topology measured_fabric = topology;
   measured_fabric.scale_up.bandwidth_Bps = a2a.bandwidth_Bps;
   const FabricLayout measured_layout(measured_fabric, a2a.num_ranks), default_layout(topology, a2a.num_ranks);
-  CommModel measured = NcclDefaults();
-  measured.fixed_s = a2a.fixed_s;
-  measured.per_message_s = a2a.per_message_s;
-  const CommModel defaults = NcclDefaults();
+  // The nccl terms exactly as a run would take them (comm_model.cc): with this profile, and
+  // without its all-to-all.
+  SimulationInputs with_profile;
+  with_profile.topology = topology;
+  with_profile.profile = profile;
+  const CommModel measured = CommModelFor(with_profile, Phase::kDispatch);
+  SimulationInputs without = with_profile;
+  without.profile.a2a = AllToAllModel();
+  const CommModel defaults = CommModelFor(without, Phase::kDispatch);
   const double line_GBps = topology.scale_up.line_rate_Bps / 1e9;
   std::string out;
   StrAppendFormat(&out, "# epsim fabric-check: profile %s (%s, device %s), NCCL all-to-all between %d GPUs%s\n",
@@ -115,25 +121,32 @@ std::string FabricCheckReport(const Profile& profile, const std::string& profile
                   topology.scale_up.latency_s * 1e6);
   StrAppendFormat(&out, "#  bytes/peer    skew  peers  bytes sent (MB)  measured (us)  with profile (us)    error"
                   "  defaults (us)    error  measured (GB/s)\n");
+  // Percent error of `model_s` against the measurement, to one decimal (no "-0.0").
+  auto error_percent = [](double model_s, double measured_s) {
+    const double e = 100 * (model_s - measured_s) / measured_s;
+    return std::fabs(e) < 0.05 ? 0.0 : e;
+  };
   for (const AllToAllModel::Row& row : a2a.table) {
     const double with_profile_s = ExchangeTimeS(measured_layout, MeasuredExchange(a2a.num_ranks, row, measured));
     const double default_s = ExchangeTimeS(default_layout, MeasuredExchange(a2a.num_ranks, row, defaults));
     StrAppendFormat(&out, "  %11.0f %7.2f %6d %16.3f %14.1f %18.1f %+7.1f%% %14.1f %+7.1f%% %16.1f\n", row.bytes_per_peer,
                     row.skew, row.peers, row.bytes_sent / 1e6, row.time_s * 1e6, with_profile_s * 1e6,
-                    100 * (with_profile_s - row.time_s) / row.time_s, default_s * 1e6,
-                    100 * (default_s - row.time_s) / row.time_s, row.bytes_sent / row.time_s / 1e9);
+                    error_percent(with_profile_s, row.time_s), default_s * 1e6, error_percent(default_s, row.time_s),
+                    row.bytes_sent / row.time_s / 1e9);
   }
   StrAppendFormat(&out,
                   "# with this profile the simulator runs %s's NVLink at %.1f GB/s (scale_up.efficiency %.3f of %.1f GB/s; "
                   "the topology's own: %.3g) and nccl at %.3g us + %.3g us per peer (without it: %.3g us + %.3g us, %s)\n",
                   topology.name.c_str(), a2a.bandwidth_Bps / 1e9, a2a.bandwidth_Bps / topology.scale_up.line_rate_Bps,
-                  line_GBps, topology.scale_up.efficiency, a2a.fixed_s * 1e6, a2a.per_message_s * 1e6,
+                  line_GBps, topology.scale_up.efficiency, measured.fixed_s * 1e6, measured.per_message_s * 1e6,
                   defaults.fixed_s * 1e6, defaults.per_message_s * 1e6, defaults.source.c_str());
   // The calibrator times each exchange on the host around the NCCL call and the stream
-  // synchronizations, so its fixed cost includes launch and synchronization.
+  // synchronizations, so its fixed cost includes launch, synchronization and one trip
+  // through the switch, which the replay adds per flow.
   StrAppendFormat(&out,
-                  "# the fitted fixed cost (%.3g us) includes NCCL's launch and, timed on the host, stream "
-                  "synchronization: it is not a scale_up.latency (%.3g us per flow through the switch)\n",
+                  "# the fitted fixed cost (%.3g us) is a whole call timed on the host (NCCL's launch, stream "
+                  "synchronization, one trip through the switch): the simulator takes it less the %.3g us of "
+                  "scale_up.latency it adds to every flow\n",
                   a2a.fixed_s * 1e6, topology.scale_up.latency_s * 1e6);
   return out;
 }

@@ -4,13 +4,15 @@
 //   epsim fabric-check --profile my-h800-box.yaml --topology h800-ib   (sim/cli/fabric_check_command.cc)
 //
 // epsim-calibrate's CUDA backend measures NCCL's all-to-all between the GPUs of one box
-// (profile key operations.a2a: each rank sends a base size to every peer and skew x the base
-// to its next peer; a sample is the slowest rank). This command rebuilds each measured
+// (profile key operations.a2a: each rank sends a base size to its next `peers` ranks, skew x
+// the base to the first of them; a sample is the slowest rank), or imports it from
+// nccl-tests. This command rebuilds each measured
 // exchange as flows between GPUs of one NVLink domain of the topology, replays it on the fast
-// path, and prints measured against modeled time per case, then the NVLink rate the
-// measurement implies as the topology's `scale_up.efficiency`. The simulator never reads the
-// profile's all-to-all by itself: the fabric is the topology's, and this is how a user
-// checks it against the device they have (and sets its efficiency from a measurement).
+// path, and prints measured against modeled time per case, twice: with the profile (NVLink at
+// the measured rate and nccl's measured costs, as a run with this profile takes them:
+// sim/config/inputs.h, sim/traffic/comm_model.h) and with the defaults (the topology's
+// efficiency and nccl's cited costs). So a user sees how far the defaults are from the
+// device they have, and that the measured model reproduces it.
 #ifndef EPSIM_SIM_REPORT_FABRIC_CHECK_H_
 #define EPSIM_SIM_REPORT_FABRIC_CHECK_H_
 

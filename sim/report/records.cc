@@ -33,8 +33,8 @@ GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, 
   r.dispatch_split = lost.dispatch;
   r.combine_split = lost.combine;
   // With micro-batches, communication under compute is not a stall: a GPU stalls only
-  // while it waits for peers.
-  r.stall_s = work.micro_batches > 1 ? r.wait_peers_s
+  // while it waits for peers or pays a call's fixed costs, with nothing to compute.
+  r.stall_s = work.micro_batches > 1 ? r.wait_peers_s + r.fixed_cost_s
                                      : std::max(0.0, timeline.step_time_s - r.compute_s - r.comm_s);
   r.end_s = t.end;
   r.expert_tokens = plan.ExpertInputTokens(g);

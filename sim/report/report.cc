@@ -29,12 +29,9 @@ std::string TopologyLine(const Topology& t, int gpus) {
 // The all-to-all's implementation and cost terms, and its bytes per token on the wire.
 std::string CommLine(const SimulationInputs& in) {
   const CommModel dispatch = CommModelFor(in, Phase::kDispatch), combine = CommModelFor(in, Phase::kCombine);
-  const Scenario& s = in.scenario;
-  const bool intranode = s.gpus <= in.topology.scale_up.domain_gpus;
   return DescribeCommModel(dispatch, combine) +
          StrFormat("; %.0f B per dispatched and %.0f B per combined token on the wire",
-                   WireBytesPerToken(dispatch.impl, Phase::kDispatch, s.dispatch_dtype, s.hidden, s.top_k, intranode),
-                   WireBytesPerToken(combine.impl, Phase::kCombine, s.combine_dtype, s.hidden, s.top_k, intranode));
+                   WireBytesPerToken(in, Phase::kDispatch), WireBytesPerToken(in, Phase::kCombine));
 }
 
 constexpr char kHeader[] =

@@ -104,18 +104,24 @@ void TraceWriter::AddStep(int step, const StepWork& work, const StepTimeline& t)
     Slice(g, "dispatch", x.route_end, x.dispatch_end,
           "\"sent_bytes\":" + JsonNumber(x.dispatch_sent_bytes) +
               ",\"recv_bytes\":" + JsonNumber(x.dispatch_recv_bytes));
-    if (dispatch_first[g] > x.route_end && dispatch_first[g] <= x.dispatch_end) {
-      Slice(g, "wait", x.route_end, dispatch_first[g],
-            "\"reason\":\"peers still routing: no dispatch flow can start\"");
-    }
+    // Before a call's first flow: waiting (for peers, or the call's barrier), then the
+    // call's own costs, which end where the first flow starts (as the attribution has it).
+    auto before_first_flow = [&](double enter, double first, double leave, double overhead, const char* why) {
+      if (!(first > enter && first <= leave)) return;
+      const double costs_start = std::max(enter, first - overhead);
+      if (costs_start > enter) Slice(g, "wait", enter, costs_start, why);
+      if (first > costs_start)
+        Slice(g, "call costs", costs_start, first, "\"what\":\"the call's fixed and per-message costs\"");
+    };
+    before_first_flow(x.route_end, dispatch_first[g], x.dispatch_end, work.DispatchCost(0).OverheadS(g),
+                      "\"reason\":\"peers still routing, or the call's barrier: no dispatch flow can start\"");
     Slice(g, "expert", x.dispatch_end, x.expert_end);
     Slice(g, "combine", x.expert_end, x.combine_end,
           "\"sent_bytes\":" + JsonNumber(x.combine_sent_bytes) +
               ",\"recv_bytes\":" + JsonNumber(x.combine_recv_bytes));
-    if (combine_first[g] > x.expert_end && combine_first[g] <= x.combine_end) {
-      Slice(g, "wait", x.expert_end, combine_first[g],
-            "\"reason\":\"peers still computing experts: no combine flow can start\"");
-    }
+    before_first_flow(x.expert_end, combine_first[g], x.combine_end, work.CombineCost(0).OverheadS(g),
+                      "\"reason\":\"peers still computing experts, or the call's barrier: no combine flow can "
+                      "start\"");
     Slice(g, "reduce", x.combine_end, x.end);
     if (t.step_time_s > x.end) {
       Slice(g, "wait", x.end, t.step_time_s,

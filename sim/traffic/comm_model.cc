@@ -5,6 +5,7 @@
 // DeepEP tables the validation holds the model to (tests/validation).
 #include "sim/traffic/comm_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/numbers.h"
@@ -17,7 +18,7 @@ namespace {
 // one message per rank, 3.7 us (= fixed + 1 x per message); NCCL all-to-all of 128 B-4 KB
 // on 8 x H20, 7 messages per rank, 10.3-11.1 us, midpoint 10.7 (= fixed + 7 x per message).
 constexpr double kNcclPerMessageS = (10.7e-6 - 3.7e-6) / 6;  // 1.17 us
-constexpr double kNcclFixedS = 3.7e-6 - kNcclPerMessageS;     // 2.53 us
+constexpr double kNcclCallS = 3.7e-6 - kNcclPerMessageS;      // 2.53 us, through the switch
 
 // DeepEP's normal kernels (cached layout, as its benchmark and a steady-state MoE layer run
 // them) launch two kernels per call, a notify that exchanges the counts (a barrier across
@@ -44,41 +45,37 @@ constexpr double kLowLatencyCombinePerMessageS = (0.1476e-6 - 6 * 14336 / kGb200
 // row; it takes Hopper's.
 double SmRateBps(const std::string& gpu) { return gpu == "a100" ? 20.0e9 : 36.7e9; }
 
+// The floors above and a measured profile's fixed cost are whole calls timed end to end,
+// through the switch; the replay adds each flow's route latency to its arrival. So a call's
+// fixed cost is its measured floor less one NVLink latency (scale_up.latency), never below 0.
+// (DeepEP normal's launch cost is a difference of two floors: no latency in it.)
+double LessSwitchLatency(double measured_s, const Topology& topology) {
+  return std::max(0.0, measured_s - topology.scale_up.latency_s);
+}
+
 }  // namespace
 
-CommModel NcclDefaults() {
+CommModel NcclDefaults(const Topology& topology) {
   CommModel m;
   m.impl = CommImpl::kNccl;
-  m.fixed_s = kNcclFixedS;
+  m.fixed_s = LessSwitchLatency(kNcclCallS, topology);
   m.per_message_s = kNcclPerMessageS;
   m.source = "defaults (docs/calibration_sources.md D.2)";
   return m;
 }
 
-CommImpl ImplementationOf(const Scenario& s) {
-  if (s.comm != CommImpl::kAuto) return s.comm;
-  if (s.parallelism == Parallelism::kTensor) return CommImpl::kNccl;
-  switch (s.a2a) {
-    case A2aAlgorithm::kDirect: return CommImpl::kNccl;
-    case A2aAlgorithm::kHierarchical: return CommImpl::kDeepEpNormal;
-    case A2aAlgorithm::kLowLatency:
-    case A2aAlgorithm::kRdmaOnly: return CommImpl::kDeepEpLowLatency;
-  }
-  return CommImpl::kNccl;
-}
-
 CommModel CommModelFor(const SimulationInputs& in, Phase phase) {
   const Scenario& s = in.scenario;
   CommModel m;
-  m.impl = ImplementationOf(s);
+  m.impl = s.Implementation();
   const double sm_rate = SmRateBps(in.topology.gpu);
   switch (m.impl) {
     case CommImpl::kAuto:  // resolved above
     case CommImpl::kNccl: {
-      m = NcclDefaults();
+      m = NcclDefaults(in.topology);
       if (UsesMeasuredAllToAll(in.profile)) {
         const AllToAllModel& a2a = in.profile.a2a;
-        m.fixed_s = a2a.fixed_s;
+        m.fixed_s = LessSwitchLatency(a2a.fixed_s, in.topology);
         m.per_message_s = a2a.per_message_s;
         m.source = "measured on " + in.profile.device_name + " (profile " + in.profile.name +
                    (a2a.source.empty() ? "" : ", " + a2a.source) + ")";
@@ -97,7 +94,8 @@ CommModel CommModelFor(const SimulationInputs& in, Phase phase) {
       break;
     }
     case CommImpl::kDeepEpLowLatency:
-      m.fixed_s = phase == Phase::kDispatch ? kLowLatencyDispatchFixedS : kLowLatencyCombineFixedS;
+      m.fixed_s = LessSwitchLatency(phase == Phase::kDispatch ? kLowLatencyDispatchFixedS : kLowLatencyCombineFixedS,
+                                    in.topology);
       m.per_message_s = phase == Phase::kDispatch ? kLowLatencyDispatchPerMessageS : kLowLatencyCombinePerMessageS;
       m.send_sms = m.recv_sms = s.comm_sms;  // the kernels size their grid themselves: no cap unless asked
       m.source = "defaults (docs/calibration_sources.md E)";
@@ -130,6 +128,12 @@ double WireBytesPerToken(CommImpl impl, Phase phase, Dtype dtype, int64_t hidden
       return phase == Phase::kDispatch ? payload + 16 : payload;
   }
   return payload;
+}
+
+double WireBytesPerToken(const SimulationInputs& in, Phase phase) {
+  const Scenario& s = in.scenario;
+  return WireBytesPerToken(s.Implementation(), phase, phase == Phase::kDispatch ? s.dispatch_dtype : s.combine_dtype,
+                           s.hidden, s.top_k, InOneDomain(in));
 }
 
 std::string DescribeCommModel(const CommModel& d, const CommModel& c) {

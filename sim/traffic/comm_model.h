@@ -4,16 +4,18 @@
 //
 //   ready_g = (barrier ? latest entry of any GPU : entry of g) + fixed + messages_g x per_message
 //   a flow g -> h starts at max(ready_g, ready_h) and moves its wire bytes over the fabric
-//   (NVLink at scale_up.efficiency of line rate, NICs at scale_out.efficiency), and through
-//   g's send SMs and h's receive SMs when the implementation has an SM budget (a GPU's own
-//   tokens, which never cross a link, pass through its SMs too); g leaves when all of its
-//   flows have arrived, or at ready_g with none.
+//   (NVLink at scale_up.efficiency of line rate, NICs at scale_out.efficiency), plus its
+//   route latency; with an SM budget, a flow over NVLink also goes through g's send SMs and
+//   h's receive SMs, and a GPU's own tokens, which cross no link, through its own SMs (flows
+//   over the NICs do not: the NIC moves RDMA data); g leaves when all of its flows have
+//   arrived, or at ready_g with none.
 //
 // So a call that moves nothing costs its fixed cost, N messages cost N x per_message, and
-// a GPU is SM-bound when its SMs x rate per SM is below its port's achievable rate. The
-// defaults come from docs/calibration_sources.md, row by row (comm_model.cc); a measured
-// profile's NCCL all-to-all replaces nccl's fixed and per-message costs (and, through
-// ResolveInputs, the NVLink rate).
+// a GPU is SM-bound when its SMs x rate per SM is below its NVLink port's achievable rate.
+// The defaults come from docs/calibration_sources.md, row by row (comm_model.cc); each fixed
+// cost measured as a whole call (through the switch) is taken less the topology's NVLink
+// latency, which every flow adds. A measured profile's NCCL all-to-all replaces nccl's fixed
+// and per-message costs (and, through ResolveInputs, the NVLink rate).
 #ifndef EPSIM_SIM_TRAFFIC_COMM_MODEL_H_
 #define EPSIM_SIM_TRAFFIC_COMM_MODEL_H_
 
@@ -40,11 +42,9 @@ struct CommModel {
   bool HasSmBudget() const { return send_sms > 0 && sm_rate_Bps > 0; }
 };
 
-// nccl's default terms (no measurement, no SM budget).
-CommModel NcclDefaults();
-
-// The implementation a scenario runs (its strategy.comm, or its algorithm's own).
-CommImpl ImplementationOf(const Scenario& scenario);
+// nccl's default terms on `topology` (no measurement, no SM budget): the fixed cost is the
+// measured floor less the topology's NVLink latency, which the replay adds to every flow.
+CommModel NcclDefaults(const Topology& topology);
 
 // The cost terms of the run's implementation for `phase`: the defaults, with a measured
 // NCCL all-to-all of the run's profile in place of nccl's fixed and per-message costs.
@@ -54,6 +54,9 @@ CommModel CommModelFor(const SimulationInputs& inputs, Phase phase);
 // `phase`: the payload in its dtype plus the implementation's metadata. `intranode`:
 // every GPU of the run in one NVLink domain (DeepEP's intranode kernels).
 double WireBytesPerToken(CommImpl impl, Phase phase, Dtype dtype, int64_t hidden, int top_k, bool intranode);
+// The same for a run: its implementation, its phase's dtype, intranode when all its GPUs
+// are in one NVLink domain.
+double WireBytesPerToken(const SimulationInputs& inputs, Phase phase);
 
 // One line for the report: the implementation and its terms, and where they came from.
 std::string DescribeCommModel(const CommModel& dispatch, const CommModel& combine);

@@ -31,11 +31,6 @@ struct TokenFlow {
   bool via_fabric = false;
 };
 
-// True for the algorithms that send one message per (token, expert) (no deduplication).
-inline bool SendsPerExpert(A2aAlgorithm algorithm) {
-  return algorithm == A2aAlgorithm::kLowLatency || algorithm == A2aAlgorithm::kRdmaOnly;
-}
-
 // Dispatch flows (src != dst, tokens > 0), merged per (src, dst, via_fabric), in a fixed
 // order. The topology must fit the algorithm (ResolveInputs checks it: whole NVLink domains
 // for hierarchical, a fabric for rdma-only); std::invalid_argument otherwise.

@@ -105,6 +105,10 @@ TEST(NcclTestsTest, RefusesWhatIsNotNcclTestsOutput) {
   WriteFile(header_only, text.substr(0, text.find("     1048576")));
   ExpectRefused(header_only, "header_only_alltoall.txt: line 17: no rows after the header");
   ExpectRefused(dir + "/no_such_alltoall.txt", "no_such_alltoall.txt");
+  const std::string twice = dir + "/twice_alltoall.txt";
+  WriteFile(twice, text + text);
+  ExpectRefused(twice, "twice_alltoall.txt: line 25: '# nThread 1 nGpus 8 minBytes 1048576");
+  ExpectRefused(twice, "a second nccl-tests run in one file: give each run its own file");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@ for engine in simgrid analytic; do
     --expert-ffn 512 --steps 2 --routing zipf:1.0 --engine "$engine" --trace "$out/$engine.json" > /dev/null
   /usr/bin/python3 tests/sim/check_trace.py "$out/$engine.json" 16
   grep -q '"name":"wait"' "$out/$engine.json"
+  grep -q '"name":"call costs"' "$out/$engine.json"  # nccl's costs before each call's first flow
   grep -q '"dst_gpu"' "$out/$engine.json"
 done
 # Two-batch overlap: compute on each GPU's track, its all-to-alls on a second one.
