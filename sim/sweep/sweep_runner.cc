@@ -205,6 +205,7 @@ class Scheduler {
     for (const char* name : {"/summary.json", "/steps.csv", "/gpus.csv", "/experts.csv", "/failed"})
       std::remove((dir + name).c_str());
     WriteFileAtomically(dir + "/sweep_args.txt", args_[i]);
+    WriteFileAtomically(dir + "/sweep_build.txt", BuildFingerprint());
     std::vector<std::string> child = {"simulate", base_path_};
     for (const auto& [flag, value] : runs_[i].overrides) {
       child.push_back(flag);
@@ -375,13 +376,31 @@ void CheckSweepRuns(const SweepSpec& spec, const std::string& base_path, const s
   }
 }
 
+const std::string& BuildFingerprint() {
+  static const std::string fingerprint = [] {
+    std::ifstream exe(SelfExePath(), std::ios::binary);
+    if (!exe) return std::string();
+    uint64_t hash = 14695981039346656037ull;  // FNV-1a, 64 bits
+    char buffer[1 << 16];
+    while (exe.read(buffer, sizeof(buffer)) || exe.gcount() > 0) {
+      for (std::streamsize i = 0; i < exe.gcount(); ++i) {
+        hash ^= static_cast<unsigned char>(buffer[i]);
+        hash *= 1099511628211ull;
+      }
+    }
+    return StrFormat("%016llx", static_cast<unsigned long long>(hash));
+  }();
+  return fingerprint;
+}
+
 bool SweepRunComplete(const std::string& run_dir, const std::string& args) {
   // summary.json is written first; the CSVs after it.
   for (const char* name : {"/summary.json", "/steps.csv", "/gpus.csv", "/experts.csv"})
     if (!PathExists(run_dir + name)) return false;
-  std::string stored;
+  std::string stored, build;
   if (!ReadFileIfPresent(run_dir + "/sweep_args.txt", &stored)) return true;  // made by hand: trust it
-  return stored == args;
+  // Made by the same arguments and by this very build (another build may give other numbers).
+  return stored == args && ReadFileIfPresent(run_dir + "/sweep_build.txt", &build) && build == BuildFingerprint();
 }
 
 std::string GatherSweepCsv(const SweepSpec& spec, const std::vector<SweepRun>& runs,

@@ -4,15 +4,17 @@
 // `simulate BASE --flag value ... --out DIR/runs/<run-id>`: SimGrid keeps one engine per
 // process. The sweep writes
 //
-//   DIR/runs/<run-id>/   the run's summary.json, steps.csv, gpus.csv, experts.csv, epsim.log
-//                        and sweep_args.txt (the arguments that made it)
+//   DIR/runs/<run-id>/   the run's summary.json, steps.csv, gpus.csv, experts.csv, epsim.log,
+//                        sweep_args.txt (the arguments that made it) and sweep_build.txt (the
+//                        epsim build that made it: BuildFingerprint)
 //   DIR/sweep.csv        one row per (run, step): run, the swept fields (one column each,
 //                        named by the key's last part: routing, capacity_factor, gpus, ...),
 //                        then every column of that run's steps.csv
 //   DIR/sweep.yaml       the sweep file (a copy, or the spec written out)
 //
 // A run whose folder already holds summary.json (written atomically, so complete) made by
-// the same arguments is skipped: an interrupted sweep resumes where it stopped.
+// the same arguments and the same epsim build is skipped: an interrupted sweep resumes where
+// it stopped, and a rebuilt epsim (other numbers, perhaps) runs everything again.
 //
 // Distributed: under `mpirun -np N` (OMPI_COMM_WORLD_SIZE / _RANK, or PMI_SIZE / PMI_RANK
 // in the environment; MPI itself is not linked) rank r runs the grid's runs i with
@@ -52,7 +54,11 @@ std::string ResolveSweepBase(const SweepSpec& spec);
 // it, the run.
 void CheckSweepRuns(const SweepSpec& spec, const std::string& base_path, const std::vector<SweepRun>& runs);
 
-// True when `run_dir` holds summary.json and (when present) sweep_args.txt equals `args`.
+// A 64-bit hash of this process's executable (hex), or "" when it cannot be read.
+const std::string& BuildFingerprint();
+
+// True when `run_dir` holds summary.json and, when sweep_args.txt is present (a run the
+// sweep made), sweep_args.txt equals `args` and sweep_build.txt this build's fingerprint.
 bool SweepRunComplete(const std::string& run_dir, const std::string& args);
 
 // Builds sweep.csv from DIR/runs/<id>/steps.csv of the runs that completed. Runs without

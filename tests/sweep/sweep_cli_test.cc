@@ -130,6 +130,13 @@ TEST(SweepCliTest, ResumeSkipsCompleteRuns) {
   EXPECT_EQ(ReadFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/epsim.log"), "kept\n");
   EXPECT_EQ(ReadFile(dir + "/sweep.csv"), csv);  // deterministic for a seed
 
+  // A run made by another epsim build runs again.
+  WriteFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/sweep_build.txt", "0123456789abcdef");
+  CliRun rebuilt = Sweep(file + " --out " + dir);
+  ASSERT_EQ(rebuilt.exit_status, 0) << rebuilt.err;
+  EXPECT_NE(rebuilt.out.find("(5 already done)"), std::string::npos) << rebuilt.out;
+  EXPECT_NE(ReadFile(dir + "/runs/routing=zipf-1.0_capacity_factor=1.0/epsim.log"), "kept\n");
+
   // A run made with other arguments (the fixed fields changed) runs again.
   std::string changed = kSweep;
   changed.replace(changed.find("steps: 2"), 8, "steps: 1");
