@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include "calibrate/fit.h"
+#include "calibrate/nccl_tests.h"
 #include "calibrate/profile/profile.h"
 #include "common/error.h"
 #include "common/yaml.h"
@@ -216,14 +218,42 @@ inline void RunRoutingTraceInput(std::string text) {
   }
 }
 
-// The target named `kind` ("topology", "scenario", "sweep", "profile", "routing_trace");
-// false if unknown.
+// nccl-tests output through ReadNcclTests (`epsim-calibrate --import`, read as alltoall_perf
+// output), which accepts it or refuses it with a ConfigError naming the file and line; what
+// it accepts must be rows the all-to-all fit takes: 2 or more ranks, every row with peers in
+// 1..ranks-1 and positive, finite bytes and time; the fit of 2+ rows must be finite.
+inline void RunNcclTestsInput(const std::string& text) {
+  static std::string path;
+  WriteScratch("nccl_tests", ".txt", text, &path);
+  epsim::NcclTestsRun run;
+  try {
+    run = epsim::ReadNcclTests("alltoall_perf:" + path);
+  } catch (const epsim::ConfigError&) {
+    return;
+  }
+  if (run.num_ranks < 2 || run.rows.empty()) throw Finding("accepted a run without 2 ranks and a row");
+  std::vector<epsim::AllToAllPoint> points;
+  for (const epsim::AllToAllModel::Row& row : run.rows) {
+    if (row.peers < 1 || row.peers > run.num_ranks - 1 || !(row.bytes_sent > 0) || !std::isfinite(row.bytes_sent) ||
+        !(row.time_s > 0) || !std::isfinite(row.time_s))
+      throw Finding("accepted a row the fit cannot take");
+    points.push_back({static_cast<double>(row.peers), row.bytes_sent, row.time_s});
+  }
+  if (points.size() < 2) return;
+  const epsim::AllToAllFit fit = epsim::FitAllToAll(points);
+  if (!std::isfinite(fit.fixed_s) || !std::isfinite(fit.per_message_s) || !(fit.bandwidth_Bps > 0))
+    throw Finding("the fit of accepted rows is not finite");
+}
+
+// The target named `kind` ("topology", "scenario", "sweep", "profile", "routing_trace",
+// "nccl_tests"); false if unknown.
 inline bool RunInput(const std::string& kind, const std::string& text) {
   if (kind == "topology") RunTopologyInput(text);
   else if (kind == "scenario") RunScenarioInput(text);
   else if (kind == "sweep") RunSweepInput(text);
   else if (kind == "profile") RunProfileInput(text);
   else if (kind == "routing_trace") RunRoutingTraceInput(text);
+  else if (kind == "nccl_tests") RunNcclTestsInput(text);
   else return false;
   return true;
 }

@@ -33,7 +33,7 @@ std::vector<std::string> Files(const std::string& dir) {
   return names;
 }
 
-constexpr const char* kTargets[] = {"topology", "scenario", "sweep", "profile", "routing_trace"};
+constexpr const char* kTargets[] = {"topology", "scenario", "sweep", "profile", "routing_trace", "nccl_tests"};
 
 // Runs every file of `dir` through the `kind` target, which must accept or refuse it
 // cleanly; returns how many files there were.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# epsim fuzzing: builds libFuzzer targets for the five file loaders (topology, scenario,
-# sweep, profile, routing_trace) with clang + ASan + UBSan, runs each for a given time, and copies every
+# epsim fuzzing: builds libFuzzer targets for the six file loaders (topology, scenario,
+# sweep, profile, routing_trace, nccl_tests) with clang + ASan + UBSan, runs each for a given time, and copies every
 # crashing input to tests/robustness/regressions/<target>/, where
 # //tests/robustness:regression_test replays it through the same loader.
 #
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 WORK=${EPSIM_FUZZ_DIR:-/tmp/epsim-fuzz}
 CXX=${CXX:-clang++-14}
-ALL_TARGETS=(topology scenario sweep profile routing_trace)
+ALL_TARGETS=(topology scenario sweep profile routing_trace nccl_tests)
 mkdir -p "$WORK/obj" "$WORK/bin"
 
 tools/setup.sh fuzz  # Debian's clang-14 and libclang-rt-14-dev, when missing
@@ -35,7 +35,7 @@ fi
 SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CXXFLAGS="-std=c++17 -g -O1 -fno-omit-frame-pointer $SANITIZE -I$ROOT"
 # The libraries the targets reach: common/, the simulator's stages but its CLI, the profile.
-LIB_SOURCES=$(ls common/*.cc sim/*/*.cc calibrate/profile/*.cc | grep -v '^sim/cli/')
+LIB_SOURCES=$(ls common/*.cc sim/*/*.cc calibrate/profile/*.cc calibrate/fit.cc calibrate/nccl_tests.cc | grep -v '^sim/cli/')
 objects=()
 for src in $LIB_SOURCES; do
   obj="$WORK/obj/$(echo "$src" | tr / _).o"
@@ -48,7 +48,7 @@ done
 for target in "${ALL_TARGETS[@]}"; do
   bin="$WORK/bin/fuzz_$target"
   # Relink only when something changed, so that several targets can run side by side:
-  #   for t in topology scenario sweep profile routing_trace; do nice -n 19 tools/fuzz/build_and_run.sh 600 $t & done
+  #   for t in topology scenario sweep profile routing_trace nccl_tests; do nice -n 19 tools/fuzz/build_and_run.sh 600 $t & done
   if [[ -f "$bin" && -z "$(find "${objects[@]}" tests/fuzz -maxdepth 1 -name 'fuzz_*' -newer "$bin" -print -quit)" ]]; then
     continue
   fi
@@ -71,6 +71,7 @@ seed_corpus() {  # target -> the bundled files it should start from
     sweep) ls scenarios/sweeps/*.yaml 2>/dev/null || true ;;
     profile) ls calibrate/profiles/*.yaml ;;
     routing_trace) ls tests/testdata/*.csv 2>/dev/null || true ;;  # read with the default model (32, top-4)
+    nccl_tests) ls tests/calibrate/testdata/*.txt ;;
   esac
   ls "tests/fuzz/corpus/$1"/* 2>/dev/null || true
   ls "tests/robustness/regressions/$1"/* 2>/dev/null || true
