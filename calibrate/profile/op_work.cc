@@ -1,6 +1,8 @@
 // epsim profile: per-operation work (see op_work.h).
 #include "calibrate/profile/op_work.h"
 
+#include <cmath>
+
 namespace epsim {
 
 OpWork RouteWork(double t, double h, double e) { return {2 * t * h * e, 2 * (t * h + h * e) + 4 * t * e, t}; }
@@ -13,6 +15,36 @@ OpWork ExpertWork(double m, double h, double f) { return {6 * m * h * f, 2 * 3 *
 
 OpWork CombineWork(double copies, double t, double h) {
   return {2.0 * copies * h, copies * 2 * h + t * 2 * h, t};
+}
+
+OpWork GroupedGemmWork(const GroupedGemm& g) {
+  const bool fp8 = g.dtype == GemmDtype::kFp8;
+  const double weight_bytes = fp8 ? g.n * g.k + 4 * std::ceil(g.n / 128) * std::ceil(g.k / 128) : 2 * g.n * g.k;
+  const double input_bytes_per_row = fp8 ? g.k + 4 * std::ceil(g.k / 128) : 2 * g.k;
+  OpWork work;
+  for (const int64_t r : g.rows) {
+    if (r <= 0) continue;
+    const double m = static_cast<double>(r);
+    work.flops += 2 * m * g.n * g.k;
+    work.bytes += weight_bytes + m * input_bytes_per_row + 2 * m * g.n;
+    work.tokens += m;
+  }
+  return work;
+}
+
+double GroupedGemmTiles(const GroupedGemm& g, int row_tile, int col_tile) {
+  double tiles = 0;
+  for (const int64_t r : g.rows)
+    if (r > 0) tiles += std::ceil(static_cast<double>(r) / row_tile) * std::ceil(g.n / col_tile);
+  return tiles;
+}
+
+GroupedGemm GateUpGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype) {
+  return {rows, 2 * ffn, hidden, dtype};
+}
+
+GroupedGemm DownGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype) {
+  return {rows, hidden, ffn, dtype};
 }
 
 }  // namespace epsim

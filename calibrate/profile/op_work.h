@@ -12,10 +12,21 @@
 //            2 copies H FLOPs
 // `tokens` is what a profile's validity range and its small-M term are stated in: tokens
 // per GPU (route, layout, combine), dispatched copies (permute), rows of one expert (expert).
+//
+// The expert layer as grouped GEMMs (the "grouped_gemm" form, profile.h): one launch for
+// gate/up (N = 2F, K = H) and one for down (N = H, K = F) over the GPU's experts, each with
+// its own rows. A launch reads, per expert with rows: its N x K weights (bf16 2 bytes, or
+// fp8 1 byte plus one fp32 scale per 128 x 128 block, DeepSeek-V3's layout), its rows'
+// inputs (bf16, or fp8 plus one fp32 scale per 128 elements) and writes bf16 outputs.
 #ifndef EPSIM_CALIBRATE_PROFILE_OP_WORK_H_
 #define EPSIM_CALIBRATE_PROFILE_OP_WORK_H_
 
+#include <cstdint>
+#include <vector>
+
 namespace epsim {
+
+enum class GemmDtype { kBf16, kFp8 };
 
 struct OpWork {
   double flops = 0;
@@ -29,6 +40,23 @@ OpWork LayoutWork(double tokens, double top_k);
 OpWork PermuteWork(double copies, double token_bytes);
 OpWork ExpertWork(double rows, double hidden, double ffn);
 OpWork CombineWork(double returned_copies, double tokens, double hidden);
+
+// One grouped GEMM launch: every expert of `rows` (its row count; 0: an expert without
+// tokens, which costs nothing) multiplies rows x K by its K x N weights.
+struct GroupedGemm {
+  std::vector<int64_t> rows;
+  double n = 0;
+  double k = 0;
+  GemmDtype dtype = GemmDtype::kBf16;
+};
+// Useful FLOPs (2 x rows x N x K summed) and bytes through HBM, as the header says.
+OpWork GroupedGemmWork(const GroupedGemm& gemm);
+// The tiles a kernel with row_tile x col_tile output tiles computes: per expert with rows,
+// ceil(rows / row_tile) x ceil(N / col_tile).
+double GroupedGemmTiles(const GroupedGemm& gemm, int row_tile, int col_tile);
+// The expert layer of one GPU: gate/up then down, for the experts' rows.
+GroupedGemm GateUpGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
+GroupedGemm DownGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
 
 }  // namespace epsim
 

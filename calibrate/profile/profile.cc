@@ -22,17 +22,43 @@ const std::vector<std::string>& KnownOps() {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// The grouped_gemm form's kernel parameters (profile.h).
+GroupedGemmModel ParseGroupedGemm(YamlMap& map) {
+  GroupedGemmModel g;
+  g.sms = static_cast<int>(map.Int("sms", 1));
+  g.row_tile = static_cast<int>(map.Int("row_tile", 1));
+  g.col_tile = static_cast<int>(map.Int("col_tile", 1));
+  if (g.sms > 4096) map.Fail("sms", "more than 4096 SMs: not a GPU");
+  if (g.row_tile > 4096) map.Fail("row_tile", "more than 4096 rows per tile");
+  if (g.col_tile > 4096) map.Fail("col_tile", "more than 4096 columns per tile");
+  g.peak_bf16_Fps = map.Positive("peak_bf16_TFLOPs") * 1e12;
+  g.peak_fp8_Fps = map.PositiveOr("peak_fp8_TFLOPs", 0.0) * 1e12;
+  g.efficiency = map.Positive("efficiency");
+  if (g.efficiency > 1) map.Fail("efficiency", "a fraction of peak: at most 1");
+  g.k_half = map.PositiveOr("k_half", 0.0, /*allow_zero=*/true);
+  return g;
+}
+
 OpModel ParseOp(YamlMap map, const std::string& name) {
   OpModel op;
   op.name = name;
   op.form = map.String("form");
-  if (op.form != "roofline") map.Fail("form", "unknown model form (expected roofline)");
+  if (op.form == "grouped_gemm" && name != "expert")
+    map.Fail("form", "grouped_gemm models the expert operation only");
+  if (op.form != "roofline" && op.form != "grouped_gemm")
+    map.Fail("form", "unknown model form (expected roofline or grouped_gemm)");
   op.fixed_s = map.PositiveOr("fixed_us", 0.0, /*allow_zero=*/true) * 1e-6;
-  if (!map.Has("flop_rate_TFLOPs") && !map.Has("mem_rate_GBps"))
-    map.Fail("mem_rate_GBps", "missing: give flop_rate_TFLOPs, mem_rate_GBps or both");
-  op.flop_rate_Fps = map.Has("flop_rate_TFLOPs") ? map.Positive("flop_rate_TFLOPs") * 1e12 : kInf;
-  op.mem_rate_Bps = map.Has("mem_rate_GBps") ? map.Positive("mem_rate_GBps") * 1e9 : kInf;
-  op.half_rate_tokens = map.PositiveOr("half_rate_tokens", 0.0, /*allow_zero=*/true);
+  if (op.IsGroupedGemm()) {
+    op.gemm = ParseGroupedGemm(map);
+    op.mem_rate_Bps = map.Positive("mem_rate_GBps") * 1e9;
+    op.flop_rate_Fps = op.gemm.peak_bf16_Fps * op.gemm.efficiency;  // its long-K bf16 rate, for reports
+  } else {
+    if (!map.Has("flop_rate_TFLOPs") && !map.Has("mem_rate_GBps"))
+      map.Fail("mem_rate_GBps", "missing: give flop_rate_TFLOPs, mem_rate_GBps or both");
+    op.flop_rate_Fps = map.Has("flop_rate_TFLOPs") ? map.Positive("flop_rate_TFLOPs") * 1e12 : kInf;
+    op.mem_rate_Bps = map.Has("mem_rate_GBps") ? map.Positive("mem_rate_GBps") * 1e9 : kInf;
+    op.half_rate_tokens = map.PositiveOr("half_rate_tokens", 0.0, /*allow_zero=*/true);
+  }
   op.valid_tokens_min = map.PositiveOr("valid_tokens_min", 0.0, /*allow_zero=*/true);
   op.valid_tokens_max = map.PositiveOr("valid_tokens_max", 0.0, /*allow_zero=*/true);
   op.heldout_error = map.PositiveOr("heldout_error", -1.0, /*allow_zero=*/true);
@@ -177,9 +203,21 @@ void FormatOp(std::ostringstream& o, const OpModel& op) {
   o << "  " << op.name << ":\n";
   o << "    form: " << op.form << "\n";
   o << "    fixed_us: " << Num(op.fixed_s * 1e6) << "\n";
-  if (std::isfinite(op.flop_rate_Fps)) o << "    flop_rate_TFLOPs: " << Num(op.flop_rate_Fps * 1e-12) << "\n";
-  if (std::isfinite(op.mem_rate_Bps)) o << "    mem_rate_GBps: " << Num(op.mem_rate_Bps * 1e-9) << "\n";
-  o << "    half_rate_tokens: " << Num(op.half_rate_tokens) << "\n";
+  if (op.IsGroupedGemm()) {
+    const GroupedGemmModel& g = op.gemm;
+    o << "    sms: " << g.sms << "\n";
+    o << "    row_tile: " << g.row_tile << "\n";
+    o << "    col_tile: " << g.col_tile << "\n";
+    o << "    peak_bf16_TFLOPs: " << Num(g.peak_bf16_Fps * 1e-12) << "\n";
+    if (g.peak_fp8_Fps > 0) o << "    peak_fp8_TFLOPs: " << Num(g.peak_fp8_Fps * 1e-12) << "\n";
+    o << "    efficiency: " << Num(g.efficiency) << "\n";
+    o << "    k_half: " << Num(g.k_half) << "\n";
+    o << "    mem_rate_GBps: " << Num(op.mem_rate_Bps * 1e-9) << "\n";
+  } else {
+    if (std::isfinite(op.flop_rate_Fps)) o << "    flop_rate_TFLOPs: " << Num(op.flop_rate_Fps * 1e-12) << "\n";
+    if (std::isfinite(op.mem_rate_Bps)) o << "    mem_rate_GBps: " << Num(op.mem_rate_Bps * 1e-9) << "\n";
+    o << "    half_rate_tokens: " << Num(op.half_rate_tokens) << "\n";
+  }
   o << "    valid_tokens_min: " << Num(op.valid_tokens_min) << "\n";
   o << "    valid_tokens_max: " << Num(op.valid_tokens_max) << "\n";
   if (!op.valid_shapes.empty()) o << "    valid_shapes: " << Quote(op.valid_shapes) << "\n";
@@ -198,6 +236,17 @@ double OpModel::TimeS(double flops, double bytes, double tokens) const {
   const double compute = flops > 0 ? flops / flop_rate : 0.0;
   const double memory = bytes > 0 ? bytes / mem_rate_Bps : 0.0;
   return fixed_s + std::max(compute, memory);
+}
+
+double OpModel::GroupedGemmS(const GroupedGemm& launch) const {
+  const OpWork work = GroupedGemmWork(launch);
+  if (work.tokens <= 0) return 0;  // no expert has rows: no launch
+  const GroupedGemmModel& g = gemm;
+  const double tiles = GroupedGemmTiles(launch, g.row_tile, g.col_tile);
+  const double waves = std::ceil(tiles / g.sms);
+  const double k_efficiency = g.efficiency * launch.k / (launch.k + g.k_half);
+  const double tile_s = 2.0 * g.row_tile * g.col_tile * launch.k / (g.PeakFps(launch.dtype) / g.sms * k_efficiency);
+  return fixed_s + std::max(waves * tile_s, work.bytes / mem_rate_Bps);
 }
 
 const OpModel& Profile::Op(const std::string& op) const {

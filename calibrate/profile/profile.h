@@ -11,11 +11,34 @@
 #include <utility>
 #include <vector>
 
+#include "calibrate/profile/op_work.h"
+
 namespace epsim {
 
 // Version 2: the all-to-all's fixed and per-message costs (version 1 had one latency, read as
-// the fixed cost with no per-message cost).
-constexpr int kProfileSchemaVersion = 2;
+// the fixed cost with no per-message cost). Version 3: the "grouped_gemm" form of the expert
+// operation (versions 1 and 2 are read as they are: their forms are all still valid).
+constexpr int kProfileSchemaVersion = 3;
+
+// Form "grouped_gemm" (the expert operation only): a grouped GEMM kernel as a grid of
+// row_tile x col_tile output tiles run in waves over the GPU's SMs:
+//   tiles   = GroupedGemmTiles (op_work.h: every expert's rows rounded up to row_tile)
+//   tile    = 2 row_tile col_tile K / (peak / sms x efficiency x K / (K + k_half))
+//   compute = ceil(tiles / sms) x tile
+//   time    = fixed + max(compute, bytes / mem_rate)
+// so small experts pay for whole tiles, a last partial wave leaves SMs idle, short K runs
+// below the long-K efficiency, and at small M the weights' bytes bind. peak is the dtype's
+// dense peak; a dtype without one (0) is not supported by the device.
+struct GroupedGemmModel {
+  int sms = 0;
+  int row_tile = 0;
+  int col_tile = 0;
+  double peak_bf16_Fps = 0;
+  double peak_fp8_Fps = 0;   // 0: no fp8 tensor cores (e.g. A100)
+  double efficiency = 0;     // of peak, one tile at long K
+  double k_half = 0;         // K at which a tile runs at half of `efficiency`
+  double PeakFps(GemmDtype dtype) const { return dtype == GemmDtype::kFp8 ? peak_fp8_Fps : peak_bf16_Fps; }
+};
 
 // One operation's cost model, form "roofline":
 //   time = fixed + max(flops / flop_rate(tokens), bytes / mem_rate)
@@ -24,7 +47,7 @@ constexpr int kProfileSchemaVersion = 2;
 // file is infinite: the operation is never bound by it (e.g. the FLOPs of a gather).
 struct OpModel {
   std::string name;
-  std::string form = "roofline";
+  std::string form = "roofline";  // or "grouped_gemm" (expert only; below)
   double fixed_s = 0;
   double flop_rate_Fps = 0;      // achieved FLOP/s at large shapes
   double mem_rate_Bps = 0;       // achieved bytes/s (read + written)
@@ -38,7 +61,13 @@ struct OpModel {
   std::string valid_shapes;      // free text: the other dimensions swept
   std::string note;              // free text, e.g. which rate is only a bound
 
+  GroupedGemmModel gemm;         // form grouped_gemm
+
+  // Form roofline.
   double TimeS(double flops, double bytes, double tokens) const;
+  // Form grouped_gemm: one launch; the dtype must have a peak (callers check PeakFps first).
+  double GroupedGemmS(const GroupedGemm& launch) const;
+  bool IsGroupedGemm() const { return form == "grouped_gemm"; }
   bool InRange(double tokens) const {
     return tokens >= valid_tokens_min && (valid_tokens_max <= 0 || tokens <= valid_tokens_max);
   }

@@ -169,8 +169,24 @@ void CheckCommFitsAlgorithm(const Scenario& s, int domain_gpus) {
   }
 }
 
+// fp8 experts need a model that knows the device's fp8 rate.
+void CheckExpertDtype(const SimulationInputs& in) {
+  const Scenario& s = in.scenario;
+  if (s.expert_dtype != Dtype::kFp8) return;
+  const OpModel& expert = in.profile.Op("expert");
+  if (!expert.IsGroupedGemm())
+    throw FieldError(s, "model.expert_dtype",
+                     "profile " + in.profile.name + "'s expert model (" + expert.form +
+                         ") has one rate, measured in bf16: fp8 experts need a grouped_gemm model with peak_fp8_TFLOPs");
+  if (expert.gemm.peak_fp8_Fps <= 0)
+    throw FieldError(s, "model.expert_dtype",
+                     "profile " + in.profile.name + " (" + in.profile.device_name + ") has no fp8 peak: the device has no "
+                     "fp8 tensor cores");
+}
+
 void CheckScenarioOnInputs(const SimulationInputs& in) {
   const Scenario& s = in.scenario;
+  CheckExpertDtype(in);
   const Topology& t = in.topology;
   const int domain = t.scale_up.domain_gpus;
   const std::string whole_domains = "needs whole NVLink domains: workload.gpus must be a multiple of " +

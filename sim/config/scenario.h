@@ -66,6 +66,7 @@ struct Scenario {
   int top_k = 0;
   Dtype dispatch_dtype = Dtype::kBf16;
   Dtype combine_dtype = Dtype::kBf16;
+  Dtype expert_dtype = Dtype::kBf16;   // the experts' GEMMs: weights and inputs
   // workload
   int gpus = 0;
   int tokens_per_gpu = 0;

@@ -5,15 +5,17 @@
 
 namespace epsim {
 
+void CostModel::WarnOutsideRange(const std::string& op, const OpModel& model, double tokens) {
+  if (model.InRange(tokens) || !warned_.insert(op).second) return;
+  std::fprintf(stderr,
+               "epsim: warning: %s: operation '%s' asked for %.0f tokens, outside the "
+               "profile's validity range [%.0f, %.0f]; extrapolating\n",
+               profile_.file.c_str(), op.c_str(), tokens, model.valid_tokens_min, model.valid_tokens_max);
+}
+
 double CostModel::Time(const std::string& op, const OpWork& work) {
   const OpModel& model = profile_.Op(op);
-  if (!model.InRange(work.tokens) && warned_.insert(op).second) {
-    std::fprintf(stderr,
-                 "epsim: warning: %s: operation '%s' asked for %.0f tokens, outside the "
-                 "profile's validity range [%.0f, %.0f]; extrapolating\n",
-                 profile_.file.c_str(), op.c_str(), work.tokens, model.valid_tokens_min,
-                 model.valid_tokens_max);
-  }
+  WarnOutsideRange(op, model, work.tokens);
   return model.TimeS(work.flops, work.bytes, work.tokens);
 }
 
@@ -25,9 +27,24 @@ double CostModel::PermuteS(int64_t dispatched_copies) {
   return Time("permute", PermuteWork(static_cast<double>(dispatched_copies), shape_.dispatch_token_bytes));
 }
 
-double CostModel::ExpertS(int64_t tokens) {
-  if (tokens <= 0) return 0;
-  return Time("expert", ExpertWork(static_cast<double>(tokens), shape_.hidden, shape_.expert_ffn));
+double CostModel::ExpertsS(const std::vector<int64_t>& rows) {
+  const OpModel& model = profile_.Op("expert");
+  if (!model.IsGroupedGemm()) {
+    double total = 0;
+    for (const int64_t m : rows)
+      if (m > 0) total += Time("expert", ExpertWork(static_cast<double>(m), shape_.hidden, shape_.expert_ffn));
+    return total;
+  }
+  for (const int64_t m : rows)
+    if (m > 0) WarnOutsideRange("expert", model, static_cast<double>(m));
+  const double h = static_cast<double>(shape_.hidden), f = static_cast<double>(shape_.expert_ffn);
+  return model.GroupedGemmS(GateUpGemm(rows, h, f, shape_.expert_dtype)) +
+         model.GroupedGemmS(DownGemm(rows, h, f, shape_.expert_dtype));
+}
+
+double CostModel::SharedExpertsS(int64_t count, int64_t tokens) {
+  if (count <= 0 || tokens <= 0) return 0;
+  return ExpertsS(std::vector<int64_t>(static_cast<size_t>(count), tokens));
 }
 
 double CostModel::CombineS(int64_t returned_copies, int64_t tokens) {

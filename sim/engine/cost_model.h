@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "calibrate/profile/op_work.h"
 #include "calibrate/profile/profile.h"
@@ -22,6 +23,7 @@ struct LayerShape {
   int64_t top_k = 0;
   double dispatch_token_bytes = 0;
   double combine_token_bytes = 0;
+  GemmDtype expert_dtype = GemmDtype::kBf16;
 };
 
 class CostModel {
@@ -30,8 +32,12 @@ class CostModel {
 
   double RouteS(int64_t tokens);
   double PermuteS(int64_t dispatched_copies);
-  // One expert's FFN over `tokens` tokens (0 tokens: no work, no time).
-  double ExpertS(int64_t tokens);
+  // One GPU's experts over their rows (an expert with 0 rows costs nothing): with the
+  // roofline form, one FFN per expert summed; with grouped_gemm, one gate/up and one down
+  // launch over all of them (op_work.h).
+  double ExpertsS(const std::vector<int64_t>& rows);
+  // `count` shared experts over the GPU's `tokens`, in launches of their own.
+  double SharedExpertsS(int64_t count, int64_t tokens);
   double CombineS(int64_t returned_copies, int64_t tokens);
 
   const Profile& profile() const { return profile_; }
@@ -39,6 +45,7 @@ class CostModel {
  private:
   // The time of `op` for `work`; warns once per operation outside the profile's range.
   double Time(const std::string& op, const OpWork& work);
+  void WarnOutsideRange(const std::string& op, const OpModel& model, double tokens);
 
   const Profile& profile_;
   LayerShape shape_;

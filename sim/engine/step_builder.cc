@@ -34,6 +34,7 @@ LayerShape ShapeOf(const Scenario& s) {
   shape.top_k = s.top_k;
   shape.dispatch_token_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
   shape.combine_token_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
+  shape.expert_dtype = s.expert_dtype == Dtype::kFp8 ? GemmDtype::kFp8 : GemmDtype::kBf16;
   return shape;
 }
 
@@ -98,11 +99,10 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
   work.dispatch_cost = {CostOf(dispatch_model_, dispatch_messages)};
   work.combine_cost = {CostOf(combine_model_, combine_messages)};
   for (int g = 0; g < p; ++g) {
-    double expert_s = 0;
-    for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += costs_.ExpertS(tokens);
+    std::vector<int64_t> rows;
+    for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) rows.push_back(tokens);
     // Shared experts run on every GPU over its own tokens.
-    expert_s += s.shared_experts * costs_.ExpertS(plan.source_tokens[g]);
-    work.expert_s[g] = expert_s;
+    work.expert_s[g] = costs_.ExpertsS(rows) + costs_.SharedExpertsS(s.shared_experts, plan.source_tokens[g]);
     work.reduce_s[g] = costs_.CombineS(ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
   }
   return work;
@@ -142,12 +142,13 @@ StepWork StepBuilder::TensorParallel(const RoutingPlan& plan) {
   work.combine_cost = {CostOf(combine_model_, messages)};
   for (int d0 = 0; d0 < p; d0 += domain) {
     int64_t domain_tokens = 0;
-    double expert_s = 0;  // every GPU of the domain: its slice of every expert
+    std::vector<int64_t> rows;  // every GPU of the domain: its slice of every expert
     for (int g = d0; g < d0 + domain; ++g) {
       domain_tokens += plan.source_tokens[g];
-      for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) expert_s += sliced_costs_.ExpertS(tokens);
+      for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) rows.push_back(tokens);
     }
-    expert_s += s.shared_experts * sliced_costs_.ExpertS(domain_tokens);
+    const double expert_s =
+        sliced_costs_.ExpertsS(rows) + sliced_costs_.SharedExpertsS(s.shared_experts, domain_tokens);
     for (int g = d0; g < d0 + domain; ++g) {
       work.route_s[g] = costs_.RouteS(plan.source_tokens[g]);
       work.expert_s[g] = expert_s;

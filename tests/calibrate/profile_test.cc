@@ -135,13 +135,13 @@ TEST(ProfileTest, VersionOneAllToAllIsReadAsFixedCost) {
 
 TEST(ProfileTest, RefusesUnknownSchemaVersion) {
   std::string text = FormatProfile(Sample(), "");
-  text.replace(text.find("schema_version: 2"), 17, "schema_version: 3");
+  text.replace(text.find("schema_version: 3"), 17, "schema_version: 4");
   try {
-    ParseProfile(text, "v3.yaml");
+    ParseProfile(text, "v4.yaml");
     FAIL() << "expected ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.key(), "schema_version");
-    EXPECT_NE(std::string(e.what()).find("v3.yaml"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("v4.yaml"), std::string::npos);
   }
 }
 
