@@ -35,6 +35,9 @@ GroupedGemmModel ParseGroupedGemm(YamlMap& map) {
   g.peak_fp8_Fps = map.PositiveOr("peak_fp8_TFLOPs", 0.0) * 1e12;
   g.efficiency = map.Positive("efficiency");
   if (g.efficiency > 1) map.Fail("efficiency", "a fraction of peak: at most 1");
+  g.efficiency_fp8 = map.PositiveOr("efficiency_fp8", g.efficiency);
+  if (g.efficiency_fp8 > 1) map.Fail("efficiency_fp8", "a fraction of peak: at most 1");
+  if (map.Has("efficiency_fp8") && g.peak_fp8_Fps <= 0) map.Fail("efficiency_fp8", "without peak_fp8_TFLOPs");
   g.k_half = map.PositiveOr("k_half", 0.0, /*allow_zero=*/true);
   return g;
 }
@@ -211,6 +214,7 @@ void FormatOp(std::ostringstream& o, const OpModel& op) {
     o << "    peak_bf16_TFLOPs: " << Num(g.peak_bf16_Fps * 1e-12) << "\n";
     if (g.peak_fp8_Fps > 0) o << "    peak_fp8_TFLOPs: " << Num(g.peak_fp8_Fps * 1e-12) << "\n";
     o << "    efficiency: " << Num(g.efficiency) << "\n";
+    if (g.peak_fp8_Fps > 0) o << "    efficiency_fp8: " << Num(g.efficiency_fp8) << "\n";
     o << "    k_half: " << Num(g.k_half) << "\n";
     o << "    mem_rate_GBps: " << Num(op.mem_rate_Bps * 1e-9) << "\n";
   } else {
@@ -230,23 +234,29 @@ void FormatOp(std::ostringstream& o, const OpModel& op) {
 
 }  // namespace
 
-double OpModel::TimeS(double flops, double bytes, double tokens) const {
+CostParts OpModel::RooflineBreakdown(double flops, double bytes, double tokens) const {
   double flop_rate = flop_rate_Fps;
   if (half_rate_tokens > 0 && tokens > 0) flop_rate *= tokens / (tokens + half_rate_tokens);
-  const double compute = flops > 0 ? flops / flop_rate : 0.0;
-  const double memory = bytes > 0 ? bytes / mem_rate_Bps : 0.0;
-  return fixed_s + std::max(compute, memory);
+  CostParts parts;
+  parts.fixed_s = fixed_s;
+  parts.compute_s = flops > 0 ? flops / flop_rate : 0.0;
+  parts.memory_s = bytes > 0 ? bytes / mem_rate_Bps : 0.0;
+  return parts;
 }
 
-double OpModel::GroupedGemmS(const GroupedGemm& launch) const {
-  const OpWork work = GroupedGemmWork(launch);
-  if (work.tokens <= 0) return 0;  // no expert has rows: no launch
+GroupedGemmParts OpModel::GroupedGemmBreakdown(const GroupedGemm& launch) const {
+  GroupedGemmParts parts;
+  parts.work = GroupedGemmWork(launch);
+  if (parts.work.tokens <= 0) return parts;  // no expert has rows: no launch
   const GroupedGemmModel& g = gemm;
-  const double tiles = GroupedGemmTiles(launch, g.row_tile, g.col_tile);
-  const double waves = std::ceil(tiles / g.sms);
-  const double k_efficiency = g.efficiency * launch.k / (launch.k + g.k_half);
+  parts.fixed_s = fixed_s;
+  parts.tiles = GroupedGemmTiles(launch, g.row_tile, g.col_tile);
+  parts.waves = std::ceil(parts.tiles / g.sms);
+  const double k_efficiency = g.Efficiency(launch.dtype) * launch.k / (launch.k + g.k_half);
   const double tile_s = 2.0 * g.row_tile * g.col_tile * launch.k / (g.PeakFps(launch.dtype) / g.sms * k_efficiency);
-  return fixed_s + std::max(waves * tile_s, work.bytes / mem_rate_Bps);
+  parts.compute_s = parts.waves * tile_s;
+  parts.memory_s = parts.work.bytes / mem_rate_Bps;
+  return parts;
 }
 
 const OpModel& Profile::Op(const std::string& op) const {

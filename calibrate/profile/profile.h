@@ -6,6 +6,7 @@
 #ifndef EPSIM_CALIBRATE_PROFILE_PROFILE_H_
 #define EPSIM_CALIBRATE_PROFILE_PROFILE_H_
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -24,6 +25,7 @@ constexpr int kProfileSchemaVersion = 3;
 // row_tile x col_tile output tiles run in waves over the GPU's SMs:
 //   tiles   = GroupedGemmTiles (op_work.h: every expert's rows rounded up to row_tile)
 //   tile    = 2 row_tile col_tile K / (peak / sms x efficiency x K / (K + k_half))
+//             (peak and efficiency those of the launch's dtype)
 //   compute = ceil(tiles / sms) x tile
 //   time    = fixed + max(compute, bytes / mem_rate)
 // so small experts pay for whole tiles, a last partial wave leaves SMs idle, short K runs
@@ -35,9 +37,27 @@ struct GroupedGemmModel {
   int col_tile = 0;
   double peak_bf16_Fps = 0;
   double peak_fp8_Fps = 0;   // 0: no fp8 tensor cores (e.g. A100)
-  double efficiency = 0;     // of peak, one tile at long K
-  double k_half = 0;         // K at which a tile runs at half of `efficiency`
+  double efficiency = 0;     // bf16: of peak, one tile at long K
+  double efficiency_fp8 = 0; // the same for fp8 (fp8 GEMMs reach a smaller share of their peak)
+  double k_half = 0;         // K at which a tile runs at half of its efficiency
   double PeakFps(GemmDtype dtype) const { return dtype == GemmDtype::kFp8 ? peak_fp8_Fps : peak_bf16_Fps; }
+  double Efficiency(GemmDtype dtype) const { return dtype == GemmDtype::kFp8 ? efficiency_fp8 : efficiency; }
+};
+
+// The parts of one call's time: fixed + max(compute, memory).
+struct CostParts {
+  double fixed_s = 0, compute_s = 0, memory_s = 0;
+  double TimeS() const { return fixed_s + std::max(compute_s, memory_s); }
+  // What sets the time: "floor" when the fixed cost is the larger part, else "compute" or "memory".
+  const char* Bound() const {
+    return fixed_s >= std::max(compute_s, memory_s) ? "floor" : compute_s >= memory_s ? "compute" : "memory";
+  }
+};
+
+// One grouped GEMM launch as the grouped_gemm form sees it (no expert with rows: all 0).
+struct GroupedGemmParts : CostParts {
+  double tiles = 0, waves = 0;
+  OpWork work;  // useful FLOPs and bytes (op_work.h)
 };
 
 // One operation's cost model, form "roofline":
@@ -64,9 +84,14 @@ struct OpModel {
   GroupedGemmModel gemm;         // form grouped_gemm
 
   // Form roofline.
-  double TimeS(double flops, double bytes, double tokens) const;
+  CostParts RooflineBreakdown(double flops, double bytes, double tokens) const;
+  double TimeS(double flops, double bytes, double tokens) const { return RooflineBreakdown(flops, bytes, tokens).TimeS(); }
   // Form grouped_gemm: one launch; the dtype must have a peak (callers check PeakFps first).
-  double GroupedGemmS(const GroupedGemm& launch) const;
+  GroupedGemmParts GroupedGemmBreakdown(const GroupedGemm& launch) const;
+  double GroupedGemmS(const GroupedGemm& launch) const {
+    const GroupedGemmParts parts = GroupedGemmBreakdown(launch);
+    return parts.work.tokens > 0 ? parts.TimeS() : 0;
+  }
   bool IsGroupedGemm() const { return form == "grouped_gemm"; }
   bool InRange(double tokens) const {
     return tokens >= valid_tokens_min && (valid_tokens_max <= 0 || tokens <= valid_tokens_max);

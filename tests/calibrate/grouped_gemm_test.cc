@@ -29,6 +29,7 @@ OpModel Model() {
   m.gemm.peak_bf16_Fps = 1000e12;
   m.gemm.peak_fp8_Fps = 2000e12;
   m.gemm.efficiency = 0.5;
+  m.gemm.efficiency_fp8 = 0.5;
   m.gemm.k_half = 1024;
   return m;
 }
@@ -67,9 +68,13 @@ TEST(GroupedGemmTest, ComputeIsWholeTilesInWaves) {
   EXPECT_NEAR(m.GroupedGemmS({hundred_and_one, 128, k, GemmDtype::kBf16}), 5e-6 + 2 * TileS(k, 1000e12), 1e-15);
   // At K = k_half a tile runs at half the efficiency: twice its time at the long-K rate.
   EXPECT_NEAR(TileS(k, 1000e12), 2 * (2.0 * 128 * 128 * k / (1000e12 / 100 * 0.5)), 1e-18);
-  // fp8 at twice the peak: half the compute.
+  // fp8 at twice the peak and the same efficiency: half the compute; at a lower fp8
+  // efficiency, in proportion.
   EXPECT_NEAR(m.GroupedGemmS({hundred, 128, k, GemmDtype::kFp8}) - 5e-6,
               (m.GroupedGemmS({hundred, 128, k, GemmDtype::kBf16}) - 5e-6) / 2, 1e-15);
+  m.gemm.efficiency_fp8 = 0.4;
+  EXPECT_NEAR(m.GroupedGemmS({hundred, 128, k, GemmDtype::kFp8}) - 5e-6,
+              (m.GroupedGemmS({hundred, 128, k, GemmDtype::kBf16}) - 5e-6) / 2 * 0.5 / 0.4, 1e-15);
 }
 
 TEST(GroupedGemmTest, SmallExpertsAreBoundByTheirWeightsAndTheFloor) {
@@ -125,6 +130,7 @@ TEST(GroupedGemmTest, ProfileFormRoundTripsAndIsChecked) {
     }
   };
   refused("efficiency: 0.5", "efficiency: 1.5", "operations.expert.efficiency");
+  refused("    peak_fp8_TFLOPs: 2000\n", "    efficiency_fp8: 0.4\n", "operations.expert.efficiency_fp8");
   refused("    peak_bf16_TFLOPs: 1000\n", "", "operations.expert.peak_bf16_TFLOPs");
   refused("sms: 100", "sms: 0", "operations.expert.sms");
   refused("row_tile: 128", "row_tile: 1e6", "operations.expert.row_tile");
