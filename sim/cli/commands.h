@@ -15,6 +15,9 @@ int RunSweepCommand(int argc, char** argv);
 int RunCompareCommand(int argc, char** argv);
 // `epsim fabric-check --profile PROFILE --topology TOPOLOGY` (sim/report/fabric_check.h).
 int RunFabricCheckCommand(int argc, char** argv);
+// `epsim cost --profile PROFILE --op gemm|expert|route|permute|combine SHAPE...` or
+// `--csv CASES.csv` (sim/report/cost_report.h).
+int RunCostCommand(int argc, char** argv);
 
 }  // namespace epsim
 

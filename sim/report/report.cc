@@ -26,6 +26,29 @@ std::string TopologyLine(const Topology& t, int gpus) {
   return line;
 }
 
+// How the profile prices the experts (the larger part of a step's compute) and the floors
+// of the other phases: where the compute constants came from.
+std::string ComputeLine(const SimulationInputs& in) {
+  const Profile& p = in.profile;
+  const OpModel& e = p.Op("expert");
+  const bool fp8 = in.scenario.expert_dtype == Dtype::kFp8;
+  std::string line;
+  if (e.IsGroupedGemm()) {
+    const GroupedGemmModel& g = e.gemm;
+    const GemmDtype dtype = fp8 ? GemmDtype::kFp8 : GemmDtype::kBf16;
+    line = StrFormat("experts as grouped GEMMs, %d x %d tiles on %d SMs, %s at %.3g of %.4g TFLOP/s at long K "
+                     "(half of that at K %.0f), %.3g us per launch",
+                     g.row_tile, g.col_tile, g.sms, fp8 ? "fp8" : "bf16", g.Efficiency(dtype), g.PeakFps(dtype) / 1e12,
+                     g.k_half, e.fixed_s * 1e6);
+  } else {
+    line = StrFormat("experts as one roofline per expert, %.4g TFLOP/s", e.flop_rate_Fps / 1e12);
+  }
+  line += StrFormat("; floors route %.3g, permute %.3g, combine %.3g us; %s profile",
+                    p.Op("route").fixed_s * 1e6, p.Op("permute").fixed_s * 1e6, p.Op("combine").fixed_s * 1e6,
+                    p.source == "measured" ? "measured" : "datasheet (cited in its file)");
+  return line;
+}
+
 // The all-to-all's implementation and cost terms, and its bytes per token on the wire.
 std::string CommLine(const SimulationInputs& in) {
   const CommModel dispatch = CommModelFor(in, Phase::kDispatch), combine = CommModelFor(in, Phase::kCombine);
@@ -56,13 +79,14 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
   out += "# topology  : " + TopologyLine(in.topology, s.gpus) + "\n";
   out += StrFormat("# profile   : %s (%s), %s, source: %s\n", in.profile.name.c_str(),
                 DisplayPath(in.profile.file).c_str(), in.profile.device_name.c_str(), in.profile.source.c_str());
+  out += "# compute   : " + ComputeLine(in) + "\n";
   out += "# network   : " + r.network_model + "\n";
   out += "# all-to-all: " + CommLine(in) + "\n";
   out += StrFormat("# model     : hidden %lld, expert FFN %lld, %d routed experts + %d shared, top-%d, "
-                "dispatch %s, combine %s\n",
+                "experts %s, dispatch %s, combine %s\n",
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
-                s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.dispatch_dtype),
-                NameOf(DtypeNames(), s.combine_dtype));
+                s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.expert_dtype),
+                NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype));
   out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d steps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
