@@ -10,12 +10,14 @@
 #include "calibrate/profile/profile.h"
 #include "sim/engine/cost_model.h"
 #include "sim/report/cost_report.h"
+#include "tests/testing/csv_column.h"
 #include "tests/testing/run_command.h"
 
 namespace epsim {
 namespace {
 
 using testing::CommandResult;
+using testing::CsvColumn;
 using testing::CountLines;
 using testing::RunCommand;
 using testing::TestTmpDir;
@@ -77,6 +79,29 @@ TEST(CostCommandTest, ExpertLayerIsWhatTheSimulatorUses) {
   c.dtype = GemmDtype::kFp8;
   c.shape = shape;
   EXPECT_DOUBLE_EQ(PredictCost(h100, c).time_s, costs.ExpertsS(c.rows));
+}
+
+// Shared experts run on every GPU over all of its own tokens, in launches of their own: a
+// run with one shared expert takes, on every GPU, exactly one such layer longer in its expert
+// phase than the same run without (the routed experts' rows are the same: same seed).
+TEST(CostCommandTest, SharedExpertsAreCostedOnEveryGpu) {
+  const std::string args = "sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 "
+                           "--expert-ffn 512 --steps 2 --routing zipf:1 --engine analytic --expert-dtype fp8";
+  const std::string with = TestTmpDir() + "/shared1", without = TestTmpDir() + "/shared0";
+  ASSERT_EQ(RunCommand(args + " --shared-experts 1 --out " + with).exit_status, 0);
+  ASSERT_EQ(RunCommand(args + " --shared-experts 0 --out " + without).exit_status, 0);
+  const Profile h100 = LoadProfile("calibrate/profiles/h100.yaml");
+  LayerShape shape;
+  shape.hidden = 1024;
+  shape.expert_ffn = 512;
+  shape.expert_dtype = GemmDtype::kFp8;
+  CostModel costs(h100, shape);
+  const double shared_s = costs.ExpertsS({64});  // 64 tokens on each GPU
+  ASSERT_GT(shared_s, 0);
+  const std::vector<double> a = CsvColumn(with + "/gpus.csv", "expert_s"), b = CsvColumn(without + "/gpus.csv", "expert_s");
+  ASSERT_EQ(a.size(), 32u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i] - b[i], shared_s, 1e-12) << "row " << i;
 }
 
 TEST(CostCommandTest, CsvAddsThePredictions) {
