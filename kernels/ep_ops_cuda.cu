@@ -369,7 +369,31 @@ void CheckLaunch() { CUDA_CHECK(cudaGetLastError()); }
 }  // namespace
 
 // ---- device utilities -------------------------------------------------------------------------
+// The driver must support the runtime this binary links (CUDA 13.0 needs driver branch 580
+// or newer): said first, and plainly, since every later call would only fail obscurely.
+bool DriverSupportsRuntime(std::string* why) {
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cudaGetLastError();
+  if (driver == 0) {
+    if (why) *why = "no NVIDIA driver is loaded (cudaDriverGetVersion reports none)";
+    return false;
+  }
+  if (driver < runtime) {
+    if (why) {
+      *why = "the NVIDIA driver supports CUDA up to " + std::to_string(driver / 1000) + "." +
+             std::to_string(driver % 1000 / 10) + ", this build runs CUDA " + std::to_string(runtime / 1000) + "." +
+             std::to_string(runtime % 1000 / 10) + (runtime / 1000 >= 13 ? " (driver branch 580 or newer)" : "") +
+             ": update the driver, or build the bundle with an older CUDA toolkit";
+    }
+    return false;
+  }
+  return true;
+}
+
 int DeviceCount(std::string* why) {
+  if (!DriverSupportsRuntime(why)) return 0;
   int n = 0;
   const cudaError_t rc = cudaGetDeviceCount(&n);
   if (rc != cudaSuccess) {

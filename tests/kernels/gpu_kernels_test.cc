@@ -2,6 +2,8 @@
 // tolerances), and the NCCL all-to-all over the local GPUs. Skipped (GTEST_SKIP, with the
 // reason) where the build has no CUDA or the machine has no GPU, cuBLAS or NCCL.
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,13 +24,28 @@ namespace {
 
 #ifdef EPSIM_WITH_CUDA
 
-// Skips the test unless a device and cuBLAS are there; then owns a stream and a handle.
+// True on a machine that has an NVIDIA GPU (its device node), or when gpu_check.sh says so
+// (EPSIM_EXPECT_GPU=1): there a test that cannot reach the GPU fails instead of skipping.
+bool GpuExpected() {
+  const char* expect = std::getenv("EPSIM_EXPECT_GPU");
+  if (expect != nullptr && std::string(expect) == "1") return true;
+  return std::ifstream("/dev/nvidia0").good() || std::ifstream("/dev/nvidiactl").good();
+}
+
+// Skips the test unless a device and cuBLAS are there (fails instead where a GPU should be);
+// then owns a stream and a handle.
 class GpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
-    if (cuda::DeviceCount(&why) == 0) GTEST_SKIP() << "no CUDA device: " << why;
-    if (!cuda::CublasAvailable(&why)) GTEST_SKIP() << "no cuBLAS: " << why;
+    if (cuda::DeviceCount(&why) == 0) {
+      if (GpuExpected()) FAIL() << "a GPU is present but cannot be used: " << why;
+      GTEST_SKIP() << "no CUDA device: " << why;
+    }
+    if (!cuda::CublasAvailable(&why)) {
+      if (GpuExpected()) FAIL() << "a GPU is present but cuBLAS is not: " << why;
+      GTEST_SKIP() << "no cuBLAS: " << why;
+    }
     stream_ = cuda::StreamCreate();
     ctx_.cuda_stream = stream_;
     ctx_.cublas = cuda::CublasCreate(stream_);
@@ -171,8 +188,12 @@ TEST_F(GpuTest, PermuteExpertCombineMatchCpu) {
 TEST(NcclAllToAllTest, UnevenSplitsOverLocalGpus) {
   std::string why;
   const int n = cuda::DeviceCount(&why);
+  if (n == 0 && GpuExpected()) FAIL() << "a GPU is present but cannot be used: " << why;
   if (n < 2) GTEST_SKIP() << "needs 2+ GPUs, found " << n << (why.empty() ? "" : ": " + why);
-  if (!NcclAllToAll::Available(&why)) GTEST_SKIP() << why;
+  if (!NcclAllToAll::Available(&why)) {
+    if (GpuExpected()) FAIL() << "GPUs are present but NCCL is not: " << why;
+    GTEST_SKIP() << why;
+  }
   // Device d sends (d + 1) * (p + 1) * 1000 + p bytes of value d*16+p to device p.
   std::vector<int64_t> send_bytes(n * n), recv_bytes(n * n);
   for (int d = 0; d < n; ++d)
