@@ -324,4 +324,193 @@ AllToAllFit FitAllToAll(const std::vector<AllToAllPoint>& points, int folds, uin
   return fit;
 }
 
+namespace {
+
+// The model of grouped_gemm.cc for bf16 experts, with rate R (peak, efficiency 1).
+OpModel GemmModel(const GemmGrid& grid, double fixed_s, double rate_Fps, double k_half, double mem_Bps) {
+  OpModel m;
+  m.name = "expert";
+  m.form = "grouped_gemm";
+  m.fixed_s = fixed_s;
+  m.mem_rate_Bps = mem_Bps;
+  m.gemm.sms = grid.sms;
+  m.gemm.row_tile = grid.row_tile;
+  m.gemm.col_tile = grid.col_tile;
+  m.gemm.peak_bf16_Fps = rate_Fps;
+  m.gemm.efficiency = 1;
+  m.gemm.efficiency_fp8 = 1;
+  m.gemm.k_half = k_half;
+  m.flop_rate_Fps = rate_Fps;
+  return m;
+}
+
+double LayerTimeS(const OpModel& m, const GroupedGemmPoint& p) {
+  return m.GroupedGemmS(GateUpGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16)) +
+         m.GroupedGemmS(DownGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16));
+}
+
+// One launch in the fit's linear terms: time = fixed + max(compute / R, bytes / M), with
+// compute = waves x 2 row_tile col_tile (K + k_half) x sms (the tile time at rate 1).
+struct LaunchTerms {
+  double compute = 0, bytes = 0;
+  bool present = false;
+};
+
+std::vector<LaunchTerms> Terms(const GroupedGemmPoint& p, const GemmGrid& grid, double k_half) {
+  std::vector<LaunchTerms> out;
+  for (const GroupedGemm& g : {GateUpGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16),
+                               DownGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16)}) {
+    LaunchTerms t;
+    const OpWork w = GroupedGemmWork(g);
+    t.present = w.tokens > 0;
+    const double waves = std::ceil(GroupedGemmTiles(g, grid.row_tile, grid.col_tile) / grid.sms);
+    t.compute = waves * 2.0 * grid.row_tile * grid.col_tile * (g.k + k_half) * grid.sms;
+    t.bytes = w.bytes;
+    out.push_back(t);
+  }
+  return out;
+}
+
+struct GemmSolution {
+  double fixed_s = 0, inv_rate = 0, inv_mem = 0, k_half = 0, residual = kInf;
+  bool rate_bound = false, mem_bound = false;
+};
+
+// For one k_half: alternate the launches' bound (compute or memory) and a non-negative
+// relative least-squares solve of (fixed, 1/R, 1/M); a rate no launch is bound by is set to
+// the lowest one consistent with every case.
+GemmSolution SolveGemm(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, double k_half) {
+  const int n = static_cast<int>(points.size());
+  std::vector<std::vector<LaunchTerms>> terms;
+  for (const GroupedGemmPoint& p : points) terms.push_back(Terms(p, grid, k_half));
+  std::vector<std::vector<bool>> compute_bound(n, std::vector<bool>(2, true));
+  GemmSolution best;
+  for (int iteration = 0; iteration < 30; ++iteration) {
+    Eigen::MatrixXd a(n, 3);
+    Eigen::VectorXd t = Eigen::VectorXd::Ones(n);
+    for (int i = 0; i < n; ++i) {
+      const double w = 1 / points[i].time_s;
+      a.row(i).setZero();
+      for (int l = 0; l < 2; ++l) {
+        if (!terms[i][l].present) continue;
+        a(i, 0) += w;
+        if (compute_bound[i][l]) a(i, 1) += terms[i][l].compute * w; else a(i, 2) += terms[i][l].bytes * w;
+      }
+    }
+    GemmSolution s;
+    s.k_half = k_half;
+    for (int mask = 1; mask < 8; ++mask) {
+      std::vector<int> cols;
+      for (int c = 0; c < 3; ++c)
+        if (mask & (1 << c)) cols.push_back(c);
+      Eigen::MatrixXd sub(n, cols.size());
+      for (size_t c = 0; c < cols.size(); ++c) sub.col(c) = a.col(cols[c]);
+      if (sub.squaredNorm() == 0) continue;
+      const Eigen::VectorXd x = sub.colPivHouseholderQr().solve(t);
+      if ((x.array() < 0).any() || !x.allFinite()) continue;
+      const double residual = (sub * x - t).squaredNorm();
+      if (residual < s.residual) {
+        s.residual = residual;
+        s.fixed_s = s.inv_rate = s.inv_mem = 0;
+        for (size_t c = 0; c < cols.size(); ++c) (cols[c] == 0 ? s.fixed_s : cols[c] == 1 ? s.inv_rate : s.inv_mem) = x(c);
+      }
+    }
+    if (!std::isfinite(s.residual)) break;
+    // A rate no launch was bound by: the lowest one that never makes a launch's part longer
+    // than its case's whole time.
+    if (s.inv_rate <= 0) {
+      s.rate_bound = true;
+      double max_inv = kInf;
+      for (int i = 0; i < n; ++i)
+        for (const LaunchTerms& l : terms[i])
+          if (l.present && l.compute > 0) max_inv = std::min(max_inv, points[i].time_s / l.compute);
+      s.inv_rate = max_inv;
+    }
+    if (s.inv_mem <= 0) {
+      s.mem_bound = true;
+      double max_inv = kInf;
+      for (int i = 0; i < n; ++i)
+        for (const LaunchTerms& l : terms[i])
+          if (l.present && l.bytes > 0) max_inv = std::min(max_inv, points[i].time_s / l.bytes);
+      s.inv_mem = max_inv;
+    }
+    bool changed = false;
+    for (int i = 0; i < n; ++i) {
+      for (int l = 0; l < 2; ++l) {
+        const bool c = terms[i][l].compute * s.inv_rate >= terms[i][l].bytes * s.inv_mem;
+        changed |= c != compute_bound[i][l];
+        compute_bound[i][l] = c;
+      }
+    }
+    best = s;
+    if (!changed) break;
+  }
+  // The residual of the true model (the max per launch), which the alternation approximates.
+  if (std::isfinite(best.residual) && best.inv_rate > 0 && best.inv_mem > 0) {
+    const OpModel m = GemmModel(grid, best.fixed_s, 1 / best.inv_rate, k_half, 1 / best.inv_mem);
+    best.residual = 0;
+    for (const GroupedGemmPoint& p : points) best.residual += std::pow(LayerTimeS(m, p) / p.time_s - 1, 2);
+  }
+  return best;
+}
+
+GemmSolution BestOverKHalf(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid) {
+  GemmSolution best;
+  for (const double k_half : {0.0, 16.0, 32.0, 64.0, 96.0, 128.0, 192.0, 256.0, 384.0, 512.0, 768.0, 1024.0, 1536.0,
+                              2048.0, 3072.0, 4096.0}) {
+    const GemmSolution s = SolveGemm(points, grid, k_half);
+    if (s.residual < best.residual) best = s;
+  }
+  if (!std::isfinite(best.residual) || !(best.inv_rate > 0) || !(best.inv_mem > 0))
+    throw std::invalid_argument("fit: no positive rates fit the expert layers");
+  return best;
+}
+
+}  // namespace
+
+GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, int folds,
+                              uint32_t seed) {
+  if (points.size() < 2) throw std::invalid_argument("fit: need at least 2 points");
+  for (const GroupedGemmPoint& p : points) {
+    if (!(p.time_s > 0)) throw std::invalid_argument("fit: a measured time is not positive");
+    int64_t rows = 0;
+    for (const int64_t r : p.rows) rows += std::max<int64_t>(r, 0);
+    if (rows == 0) throw std::invalid_argument("fit: a case without rows");
+  }
+  const GemmSolution s = BestOverKHalf(points, grid);
+  GroupedGemmFit fit;
+  fit.model = GemmModel(grid, s.fixed_s, 1 / s.inv_rate, s.k_half, 1 / s.inv_mem);
+  fit.rate_bound = s.rate_bound;
+  fit.mem_bound = s.mem_bound;
+  std::vector<double> train;
+  for (const GroupedGemmPoint& p : points) train.push_back(std::fabs(LayerTimeS(fit.model, p) / p.time_s - 1));
+  fit.train_error_median = Median(train);
+  const int n = static_cast<int>(points.size());
+  folds = std::min(folds, n);
+  if (folds >= 2 && n >= 4) {
+    std::vector<int> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937 rng(seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<double> held;
+    for (int f = 0; f < folds; ++f) {
+      std::vector<GroupedGemmPoint> train_pts, test_pts;
+      for (int i = 0; i < n; ++i) (i % folds == f ? test_pts : train_pts).push_back(points[order[i]]);
+      if (train_pts.size() < 2) continue;
+      try {
+        const GemmSolution part = BestOverKHalf(train_pts, grid);
+        const OpModel m = GemmModel(grid, part.fixed_s, 1 / part.inv_rate, part.k_half, 1 / part.inv_mem);
+        for (const GroupedGemmPoint& p : test_pts) held.push_back(std::fabs(LayerTimeS(m, p) / p.time_s - 1));
+      } catch (const std::invalid_argument&) {
+      }
+    }
+    if (!held.empty()) {
+      fit.folds = folds;
+      fit.heldout_error_median = Median(held);
+      fit.heldout_error_p90 = Quantile(held, 0.9);
+    }
+  }
+  return fit;
+}
+
 }  // namespace epsim

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "calibrate/profile/profile.h"
+
 namespace epsim {
 
 // One measured case: the model's features and the median time of its samples.
@@ -88,6 +90,40 @@ struct AllToAllFit {
 // relative error; throws std::invalid_argument with fewer than 2 points, a time that is not
 // positive, or no point moving bytes.
 AllToAllFit FitAllToAll(const std::vector<AllToAllPoint>& points, int folds = 5, uint32_t seed = 1);
+
+// Form "grouped_gemm" (FitGroupedGemm): one measured expert layer, gate/up then down over
+// the experts' uneven rows (calibrate/profile/op_work.h), in `time_s`.
+struct GroupedGemmPoint {
+  std::vector<int64_t> rows;
+  double hidden = 0;
+  double ffn = 0;
+  double time_s = 0;
+};
+
+// The kernel's grid, as the device reports it: the fit leaves it alone.
+struct GemmGrid {
+  int sms = 1;
+  int row_tile = 1;
+  int col_tile = 1;
+};
+
+struct GroupedGemmFit {
+  // A grouped_gemm model (profile.h) of bf16 experts: fixed, the long-K rate as peak_bf16
+  // with efficiency 1 (a calibration measures rates, not the datasheet peak), k_half, mem_rate.
+  OpModel model;
+  bool rate_bound = false;  // no launch was compute-bound: the lowest rate no case contradicts
+  bool mem_bound = false;   // no launch was memory-bound: likewise for mem_rate
+  double train_error_median = 0;
+  double heldout_error_median = -1;
+  double heldout_error_p90 = -1;
+  int folds = 0;
+};
+
+// Fits fixed, rate, k_half (over a grid of 0 to 4096) and mem_rate, minimizing the relative
+// error of each layer's time; throws std::invalid_argument with fewer than 2 points, a time
+// that is not positive, or a point without rows.
+GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, int folds = 5,
+                              uint32_t seed = 1);
 
 }  // namespace epsim
 

@@ -38,6 +38,8 @@ struct CaseShape {
   int64_t bytes_per_peer = 0;
   int64_t peers = 0;        // a2a: peers each rank sends to (its messages)
   double skew = 0;
+  std::string distribution; // expert: how the rows spread over the experts (uniform, zipf, hot)
+  std::vector<int64_t> rows;  // expert: each expert's rows
 };
 
 // One measured case: its shape, the simulator's work features, and every sample.

@@ -199,22 +199,28 @@ std::string ShapeText(const Case& c) {
   add("F", s.ffn);
   add(c.op == "expert" ? "G" : "E", s.experts);
   add("k", s.top_k);
+  if (!s.distribution.empty()) out += " " + s.distribution;
   return out;
 }
 
 std::string FormatCsv(const std::vector<Case>& cases, const std::string& backend) {
   std::ostringstream out;
-  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,flops,bytes,rotations,sample,time_s\n";
+  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,distribution,rows,flops,bytes,"
+         "rotations,sample,time_s\n";
   char buf[512];
   for (const Case& c : cases) {
+    std::string rows;  // expert: each expert's rows, ';' between them
+    for (const int64_t r : c.shape.rows) rows += (rows.empty() ? "" : ";") + std::to_string(r);
     for (size_t i = 0; i < c.samples_s.size(); ++i) {
-      std::snprintf(buf, sizeof(buf), "%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%g,%.6g,%.6g,%d,%zu,%.6e\n",
-                    c.op.c_str(), backend.c_str(), static_cast<long long>(c.shape.tokens),
-                    static_cast<long long>(c.shape.hidden), static_cast<long long>(c.shape.ffn),
-                    static_cast<long long>(c.shape.experts), static_cast<long long>(c.shape.top_k),
-                    static_cast<long long>(c.shape.ranks), static_cast<long long>(c.shape.peers),
-                    static_cast<long long>(c.shape.bytes_per_peer),
-                    c.shape.skew, c.work.flops, c.work.bytes, c.rotations, i, c.samples_s[i]);
+      std::snprintf(buf, sizeof(buf), "%s,%s,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%lld,%g,", c.op.c_str(),
+                    backend.c_str(), static_cast<long long>(c.shape.tokens), static_cast<long long>(c.shape.hidden),
+                    static_cast<long long>(c.shape.ffn), static_cast<long long>(c.shape.experts),
+                    static_cast<long long>(c.shape.top_k), static_cast<long long>(c.shape.ranks),
+                    static_cast<long long>(c.shape.peers), static_cast<long long>(c.shape.bytes_per_peer),
+                    c.shape.skew);
+      out << buf << c.shape.distribution << "," << rows;
+      std::snprintf(buf, sizeof(buf), ",%.6g,%.6g,%d,%zu,%.6e\n", c.work.flops, c.work.bytes, c.rotations, i,
+                    c.samples_s[i]);
       out << buf;
     }
   }
@@ -368,6 +374,47 @@ void FitAllToAllCases(const std::vector<const Case*>& cases, AllToAllModel& a) {
     std::printf("# a2a: every case had the same peers: the per-message cost is in the fixed cost\n");
 }
 
+// The grid the expert layer's kernels run on: CPU, one row and one column per "tile" over
+// the threads (the reference kernel has no tiles); CUDA, the device's SMs and 128 x 128
+// tiles, cuBLAS's usual Hopper tile (an assumption: it picks its own per shape).
+GemmGrid ExpertGrid(const Harness& h, const Profile& profile) {
+  if (h.backend == Backend::kCpu) return {std::max(1, h.ctx.num_threads), 1, 1};
+  int sms = 1;
+  for (const auto& [k, v] : profile.device_properties)
+    if (k == "multiprocessors") sms = std::max(1, std::atoi(v.c_str()));
+  return {sms, 128, 128};
+}
+
+// Fits the expert layers into a grouped_gemm model, printing each case against it.
+OpModel FitExpertCases(const std::vector<const Case*>& cases, const GemmGrid& grid) {
+  std::vector<GroupedGemmPoint> points;
+  for (const Case* c : cases)
+    points.push_back({c->shape.rows, static_cast<double>(c->shape.hidden), static_cast<double>(c->shape.ffn),
+                      c->work.time_s});
+  const GroupedGemmFit fit = FitGroupedGemm(points, grid);
+  OpModel m = fit.model;
+  double tmin = 1e300, tmax = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    tmin = std::min(tmin, cases[i]->work.tokens);
+    tmax = std::max(tmax, cases[i]->work.tokens);
+    PrintCase(*cases[i], m.GroupedGemmS(GateUpGemm(points[i].rows, points[i].hidden, points[i].ffn, GemmDtype::kBf16)) +
+                             m.GroupedGemmS(DownGemm(points[i].rows, points[i].hidden, points[i].ffn, GemmDtype::kBf16)));
+  }
+  m.valid_tokens_min = tmin;
+  m.valid_tokens_max = tmax;
+  m.valid_shapes = ShapesSwept(cases) + "; rows per expert uniform, zipf and hot";
+  m.heldout_error = fit.heldout_error_median;
+  m.heldout_error_p90 = fit.heldout_error_p90;
+  m.num_points = static_cast<int>(cases.size());
+  std::string note = "expert layer, bf16: gate/up and down grouped over uneven rows. peak_bf16_TFLOPs is the fitted "
+                     "long-K rate (efficiency 1): a calibration measures rates, not the datasheet peak.";
+  if (grid.row_tile == 1) note += " CPU: no tiles, one 'SM' per thread.";
+  if (fit.rate_bound) note += " The rate is a lower bound: no launch was compute-bound.";
+  if (fit.mem_bound) note += " mem_rate is a lower bound: no launch was memory-bound.";
+  m.note = note;
+  return m;
+}
+
 // Fits each measured op into `profile` (and the all-to-all into h.a2a()), printing every
 // case against its model and the outliers. Returns the number of points fitted.
 int FitOperations(const std::vector<OpSpec>& specs, Harness& h, Profile& profile) {
@@ -381,6 +428,11 @@ int FitOperations(const std::vector<OpSpec>& specs, Harness& h, Profile& profile
     if (s.name == "a2a") {
       total_points += static_cast<int>(cases.size());
       FitAllToAllCases(cases, h.a2a());
+      continue;
+    }
+    if (s.name == "expert") {
+      total_points += static_cast<int>(cases.size());
+      profile.ops["expert"] = FitExpertCases(cases, ExpertGrid(h, profile));
       continue;
     }
     std::vector<FitPoint> points;

@@ -1,12 +1,17 @@
-// epsim calibration: "expert": one expert's FFN (gate/up GEMM M x H x 2F, SwiGLU, down GEMM
-// M x F x H), measured as a grouped GEMM over G local experts with M tokens each and reported
-// per expert (time / G), as the simulator sums one ExpertS per local expert.
+// epsim calibration: "expert": the expert layer of one GPU (gate/up GEMM M x H x 2F, SwiGLU,
+// down GEMM M x F x H over each of G local experts), timed whole over uneven rows per expert,
+// as the grouped_gemm model (calibrate/profile/profile.h) prices it: the rows spread evenly,
+// by Zipf (expert e gets a share 1 / (e + 1)) or with one hot expert taking half, each from 1
+// to 16k rows per expert on average. Every histogram is checked before it is timed.
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "calibrate/harness.h"
 #include "calibrate/op_common.h"
+#include "calibrate/profile/op_work.h"
 #include "kernels/ep_ops.h"
 #include "kernels/naive.h"
 
@@ -44,6 +49,51 @@ void Check(Harness& h) {
 #endif
 }
 
+// `total` rows over `g` experts spread as `distribution` says, rounded by largest remainder
+// (so they add up exactly): uniform, zipf (share of expert e proportional to 1 / (e + 1)),
+// hot (expert 0 takes half, the rest share the other half evenly).
+std::vector<int64_t> Histogram(const std::string& distribution, int g, int64_t total) {
+  std::vector<double> share(g, 1.0);
+  if (distribution == "zipf") {
+    for (int e = 0; e < g; ++e) share[e] = 1.0 / (e + 1);
+  } else if (distribution == "hot" && g > 1) {
+    share.assign(g, 1.0 / (2 * (g - 1)));
+    share[0] = 0.5;
+  }
+  double sum = 0;
+  for (const double s : share) sum += s;
+  std::vector<int64_t> rows(g);
+  std::vector<std::pair<double, int>> remainders;
+  int64_t assigned = 0;
+  for (int e = 0; e < g; ++e) {
+    const double exact = total * share[e] / sum;
+    rows[e] = static_cast<int64_t>(std::floor(exact));
+    assigned += rows[e];
+    remainders.push_back({exact - rows[e], e});
+  }
+  std::stable_sort(remainders.begin(), remainders.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (int64_t i = 0; i < total - assigned; ++i) ++rows[remainders[i % g].second];
+  return rows;
+}
+
+// The histogram a case is timed with is the one it claims: every row counted once, none
+// negative, the offsets the kernel reads consistent, and the shape of its distribution.
+bool HistogramIsRight(const std::string& distribution, const std::vector<int32_t>& rows,
+                      const std::vector<int32_t>& begin, int64_t total) {
+  int64_t sum = 0;
+  for (size_t e = 0; e < rows.size(); ++e) {
+    if (rows[e] < 0 || begin[e] != sum) return false;
+    sum += rows[e];
+  }
+  if (sum != total) return false;
+  if (distribution == "zipf") {
+    for (size_t e = 1; e < rows.size(); ++e)
+      if (rows[e] > rows[e - 1]) return false;
+  }
+  if (distribution == "hot" && rows.size() > 1 && std::llabs(2 * static_cast<int64_t>(rows[0]) - total) > 1) return false;
+  return true;
+}
+
 void Run(Harness& h) {
   const bool gpu = h.backend == Backend::kCuda;
   struct Dims { int64_t hidden, ffn; };
@@ -51,60 +101,73 @@ void Run(Harness& h) {
       {{128, 96}}, gpu ? std::vector<Dims>{{4096, 1536}, {7168, 2048}} : std::vector<Dims>{{1024, 512}, {2048, 768}},
       gpu ? std::vector<Dims>{{2048, 1408}, {4096, 1536}, {7168, 2048}, {7168, 4096}}
           : std::vector<Dims>{{1024, 512}, {2048, 768}, {4096, 1024}});
-  const int g = h.ByLevel(2, gpu ? 8 : 4, gpu ? 8 : 4);
+  const int g = h.ByLevel(4, 8, 8);
   const std::vector<int64_t> per_expert = h.ByLevel<std::vector<int64_t>>(
-      {1, 8, 64}, gpu ? std::vector<int64_t>{1, 8, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512, 1024},
+      {1, 8, 64}, gpu ? std::vector<int64_t>{1, 8, 64, 256, 1024, 4096, 16384} : std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512},
       gpu ? std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384}
           : std::vector<int64_t>{1, 4, 16, 64, 128, 256, 512, 1024, 2048});
-  const int total = static_cast<int>(dims.size() * per_expert.size());
+  const std::vector<std::string> distributions = {"uniform", "zipf", "hot"};
+  const int total = static_cast<int>(dims.size() * per_expert.size() * distributions.size());
   int done = 0;
   for (const Dims& d : dims) {
     const std::vector<float> w1 = RandomVector(g * d.hidden * 2 * d.ffn, 11, 0.02f), w2 = RandomVector(g * d.ffn * d.hidden, 12, 0.02f);
     for (const int64_t m : per_expert) {
-      const std::vector<int32_t> rows(g, static_cast<int32_t>(m));
-      std::vector<int32_t> begin(g);
-      for (int e = 0; e < g; ++e) begin[e] = static_cast<int32_t>(e * m);
-      const int64_t n = g * m;
-      CaseShape shape;
-      shape.tokens = m;
-      shape.hidden = d.hidden;
-      shape.ffn = d.ffn;
-      shape.experts = g;
-      const int rot = h.Rotations(n * d.hidden * (gpu ? 2.0 : 4.0));
-      std::vector<std::vector<float>> x;
-      for (int r = 0; r < rot; ++r) x.push_back(RandomVector(n * d.hidden, 300 + r));
-      if (!gpu) {
-        std::vector<float> out(n * d.hidden), ws(n * 3 * d.ffn);
-        h.Measure("expert", shape, Work(ExpertWork(m, d.hidden, d.ffn)), rot, [&](int i) {
-          kernels::cpu::ExpertFfn(x[i % rot].data(), rows.data(), begin.data(), g, d.hidden, d.ffn, w1.data(),
-                                  w2.data(), out.data(), ws.data(), h.ctx);
-        });
-      }
+      for (const std::string& distribution : distributions) {
+        const int64_t n = g * m;
+        const std::vector<int64_t> counts = Histogram(distribution, g, n);
+        std::vector<int32_t> rows(g), begin(g);
+        for (int e = 0; e < g; ++e) {
+          rows[e] = static_cast<int32_t>(counts[e]);
+          begin[e] = e == 0 ? 0 : begin[e - 1] + rows[e - 1];
+        }
+        if (!h.Check(HistogramIsRight(distribution, rows, begin, n), "expert",
+                     "the " + distribution + " histogram of " + std::to_string(n) + " rows over " + std::to_string(g) +
+                         " experts is not what it should be")) {
+          continue;
+        }
+        CaseShape shape;
+        shape.tokens = m;
+        shape.hidden = d.hidden;
+        shape.ffn = d.ffn;
+        shape.experts = g;
+        shape.distribution = distribution;
+        shape.rows = counts;
+        // The work the simulator counts for this layer: its two grouped launches.
+        const OpWork up = GroupedGemmWork(GateUpGemm(counts, d.hidden, d.ffn, GemmDtype::kBf16));
+        const OpWork down = GroupedGemmWork(DownGemm(counts, d.hidden, d.ffn, GemmDtype::kBf16));
+        const FitPoint work{up.flops + down.flops, up.bytes + down.bytes, static_cast<double>(m), 0};
+        const int rot = h.Rotations(n * d.hidden * (gpu ? 2.0 : 4.0));
+        std::vector<std::vector<float>> x;
+        for (int r = 0; r < rot; ++r) x.push_back(RandomVector(n * d.hidden, 300 + r));
+        if (!gpu) {
+          std::vector<float> out(n * d.hidden), ws(n * 3 * d.ffn);
+          h.Measure("expert", shape, work, rot, [&](int i) {
+            kernels::cpu::ExpertFfn(x[i % rot].data(), rows.data(), begin.data(), g, d.hidden, d.ffn, w1.data(),
+                                    w2.data(), out.data(), ws.data(), h.ctx);
+          });
+        }
 #ifdef EPSIM_WITH_CUDA
-      if (gpu) {
-        std::vector<DeviceBuffer> dx;
-        for (int r = 0; r < rot; ++r) dx.emplace_back(ToBf16(x[r]));
-        DeviceBuffer d1(ToBf16(w1)), d2(ToBf16(w2)), dout(2 * n * d.hidden), dws(2 * n * 3 * d.ffn);
-        h.Measure("expert", shape, Work(ExpertWork(m, d.hidden, d.ffn)), rot, [&](int i) {
-          kernels::cuda::ExpertFfn(dx[i % rot].as<uint16_t>(), rows.data(), begin.data(), g, d.hidden, d.ffn,
-                                   d1.as<uint16_t>(), d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<uint16_t>(), h.ctx);
-        });
-      }
+        if (gpu) {
+          std::vector<DeviceBuffer> dx;
+          for (int r = 0; r < rot; ++r) dx.emplace_back(ToBf16(x[r]));
+          DeviceBuffer d1(ToBf16(w1)), d2(ToBf16(w2)), dout(2 * n * d.hidden), dws(2 * n * 3 * d.ffn);
+          h.Measure("expert", shape, work, rot, [&](int i) {
+            kernels::cuda::ExpertFfn(dx[i % rot].as<uint16_t>(), rows.data(), begin.data(), g, d.hidden, d.ffn,
+                                     d1.as<uint16_t>(), d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<uint16_t>(),
+                                     h.ctx);
+          });
+        }
 #endif
-      // Per expert: the group ran g experts of m tokens each.
-      Case& c = h.cases().back();
-      for (double& s : c.samples_s) s /= g;
-      c.work.time_s /= g;
-      c.p10_s /= g;
-      c.p90_s /= g;
-      h.Progress("expert", ++done, total);
+        h.Progress("expert", ++done, total);
+      }
     }
   }
 }
 
 }  // namespace
 
-EPSIM_REGISTER_OP(expert, "expert", "expert FFN per expert: grouped GEMM gate/up, SwiGLU, down", 40, Check, Run);
+EPSIM_REGISTER_OP(expert, "expert", "expert layer: gate/up, SwiGLU and down GEMMs over uneven rows per expert", 40, Check,
+                  Run);
 
 }  // namespace calib
 }  // namespace epsim

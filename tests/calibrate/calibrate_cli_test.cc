@@ -11,6 +11,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -91,7 +92,12 @@ void ExpectLoadableWithoutAllToAll(const std::string& yaml, const std::string& s
   for (const char* op : kLocalOps) {
     const epsim::OpModel& m = p.Op(op);
     EXPECT_GE(m.num_points, 3) << op;
-    EXPECT_GT(m.TimeS(1e6, 1e6, 8), 0) << op;
+    if (std::string(op) == "expert") {  // the layer over uneven rows (calibrate/op_expert.cc)
+      EXPECT_TRUE(m.IsGroupedGemm());
+      EXPECT_GT(m.GroupedGemmS({{8, 0, 3}, 256, 128, epsim::GemmDtype::kBf16}), 0);
+    } else {
+      EXPECT_GT(m.TimeS(1e6, 1e6, 8), 0) << op;
+    }
   }
   EXPECT_TRUE(p.a2a.present);
   EXPECT_NE(p.a2a.skipped.find(skip_reason), std::string::npos) << p.a2a.skipped;
@@ -108,7 +114,10 @@ TEST(CalibrateCliTest, TinyCpuRunWritesLoadableProfileAndCsv) {
   // One process: the all-to-all is skipped, with the reason, and the rest is there.
   ExpectLoadableWithoutAllToAll(yaml, kBuiltWithMpi ? "run under mpirun -np 2" : "built without MPI");
   const std::string csv = ReadFile(dir + "/tiny-cpu.csv");
-  EXPECT_EQ(csv.rfind("op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,flops,bytes,", 0), 0u);
+  EXPECT_EQ(csv.rfind("op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,distribution,rows,"
+                      "flops,bytes,",
+                      0),
+            0u);
   EXPECT_GE(CountLines(csv), 16 * 3 + 1);  // every sample of every case
   // Written under temporary names and renamed: nothing else is left.
   EXPECT_EQ(ListDir(dir), (std::vector<std::string>{"tiny-cpu.csv", "tiny-cpu.yaml"}));
@@ -125,7 +134,18 @@ TEST(CalibrateCliTest, TinyCpuRunWritesLoadableProfileAndCsv) {
     if (op == "route") want = epsim::RouteWork(t, h, at("experts"));
     else if (op == "layout") want = epsim::LayoutWork(t, k);
     else if (op == "permute") want = epsim::PermuteWork(t, 2 * h);  // bf16 rows
-    else if (op == "expert") want = epsim::ExpertWork(t, h, at("ffn"));
+    else if (op == "expert") {
+      // The layer: gate/up and down grouped over the rows the case lists, which sum to G x M.
+      std::vector<int64_t> rows;
+      std::stringstream list(table.rows[r][table.Column("rows")]);
+      for (std::string part; std::getline(list, part, ';');) rows.push_back(std::stoll(part));
+      int64_t total = 0;
+      for (const int64_t m : rows) total += m;
+      EXPECT_EQ(total, static_cast<int64_t>(at("experts") * t)) << "row " << r;
+      const epsim::OpWork up = epsim::GroupedGemmWork(epsim::GateUpGemm(rows, h, at("ffn"), epsim::GemmDtype::kBf16));
+      const epsim::OpWork down = epsim::GroupedGemmWork(epsim::DownGemm(rows, h, at("ffn"), epsim::GemmDtype::kBf16));
+      want = {up.flops + down.flops, up.bytes + down.bytes, t};
+    }
     else if (op == "combine") want = epsim::CombineWork(t * k, t, h);
     else continue;
     ops_checked.insert(op);

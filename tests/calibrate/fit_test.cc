@@ -1,6 +1,7 @@
 // epsim calibration tests: the robust roofline fit and the all-to-all fit recover known
 // parameters from synthetic samples with noise and outliers, flag the outliers, and report a
 // held-out error.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -120,6 +121,54 @@ TEST(FitTest, AllToAllRejectsTooFewOrEmptyPoints) {
   EXPECT_THROW(FitAllToAll({{1, 1e3, 1e-5}}), std::invalid_argument);
   EXPECT_THROW(FitAllToAll({{1, 1e3, 1e-5}, {1, 1e4, 0}}), std::invalid_argument);
   EXPECT_THROW(FitAllToAll({{1, 0, 1e-5}, {7, 0, 2e-5}}), std::invalid_argument);
+}
+
+// The expert layer as grouped GEMMs: cases as the calibrator times them (uneven rows per
+// expert: uniform, Zipf, one hot expert; 1 to 4096 rows each; two shapes), made by a known
+// model with 1% noise; the fit gives the model back (k_half from its grid).
+TEST(FitTest, GroupedGemmRecoversTheModelFromUnevenExperts) {
+  const GemmGrid grid{132, 128, 128};
+  OpModel truth;
+  truth.form = "grouped_gemm";
+  truth.fixed_s = 4e-6;
+  truth.mem_rate_Bps = 3e12;
+  truth.gemm.sms = 132;
+  truth.gemm.row_tile = truth.gemm.col_tile = 128;
+  truth.gemm.peak_bf16_Fps = 700e12;
+  truth.gemm.efficiency = 1;
+  truth.gemm.k_half = 512;
+  std::mt19937 rng(9);
+  std::normal_distribution<double> noise(0.0, 0.01);
+  std::vector<GroupedGemmPoint> pts;
+  for (const auto& [h, f] : std::vector<std::pair<double, double>>{{2048, 768}, {7168, 2048}}) {
+    for (const int64_t m : {1, 8, 64, 256, 1024, 4096}) {
+      for (int dist = 0; dist < 3; ++dist) {
+        std::vector<int64_t> rows(8, m);
+        if (dist == 1) {  // Zipf-like: expert e gets m x 8 / (e + 1) / H_8
+          for (int e = 0; e < 8; ++e) rows[e] = std::max<int64_t>(0, static_cast<int64_t>(m * 8 / (e + 1) / 2.718));
+        } else if (dist == 2) {  // one hot expert with half of the rows
+          for (int e = 0; e < 8; ++e) rows[e] = e == 0 ? 4 * m : (4 * m) / 7;
+        }
+        GroupedGemmPoint p{rows, h, f, 0};
+        p.time_s = (truth.GroupedGemmS(GateUpGemm(rows, h, f, GemmDtype::kBf16)) +
+                    truth.GroupedGemmS(DownGemm(rows, h, f, GemmDtype::kBf16))) *
+                   std::exp(noise(rng));
+        pts.push_back(p);
+      }
+    }
+  }
+  const GroupedGemmFit fit = FitGroupedGemm(pts, grid);
+  EXPECT_NEAR(fit.model.fixed_s, 4e-6, 0.5e-6);
+  EXPECT_NEAR(fit.model.gemm.peak_bf16_Fps, 700e12, 0.05 * 700e12);
+  EXPECT_NEAR(fit.model.gemm.k_half, 512, 1);
+  EXPECT_NEAR(fit.model.mem_rate_Bps, 3e12, 0.05 * 3e12);
+  EXPECT_EQ(fit.model.gemm.efficiency, 1);
+  EXPECT_FALSE(fit.rate_bound);
+  EXPECT_FALSE(fit.mem_bound);
+  EXPECT_LT(fit.heldout_error_median, 0.02);
+  EXPECT_EQ(fit.folds, 5);
+  EXPECT_THROW(FitGroupedGemm({pts[0]}, grid), std::invalid_argument);
+  EXPECT_THROW(FitGroupedGemm({pts[0], {{0, 0}, 2048, 768, 1e-5}}, grid), std::invalid_argument);
 }
 
 TEST(FitTest, RejectsTooFewOrNonPositivePoints) {
