@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -214,6 +215,25 @@ __global__ void SelectKernel(const float* logits, const float* bias, int64_t num
 }
 
 // ---- dispatch layout ----------------------------------------------------------------------
+// Finds what the CPU reference refuses: an expert id outside [0, num_experts) (a NaN logit
+// leaves one at -1) or an expert on a rank outside [0, num_ranks). bad[0] counts them, bad[1]
+// the first (slots first, then num_slots + the expert for a bad rank). The other layout
+// kernels never index with such a value (a bad slot stays -1, an expert on a bad rank gets
+// no rows), and DispatchLayout refuses the result at its one synchronization.
+__global__ void ValidateKernel(const int32_t* topk_expert, int64_t num_slots, const int32_t* expert_rank,
+                               int num_experts, int num_ranks, int32_t* bad) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < num_slots + num_experts;
+       i += stride) {
+    const bool wrong = i < num_slots ? (topk_expert[i] < 0 || topk_expert[i] >= num_experts)
+                                     : (expert_rank[i - num_slots] < 0 || expert_rank[i - num_slots] >= num_ranks);
+    if (wrong) {
+      atomicAdd(&bad[0], 1);
+      atomicMin(&bad[1], static_cast<int32_t>(i));
+    }
+  }
+}
+
 __global__ void CountKernel(const int32_t* topk_expert, int64_t num_slots, int32_t* count) {
   const int e = blockIdx.x;
   int mine = 0;
@@ -226,9 +246,15 @@ __global__ void CountKernel(const int32_t* topk_expert, int64_t num_slots, int32
   if (threadIdx.x == 0) count[e] = sum;
 }
 
-// One thread: capacity, then rows by (rank, expert).
+// One thread: capacity, then rows by (rank, expert); an expert on no valid rank keeps
+// expert_row_begin -1 and no rows.
 __global__ void PlanKernel(const int32_t* count, const int32_t* expert_rank, int num_experts,
                            int num_ranks, int64_t capacity, LayoutOut out) {
+  for (int e = 0; e < num_experts; ++e) {
+    out.num_tokens_per_expert[e] = 0;
+    out.num_dropped_per_expert[e] = 0;
+    out.expert_row_begin[e] = -1;
+  }
   int row = 0;
   for (int r = 0; r < num_ranks; ++r) {
     out.rank_row_begin[r] = row;
@@ -251,6 +277,7 @@ __global__ void AssignKernel(const int32_t* topk_expert, const float* topk_weigh
                              int64_t num_slots, const int32_t* count, int64_t capacity,
                              bool by_score, LayoutOut out) {
   const int e = blockIdx.x;
+  if (out.expert_row_begin[e] < 0) return;  // on no valid rank: its slots stay -1
   const int64_t n = count[e];
   const int64_t cap = capacity < 0 ? n : min(n, capacity);
   const bool select = by_score && cap < n;
@@ -543,7 +570,7 @@ void Route(const Bf16* x, const Bf16* gate_weight, const float* bias, int64_t nu
 }
 
 size_t LayoutWorkspaceBytes(int num_experts, int /*num_ranks*/) {
-  return sizeof(int32_t) * static_cast<size_t>(num_experts);
+  return sizeof(int32_t) * (static_cast<size_t>(num_experts) + 2);  // counts, then the validation's two
 }
 
 int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
@@ -551,10 +578,19 @@ int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
                        int num_experts, int num_ranks, int64_t capacity, DropPolicy policy,
                        void* workspace, const LayoutOut& out, const ExecContext& ctx) {
   if (num_experts <= 0 || num_ranks <= 0 || top_k <= 0) throw KernelError("layout (cuda): counts must be > 0");
-  if (num_tokens * top_k >= (int64_t{1} << 31)) throw KernelError("layout (cuda): more than 2^31 slots");
+  if (num_tokens * top_k + num_experts >= (int64_t{1} << 31))
+    throw KernelError("layout (cuda): more than 2^31 slots and experts");
   cudaStream_t s = AsStream(ctx);
   int32_t* count = static_cast<int32_t*>(workspace);
+  int32_t* bad = count + num_experts;
   const int64_t slots = num_tokens * top_k;
+  static const int32_t kBadInit[2] = {0, INT32_MAX};
+  CUDA_CHECK(cudaMemcpyAsync(bad, kBadInit, sizeof(kBadInit), cudaMemcpyHostToDevice, s));
+  if (slots > 0) CUDA_CHECK(cudaMemsetAsync(out.slot_to_row, 0xff, sizeof(int32_t) * slots, s));  // every slot -1
+  const int64_t checks = slots + num_experts;
+  ValidateKernel<<<static_cast<unsigned>(std::min<int64_t>((checks + 255) / 256, 4096)), 256, 0, s>>>(
+      topk_expert, slots, expert_rank, num_experts, num_ranks, bad);
+  CheckLaunch();
   CountKernel<<<num_experts, 256, 0, s>>>(topk_expert, slots, count);
   CheckLaunch();
   PlanKernel<<<1, 1, 0, s>>>(count, expert_rank, num_experts, num_ranks, capacity, out);
@@ -567,10 +603,19 @@ int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
         topk_expert, expert_rank, num_tokens, top_k, out);
     CheckLaunch();
   }
-  int32_t rows = 0;
+  int32_t rows = 0, bad_host[2] = {0, 0};
   CUDA_CHECK(cudaMemcpyAsync(&rows, out.rank_row_begin + num_ranks, sizeof(rows),
                              cudaMemcpyDeviceToHost, s));
+  CUDA_CHECK(cudaMemcpyAsync(bad_host, bad, sizeof(bad_host), cudaMemcpyDeviceToHost, s));
   CUDA_CHECK(cudaStreamSynchronize(s));
+  if (bad_host[0] > 0) {
+    const int64_t first = bad_host[1];
+    throw KernelError(first < slots ? "layout (cuda): slot " + std::to_string(first) + ": expert id outside [0, " +
+                                          std::to_string(num_experts) + ") (" + std::to_string(bad_host[0]) +
+                                          " bad ids or ranks; a NaN logit gives -1)"
+                                    : "layout (cuda): expert " + std::to_string(first - slots) + ": rank outside [0, " +
+                                          std::to_string(num_ranks) + ")");
+  }
   return rows;
 }
 

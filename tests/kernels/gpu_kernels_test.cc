@@ -147,6 +147,41 @@ TEST_F(GpuTest, LayoutMatchesCpu) {
   }
 }
 
+// What the CPU reference refuses, the GPU refuses too, in one line and without touching
+// memory it should not: an expert id out of range (a NaN logit's -1) or a bad rank.
+TEST_F(GpuTest, LayoutRefusesBadIdsAndRanks) {
+  const int64_t t = 64;
+  const int k = 2, e = 8, p = 2;
+  std::vector<int32_t> expert;
+  std::vector<float> weight;
+  RandomChoices(t, k, e, 5, &expert, &weight);
+  std::vector<int32_t> rank(e);
+  for (int i = 0; i < e; ++i) rank[i] = ContiguousExpertRank(i, e, p);
+  LayoutOut dev{Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(p),
+                Alloc<int32_t>(p), Alloc<int32_t>(p + 1), Alloc<int32_t>(t * k), Alloc<int32_t>(t * k)};
+  void* ws = Alloc<char>(cuda::LayoutWorkspaceBytes(e, p));
+  for (const int32_t bad : {-1, e}) {
+    std::vector<int32_t> wrong = expert;
+    wrong[37] = bad;
+    try {
+      cuda::DispatchLayout(Upload(wrong), Upload(weight), Upload(rank), t, k, e, p, kDropless, DropPolicy::kPosition,
+                           ws, dev, ctx_);
+      ADD_FAILURE() << "expert " << bad << " accepted";
+    } catch (const KernelError& err) {
+      EXPECT_NE(std::string(err.what()).find("slot 37: expert id outside [0, 8)"), std::string::npos) << err.what();
+    }
+  }
+  std::vector<int32_t> wrong_rank = rank;
+  wrong_rank[3] = p;
+  EXPECT_THROW(cuda::DispatchLayout(Upload(expert), Upload(weight), Upload(wrong_rank), t, k, e, p, kDropless,
+                                    DropPolicy::kPosition, ws, dev, ctx_),
+               KernelError);
+  // The stream is still usable: a good layout after the bad ones.
+  EXPECT_GT(cuda::DispatchLayout(Upload(expert), Upload(weight), Upload(rank), t, k, e, p, kDropless,
+                                 DropPolicy::kPosition, ws, dev, ctx_),
+            0);
+}
+
 TEST_F(GpuTest, PermuteExpertCombineMatchCpu) {
   const int64_t t = 300, h = 256, f = 128;
   const int k = 4, e = 8, p = 3;
