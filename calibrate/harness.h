@@ -6,9 +6,9 @@
 // before any timing, so a wrong kernel stops the run in seconds and nothing is written; the
 // harness owns the timing loop, so a new operation never touches it (nccl-tests' common.cu
 // plus one file per collective). Timing: untimed warm-up, then repeats sized to a
-// time budget per case; device events on the GPU; inputs rotated over enough copies to
-// exceed the last-level cache (L3 on the CPU, L2 on the GPU), so small sizes are not
-// flattered; every sample kept, median and 10-90% spread reported.
+// time budget per case; device events on the GPU, each call after an L2 flush; inputs
+// rotated over enough copies to exceed the last-level cache (L3 on the CPU, L2 on the GPU),
+// so small sizes are not flattered; every sample kept, median and 10-90% spread reported.
 #ifndef EPSIM_CALIBRATE_HARNESS_H_
 #define EPSIM_CALIBRATE_HARNESS_H_
 

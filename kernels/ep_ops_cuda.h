@@ -46,7 +46,9 @@ void StreamDestroy(void* stream);
 void StreamSynchronize(void* stream);
 
 // Times fn(i) on `stream` with CUDA events: `warmup` untimed calls, then `repeats` timed
-// ones, each between its own pair of events. Returns seconds per call, in order.
+// ones, each between its own pair of events and each after a write of twice the L2 (its
+// inputs out of L2, the GPU busy while the host enqueues the call). Returns seconds per
+// call, in order.
 std::vector<double> TimeOnStream(const std::function<void(int)>& fn, int warmup, int repeats,
                                  void* stream);
 
