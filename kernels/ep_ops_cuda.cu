@@ -217,7 +217,7 @@ __global__ void SelectKernel(const float* logits, const float* bias, int64_t num
 // ---- dispatch layout ----------------------------------------------------------------------
 // Finds what the CPU reference refuses: an expert id outside [0, num_experts) (a NaN logit
 // leaves one at -1) or an expert on a rank outside [0, num_ranks). bad[0] counts them, bad[1]
-// the first (slots first, then num_slots + the expert for a bad rank). The other layout
+// the first (slots first, then num_slots + the expert for a bad rank; 0x7f7f7f7f: none). The other layout
 // kernels never index with such a value (a bad slot stays -1, an expert on a bad rank gets
 // no rows), and DispatchLayout refuses the result at its one synchronization.
 __global__ void ValidateKernel(const int32_t* topk_expert, int64_t num_slots, const int32_t* expert_rank,
@@ -234,16 +234,14 @@ __global__ void ValidateKernel(const int32_t* topk_expert, int64_t num_slots, co
   }
 }
 
-__global__ void CountKernel(const int32_t* topk_expert, int64_t num_slots, int32_t* count) {
-  const int e = blockIdx.x;
-  int mine = 0;
-  for (int64_t i = threadIdx.x; i < num_slots; i += blockDim.x) mine += topk_expert[i] == e;
-  __shared__ int sum;
-  if (threadIdx.x == 0) sum = 0;
-  __syncthreads();
-  atomicAdd(&sum, mine);
-  __syncthreads();
-  if (threadIdx.x == 0) count[e] = sum;
+// The slots per expert in one pass over the slots (count zeroed before; ids out of range are
+// ValidateKernel's).
+__global__ void CountKernel(const int32_t* topk_expert, int64_t num_slots, int num_experts, int32_t* count) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < num_slots; i += stride) {
+    const int32_t e = topk_expert[i];
+    if (e >= 0 && e < num_experts) atomicAdd(&count[e], 1);
+  }
 }
 
 // One thread: capacity, then rows by (rank, expert); an expert on no valid rank keeps
@@ -591,26 +589,30 @@ size_t LayoutWorkspaceBytes(int num_experts, int /*num_ranks*/) {
   return sizeof(int32_t) * (static_cast<size_t>(num_experts) + 2);  // counts, then the validation's two
 }
 
-int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
-                       const int32_t* expert_rank, int64_t num_tokens, int top_k,
-                       int num_experts, int num_ranks, int64_t capacity, DropPolicy policy,
-                       void* workspace, const LayoutOut& out, const ExecContext& ctx) {
+void EnqueueDispatchLayout(const int32_t* topk_expert, const float* topk_weight, const int32_t* expert_rank,
+                           int64_t num_tokens, int top_k, int num_experts, int num_ranks, int64_t capacity,
+                           DropPolicy policy, void* workspace, const LayoutOut& out, const ExecContext& ctx) {
   if (num_experts <= 0 || num_ranks <= 0 || top_k <= 0) throw KernelError("layout (cuda): counts must be > 0");
-  if (num_tokens * top_k + num_experts >= (int64_t{1} << 31))
+  // Slots and experts are numbered below the "none found" mark 0x7f7f7f7f (a byte memset).
+  if (num_tokens * top_k + num_experts >= 0x7f7f7f7f)
     throw KernelError("layout (cuda): more than 2^31 slots and experts");
   cudaStream_t s = AsStream(ctx);
   int32_t* count = static_cast<int32_t*>(workspace);
   int32_t* bad = count + num_experts;
   const int64_t slots = num_tokens * top_k;
-  static const int32_t kBadInit[2] = {0, INT32_MAX};
-  CUDA_CHECK(cudaMemcpyAsync(bad, kBadInit, sizeof(kBadInit), cudaMemcpyHostToDevice, s));
+  CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int32_t), s));             // none bad
+  CUDA_CHECK(cudaMemsetAsync(bad + 1, 0x7f, sizeof(int32_t), s));      // first bad: none
   if (slots > 0) CUDA_CHECK(cudaMemsetAsync(out.slot_to_row, 0xff, sizeof(int32_t) * slots, s));  // every slot -1
   const int64_t checks = slots + num_experts;
   ValidateKernel<<<static_cast<unsigned>(std::min<int64_t>((checks + 255) / 256, 4096)), 256, 0, s>>>(
       topk_expert, slots, expert_rank, num_experts, num_ranks, bad);
   CheckLaunch();
-  CountKernel<<<num_experts, 256, 0, s>>>(topk_expert, slots, count);
-  CheckLaunch();
+  CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(int32_t) * num_experts, s));
+  if (slots > 0) {
+    CountKernel<<<static_cast<unsigned>(std::min<int64_t>((slots + 255) / 256, 1024)), 256, 0, s>>>(
+        topk_expert, slots, num_experts, count);
+    CheckLaunch();
+  }
   PlanKernel<<<1, 1, 0, s>>>(count, expert_rank, num_experts, num_ranks, capacity, out);
   CheckLaunch();
   AssignKernel<<<num_experts, 256, 0, s>>>(topk_expert, topk_weight, slots, count, capacity,
@@ -621,6 +623,17 @@ int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
         topk_expert, expert_rank, num_tokens, top_k, out);
     CheckLaunch();
   }
+}
+
+int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
+                       const int32_t* expert_rank, int64_t num_tokens, int top_k,
+                       int num_experts, int num_ranks, int64_t capacity, DropPolicy policy,
+                       void* workspace, const LayoutOut& out, const ExecContext& ctx) {
+  EnqueueDispatchLayout(topk_expert, topk_weight, expert_rank, num_tokens, top_k, num_experts, num_ranks, capacity,
+                        policy, workspace, out, ctx);
+  cudaStream_t s = AsStream(ctx);
+  const int32_t* bad = static_cast<const int32_t*>(workspace) + num_experts;
+  const int64_t slots = num_tokens * top_k;
   int32_t rows = 0, bad_host[2] = {0, 0};
   CUDA_CHECK(cudaMemcpyAsync(&rows, out.rank_row_begin + num_ranks, sizeof(rows),
                              cudaMemcpyDeviceToHost, s));

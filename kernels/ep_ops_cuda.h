@@ -68,11 +68,18 @@ void Route(const Bf16* x, const Bf16* gate_weight, const float* bias, int64_t nu
 // Bytes of device scratch DispatchLayout needs.
 size_t LayoutWorkspaceBytes(int num_experts, int num_ranks);
 // As cpu::DispatchLayout; every array in `out` and the inputs are device arrays. Returns the
-// kept copies N (one device-to-host copy, which synchronizes the stream).
+// kept copies N (one device-to-host copy, which synchronizes the stream), after checking the
+// ids and ranks as the CPU reference does (KernelError).
 int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
                        const int32_t* expert_rank, int64_t num_tokens, int top_k,
                        int num_experts, int num_ranks, int64_t capacity, DropPolicy policy,
                        void* workspace, const LayoutOut& out, const ExecContext& ctx);
+// The same kernels, only enqueued: no copy to the host and no synchronization, so that the
+// calibrator times the GPU's work alone. Bad ids and ranks leave every map safe to read
+// (never indexed with them) but are reported only by DispatchLayout.
+void EnqueueDispatchLayout(const int32_t* topk_expert, const float* topk_weight, const int32_t* expert_rank,
+                           int64_t num_tokens, int top_k, int num_experts, int num_ranks, int64_t capacity,
+                           DropPolicy policy, void* workspace, const LayoutOut& out, const ExecContext& ctx);
 
 // As cpu::Permute on bf16 rows.
 void Permute(const Bf16* x, const int32_t* row_to_slot, int64_t num_rows, int64_t hidden,
