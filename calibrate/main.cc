@@ -37,6 +37,7 @@
 #include "common/command_line.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/numbers.h"
 #include "kernels/all_to_all.h"
 #include "kernels/ep_ops.h"
 #ifdef EPSIM_WITH_CUDA
@@ -277,6 +278,9 @@ int SetUpBackend(const Options& opt, Harness& h, Profile& profile, void** stream
   h.ctx.cuda_stream = *stream;
   h.ctx.cublas = kernels::cuda::CublasCreate(*stream);
   profile.device_properties = kernels::cuda::DeviceProperties(0);
+  // The clock the SMs run at now, against the rated sm_clock_MHz (measured again after the
+  // sweep): a throttled or clock-capped GPU shows here, not only in slow kernels.
+  profile.device_properties.push_back({"sm_clock_measured_start_MHz", StrFormat("%.0f", kernels::cuda::MeasuredSmClockMHz(*stream))});
   for (const auto& [k, v] : profile.device_properties) {
     if (k == "name") profile.device_name = v;
     if (k == "memory_bytes") profile.memory_bytes = std::atof(v.c_str());
@@ -286,6 +290,7 @@ int SetUpBackend(const Options& opt, Harness& h, Profile& profile, void** stream
   profile.software.push_back({"cuda_runtime", kernels::cuda::RuntimeVersion()});
   profile.software.push_back({"cuda_driver", kernels::cuda::DriverVersion()});
   profile.software.push_back({"cublas", kernels::cuda::CublasVersion()});
+  profile.software.push_back({"expert_gemm", kernels::cuda::ExpertGemmMethod()});
   const std::string nccl = kernels::NcclAllToAll::Version();
   profile.software.push_back({"nccl", nccl.empty() ? "not found" : nccl});
   return kExitOk;
@@ -607,6 +612,10 @@ int Run(const Options& opt) {
   if (!CheckThenTime(opt, specs, h, mpi, rank)) return kExitRunFailed;
   if (rank != 0) return kExitOk;
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+#ifdef EPSIM_WITH_CUDA
+  if (stream)
+    profile.device_properties.push_back({"sm_clock_measured_end_MHz", StrFormat("%.0f", kernels::cuda::MeasuredSmClockMHz(stream))});
+#endif
 
   const int total_points = FitOperations(specs, h, profile);
   PrintFitSummary(profile, h.a2a());

@@ -2,7 +2,8 @@
 // MPI_Alltoallv between the processes mpirun started; CUDA backend: NCCL grouped send/recv
 // over all local GPUs in this process. Each rank sends bytes_per_peer to its next `peers`
 // ranks (1, or every other rank) and skew x bytes_per_peer to the next one (the hot
-// receiver); a sample is the slowest rank's time, after a barrier. Fitted as the simulator's
+// receiver); a sample is the slowest rank's time, after a barrier (MPI) or from a common
+// start of the GPUs, timed with events on each GPU's stream (NCCL). Fitted as the simulator's
 // nccl model (sim/traffic/comm_model.h): time = fixed + peers x per message + bytes a rank
 // sends to others / bandwidth; two peer counts tell the per-message cost from the fixed one.
 #include <chrono>
@@ -264,14 +265,11 @@ void RunNccl(Harness& h, const std::vector<int64_t>& sizes, const std::vector<do
       kernels::cuda::Memset(send[d], d, st);
     }
     const int repeats = base >= (int64_t{64} << 20) ? 5 : 20;
-    std::vector<double> samples;
-    for (int i = 0; i < h.warmup + repeats; ++i) {
-      for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
-      const auto t0 = std::chrono::steady_clock::now();
-      nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data());
-      for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::StreamSynchronize(streams[d]); }
-      if (i >= h.warmup) samples.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
+    // Events on every GPU's stream, the GPUs started together (TimeAcrossStreams); the
+    // first call also sets up NCCL's connections to its peers, untimed.
+    std::vector<double> samples = kernels::cuda::TimeAcrossStreams(
+        [&](int) { nccl.AllToAllV(send.data(), send_bytes.data(), recv.data(), recv_bytes.data(), streams.data()); },
+        std::max(1, h.warmup), repeats, streams);
     for (int d = 0; d < n; ++d) { kernels::cuda::SetDevice(d); kernels::cuda::Free(send[d]); kernels::cuda::Free(recv[d]); }
     AddCase(h, n, base, skew, peers, std::move(samples));
     h.Progress("a2a", ++done, static_cast<int>(exchanges.size()));

@@ -38,9 +38,10 @@ void Check(Harness& h) {
 #ifdef EPSIM_WITH_CUDA
   if (h.backend == Backend::kCuda) {
     const std::vector<float> xb = FromBf16(ToBf16(x)), w1b = FromBf16(ToBf16(w1)), w2b = FromBf16(ToBf16(w2));
-    DeviceBuffer dx(ToBf16(xb)), d1(ToBf16(w1b)), d2(ToBf16(w2b)), dout(2 * n * hid), dws(2 * n * 3 * f);
+    DeviceBuffer dx(ToBf16(xb)), d1(ToBf16(w1b)), d2(ToBf16(w2b)), dout(2 * n * hid),
+        dws(kernels::cuda::ExpertFfnWorkspaceBytes(n, f, g));
     kernels::cuda::ExpertFfn(dx.as<uint16_t>(), rows.data(), begin.data(), g, hid, f, d1.as<uint16_t>(),
-                             d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<uint16_t>(), h.ctx);
+                             d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<void>(), h.ctx);
     kernels::cuda::StreamSynchronize(h.ctx.cuda_stream);
     const std::vector<float> want = kernels::naive::ExpertFfn(xb, rows, begin, hid, f, w1b, w2b);
     CheckWithin(h, "expert", "CUDA expert FFN differs from the CPU reference (normalized)",
@@ -150,11 +151,11 @@ void Run(Harness& h) {
         if (gpu) {
           std::vector<DeviceBuffer> dx;
           for (int r = 0; r < rot; ++r) dx.emplace_back(ToBf16(x[r]));
-          DeviceBuffer d1(ToBf16(w1)), d2(ToBf16(w2)), dout(2 * n * d.hidden), dws(2 * n * 3 * d.ffn);
+          DeviceBuffer d1(ToBf16(w1)), d2(ToBf16(w2)), dout(2 * n * d.hidden),
+              dws(kernels::cuda::ExpertFfnWorkspaceBytes(n, d.ffn, g));
           h.Measure("expert", shape, work, rot, [&](int i) {
             kernels::cuda::ExpertFfn(dx[i % rot].as<uint16_t>(), rows.data(), begin.data(), g, d.hidden, d.ffn,
-                                     d1.as<uint16_t>(), d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<uint16_t>(),
-                                     h.ctx);
+                                     d1.as<uint16_t>(), d2.as<uint16_t>(), dout.as<uint16_t>(), dws.as<void>(), h.ctx);
           });
         }
 #endif

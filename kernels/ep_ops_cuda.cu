@@ -7,7 +7,9 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -40,6 +42,8 @@ struct CublasApi {
                             cudaDataType, int, const void*, void*, cudaDataType, int,
                             cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
   decltype(&cublasGetProperty) get_property = nullptr;
+  // cuBLAS 12.5 and newer: one launch for every expert's GEMM (null before: one per expert).
+  decltype(&cublasGemmGroupedBatchedEx) grouped_gemm = nullptr;
 };
 
 const CublasApi& Cublas() {
@@ -64,6 +68,7 @@ const CublasApi& Cublas() {
     a.set_stream = reinterpret_cast<decltype(a.set_stream)>(sym("cublasSetStream_v2"));
     a.gemm_ex = reinterpret_cast<decltype(a.gemm_ex)>(sym("cublasGemmEx"));
     a.get_property = reinterpret_cast<decltype(a.get_property)>(sym("cublasGetProperty"));
+    a.grouped_gemm = reinterpret_cast<decltype(a.grouped_gemm)>(dlsym(a.lib, "cublasGemmGroupedBatchedEx"));
     return a;
   }();
   return api;
@@ -375,6 +380,36 @@ __global__ void SwigluKernel(const __nv_bfloat16* h, int64_t rows, int64_t ffn, 
   }
 }
 
+// The device pointer tables of the expert layer's two grouped GEMMs, for up to
+// kTableChunk experts with rows per launch: the offsets travel as kernel parameters, so
+// filling the tables needs no host-to-device copy (which may synchronize) in a timed call.
+constexpr int kTableChunk = 256;
+struct ExpertTableChunk {
+  int count = 0;           // experts in this chunk
+  int first = 0;           // their first index in the tables
+  int capacity = 0;        // entries per table
+  int32_t expert[kTableChunk];
+  int32_t row_begin[kTableChunk];
+  const char* x; const char* w_up; char* h;      // gate/up: h = x . w_up
+  const char* act; const char* w_down; char* out; // down: out = act . w_down
+  int64_t x_row, w_up_expert, h_row, act_row, w_down_expert, out_row;  // bytes
+  void** tables;           // 6 x capacity: gate/up A, B, C, then down A, B, C
+};
+
+__global__ void FillExpertTablesKernel(ExpertTableChunk c) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= c.count) return;
+  const int64_t e = c.expert[i], r = c.row_begin[i];
+  void** t = c.tables + c.first + i;  // cuBLAS reads A and B through const pointers
+  // Column-major view of row-major C = X . W: A = W (N x K), B = X (K x rows), C (N x rows).
+  t[0 * c.capacity] = const_cast<char*>(c.w_up + e * c.w_up_expert);
+  t[1 * c.capacity] = const_cast<char*>(c.x + r * c.x_row);
+  t[2 * c.capacity] = c.h + r * c.h_row;
+  t[3 * c.capacity] = const_cast<char*>(c.w_down + e * c.w_down_expert);
+  t[4 * c.capacity] = const_cast<char*>(c.act + r * c.act_row);
+  t[5 * c.capacity] = c.out + r * c.out_row;
+}
+
 __global__ void CombineKernel(const __nv_bfloat16* expert_out, const int32_t* slot_to_row,
                               const float* topk_weight, int top_k, int64_t hidden,
                               __nv_bfloat16* out) {
@@ -387,6 +422,35 @@ __global__ void CombineKernel(const __nv_bfloat16* expert_out, const int32_t* sl
     }
     out[t * hidden + c] = __float2bfloat16(acc);
   }
+}
+
+// ---- timing helpers -----------------------------------------------------------------------
+__device__ inline uint64_t GlobalNs() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+// Holds its stream until the host sets *release (mapped host memory), so that work enqueued
+// behind it on several GPUs starts together; gives up after 2 s (then *gave_up = 1).
+__global__ void HoldKernel(const volatile int* release, volatile int* gave_up) {
+  const uint64_t t0 = GlobalNs();
+  while (*release == 0) {
+    if (GlobalNs() - t0 > 2000000000ull) {
+      *gave_up = 1;
+      return;
+    }
+  }
+}
+
+// SM cycles and nanoseconds over a spin of `spin_ns` (one thread).
+__global__ void ClockKernel(uint64_t spin_ns, unsigned long long* out) {
+  const uint64_t t0 = GlobalNs();
+  const long long c0 = clock64();
+  uint64_t t = t0;
+  while (t - t0 < spin_ns) t = GlobalNs();
+  out[0] = static_cast<unsigned long long>(clock64() - c0);
+  out[1] = t - t0;
 }
 
 void CheckLaunch() { CUDA_CHECK(cudaGetLastError()); }
@@ -536,6 +600,91 @@ std::vector<double> TimeOnStream(const std::function<void(int)>& fn, int warmup,
   return out;
 }
 
+std::vector<double> TimeAcrossStreams(const std::function<void(int)>& fn, int warmup, int repeats,
+                                      const std::vector<void*>& streams) {
+  const int n = static_cast<int>(streams.size());
+  for (int i = 0; i < warmup; ++i) {
+    fn(i);
+    for (int d = 0; d < n; ++d) {
+      CUDA_CHECK(cudaSetDevice(d));
+      CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(streams[d])));
+    }
+  }
+  int* host_flags = nullptr;  // [0] release, [1] a hold gave up
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host_flags), 2 * sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable));
+  std::vector<int*> device_flags(n);
+  std::vector<cudaEvent_t> start(n), end(n);
+  for (int d = 0; d < n; ++d) {
+    CUDA_CHECK(cudaSetDevice(d));
+    CUDA_CHECK(cudaHostGetDevicePointer(reinterpret_cast<void**>(&device_flags[d]), host_flags, 0));
+    CUDA_CHECK(cudaEventCreate(&start[d]));
+    CUDA_CHECK(cudaEventCreate(&end[d]));
+  }
+  volatile int* release = host_flags;
+  volatile int* gave_up = host_flags + 1;
+  *gave_up = 0;
+  bool hold = true;
+  std::vector<double> out;
+  for (int i = 0; i < repeats; ++i) {
+    *release = 0;
+    for (int d = 0; d < n; ++d) {
+      CUDA_CHECK(cudaSetDevice(d));
+      cudaStream_t s = static_cast<cudaStream_t>(streams[d]);
+      if (hold) {
+        HoldKernel<<<1, 1, 0, s>>>(device_flags[d], device_flags[d] + 1);
+        CheckLaunch();
+      }
+      CUDA_CHECK(cudaEventRecord(start[d], s));
+    }
+    fn(warmup + i);
+    for (int d = 0; d < n; ++d) {
+      CUDA_CHECK(cudaSetDevice(d));
+      CUDA_CHECK(cudaEventRecord(end[d], static_cast<cudaStream_t>(streams[d])));
+    }
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    *release = 1;
+    double slowest = 0;
+    for (int d = 0; d < n; ++d) {
+      CUDA_CHECK(cudaSetDevice(d));
+      CUDA_CHECK(cudaEventSynchronize(end[d]));
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, start[d], end[d]));
+      slowest = std::max(slowest, ms * 1e-3);
+    }
+    out.push_back(slowest);
+    if (hold && *gave_up) {
+      // The host could not enqueue the exchange while the GPUs were held (the library waited
+      // on them): time from each GPU's own start from now on.
+      std::fprintf(stderr, "epsim: the GPUs cannot be held for a common start; timing each from its own\n");
+      hold = false;
+      --i;
+      out.pop_back();
+      *gave_up = 0;
+    }
+  }
+  for (int d = 0; d < n; ++d) {
+    CUDA_CHECK(cudaSetDevice(d));
+    cudaEventDestroy(start[d]);
+    cudaEventDestroy(end[d]);
+  }
+  CUDA_CHECK(cudaFreeHost(host_flags));
+  CUDA_CHECK(cudaSetDevice(0));
+  return out;
+}
+
+double MeasuredSmClockMHz(void* stream) {
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  unsigned long long* d = nullptr;
+  CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&d), 2 * sizeof(unsigned long long)));
+  ClockKernel<<<1, 1, 0, s>>>(20000000ull, d);  // 20 ms
+  CheckLaunch();
+  unsigned long long host[2] = {0, 0};
+  CUDA_CHECK(cudaMemcpyAsync(host, d, sizeof(host), cudaMemcpyDeviceToHost, s));
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  CUDA_CHECK(cudaFree(d));
+  return host[1] > 0 ? 1e3 * static_cast<double>(host[0]) / static_cast<double>(host[1]) : 0;
+}
+
 bool CublasAvailable(std::string* why) {
   const CublasApi& api = Cublas();
   if (!api.error.empty() && why) *why = api.error;
@@ -659,32 +808,95 @@ void Permute(const Bf16* x, const int32_t* row_to_slot, int64_t num_rows, int64_
   CheckLaunch();
 }
 
+size_t ExpertFfnWorkspaceBytes(int64_t rows, int64_t ffn, int num_experts) {
+  const size_t activations = (static_cast<size_t>(std::max<int64_t>(rows, 0)) * 3 * ffn * sizeof(uint16_t) + 255) / 256 * 256;
+  return activations + 6 * static_cast<size_t>(std::max(num_experts, 0)) * sizeof(void*);
+}
+
+const char* ExpertGemmMethod() {
+  const CublasApi& api = Cublas();
+  return api.error.empty() && api.grouped_gemm ? "cublasGemmGroupedBatchedEx: one launch per GEMM over the experts"
+                                               : "cublasGemmEx: one launch per expert (cuBLAS older than 12.5)";
+}
+
 void ExpertFfn(const Bf16* input, const int32_t* num_rows, const int32_t* row_begin,
                int num_experts, int64_t hidden, int64_t ffn, const Bf16* w_gate_up,
-               const Bf16* w_down, Bf16* output, Bf16* workspace, const ExecContext& ctx) {
+               const Bf16* w_down, Bf16* output, void* workspace, const ExecContext& ctx) {
   int64_t rows = 0;
-  for (int e = 0; e < num_experts; ++e)
-    if (num_rows[e] > 0) rows = std::max<int64_t>(rows, row_begin[e] + num_rows[e]);
-  if (rows == 0) return;
-  Bf16* h = workspace;                    // [R, 2F]
-  Bf16* a = workspace + rows * 2 * ffn;   // [R, F]
+  std::vector<int32_t> active;  // experts with rows, in order
   for (int e = 0; e < num_experts; ++e) {
     if (num_rows[e] <= 0) continue;
-    GemmRowMajor(ctx, num_rows[e], 2 * ffn, hidden, input + row_begin[e] * hidden,
-                 w_gate_up + static_cast<int64_t>(e) * hidden * 2 * ffn, false,
-                 h + row_begin[e] * 2 * ffn, CUDA_R_16BF);
+    rows = std::max<int64_t>(rows, static_cast<int64_t>(row_begin[e]) + num_rows[e]);
+    active.push_back(e);
   }
+  if (rows == 0) return;
+  Bf16* h = static_cast<Bf16*>(workspace);  // [R, 2F]
+  Bf16* a = h + rows * 2 * ffn;             // [R, F]
   const int64_t n = rows * ffn;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 65535));
-  SwigluKernel<<<blocks, 256, 0, AsStream(ctx)>>>(reinterpret_cast<const __nv_bfloat16*>(h), rows,
-                                                  ffn, reinterpret_cast<__nv_bfloat16*>(a));
-  CheckLaunch();
-  for (int e = 0; e < num_experts; ++e) {
-    if (num_rows[e] <= 0) continue;
-    GemmRowMajor(ctx, num_rows[e], hidden, ffn, a + row_begin[e] * ffn,
-                 w_down + static_cast<int64_t>(e) * ffn * hidden, false,
-                 output + row_begin[e] * hidden, CUDA_R_16BF);
+  auto swiglu = [&] {
+    SwigluKernel<<<blocks, 256, 0, AsStream(ctx)>>>(reinterpret_cast<const __nv_bfloat16*>(h), rows, ffn,
+                                                    reinterpret_cast<__nv_bfloat16*>(a));
+    CheckLaunch();
+  };
+  const CublasApi& api = NeedCublas();
+  if (!api.grouped_gemm) {
+    for (const int32_t e : active)
+      GemmRowMajor(ctx, num_rows[e], 2 * ffn, hidden, input + row_begin[e] * hidden,
+                   w_gate_up + static_cast<int64_t>(e) * hidden * 2 * ffn, false, h + row_begin[e] * 2 * ffn,
+                   CUDA_R_16BF);
+    swiglu();
+    for (const int32_t e : active)
+      GemmRowMajor(ctx, num_rows[e], hidden, ffn, a + row_begin[e] * ffn,
+                   w_down + static_cast<int64_t>(e) * ffn * hidden, false, output + row_begin[e] * hidden,
+                   CUDA_R_16BF);
+    return;
   }
+  const int g = static_cast<int>(active.size());
+  void** tables = reinterpret_cast<void**>(static_cast<char*>(workspace) + ExpertFfnWorkspaceBytes(rows, ffn, 0));
+  const int64_t b = sizeof(uint16_t);
+  for (int first = 0; first < g; first += kTableChunk) {
+    ExpertTableChunk c;
+    c.count = std::min(kTableChunk, g - first);
+    c.first = first;
+    c.capacity = g;
+    for (int i = 0; i < c.count; ++i) {
+      c.expert[i] = active[first + i];
+      c.row_begin[i] = row_begin[active[first + i]];
+    }
+    c.x = reinterpret_cast<const char*>(input);
+    c.w_up = reinterpret_cast<const char*>(w_gate_up);
+    c.h = reinterpret_cast<char*>(h);
+    c.act = reinterpret_cast<const char*>(a);
+    c.w_down = reinterpret_cast<const char*>(w_down);
+    c.out = reinterpret_cast<char*>(output);
+    c.x_row = hidden * b;
+    c.w_up_expert = hidden * 2 * ffn * b;
+    c.h_row = 2 * ffn * b;
+    c.act_row = ffn * b;
+    c.w_down_expert = ffn * hidden * b;
+    c.out_row = hidden * b;
+    c.tables = tables;
+    FillExpertTablesKernel<<<(c.count + 127) / 128, 128, 0, AsStream(ctx)>>>(c);
+    CheckLaunch();
+  }
+  // One group per expert (its own row count); the dimensions live on the host.
+  const std::vector<cublasOperation_t> op_n(g, CUBLAS_OP_N);
+  const std::vector<float> one(g, 1.0f), zero(g, 0.0f);
+  const std::vector<int> group_size(g, 1);
+  std::vector<int> cols(g);
+  for (int i = 0; i < g; ++i) cols[i] = num_rows[active[i]];
+  auto grouped = [&](int table, int64_t n_out, int64_t k) {
+    const std::vector<int> m(g, static_cast<int>(n_out)), kk(g, static_cast<int>(k)), lda(g, static_cast<int>(n_out)),
+        ldb(g, static_cast<int>(k)), ldc(g, static_cast<int>(n_out));
+    CUBLAS_CHECK(api.grouped_gemm(Handle(ctx), op_n.data(), op_n.data(), m.data(), cols.data(), kk.data(), one.data(),
+                                  tables + table * g, CUDA_R_16BF, lda.data(), tables + (table + 1) * g, CUDA_R_16BF,
+                                  ldb.data(), zero.data(), tables + (table + 2) * g,
+                                  CUDA_R_16BF, ldc.data(), g, group_size.data(), CUBLAS_COMPUTE_32F));
+  };
+  grouped(0, 2 * ffn, hidden);
+  swiglu();
+  grouped(3, hidden, ffn);
 }
 
 void Combine(const Bf16* expert_out, const int32_t* slot_to_row, const float* topk_weight,

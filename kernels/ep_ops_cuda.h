@@ -52,6 +52,16 @@ void StreamSynchronize(void* stream);
 std::vector<double> TimeOnStream(const std::function<void(int)>& fn, int warmup, int repeats,
                                  void* stream);
 
+// Times fn(i), which enqueues one collective on every streams[d] (device d), with events on
+// each stream: every GPU is held behind a kernel that the host releases once the whole call
+// is enqueued, so the GPUs start together and the host's enqueueing is not timed. A sample
+// is the slowest GPU's time. `warmup` untimed calls first. Returns seconds per call.
+std::vector<double> TimeAcrossStreams(const std::function<void(int)>& fn, int warmup, int repeats,
+                                      const std::vector<void*>& streams);
+// The SM clock the current device runs at, measured (cycles over a 20 ms spin on `stream`),
+// in MHz: set against the rated clock, it shows a throttled or clock-capped GPU.
+double MeasuredSmClockMHz(void* stream);
+
 // cuBLAS, loaded at run time. Available() says why not when it cannot be loaded.
 bool CublasAvailable(std::string* why);
 std::string CublasVersion();
@@ -85,12 +95,16 @@ void EnqueueDispatchLayout(const int32_t* topk_expert, const float* topk_weight,
 void Permute(const Bf16* x, const int32_t* row_to_slot, int64_t num_rows, int64_t hidden,
              int top_k, Bf16* permuted, const ExecContext& ctx);
 
-// As cpu::ExpertFfn with cuBLAS GEMMs per expert (bf16 in and out, fp32 compute).
-// num_rows and row_begin are HOST arrays (counts are on the host after the dispatch).
-// `workspace` holds R x 3F bf16, R = max(row_begin[e] + num_rows[e]).
+// As cpu::ExpertFfn (bf16 in and out, fp32 compute): one grouped cuBLAS launch for the
+// gate/up GEMMs of every expert with rows, SwiGLU, one for the down GEMMs (ExpertGemmMethod
+// says which cuBLAS call; before cuBLAS 12.5, one GEMM per expert). num_rows and row_begin
+// are HOST arrays (counts are on the host after the dispatch). `workspace` holds
+// ExpertFfnWorkspaceBytes(R, F, E) bytes, R = max(row_begin[e] + num_rows[e]).
+size_t ExpertFfnWorkspaceBytes(int64_t rows, int64_t ffn, int num_experts);
+const char* ExpertGemmMethod();
 void ExpertFfn(const Bf16* input, const int32_t* num_rows, const int32_t* row_begin,
                int num_experts, int64_t hidden, int64_t ffn, const Bf16* w_gate_up,
-               const Bf16* w_down, Bf16* output, Bf16* workspace, const ExecContext& ctx);
+               const Bf16* w_down, Bf16* output, void* workspace, const ExecContext& ctx);
 
 // As cpu::Combine on bf16 rows (fp32 accumulation).
 void Combine(const Bf16* expert_out, const int32_t* slot_to_row, const float* topk_weight,

@@ -205,7 +205,7 @@ TEST_F(GpuTest, PermuteExpertCombineMatchCpu) {
   // GPU.
   uint16_t* d_perm = Alloc<uint16_t>(rows * h);
   uint16_t* d_out = Alloc<uint16_t>(rows * h);
-  uint16_t* d_ws = Alloc<uint16_t>(rows * 3 * f);
+  uint8_t* d_ws = Alloc<uint8_t>(cuda::ExpertFfnWorkspaceBytes(rows, f, e));
   uint16_t* d_comb = Alloc<uint16_t>(t * h);
   cuda::Permute(Upload(ToBf16(x)), Upload(l.row_to_slot), rows, h, k, d_perm, ctx_);
   EXPECT_EQ(FromBf16(Download(d_perm, rows * h)), permuted);
