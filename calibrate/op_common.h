@@ -140,7 +140,7 @@ struct LayoutDevice {
       : per_expert(4 * experts), dropped(4 * experts), expert_begin(4 * experts),
         copies_per_rank(4 * ranks), tokens_per_rank(4 * ranks), rank_begin(4 * (ranks + 1)),
         slot_to_row(4 * std::max<int64_t>(slots, 1)), row_to_slot(4 * std::max<int64_t>(slots, 1)),
-        workspace(kernels::cuda::LayoutWorkspaceBytes(experts, ranks)) {}
+        workspace(kernels::cuda::LayoutWorkspaceBytes(slots, experts, ranks)) {}
   kernels::LayoutOut Out() const {
     return {per_expert.as<int32_t>(),      dropped.as<int32_t>(),
             expert_begin.as<int32_t>(),    copies_per_rank.as<int32_t>(),

@@ -1,6 +1,7 @@
 // epsim kernels: CUDA implementation of the EP layer (see ep_ops_cuda.h and ep_ops.h).
 // Built for sm_80 and sm_90 with PTX for newer cards; cuBLAS is dlopen'ed so that a binary
 // linked with the static CUDA runtime starts anywhere and reports what it could not find.
+#include <cub/cub.cuh>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -117,25 +118,6 @@ __device__ inline void WarpArgMax(float* value, int* index) {
   }
 }
 
-// Exclusive prefix count of `flag` over the block (blockDim.x multiple of 32, <= 1024);
-// *total gets the block's count. Every thread of the block must call it.
-__device__ int BlockScanFlag(bool flag, int* total) {
-  __shared__ int warp_counts[32];
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-  const unsigned ballot = __ballot_sync(0xffffffffu, flag);
-  const int in_warp = __popc(ballot & ((1u << lane) - 1u));
-  __syncthreads();
-  if (lane == 0) warp_counts[warp] = __popc(ballot);
-  __syncthreads();
-  int before = 0, all = 0;
-  for (int w = 0; w < static_cast<int>(blockDim.x) / kWarp; ++w) {
-    if (w < warp) before += warp_counts[w];
-    all += warp_counts[w];
-  }
-  *total = all;
-  return before + in_warp;
-}
-
 __device__ inline uint32_t OrderedKey(float w) {
   const uint32_t u = __float_as_uint(w);
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
@@ -249,95 +231,97 @@ __global__ void CountKernel(const int32_t* topk_expert, int64_t num_slots, int n
   }
 }
 
-// One thread: capacity, then rows by (rank, expert); an expert on no valid rank keeps
-// expert_row_begin -1 and no rows.
-__global__ void PlanKernel(const int32_t* count, const int32_t* expert_rank, int num_experts,
-                           int num_ranks, int64_t capacity, LayoutOut out) {
-  for (int e = 0; e < num_experts; ++e) {
-    out.num_tokens_per_expert[e] = 0;
-    out.num_dropped_per_expert[e] = 0;
-    out.expert_row_begin[e] = -1;
+// One block: capacity per expert, then rows by (rank, expert). count_begin[e] and
+// kept_begin[e] are the slots and kept copies of the experts before e (where the sorted
+// slot lists of AssignSortedKernel start). An expert on no valid rank keeps no rows and
+// expert_row_begin -1. O(E) per thread, no serial loop over ranks x experts.
+__global__ void PlanKernel(const int32_t* count, const int32_t* expert_rank, int num_experts, int num_ranks,
+                           int64_t capacity, int32_t* count_begin, int32_t* kept_begin, LayoutOut out) {
+  auto placed = [&](int e) { return expert_rank[e] >= 0 && expert_rank[e] < num_ranks; };
+  for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
+    const int kept = !placed(e) ? 0 : capacity < 0 ? count[e] : static_cast<int>(min(static_cast<int64_t>(count[e]), capacity));
+    out.num_tokens_per_expert[e] = kept;
+    out.num_dropped_per_expert[e] = placed(e) ? count[e] - kept : 0;
   }
-  int row = 0;
-  for (int r = 0; r < num_ranks; ++r) {
-    out.rank_row_begin[r] = row;
-    for (int e = 0; e < num_experts; ++e) {
-      if (expert_rank[e] != r) continue;
-      const int kept = capacity < 0 ? count[e] : min(static_cast<int64_t>(count[e]), capacity);
-      out.num_tokens_per_expert[e] = kept;
-      out.num_dropped_per_expert[e] = count[e] - kept;
-      out.expert_row_begin[e] = row;
-      row += kept;
+  __syncthreads();
+  const int32_t* kept = out.num_tokens_per_expert;
+  for (int e = threadIdx.x; e < num_experts; e += blockDim.x) {
+    const int r = expert_rank[e];
+    int before_count = 0, before_kept = 0, row = 0;
+    for (int q = 0; q < num_experts; ++q) {
+      if (q < e) {
+        before_count += count[q];
+        before_kept += kept[q];
+      }
+      const int rq = expert_rank[q];
+      if (rq >= 0 && (rq < r || (rq == r && q < e))) row += kept[q];  // kept[q] is 0 off the ranks
     }
-    out.num_copies_per_rank[r] = row - out.rank_row_begin[r];
-    out.num_tokens_per_rank[r] = 0;
+    count_begin[e] = before_count;
+    kept_begin[e] = before_kept;
+    out.expert_row_begin[e] = placed(e) ? row : -1;
   }
-  out.rank_row_begin[num_ranks] = row;
+  for (int r = threadIdx.x; r <= num_ranks; r += blockDim.x) {
+    int before = 0, mine = 0;
+    for (int q = 0; q < num_experts; ++q) {
+      const int rq = expert_rank[q];
+      if (rq >= 0 && rq < r) before += kept[q];
+      if (rq == r) mine += kept[q];
+    }
+    out.rank_row_begin[r] = before;
+    if (r < num_ranks) {
+      out.num_copies_per_rank[r] = mine;
+      out.num_tokens_per_rank[r] = 0;
+    }
+  }
 }
 
-// One block per expert: which of its slots are kept, and their rows (token order).
-__global__ void AssignKernel(const int32_t* topk_expert, const float* topk_weight,
-                             int64_t num_slots, const int32_t* count, int64_t capacity,
-                             bool by_score, LayoutOut out) {
-  const int e = blockIdx.x;
-  if (out.expert_row_begin[e] < 0) return;  // on no valid rank: its slots stay -1
-  const int64_t n = count[e];
-  const int64_t cap = capacity < 0 ? n : min(n, capacity);
-  const bool select = by_score && cap < n;
-  uint32_t threshold = 0;
-  int64_t ties_needed = 0;
-  if (select && cap > 0) {
-    // Largest key v with #(key >= v) >= cap, by bisection over the 32-bit keys.
-    uint32_t lo = 0, hi = 0xffffffffu;
-    while (lo < hi) {
-      const uint32_t mid = lo + (hi - lo) / 2 + 1;
-      int64_t c = 0;
-      for (int64_t base = 0; base < num_slots; base += blockDim.x) {
-        const int64_t i = base + threadIdx.x;
-        const bool hit = i < num_slots && topk_expert[i] == e && OrderedKey(topk_weight[i]) >= mid;
-        int total = 0;
-        BlockScanFlag(hit, &total);
-        c += total;
-      }
-      if (c >= cap) lo = mid; else hi = mid - 1;
-    }
-    threshold = lo;
-    int64_t greater = 0;
-    for (int64_t base = 0; base < num_slots; base += blockDim.x) {
-      const int64_t i = base + threadIdx.x;
-      const bool hit = i < num_slots && topk_expert[i] == e && OrderedKey(topk_weight[i]) > threshold;
-      int total = 0;
-      BlockScanFlag(hit, &total);
-      greater += total;
-    }
-    ties_needed = cap - greater;
+// Sort keys, one per slot (value: the slot): by expert (position policy), or by expert then
+// descending weight (score policy; OrderedKey orders floats as unsigned integers). An id out
+// of range sorts last, as expert num_experts. The sort is stable, so equal keys keep token order.
+__global__ void ExpertKeysKernel(const int32_t* topk_expert, const float* topk_weight, int64_t num_slots,
+                                 int num_experts, bool by_score, uint32_t* keys32, uint64_t* keys64, int32_t* slots) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < num_slots; i += stride) {
+    const int32_t e = topk_expert[i];
+    const uint32_t expert = e >= 0 && e < num_experts ? static_cast<uint32_t>(e) : static_cast<uint32_t>(num_experts);
+    if (by_score)
+      keys64[i] = (static_cast<uint64_t>(expert) << 32) | static_cast<uint64_t>(~OrderedKey(topk_weight[i]));
+    else
+      keys32[i] = expert;
+    slots[i] = static_cast<int32_t>(i);
   }
-  int64_t matched = 0, ties = 0, kept = 0;
-  const int64_t row0 = out.expert_row_begin[e];
-  for (int64_t base = 0; base < num_slots; base += blockDim.x) {
-    const int64_t i = base + threadIdx.x;
-    const bool match = i < num_slots && topk_expert[i] == e;
-    bool tie = false;
-    if (match && select && cap > 0) tie = OrderedKey(topk_weight[i]) == threshold;
-    int match_total = 0, tie_total = 0, keep_total = 0;
-    const int match_pos = BlockScanFlag(match, &match_total);
-    const int tie_pos = BlockScanFlag(tie, &tie_total);
-    bool keep;
-    if (!select) {
-      keep = match && matched + match_pos < cap;
-    } else {
-      keep = match && cap > 0 &&
-             (OrderedKey(topk_weight[i]) > threshold || (tie && ties + tie_pos < ties_needed));
-    }
-    const int keep_pos = BlockScanFlag(keep, &keep_total);
-    if (match) {
-      const int64_t row = row0 + kept + keep_pos;
-      out.slot_to_row[i] = keep ? static_cast<int32_t>(row) : -1;
-      if (keep) out.row_to_slot[row] = static_cast<int32_t>(i);
-    }
-    matched += match_total;
-    ties += tie_total;
-    kept += keep_total;
+}
+
+// Score policy, after the sort by (expert, descending weight): the first kept[e] slots of
+// each expert stay. Writes, per slot in token order, the key of the second sort: its expert
+// when kept, num_experts (last) when dropped.
+__global__ void KeepByScoreKernel(const uint64_t* sorted_keys, const int32_t* sorted_slots, int64_t num_slots,
+                                  int num_experts, const int32_t* count_begin, const int32_t* kept,
+                                  uint32_t* keep_keys, int32_t* slots) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < num_slots; p += stride) {
+    const uint32_t e = static_cast<uint32_t>(sorted_keys[p] >> 32);
+    const int32_t slot = sorted_slots[p];
+    const bool keep = e < static_cast<uint32_t>(num_experts) && p - count_begin[e] < kept[e];
+    keep_keys[slot] = keep ? e : static_cast<uint32_t>(num_experts);
+    slots[slot] = slot;
+  }
+}
+
+// Slots sorted by expert (token order within each): the first kept[e] of expert e get its
+// rows in order; the others stay -1 (dropped), as do slots with a bad id or on a bad rank.
+__global__ void AssignSortedKernel(const uint32_t* sorted_keys, const int32_t* sorted_slots, int64_t num_slots,
+                                   int num_experts, const int32_t* list_begin, LayoutOut out) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t p = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; p < num_slots; p += stride) {
+    const uint32_t e = sorted_keys[p];
+    if (e >= static_cast<uint32_t>(num_experts) || out.expert_row_begin[e] < 0) continue;
+    const int64_t rank = p - list_begin[e];
+    if (rank >= out.num_tokens_per_expert[e]) continue;
+    const int32_t slot = sorted_slots[p];
+    const int32_t row = out.expert_row_begin[e] + static_cast<int32_t>(rank);
+    out.slot_to_row[slot] = row;
+    out.row_to_slot[row] = slot;
   }
 }
 
@@ -734,8 +718,51 @@ void Route(const Bf16* x, const Bf16* gate_weight, const float* bias, int64_t nu
   CheckLaunch();
 }
 
-size_t LayoutWorkspaceBytes(int num_experts, int /*num_ranks*/) {
-  return sizeof(int32_t) * (static_cast<size_t>(num_experts) + 2);  // counts, then the validation's two
+namespace {
+// The layout's scratch, in one workspace: counts and the validation's two words first (read
+// back by DispatchLayout), then the sort's keys, slots and CUB's temporary storage.
+struct LayoutScratch {
+  size_t count = 0, bad = 0, count_begin = 0, kept_begin = 0, keys_in = 0, keys_out = 0, slots_in = 0,
+         slots_out = 0, temp = 0, temp_bytes = 0, total = 0;
+  LayoutScratch(int64_t num_slots, int num_experts) {
+    auto take = [&](size_t bytes) {
+      const size_t at = total;
+      total += (bytes + 255) / 256 * 256;
+      return at;
+    };
+    const size_t s = static_cast<size_t>(std::max<int64_t>(num_slots, 1)), e = static_cast<size_t>(num_experts);
+    count = take(sizeof(int32_t) * (e + 2));
+    bad = count + sizeof(int32_t) * e;
+    count_begin = take(sizeof(int32_t) * e);
+    kept_begin = take(sizeof(int32_t) * e);
+    keys_in = take(sizeof(uint64_t) * s);
+    keys_out = take(sizeof(uint64_t) * s);
+    slots_in = take(sizeof(int32_t) * s);
+    slots_out = take(sizeof(int32_t) * s);
+    size_t t32 = 0, t64 = 0;
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, t32, static_cast<const uint32_t*>(nullptr),
+                                               static_cast<uint32_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                               static_cast<int32_t*>(nullptr), static_cast<int>(s)));
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, t64, static_cast<const uint64_t*>(nullptr),
+                                               static_cast<uint64_t*>(nullptr), static_cast<const int32_t*>(nullptr),
+                                               static_cast<int32_t*>(nullptr), static_cast<int>(s)));
+    temp_bytes = std::max(t32, t64);
+    temp = take(temp_bytes);
+  }
+  template <typename T>
+  T* At(void* workspace, size_t offset) const { return reinterpret_cast<T*>(static_cast<char*>(workspace) + offset); }
+};
+
+// Bits that hold every expert id and the "none" id num_experts.
+int ExpertBits(int num_experts) {
+  int bits = 1;
+  while ((int64_t{1} << bits) <= num_experts) ++bits;
+  return bits;
+}
+}  // namespace
+
+size_t LayoutWorkspaceBytes(int64_t num_slots, int num_experts, int /*num_ranks*/) {
+  return LayoutScratch(num_slots, num_experts).total;
 }
 
 void EnqueueDispatchLayout(const int32_t* topk_expert, const float* topk_weight, const int32_t* expert_rank,
@@ -746,9 +773,12 @@ void EnqueueDispatchLayout(const int32_t* topk_expert, const float* topk_weight,
   if (num_tokens * top_k + num_experts >= 0x7f7f7f7f)
     throw KernelError("layout (cuda): more than 2^31 slots and experts");
   cudaStream_t s = AsStream(ctx);
-  int32_t* count = static_cast<int32_t*>(workspace);
-  int32_t* bad = count + num_experts;
   const int64_t slots = num_tokens * top_k;
+  const LayoutScratch w(slots, num_experts);
+  int32_t* count = w.At<int32_t>(workspace, w.count);
+  int32_t* bad = w.At<int32_t>(workspace, w.bad);
+  int32_t* count_begin = w.At<int32_t>(workspace, w.count_begin);
+  int32_t* kept_begin = w.At<int32_t>(workspace, w.kept_begin);
   CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int32_t), s));             // none bad
   CUDA_CHECK(cudaMemsetAsync(bad + 1, 0x7f, sizeof(int32_t), s));      // first bad: none
   if (slots > 0) CUDA_CHECK(cudaMemsetAsync(out.slot_to_row, 0xff, sizeof(int32_t) * slots, s));  // every slot -1
@@ -757,16 +787,51 @@ void EnqueueDispatchLayout(const int32_t* topk_expert, const float* topk_weight,
       topk_expert, slots, expert_rank, num_experts, num_ranks, bad);
   CheckLaunch();
   CUDA_CHECK(cudaMemsetAsync(count, 0, sizeof(int32_t) * num_experts, s));
+  const unsigned grid = static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((slots + 255) / 256, 1024)));
   if (slots > 0) {
-    CountKernel<<<static_cast<unsigned>(std::min<int64_t>((slots + 255) / 256, 1024)), 256, 0, s>>>(
-        topk_expert, slots, num_experts, count);
+    CountKernel<<<grid, 256, 0, s>>>(topk_expert, slots, num_experts, count);
     CheckLaunch();
   }
-  PlanKernel<<<1, 1, 0, s>>>(count, expert_rank, num_experts, num_ranks, capacity, out);
+  PlanKernel<<<1, 256, 0, s>>>(count, expert_rank, num_experts, num_ranks, capacity, count_begin, kept_begin, out);
   CheckLaunch();
-  AssignKernel<<<num_experts, 256, 0, s>>>(topk_expert, topk_weight, slots, count, capacity,
-                                            policy == DropPolicy::kScore, out);
-  CheckLaunch();
+  if (slots > 0) {
+    // Rows by one stable radix sort of the slots by expert, as Transformer Engine's MoE
+    // permute does; under the score policy with a capacity, a sort by (expert, weight) first
+    // picks the kept slots.
+    const bool by_score = policy == DropPolicy::kScore && capacity >= 0;
+    const int bits = ExpertBits(num_experts);
+    uint32_t* keys32_in = w.At<uint32_t>(workspace, w.keys_in);
+    uint32_t* keys32_out = w.At<uint32_t>(workspace, w.keys_out);
+    int32_t* slots_in = w.At<int32_t>(workspace, w.slots_in);
+    int32_t* slots_out = w.At<int32_t>(workspace, w.slots_out);
+    void* temp = w.At<void>(workspace, w.temp);
+    size_t temp_bytes = w.temp_bytes;
+    const int n = static_cast<int>(slots);
+    if (by_score) {
+      uint64_t* keys64_in = w.At<uint64_t>(workspace, w.keys_in);
+      uint64_t* keys64_out = w.At<uint64_t>(workspace, w.keys_out);
+      ExpertKeysKernel<<<grid, 256, 0, s>>>(topk_expert, topk_weight, slots, num_experts, true, nullptr, keys64_in,
+                                            slots_in);
+      CheckLaunch();
+      CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys64_in, keys64_out, slots_in, slots_out, n, 0,
+                                                 32 + bits, s));
+      // The second sort's keys go where the first sort's inputs were (read before, by the sort).
+      KeepByScoreKernel<<<grid, 256, 0, s>>>(keys64_out, slots_out, slots, num_experts, count_begin,
+                                             out.num_tokens_per_expert, keys32_in, slots_in);
+      CheckLaunch();
+      CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys32_in, keys32_out, slots_in, slots_out, n, 0,
+                                                 bits, s));
+      AssignSortedKernel<<<grid, 256, 0, s>>>(keys32_out, slots_out, slots, num_experts, kept_begin, out);
+    } else {
+      ExpertKeysKernel<<<grid, 256, 0, s>>>(topk_expert, topk_weight, slots, num_experts, false, keys32_in, nullptr,
+                                            slots_in);
+      CheckLaunch();
+      CUDA_CHECK(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys32_in, keys32_out, slots_in, slots_out, n, 0,
+                                                 bits, s));
+      AssignSortedKernel<<<grid, 256, 0, s>>>(keys32_out, slots_out, slots, num_experts, count_begin, out);
+    }
+    CheckLaunch();
+  }
   if (num_tokens > 0) {
     DedupKernel<<<static_cast<unsigned>((num_tokens + 255) / 256), 256, 0, s>>>(
         topk_expert, expert_rank, num_tokens, top_k, out);
@@ -781,8 +846,9 @@ int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,
   EnqueueDispatchLayout(topk_expert, topk_weight, expert_rank, num_tokens, top_k, num_experts, num_ranks, capacity,
                         policy, workspace, out, ctx);
   cudaStream_t s = AsStream(ctx);
-  const int32_t* bad = static_cast<const int32_t*>(workspace) + num_experts;
   const int64_t slots = num_tokens * top_k;
+  const LayoutScratch w(slots, num_experts);
+  const int32_t* bad = w.At<int32_t>(workspace, w.bad);
   int32_t rows = 0, bad_host[2] = {0, 0};
   CUDA_CHECK(cudaMemcpyAsync(&rows, out.rank_row_begin + num_ranks, sizeof(rows),
                              cudaMemcpyDeviceToHost, s));

@@ -75,9 +75,12 @@ void Route(const Bf16* x, const Bf16* gate_weight, const float* bias, int64_t nu
            int64_t hidden, const RouterConfig& config, float* logits, int32_t* topk_expert,
            float* topk_weight, const ExecContext& ctx);
 
-// Bytes of device scratch DispatchLayout needs.
-size_t LayoutWorkspaceBytes(int num_experts, int num_ranks);
-// As cpu::DispatchLayout; every array in `out` and the inputs are device arrays. Returns the
+// Bytes of device scratch DispatchLayout needs for num_slots = tokens x top_k.
+size_t LayoutWorkspaceBytes(int64_t num_slots, int num_experts, int num_ranks);
+// As cpu::DispatchLayout; every array in `out` and the inputs are device arrays. Slots are
+// counted in one pass and given rows by one stable radix sort by expert (CUB; Transformer
+// Engine's MoE permute does the same); the score policy with a capacity sorts by (expert,
+// weight) first to pick the kept slots. Returns the
 // kept copies N (one device-to-host copy, which synchronizes the stream), after checking the
 // ids and ranks as the CPU reference does (KernelError).
 int64_t DispatchLayout(const int32_t* topk_expert, const float* topk_weight,

@@ -2,6 +2,7 @@
 // tolerances), and the NCCL all-to-all over the local GPUs. Skipped (GTEST_SKIP, with the
 // reason) where the build has no CUDA or the machine has no GPU, cuBLAS or NCCL.
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -117,33 +118,56 @@ TEST_F(GpuTest, RouteMatchesCpu) {
   }
 }
 
+// Both policies, with and without capacity; experts placed contiguously and round robin (rows
+// go by rank, then expert); weights random and coarsely rounded (ties broken by token
+// order); a small case and one of DeepSeek-V3's size.
 TEST_F(GpuTest, LayoutMatchesCpu) {
-  for (const DropPolicy policy : {DropPolicy::kPosition, DropPolicy::kScore}) {
-    for (const int64_t capacity : {kDropless, int64_t{0}, int64_t{40}}) {
-      const int64_t t = 1000;
-      const int k = 4, e = 13, p = 5;
-      std::vector<int32_t> expert;
-      std::vector<float> weight;
-      RandomChoices(t, k, e, 7, &expert, &weight);
-      std::vector<int32_t> rank(e);
-      for (int i = 0; i < e; ++i) rank[i] = ContiguousExpertRank(i, e, p);
-      LayoutBuffers want(t * k, e, p);
-      const int64_t want_rows = cpu::DispatchLayout(expert.data(), weight.data(), rank.data(), t, k, e, p,
-                                                    capacity, policy, want.Out(), ExecContext{});
-      LayoutOut dev{Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(p),
-                    Alloc<int32_t>(p), Alloc<int32_t>(p + 1), Alloc<int32_t>(t * k), Alloc<int32_t>(t * k)};
-      void* ws = Alloc<char>(cuda::LayoutWorkspaceBytes(e, p));
-      const int64_t rows = cuda::DispatchLayout(Upload(expert), Upload(weight), Upload(rank), t, k, e,
-                                                p, capacity, policy, ws, dev, ctx_);
-      ASSERT_EQ(rows, want_rows);
-      EXPECT_EQ(Download(dev.num_tokens_per_expert, e), want.per_expert);
-      EXPECT_EQ(Download(dev.num_dropped_per_expert, e), want.dropped);
-      EXPECT_EQ(Download(dev.num_tokens_per_rank, p), want.tokens_per_rank);
-      EXPECT_EQ(Download(dev.rank_row_begin, p + 1), want.rank_begin);
-      EXPECT_EQ(Download(dev.slot_to_row, t * k), want.slot_to_row);
-      std::vector<int32_t> want_r2s(want.row_to_slot.begin(), want.row_to_slot.begin() + rows);
-      EXPECT_EQ(Download(dev.row_to_slot, rows), want_r2s);
-    }
+  struct Case {
+    int64_t t;
+    int k, e, p;
+    int64_t capacity;
+    DropPolicy policy;
+    bool round_robin, ties;
+  };
+  std::vector<Case> cases;
+  struct Shape { int64_t t; int k, e, p; int64_t capacity; };
+  for (const Shape sh : {Shape{1000, 4, 13, 5, 40}, Shape{4096, 8, 256, 8, 100}})
+    for (const DropPolicy policy : {DropPolicy::kPosition, DropPolicy::kScore})
+      for (const int64_t capacity : {kDropless, int64_t{0}, sh.capacity})
+        for (const bool round_robin : {false, true})
+          for (const bool ties : {false, true})
+            cases.push_back({sh.t, sh.k, sh.e, sh.p, capacity, policy, round_robin, ties});
+  for (const Case& c : cases) {
+    const int64_t t = c.t;
+    const int k = c.k, e = c.e, p = c.p;
+    SCOPED_TRACE(::testing::Message() << "E " << e << (c.policy == DropPolicy::kScore ? " score" : " position")
+                                      << " capacity " << c.capacity << (c.round_robin ? " round robin" : "")
+                                      << (c.ties ? " ties" : ""));
+    std::vector<int32_t> expert;
+    std::vector<float> weight;
+    RandomChoices(t, k, e, 7, &expert, &weight);
+    if (c.ties)
+      for (float& w : weight) w = std::round(w * 8) / 8;
+    std::vector<int32_t> rank(e);
+    for (int i = 0; i < e; ++i) rank[i] = c.round_robin ? i % p : ContiguousExpertRank(i, e, p);
+    LayoutBuffers want(t * k, e, p);
+    const int64_t want_rows = cpu::DispatchLayout(expert.data(), weight.data(), rank.data(), t, k, e, p, c.capacity,
+                                                  c.policy, want.Out(), ExecContext{});
+    LayoutOut dev{Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(p),
+                  Alloc<int32_t>(p), Alloc<int32_t>(p + 1), Alloc<int32_t>(t * k), Alloc<int32_t>(t * k)};
+    void* ws = Alloc<char>(cuda::LayoutWorkspaceBytes(t * k, e, p));
+    const int64_t rows = cuda::DispatchLayout(Upload(expert), Upload(weight), Upload(rank), t, k, e, p, c.capacity,
+                                              c.policy, ws, dev, ctx_);
+    ASSERT_EQ(rows, want_rows);
+    EXPECT_EQ(Download(dev.num_tokens_per_expert, e), want.per_expert);
+    EXPECT_EQ(Download(dev.num_dropped_per_expert, e), want.dropped);
+    EXPECT_EQ(Download(dev.expert_row_begin, e), want.expert_begin);
+    EXPECT_EQ(Download(dev.num_copies_per_rank, p), want.copies_per_rank);
+    EXPECT_EQ(Download(dev.num_tokens_per_rank, p), want.tokens_per_rank);
+    EXPECT_EQ(Download(dev.rank_row_begin, p + 1), want.rank_begin);
+    EXPECT_EQ(Download(dev.slot_to_row, t * k), want.slot_to_row);
+    std::vector<int32_t> want_r2s(want.row_to_slot.begin(), want.row_to_slot.begin() + rows);
+    EXPECT_EQ(Download(dev.row_to_slot, rows), want_r2s);
   }
 }
 
@@ -159,7 +183,7 @@ TEST_F(GpuTest, LayoutRefusesBadIdsAndRanks) {
   for (int i = 0; i < e; ++i) rank[i] = ContiguousExpertRank(i, e, p);
   LayoutOut dev{Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(e), Alloc<int32_t>(p),
                 Alloc<int32_t>(p), Alloc<int32_t>(p + 1), Alloc<int32_t>(t * k), Alloc<int32_t>(t * k)};
-  void* ws = Alloc<char>(cuda::LayoutWorkspaceBytes(e, p));
+  void* ws = Alloc<char>(cuda::LayoutWorkspaceBytes(t * k, e, p));
   for (const int32_t bad : {-1, e}) {
     std::vector<int32_t> wrong = expert;
     wrong[37] = bad;
