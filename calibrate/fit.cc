@@ -326,8 +326,10 @@ AllToAllFit FitAllToAll(const std::vector<AllToAllPoint>& points, int folds, uin
 
 namespace {
 
-// The model of grouped_gemm.cc for bf16 experts, with rate R (peak, efficiency 1).
-OpModel GemmModel(const GemmGrid& grid, double fixed_s, double rate_Fps, double k_half, double mem_Bps) {
+// The grouped_gemm model (profile.h) with rate R for bf16 launches and R8 for fp8 ones (0:
+// none measured), each as the peak with efficiency 1.
+OpModel GemmModel(const GemmGrid& grid, double fixed_s, double rate_Fps, double k_half, double mem_Bps,
+                  double rate_fp8_Fps = 0) {
   OpModel m;
   m.name = "expert";
   m.form = "grouped_gemm";
@@ -337,6 +339,7 @@ OpModel GemmModel(const GemmGrid& grid, double fixed_s, double rate_Fps, double 
   m.gemm.row_tile = grid.row_tile;
   m.gemm.col_tile = grid.col_tile;
   m.gemm.peak_bf16_Fps = rate_Fps;
+  m.gemm.peak_fp8_Fps = rate_fp8_Fps;
   m.gemm.efficiency = 1;
   m.gemm.efficiency_fp8 = 1;
   m.gemm.k_half = k_half;
@@ -345,8 +348,8 @@ OpModel GemmModel(const GemmGrid& grid, double fixed_s, double rate_Fps, double 
 }
 
 double LayerTimeS(const OpModel& m, const GroupedGemmPoint& p) {
-  return m.GroupedGemmS(GateUpGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16)) +
-         m.GroupedGemmS(DownGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16));
+  return m.GroupedGemmS(GateUpGemm(p.rows, p.hidden, p.ffn, p.dtype)) +
+         m.GroupedGemmS(DownGemm(p.rows, p.hidden, p.ffn, p.dtype));
 }
 
 // One launch in the fit's linear terms: time = fixed + max(compute / R, bytes / M), with
@@ -358,8 +361,7 @@ struct LaunchTerms {
 
 std::vector<LaunchTerms> Terms(const GroupedGemmPoint& p, const GemmGrid& grid, double k_half) {
   std::vector<LaunchTerms> out;
-  for (const GroupedGemm& g : {GateUpGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16),
-                               DownGemm(p.rows, p.hidden, p.ffn, GemmDtype::kBf16)}) {
+  for (const GroupedGemm& g : {GateUpGemm(p.rows, p.hidden, p.ffn, p.dtype), DownGemm(p.rows, p.hidden, p.ffn, p.dtype)}) {
     LaunchTerms t;
     const OpWork w = GroupedGemmWork(g);
     t.present = w.tokens > 0;
@@ -466,6 +468,66 @@ GemmSolution BestOverKHalf(const std::vector<GroupedGemmPoint>& points, const Ge
   return best;
 }
 
+// The fp8 rate, with the fixed cost, k_half and memory rate of the bf16 fit (the same kernel
+// family on the same GPU: only the tensor-core rate differs): the inverse rate minimizing
+// the relative error, over a log grid from 1/4 to 16 times the bf16 rate, refined by golden
+// section. *bound: no fp8 launch was compute-bound, so the rate is only the lowest one no
+// case contradicts.
+double FitFp8Rate(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, const GemmSolution& bf16,
+                  bool* bound) {
+  std::vector<std::vector<LaunchTerms>> terms;
+  for (const GroupedGemmPoint& p : points) terms.push_back(Terms(p, grid, bf16.k_half));
+  auto residual = [&](double inv_rate) {
+    double sum = 0;
+    for (size_t i = 0; i < points.size(); ++i) {
+      double t = 0;
+      for (const LaunchTerms& l : terms[i])
+        if (l.present) t += bf16.fixed_s + std::max(l.compute * inv_rate, l.bytes * bf16.inv_mem);
+      sum += std::pow(t / points[i].time_s - 1, 2);
+    }
+    return sum;
+  };
+  const double lo = std::log(bf16.inv_rate / 16), hi = std::log(bf16.inv_rate * 4);
+  constexpr int kSteps = 400;
+  int best = 0;
+  double best_residual = kInf;
+  for (int i = 0; i <= kSteps; ++i) {
+    const double r = residual(std::exp(lo + (hi - lo) * i / kSteps));
+    if (r < best_residual) best_residual = r, best = i;
+  }
+  double a = lo + (hi - lo) * std::max(best - 1, 0) / kSteps, b = lo + (hi - lo) * std::min(best + 1, kSteps) / kSteps;
+  const double phi = (std::sqrt(5.0) - 1) / 2;
+  for (int i = 0; i < 60; ++i) {
+    const double c = b - phi * (b - a), d = a + phi * (b - a);
+    if (residual(std::exp(c)) <= residual(std::exp(d))) b = d; else a = c;
+  }
+  const double inv_rate = std::exp((a + b) / 2);
+  bool any_compute = false;
+  for (const auto& launches : terms)
+    for (const LaunchTerms& l : launches) any_compute |= l.present && l.compute * inv_rate >= l.bytes * bf16.inv_mem;
+  *bound = !any_compute;
+  if (any_compute) return 1 / inv_rate;
+  double max_inv = kInf;  // as SolveGemm: the lowest rate no launch's part contradicts
+  for (size_t i = 0; i < points.size(); ++i)
+    for (const LaunchTerms& l : terms[i])
+      if (l.present && l.compute > 0) max_inv = std::min(max_inv, points[i].time_s / l.compute);
+  return 1 / max_inv;
+}
+
+// The bf16 points fitted as BestOverKHalf does, then the fp8 points' rate with the rest fixed.
+OpModel FitBothDtypes(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, bool* rate_bound,
+                      bool* mem_bound, bool* rate_fp8_bound) {
+  std::vector<GroupedGemmPoint> bf16, fp8;
+  for (const GroupedGemmPoint& p : points) (p.dtype == GemmDtype::kFp8 ? fp8 : bf16).push_back(p);
+  if (bf16.size() < 2) throw std::invalid_argument("fit: need at least 2 bf16 points (fp8 is fitted against them)");
+  const GemmSolution s = BestOverKHalf(bf16, grid);
+  *rate_bound = s.rate_bound;
+  *mem_bound = s.mem_bound;
+  *rate_fp8_bound = false;
+  const double rate_fp8 = fp8.empty() ? 0 : FitFp8Rate(fp8, grid, s, rate_fp8_bound);
+  return GemmModel(grid, s.fixed_s, 1 / s.inv_rate, s.k_half, 1 / s.inv_mem, rate_fp8);
+}
+
 }  // namespace
 
 GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, int folds,
@@ -477,11 +539,8 @@ GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const
     for (const int64_t r : p.rows) rows += std::max<int64_t>(r, 0);
     if (rows == 0) throw std::invalid_argument("fit: a case without rows");
   }
-  const GemmSolution s = BestOverKHalf(points, grid);
   GroupedGemmFit fit;
-  fit.model = GemmModel(grid, s.fixed_s, 1 / s.inv_rate, s.k_half, 1 / s.inv_mem);
-  fit.rate_bound = s.rate_bound;
-  fit.mem_bound = s.mem_bound;
+  fit.model = FitBothDtypes(points, grid, &fit.rate_bound, &fit.mem_bound, &fit.rate_fp8_bound);
   std::vector<double> train;
   for (const GroupedGemmPoint& p : points) train.push_back(std::fabs(LayerTimeS(fit.model, p) / p.time_s - 1));
   fit.train_error_median = Median(train);
@@ -496,11 +555,13 @@ GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const
     for (int f = 0; f < folds; ++f) {
       std::vector<GroupedGemmPoint> train_pts, test_pts;
       for (int i = 0; i < n; ++i) (i % folds == f ? test_pts : train_pts).push_back(points[order[i]]);
-      if (train_pts.size() < 2) continue;
       try {
-        const GemmSolution part = BestOverKHalf(train_pts, grid);
-        const OpModel m = GemmModel(grid, part.fixed_s, 1 / part.inv_rate, part.k_half, 1 / part.inv_mem);
-        for (const GroupedGemmPoint& p : test_pts) held.push_back(std::fabs(LayerTimeS(m, p) / p.time_s - 1));
+        bool unused[3];
+        const OpModel m = FitBothDtypes(train_pts, grid, &unused[0], &unused[1], &unused[2]);
+        for (const GroupedGemmPoint& p : test_pts) {
+          // A fold whose training set has no point of this dtype cannot predict it.
+          if (m.gemm.PeakFps(p.dtype) > 0) held.push_back(std::fabs(LayerTimeS(m, p) / p.time_s - 1));
+        }
       } catch (const std::invalid_argument&) {
       }
     }

@@ -98,6 +98,7 @@ struct GroupedGemmPoint {
   double hidden = 0;
   double ffn = 0;
   double time_s = 0;
+  GemmDtype dtype = GemmDtype::kBf16;
 };
 
 // The kernel's grid, as the device reports it: the fit leaves it alone.
@@ -108,20 +109,24 @@ struct GemmGrid {
 };
 
 struct GroupedGemmFit {
-  // A grouped_gemm model (profile.h) of bf16 experts: fixed, the long-K rate as peak_bf16
-  // with efficiency 1 (a calibration measures rates, not the datasheet peak), k_half, mem_rate.
+  // A grouped_gemm model (profile.h): fixed, the long-K rate as peak_bf16 with efficiency 1
+  // (a calibration measures rates, not the datasheet peak), k_half, mem_rate; with fp8
+  // points, their long-K rate as peak_fp8 (efficiency_fp8 1), the rest shared.
   OpModel model;
-  bool rate_bound = false;  // no launch was compute-bound: the lowest rate no case contradicts
-  bool mem_bound = false;   // no launch was memory-bound: likewise for mem_rate
+  bool rate_bound = false;      // no bf16 launch was compute-bound: the lowest rate no case contradicts
+  bool mem_bound = false;       // no launch was memory-bound: likewise for mem_rate
+  bool rate_fp8_bound = false;  // no fp8 launch was compute-bound: likewise for the fp8 rate
   double train_error_median = 0;
   double heldout_error_median = -1;
   double heldout_error_p90 = -1;
   int folds = 0;
 };
 
-// Fits fixed, rate, k_half (over a grid of 0 to 4096) and mem_rate, minimizing the relative
-// error of each layer's time; throws std::invalid_argument with fewer than 2 points, a time
-// that is not positive, or a point without rows.
+// Fits fixed, rate, k_half (over a grid of 0 to 4096) and mem_rate to the bf16 points,
+// minimizing the relative error of each layer's time, then the fp8 rate to the fp8 points
+// with the other terms fixed (one kernel family on one GPU: the tensor-core rate is what fp8
+// changes). Held-out errors cover both dtypes. Throws std::invalid_argument with fewer than
+// 2 bf16 points, a time that is not positive, or a point without rows.
 GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const GemmGrid& grid, int folds = 5,
                               uint32_t seed = 1);
 

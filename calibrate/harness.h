@@ -39,6 +39,7 @@ struct CaseShape {
   int64_t peers = 0;        // a2a: peers each rank sends to (its messages)
   double skew = 0;
   std::string distribution; // expert: how the rows spread over the experts (uniform, zipf, hot)
+  std::string dtype;        // expert: the GEMMs' input type (bf16, fp8; empty: not a GEMM case)
   std::vector<int64_t> rows;  // expert: each expert's rows
 };
 

@@ -201,12 +201,13 @@ std::string ShapeText(const Case& c) {
   add(c.op == "expert" ? "G" : "E", s.experts);
   add("k", s.top_k);
   if (!s.distribution.empty()) out += " " + s.distribution;
+  if (!s.dtype.empty()) out += " " + s.dtype;
   return out;
 }
 
 std::string FormatCsv(const std::vector<Case>& cases, const std::string& backend) {
   std::ostringstream out;
-  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,distribution,rows,flops,bytes,"
+  out << "op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,distribution,rows,dtype,flops,bytes,"
          "rotations,sample,time_s\n";
   char buf[512];
   for (const Case& c : cases) {
@@ -219,7 +220,7 @@ std::string FormatCsv(const std::vector<Case>& cases, const std::string& backend
                     static_cast<long long>(c.shape.top_k), static_cast<long long>(c.shape.ranks),
                     static_cast<long long>(c.shape.peers), static_cast<long long>(c.shape.bytes_per_peer),
                     c.shape.skew);
-      out << buf << c.shape.distribution << "," << rows;
+      out << buf << c.shape.distribution << "," << rows << "," << c.shape.dtype;
       std::snprintf(buf, sizeof(buf), ",%.6g,%.6g,%d,%zu,%.6e\n", c.work.flops, c.work.bytes, c.rotations, i,
                     c.samples_s[i]);
       out << buf;
@@ -291,6 +292,11 @@ int SetUpBackend(const Options& opt, Harness& h, Profile& profile, void** stream
   profile.software.push_back({"cuda_driver", kernels::cuda::DriverVersion()});
   profile.software.push_back({"cublas", kernels::cuda::CublasVersion()});
   profile.software.push_back({"expert_gemm", kernels::cuda::ExpertGemmMethod()});
+  std::string no_fp8;
+  const bool fp8 = kernels::cuda::Fp8GemmAvailable(&no_fp8);
+  profile.software.push_back({"cublaslt", kernels::cuda::CublasLtVersion()});
+  profile.software.push_back({"expert_gemm_fp8", fp8 ? "cublasLtMatmul: one call per expert, E4M3, per-tensor scales"
+                                                     : "none (" + no_fp8 + ")"});
   const std::string nccl = kernels::NcclAllToAll::Version();
   profile.software.push_back({"nccl", nccl.empty() ? "not found" : nccl});
   return kExitOk;
@@ -395,15 +401,16 @@ OpModel FitExpertCases(const std::vector<const Case*>& cases, const GemmGrid& gr
   std::vector<GroupedGemmPoint> points;
   for (const Case* c : cases)
     points.push_back({c->shape.rows, static_cast<double>(c->shape.hidden), static_cast<double>(c->shape.ffn),
-                      c->work.time_s});
+                      c->work.time_s, c->shape.dtype == "fp8" ? GemmDtype::kFp8 : GemmDtype::kBf16});
   const GroupedGemmFit fit = FitGroupedGemm(points, grid);
   OpModel m = fit.model;
   double tmin = 1e300, tmax = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     tmin = std::min(tmin, cases[i]->work.tokens);
     tmax = std::max(tmax, cases[i]->work.tokens);
-    PrintCase(*cases[i], m.GroupedGemmS(GateUpGemm(points[i].rows, points[i].hidden, points[i].ffn, GemmDtype::kBf16)) +
-                             m.GroupedGemmS(DownGemm(points[i].rows, points[i].hidden, points[i].ffn, GemmDtype::kBf16)));
+    const GroupedGemmPoint& p = points[i];
+    PrintCase(*cases[i], m.GroupedGemmS(GateUpGemm(p.rows, p.hidden, p.ffn, p.dtype)) +
+                             m.GroupedGemmS(DownGemm(p.rows, p.hidden, p.ffn, p.dtype)));
   }
   m.valid_tokens_min = tmin;
   m.valid_tokens_max = tmax;
@@ -411,11 +418,17 @@ OpModel FitExpertCases(const std::vector<const Case*>& cases, const GemmGrid& gr
   m.heldout_error = fit.heldout_error_median;
   m.heldout_error_p90 = fit.heldout_error_p90;
   m.num_points = static_cast<int>(cases.size());
-  std::string note = "expert layer, bf16: gate/up and down grouped over uneven rows. peak_bf16_TFLOPs is the fitted "
-                     "long-K rate (efficiency 1): a calibration measures rates, not the datasheet peak.";
+  const bool fp8 = m.gemm.peak_fp8_Fps > 0;
+  std::string note = std::string("expert layer, ") + (fp8 ? "bf16 and fp8" : "bf16") +
+                     ": gate/up and down grouped over uneven rows. peak_bf16_TFLOPs is the fitted long-K rate "
+                     "(efficiency 1): a calibration measures rates, not the datasheet peak.";
+  if (fp8)
+    note += " peak_fp8_TFLOPs likewise, fitted to the fp8 cases with the bf16 fit's fixed cost, k_half and mem_rate "
+            "(cuBLASLt, one call per expert, per-tensor scales).";
   if (grid.row_tile == 1) note += " CPU: no tiles, one 'SM' per thread.";
   if (fit.rate_bound) note += " The rate is a lower bound: no launch was compute-bound.";
   if (fit.mem_bound) note += " mem_rate is a lower bound: no launch was memory-bound.";
+  if (fit.rate_fp8_bound) note += " The fp8 rate is a lower bound: no fp8 launch was compute-bound.";
   m.note = note;
   return m;
 }

@@ -44,18 +44,25 @@ struct CublasApi {
                             cublasComputeType_t, cublasGemmAlgo_t) = nullptr;
   decltype(&cublasGetProperty) get_property = nullptr;
   // cuBLAS 12.5 and newer: one launch for every expert's GEMM (null before: one per expert).
-  decltype(&cublasGemmGroupedBatchedEx) grouped_gemm = nullptr;
+  // Spelled out rather than decltype'd: CUDA 11.8's header (the bundle for older drivers)
+  // does not declare it.
+  cublasStatus_t (*grouped_gemm)(cublasHandle_t, const cublasOperation_t[],
+                                 const cublasOperation_t[], const int[], const int[], const int[],
+                                 const void*, const void* const[], cudaDataType_t, const int[],
+                                 const void* const[], cudaDataType_t, const int[], const void*,
+                                 void* const[], cudaDataType_t, const int[], int, const int[],
+                                 cublasComputeType_t) = nullptr;
 };
 
 const CublasApi& Cublas() {
   static CublasApi api = [] {
     CublasApi a;
-    for (const char* name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}) {
+    for (const char* name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}) {
       a.lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (a.lib) { a.file = name; break; }
     }
     if (!a.lib) {
-      a.error = "cannot dlopen libcublas.so.13 (nor .12): " + std::string(dlerror()) +
+      a.error = "cannot dlopen libcublas.so.13 (nor .12, .11): " + std::string(dlerror()) +
                 " (add the CUDA lib64 folder to LD_LIBRARY_PATH)";
       return a;
     }
@@ -443,7 +450,8 @@ void CheckLaunch() { CUDA_CHECK(cudaGetLastError()); }
 
 // ---- device utilities -------------------------------------------------------------------------
 // The driver must support the runtime this binary links (CUDA 13.0 needs driver branch 580
-// or newer): said first, and plainly, since every later call would only fail obscurely.
+// or newer, CUDA 11.8 520 or newer): said first, and plainly, since every later call would
+// only fail obscurely.
 bool DriverSupportsRuntime(std::string* why) {
   int driver = 0, runtime = 0;
   cudaDriverGetVersion(&driver);
@@ -458,7 +466,8 @@ bool DriverSupportsRuntime(std::string* why) {
       *why = "the NVIDIA driver supports CUDA up to " + std::to_string(driver / 1000) + "." +
              std::to_string(driver % 1000 / 10) + ", this build runs CUDA " + std::to_string(runtime / 1000) + "." +
              std::to_string(runtime % 1000 / 10) + (runtime / 1000 >= 13 ? " (driver branch 580 or newer)" : "") +
-             ": update the driver, or build the bundle with an older CUDA toolkit";
+             ": update the driver, or use the bundle built with CUDA 11.8 (driver 520 or newer): "
+             "tools/build_gpu_bundle.sh --cuda 11.8";
     }
     return false;
   }

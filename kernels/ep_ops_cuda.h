@@ -4,8 +4,8 @@
 //
 // Built only when nvcc was found (@local_cuda//:defs.bzl); dependents then see
 // EPSIM_WITH_CUDA defined. Semantics equal the CPU reference (ep_ops.h) with bf16 storage
-// and fp32 accumulation. cuBLAS is loaded at run time (dlopen of libcublas.so.13 or .12),
-// so binaries start on machines without it and say what is missing.
+// and fp32 accumulation. cuBLAS and cuBLASLt are loaded at run time (.so.13, .12 or .11),
+// so binaries start on machines without them and say what is missing.
 // All pointers are device pointers unless a comment says host.
 #ifndef EPSIM_KERNELS_EP_OPS_CUDA_H_
 #define EPSIM_KERNELS_EP_OPS_CUDA_H_
@@ -108,6 +108,21 @@ const char* ExpertGemmMethod();
 void ExpertFfn(const Bf16* input, const int32_t* num_rows, const int32_t* row_begin,
                int num_experts, int64_t hidden, int64_t ffn, const Bf16* w_gate_up,
                const Bf16* w_down, Bf16* output, void* workspace, const ExecContext& ctx);
+
+// The expert layer with fp8 (E4M3) GEMMs (kernels/expert_fp8.cu): gate/up and down through
+// cuBLASLt, one call per expert with rows (bf16 out, fp32 accumulation, per-tensor scales of
+// 1), SwiGLU written as fp8 between them. The weights are K-contiguous, as fp8 tensor cores
+// take them: w_gate_up_t[E][2F][H] and w_down_t[E][H][F], the transposes of ExpertFfn's;
+// H and F multiples of 16. Fp8GemmAvailable says why not where cuBLASLt or the GPU (compute
+// capability 8.9 or newer) has no fp8 GEMM. `workspace` holds ExpertFfnFp8WorkspaceBytes(R, F).
+using Fp8 = uint8_t;  // E4M3 bits (__nv_fp8_e4m3)
+bool Fp8GemmAvailable(std::string* why);
+std::string CublasLtVersion();
+void Bf16ToFp8(const Bf16* in, int64_t n, Fp8* out, const ExecContext& ctx);
+size_t ExpertFfnFp8WorkspaceBytes(int64_t rows, int64_t ffn);
+void ExpertFfnFp8(const Fp8* input, const int32_t* num_rows, const int32_t* row_begin, int num_experts,
+                  int64_t hidden, int64_t ffn, const Fp8* w_gate_up_t, const Fp8* w_down_t, Bf16* output,
+                  void* workspace, const ExecContext& ctx);
 
 // As cpu::Combine on bf16 rows (fp32 accumulation).
 void Combine(const Bf16* expert_out, const int32_t* slot_to_row, const float* topk_weight,

@@ -1,7 +1,8 @@
 // epsim kernels: host-side vectors around the EP-layer operations, shared by the calibrator
 // (calibrate/op_*.cc) and the kernel tests (tests/kernels/): the dispatch layout's output
-// arrays held in vectors, bf16 <-> fp32 conversion of whole vectors, and the error measure
-// both use to compare a bf16 kernel with its fp32 reference.
+// arrays held in vectors, bf16 <-> fp32 conversion of whole vectors, fp8 (E4M3) decoding and
+// the per-expert transposes of fp8 weights, and the error measure both use to compare a bf16
+// or fp8 kernel with its fp32 reference.
 //
 // One definition on purpose, as kernels/random_data.h: the calibrator's correctness checks
 // and the tests then judge the kernels by the same measure.
@@ -46,6 +47,31 @@ inline std::vector<uint16_t> ToBf16(const std::vector<float>& values) {
 inline std::vector<float> FromBf16(const std::vector<uint16_t>& values) {
   std::vector<float> out(values.size());
   for (size_t i = 0; i < values.size(); ++i) out[i] = Bf16ToFloat(values[i]);
+  return out;
+}
+
+// One fp8 E4M3 value (OCP FP8 / __nv_fp8_e4m3: sign, 4 exponent bits with bias 7, 3
+// mantissa bits; exponent 0 subnormal; S.1111.111 NaN, no infinities) widened to fp32 (exact).
+inline float Fp8E4M3ToFloat(uint8_t bits) {
+  const int exponent = (bits >> 3) & 0xF, mantissa = bits & 0x7;
+  const float sign = (bits & 0x80) ? -1.0f : 1.0f;
+  if (exponent == 0xF && mantissa == 0x7) return std::numeric_limits<float>::quiet_NaN();
+  if (exponent == 0) return sign * std::ldexp(static_cast<float>(mantissa), -9);  // m / 8 x 2^-6
+  return sign * std::ldexp(1.0f + mantissa / 8.0f, exponent - 7);
+}
+
+inline std::vector<float> FromFp8E4M3(const std::vector<uint8_t>& values) {
+  std::vector<float> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i) out[i] = Fp8E4M3ToFloat(values[i]);
+  return out;
+}
+
+// Row-major [batch][rows][cols] as [batch][cols][rows] (fp8 GEMMs take weights K-contiguous).
+inline std::vector<float> TransposeEach(const std::vector<float>& values, int64_t batch, int64_t rows, int64_t cols) {
+  std::vector<float> out(values.size());
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) out[(b * cols + c) * rows + r] = values[(b * rows + r) * cols + c];
   return out;
 }
 

@@ -3,6 +3,7 @@
 # (idempotent; safe to run every time). Needs root or sudo for apt-get.
 #   tools/setup.sh          build, tests, notebooks
 #   tools/setup.sh fuzz     also clang and its libFuzzer runtime (tools/fuzz/build_and_run.sh)
+#   tools/setup.sh cuda11   also g++-11, the host compiler of CUDA 11.8 (tools/cuda11_toolkit.sh)
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,9 @@ packages=(
 )
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(clang-14 libclang-rt-14-dev)
+fi
+if [ "${1:-}" = "cuda11" ]; then
+  packages+=(g++-11)
 fi
 
 missing=()

@@ -115,7 +115,7 @@ TEST(CalibrateCliTest, TinyCpuRunWritesLoadableProfileAndCsv) {
   ExpectLoadableWithoutAllToAll(yaml, kBuiltWithMpi ? "run under mpirun -np 2" : "built without MPI");
   const std::string csv = ReadFile(dir + "/tiny-cpu.csv");
   EXPECT_EQ(csv.rfind("op,backend,tokens,hidden,ffn,experts,top_k,ranks,peers,bytes_per_peer,skew,distribution,rows,"
-                      "flops,bytes,",
+                      "dtype,flops,bytes,",
                       0),
             0u);
   EXPECT_GE(CountLines(csv), 16 * 3 + 1);  // every sample of every case

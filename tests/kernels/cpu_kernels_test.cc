@@ -1,6 +1,7 @@
 // epsim kernel tests: the CPU reference against naive loops on random shapes, including the
 // edges (one token, E not a multiple of P, every token on one expert, capacity 0).
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -176,6 +177,30 @@ TEST(Bf16Test, RoundsToNearestEven) {
   const float x = 1.00390625f;  // halfway between two bf16 values: rounds to even (1.0)
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(x)), 1.0f);
   EXPECT_NEAR(Bf16ToFloat(FloatToBf16(3.14159f)), 3.14159f, 3.14159f / 128);
+}
+
+// E4M3's values by hand from its bit fields (OCP FP8 spec, table of E4M3 encodings).
+TEST(HostDataTest, Fp8E4M3DecodesEveryKindOfValue) {
+  EXPECT_EQ(Fp8E4M3ToFloat(0x38), 1.0f);         // 0.0111.000: 2^(7-7)
+  EXPECT_EQ(Fp8E4M3ToFloat(0xC0), -2.0f);        // 1.1000.000
+  EXPECT_EQ(Fp8E4M3ToFloat(0x3C), 1.5f);         // 0.0111.100: 1 + 4/8
+  EXPECT_EQ(Fp8E4M3ToFloat(0x7E), 448.0f);       // 0.1111.110: the largest, 1.75 x 2^8
+  EXPECT_EQ(Fp8E4M3ToFloat(0x08), 1.0f / 64);    // 0.0001.000: the smallest normal, 2^-6
+  EXPECT_EQ(Fp8E4M3ToFloat(0x01), 1.0f / 512);   // 0.0000.001: the smallest subnormal, 2^-9
+  EXPECT_EQ(Fp8E4M3ToFloat(0x07), 7.0f / 512);   // 0.0000.111
+  EXPECT_EQ(Fp8E4M3ToFloat(0x00), 0.0f);
+  EXPECT_TRUE(std::signbit(Fp8E4M3ToFloat(0x80)));
+  EXPECT_TRUE(std::isnan(Fp8E4M3ToFloat(0x7F)));
+  EXPECT_TRUE(std::isnan(Fp8E4M3ToFloat(0xFF)));
+  // Every other code is finite, and the positive ones increase with the code.
+  for (int b = 1; b < 0x7F; ++b) EXPECT_LT(Fp8E4M3ToFloat(b - 1), Fp8E4M3ToFloat(b)) << b;
+}
+
+TEST(HostDataTest, TransposeEachTransposesEveryMatrix) {
+  // Two 2 x 3 matrices.
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  EXPECT_EQ(TransposeEach(x, 2, 2, 3), (std::vector<float>{1, 4, 2, 5, 3, 6, 7, 10, 8, 11, 9, 12}));
+  EXPECT_EQ(TransposeEach(TransposeEach(x, 2, 2, 3), 2, 3, 2), x);
 }
 
 TEST(HostDataTest, Bf16VectorsRoundToNearestEven) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -242,6 +243,41 @@ TEST_F(GpuTest, PermuteExpertCombineMatchCpu) {
   cpu::Combine(gpu_out.data(), l.slot_to_row.data(), weight.data(), t, k, h, want.data(), ExecContext{});
   cuda::Combine(d_out, Upload(l.slot_to_row), Upload(weight), t, k, h, d_comb, ctx_);
   EXPECT_LT(NormalizedMaxError(FromBf16(Download(d_comb, t * h)), want), 1e-2);
+}
+
+// The fp8 layer against the CPU reference on the fp8 values it was given (decoded on the host
+// from what the GPU quantized); the GPU also rounds the SwiGLU output to fp8, which the
+// reference keeps in fp32: E4M3's 3 mantissa bits (up to 1/16 relative) over F = 128 terms
+// give a few percent, a wrong operand layout gives about 100%.
+TEST_F(GpuTest, ExpertFfnFp8MatchesCpu) {
+  std::string why;
+  if (!cuda::Fp8GemmAvailable(&why)) {
+    // Only a GPU without fp8 tensor cores may skip; a missing or failing cuBLASLt fails.
+    if (GpuExpected() && why.find("compute capability") == std::string::npos) FAIL() << why;
+    GTEST_SKIP() << why;
+  }
+  const std::vector<int32_t> rows = {37, 0, 200, 5, 64};
+  const int e = static_cast<int>(rows.size());
+  std::vector<int32_t> begin(e, 0);
+  for (int i = 1; i < e; ++i) begin[i] = begin[i - 1] + rows[i - 1];
+  const int64_t n = begin.back() + rows.back(), h = 256, f = 128;
+  auto quantize = [&](const std::vector<float>& values) {
+    uint8_t* d = Alloc<uint8_t>(values.size());
+    cuda::Bf16ToFp8(Upload(ToBf16(values)), static_cast<int64_t>(values.size()), d, ctx_);
+    return std::make_pair(d, FromFp8E4M3(Download(d, values.size())));
+  };
+  const auto [d_x, x] = quantize(RandomVector(n * h, 20));
+  const auto [d_w1, w1_t] = quantize(TransposeEach(RandomVector(e * h * 2 * f, 21, 0.06f), e, h, 2 * f));
+  const auto [d_w2, w2_t] = quantize(TransposeEach(RandomVector(e * f * h, 22, 0.08f), e, f, h));
+  for (const float v : x) ASSERT_TRUE(std::isfinite(v));
+  std::vector<float> want(n * h), ws(n * 3 * f);
+  cpu::ExpertFfn(x.data(), rows.data(), begin.data(), e, h, f, TransposeEach(w1_t, e, 2 * f, h).data(),
+                 TransposeEach(w2_t, e, h, f).data(), want.data(), ws.data(), ExecContext{});
+  uint16_t* d_out = Alloc<uint16_t>(n * h);
+  uint8_t* d_ws = Alloc<uint8_t>(cuda::ExpertFfnFp8WorkspaceBytes(n, f));
+  cuda::ExpertFfnFp8(d_x, rows.data(), begin.data(), e, h, f, d_w1, d_w2, d_out, d_ws, ctx_);
+  const double error = NormalizedMaxError(FromBf16(Download(d_out, n * h)), want);
+  EXPECT_LT(error, 0.1);
 }
 
 TEST(NcclAllToAllTest, UnevenSplitsOverLocalGpus) {
