@@ -23,7 +23,9 @@ fi
 bundle="${1:-/tmp/epsim-gpu-bundle}"
 targets=(//calibrate:epsim-calibrate //tests/kernels:gpu_kernels_test //tests/kernels:cpu_kernels_test)
 # MPI left out (--define=epsim_mpi=off): the GPU box has no libmpi.
-bazel --output_base="$output_base" build --define=epsim_mpi=off "${targets[@]}"
+# --symlink_prefix=/: no bazel-* links in the work tree, which would point into this other
+# output base and make the main build's `//...` descend into them.
+bazel --output_base="$output_base" build --symlink_prefix=/ --define=epsim_mpi=off "${targets[@]}"
 bin="$(bazel --output_base="$output_base" info --define=epsim_mpi=off bazel-bin 2>/dev/null)"
 if ! grep -q "CUDA_AVAILABLE = True" "$output_base"/external/local_cuda/defs.bzl; then
   echo "build_gpu_bundle: nvcc was not found at build time: the binaries have no CUDA backend" >&2
