@@ -108,12 +108,13 @@ int64_t ExpertsOnLargestDomains(const Scenario& s, int domain) {
 // Memory a run needs, estimated before anything is allocated: flows per all-to-all times
 // what one flow costs (measured: about 200 B per flow for the analytic engine at 8192
 // GPUs, SimGrid 2-3 KB per flow in flight). A source reaches at most min(P - 1, E, T k)
-// GPUs (with replicated experts, one copy per expert).
+// GPUs (with replicated experts, one copy per expert). `engine: auto` is costed as the fast
+// path: it runs SimGrid only where the replay takes seconds, a few thousand flows.
 double EstimatedMemoryBytes(const Scenario& s) {
   const double reach = std::min({static_cast<double>(s.gpus - 1), static_cast<double>(s.num_experts),
                                  static_cast<double>(s.tokens_per_gpu) * s.top_k});
   const double flows = static_cast<double>(s.gpus) * std::max(reach, 1.0);
-  const double per_flow = s.engine == Engine::kAnalytic ? 250.0 : 4000.0;
+  const double per_flow = s.engine == Engine::kSimGrid ? 4000.0 : 250.0;
   return 64e6 + flows * per_flow + 16.0 * s.gpus * s.num_experts;
 }
 
@@ -232,7 +233,7 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
                      StrFormat("this run would need about %.3g GB of memory (limit %.3g GB; raise it with "
                                "EPSIM_MAX_MEMORY_GB%s)",
                                need_bytes / 1e9, MemoryLimitBytes() / 1e9,
-                               s.engine != Engine::kAnalytic ? ", or use --engine analytic" : ""));
+                               s.engine == Engine::kSimGrid ? ", or use --engine analytic" : ""));
   }
   const double weight_bytes = ExpertWeightBytesPerGpu(s, t);
   if (weight_bytes > in.profile.memory_bytes) {

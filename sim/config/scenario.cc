@@ -49,7 +49,8 @@ const EnumTable<Overlap>& OverlapNames() {
   return kNames;
 }
 const EnumTable<Engine>& EngineNames() {
-  static const EnumTable<Engine> kNames = {{Engine::kSimGrid, "simgrid"}, {Engine::kAnalytic, "analytic"}};
+  static const EnumTable<Engine> kNames = {
+      {Engine::kAuto, "auto"}, {Engine::kSimGrid, "simgrid"}, {Engine::kAnalytic, "analytic"}};
   return kNames;
 }
 
@@ -271,7 +272,7 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](S s) { return Whole(s.rebalance_interval); }},
       {"strategy.overlap", "--overlap", "none", JoinedNames(OverlapNames(), "|"), [](R r, Scenario& s) { s.overlap = r.Enum(OverlapNames()); },
        [](S s) -> std::string { return NameOf(OverlapNames(), s.overlap); }},
-      {"engine", "--engine", "simgrid", JoinedNames(EngineNames(), "|"), [](R r, Scenario& s) { s.engine = r.Enum(EngineNames()); },
+      {"engine", "--engine", "auto", JoinedNames(EngineNames(), "|"), [](R r, Scenario& s) { s.engine = r.Enum(EngineNames()); },
        [](S s) -> std::string { return NameOf(EngineNames(), s.engine); }},
   };
   return kFields;

@@ -34,8 +34,9 @@ enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical 
 // Which assignments an expert over capacity drops.
 enum class DropPolicy { kPosition, kScore };
 enum class Overlap { kNone, kTwoBatch };
-// How a run is replayed: SimGrid's max-min flows (the reference) or the fast path.
-enum class Engine { kSimGrid, kAnalytic };
+// How a run is replayed: SimGrid's max-min flows (the reference), the fast path, or auto:
+// SimGrid where its replay is predicted to take seconds, else the fast path (engine.h).
+enum class Engine { kAuto, kSimGrid, kAnalytic };
 
 const EnumTable<Dtype>& DtypeNames();                      // bf16, fp8
 const EnumTable<A2aAlgorithm>& A2aAlgorithmNames();        // direct, hierarchical, low-latency, rdma-only
@@ -44,7 +45,7 @@ const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
 const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
 const EnumTable<Overlap>& OverlapNames();                  // none, two-batch
-const EnumTable<Engine>& EngineNames();                    // simgrid, analytic
+const EnumTable<Engine>& EngineNames();                    // auto, simgrid, analytic
 
 // True for the algorithms that send one message per (token, expert), without deduplication
 // (low-latency, rdma-only).
@@ -99,7 +100,7 @@ struct Scenario {
   // communication stream per GPU, so that one micro-batch's expert compute runs while the
   // other's dispatch or combine moves
   Overlap overlap = Overlap::kNone;
-  Engine engine = Engine::kSimGrid;
+  Engine engine = Engine::kAuto;
 
   // Per key: the value as written and where it came from ("FILE", "--flag" or "default").
   struct Source {

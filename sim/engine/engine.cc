@@ -1,9 +1,15 @@
 // epsim engine: the step loop on either engine (see engine.h).
 #include "sim/engine/engine.h"
 
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <utility>
+
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
+#include "common/numbers.h"
 #include "sim/engine/analytic_replay.h"
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/platform.h"
@@ -23,17 +29,47 @@ double LinkFloorBps(const Topology& t) {
 
 }  // namespace
 
-std::string RunSteps(const SimulationInputs& in, const std::function<StepWork(int step)>& make_step,
-                     const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step) {
+double PredictedSimGridCpuS(double flows_per_step, int steps) {
+  constexpr double kFlows = 8064, kSeconds = 1.49, kExponent = 1.93;
+  return steps * kSeconds * std::pow(std::max(flows_per_step, 0.0) / kFlows, kExponent);
+}
+
+EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int step)>& make_step,
+                   const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step) {
   const Scenario& s = in.scenario;
   const SmBudget sm = SmBudgetOf(in);
-  if (s.engine == Engine::kAnalytic) {
+  EngineRun run;
+  run.engine = s.engine;
+  // auto: step 0's flows say how long SimGrid would take; the step is kept, not rebuilt.
+  std::optional<StepWork> first_step;
+  std::string why;
+  if (s.engine == Engine::kAuto) {
+    first_step = make_step(0);
+    const double flows = static_cast<double>(first_step->dispatch.size() + first_step->combine.size());
+    const double predicted_s = PredictedSimGridCpuS(flows, s.steps);
+    run.engine = predicted_s <= kAutoSimGridLimitS ? Engine::kSimGrid : Engine::kAnalytic;
+    why = StrFormat("engine auto chose %s: a SimGrid replay of %.0f flows per step x %d steps would take about "
+                    "%.3g s of CPU (%s %.0f s)",
+                    run.engine == Engine::kSimGrid ? "SimGrid" : "the fast path", flows, s.steps, predicted_s,
+                    run.engine == Engine::kSimGrid ? "at most" : "over", kAutoSimGridLimitS);
+  }
+  auto step_work = [&](int step) {
+    if (step == 0 && first_step) {
+      StepWork work = std::move(*first_step);
+      first_step.reset();
+      return work;
+    }
+    return make_step(step);
+  };
+  auto describe = [&](const std::string& model) { return why.empty() ? model : why + "; " + model; };
+  if (run.engine == Engine::kAnalytic) {
     const FabricLayout layout(in.topology, s.gpus, sm);
     for (int step = 0; step < s.steps; ++step) {
-      const StepWork work = make_step(step);
+      const StepWork work = step_work(step);
       on_step(step, work, AnalyticReplayStep(layout, work));
     }
-    return kAnalyticModel;
+    run.description = describe(kAnalyticModel);
+    return run;
   }
   int argc = 1;
   char name[] = "epsim";
@@ -43,10 +79,10 @@ std::string RunSteps(const SimulationInputs& in, const std::function<StepWork(in
   const double send_all_s = static_cast<double>(s.tokens_per_gpu) * s.top_k * ShapeOf(s).dispatch_token_bytes /
                             LinkFloorBps(in.topology);
   Platform::ConfigurePrecision(engine, send_all_s);
-  const std::string network_model = Platform::ConfigureNetworkModel(engine, s.gpus);
+  run.description = describe(Platform::ConfigureNetworkModel(engine, s.gpus));
   Platform platform(in.topology, s.gpus, sm);
-  ReplaySteps(engine, platform, s.steps, make_step, on_step);
-  return network_model;
+  ReplaySteps(engine, platform, s.steps, step_work, on_step);
+  return run;
 }
 
 }  // namespace epsim

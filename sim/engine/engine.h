@@ -2,6 +2,7 @@
 //
 //   simgrid   every flow one mailbox put/get on SimGrid (replay.h): the reference
 //   analytic  per-link processor sharing (analytic_replay.h): the fast path
+//   auto      simgrid where its replay is predicted to take seconds, analytic beyond
 #ifndef EPSIM_SIM_ENGINE_ENGINE_H_
 #define EPSIM_SIM_ENGINE_ENGINE_H_
 
@@ -13,11 +14,26 @@
 
 namespace epsim {
 
+// What auto runs SimGrid for: a predicted replay of at most this many CPU seconds.
+constexpr double kAutoSimGridLimitS = 30;
+
+// CPU seconds the SimGrid replay takes for `steps` steps of `flows_per_step` flows (dispatch
+// and combine), from the scale ladder of BENCHMARKS.md (commit 978f565, 2-core Xeon): 1.49 s
+// for one step of 8064 flows (64 GPUs, direct), 21.8 s for 32512 (128 GPUs): a power law
+// of exponent 1.93 (each flow's end re-solves the sharing of the flows in flight). It
+// predicts the 256-GPU run (130560 flows, 261 s measured) at 319 s.
+double PredictedSimGridCpuS(double flows_per_step, int steps);
+
+struct EngineRun {
+  Engine engine = Engine::kSimGrid;  // the engine that ran (auto resolved)
+  std::string description;           // its network model, and for auto why it was chosen
+};
+
 // Runs `inputs.scenario.steps` steps: `make_step(s)` builds step s's work, between steps;
-// `on_step(s, work, timeline)` receives each finished step. Returns the network model's
-// description (for reports). The SimGrid engine exists once per process: call once.
-std::string RunSteps(const SimulationInputs& inputs, const std::function<StepWork(int step)>& make_step,
-                     const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step);
+// `on_step(s, work, timeline)` receives each finished step. The SimGrid engine exists once
+// per process: call once.
+EngineRun RunSteps(const SimulationInputs& inputs, const std::function<StepWork(int step)>& make_step,
+                   const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step);
 
 }  // namespace epsim
 

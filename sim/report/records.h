@@ -82,7 +82,8 @@ struct Summary {
 };
 
 struct SimulationResult {
-  std::string network_model;
+  std::string engine;         // the engine that ran: simgrid or analytic (auto resolved)
+  std::string network_model;  // its description; for engine auto, why it was chosen
   std::vector<StepRecord> steps;
   std::vector<GpuStepRecord> gpus;
   std::vector<ExpertStepRecord> experts;

@@ -32,6 +32,7 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
     j += StrFormat("  %s: %s,\n", JsonString(key).c_str(), JsonString(value).c_str());
   };
   str("epsim_version", kEpsimVersion);
+  str("engine", r.engine);
   str("network_model", r.network_model);
   str("topology_file", DisplayPath(in.topology.source_file));
   str("profile_file", DisplayPath(in.profile.file));

@@ -57,12 +57,14 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   StepBuilder builder(in);
   SimulationResult result;
   StepRecorder recorder(in, result);
-  result.network_model = RunSteps(
+  const EngineRun run = RunSteps(
       in, [&](int step) { return builder.Build(routing.Next(step)); },
       [&](int step, const StepWork& work, const StepTimeline& timeline) {
         if (trace != nullptr) trace->AddStep(step, work, timeline);
         recorder.Add(step, routing.plan(), work, timeline);
       });
+  result.engine = NameOf(EngineNames(), run.engine);
+  result.network_model = run.description;
   result.summary = Summarize(result, in.scenario.gpus);
   return result;
 }

@@ -320,7 +320,26 @@ TEST(CliTest, DefaultScenarioShapeRunsSmall) {
   CliRun r = Epsim("simulate default --tokens-per-gpu 256 --steps 1");
   ASSERT_EQ(r.exit_status, 0) << r.err;
   EXPECT_NE(r.out.find("deepseek-v3-64xh100"), std::string::npos);
-  EXPECT_NE(r.out.find("# network   : CM02"), std::string::npos);
+  // engine auto: 64 GPUs, direct, one step: 8064 flows, a SimGrid replay of a few seconds.
+  EXPECT_NE(r.out.find("# network   : engine auto chose SimGrid: a SimGrid replay of 8064 flows per step x 1 steps"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("; CM02 max-min"), std::string::npos) << r.out;
+}
+
+// engine auto beyond SimGrid's reach: 256 GPUs with the direct all-to-all are about 130k
+// flows a step, minutes on SimGrid (BENCHMARKS.md), so the fast path runs, and says why;
+// an engine asked for by name runs whatever the size.
+TEST(CliTest, EngineAutoTakesTheFastPathWhereSimGridWouldTakeMinutes) {
+  const std::string dir = ::testing::TempDir() + "/auto256";
+  CliRun r = Epsim("--gpus 256 --nodes 32 --tokens-per-gpu 64 --steps 1 --out " + dir);
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("# network   : engine auto chose the fast path"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(over 30 s); analytic per-link processor sharing"), std::string::npos) << r.out;
+  EXPECT_NE(ReadFile(dir + "/summary.json").find("\"engine\": \"analytic\""), std::string::npos);
+  r = Epsim("--gpus 16 --nodes 2 --tokens-per-gpu 64 --steps 1 --engine analytic --out " + dir);
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("# network   : analytic per-link"), std::string::npos) << r.out;
 }
 
 }  // namespace
