@@ -3,6 +3,7 @@
     import epsim_results as er
     run = er.simulate("zipf1", "default", "--routing", "zipf:1.0", "--engine", "analytic")
     run.summary["step_time_s"], run.steps, run.gpus          # summary.json, steps.csv, gpus.csv
+    run.links                 # links.csv: per (step, link) bytes, load, busy time, peak flows
     sw = er.sweep("skew", base="default", set={"engine": "analytic"},
                   grid={"workload.routing": ["uniform", "zipf:0.5", "zipf:1.0"]})
     sw.steps                  # sweep.csv: one row per (run, step), swept fields as columns
@@ -149,6 +150,11 @@ class Run:
         """experts.csv: one row per (step, expert)."""
         return self._csv("experts")
 
+    @property
+    def links(self):
+        """links.csv: one row per (step, link that carried bytes), with its tier."""
+        return self._csv("links")
+
 
 def load_run(path):
     """Loads a result folder written by `epsim simulate ... --out DIR`."""
@@ -201,10 +207,17 @@ class Sweep:
 
     def gpus(self, **fields):
         """gpus.csv of the runs matching `fields` (all runs when none), swept fields added."""
+        return self._per_run("gpus", fields)
+
+    def links(self, **fields):
+        """links.csv of the runs matching `fields` (all runs when none), swept fields added."""
+        return self._per_run("links", fields)
+
+    def _per_run(self, table, fields):
         frames = []
         firsts = self.steps.drop_duplicates("run").set_index("run")
         for run_id in self.select(**fields):
-            frame = self.run(run_id).gpus.copy()
+            frame = getattr(self.run(run_id), table).copy()
             frame.insert(0, "run", run_id)
             for i, column in enumerate(self.columns):
                 frame.insert(1 + i, column, firsts.loc[run_id, column])
@@ -236,8 +249,8 @@ def simulate(name, *args, fresh=False):
     out = results_root() / name
     stamp = "\n".join(map(str, args)) + "\n"
     args_file = out / "notebook_args.txt"
-    if (not fresh and (out / "summary.json").exists() and args_file.exists()
-            and args_file.read_text() == stamp):
+    if (not fresh and (out / "summary.json").exists() and (out / "links.csv").exists()
+            and args_file.exists() and args_file.read_text() == stamp):
         return Run(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("summary.json", "notebook_args.txt"):

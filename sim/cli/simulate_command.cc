@@ -41,7 +41,7 @@ void PrintUsage() {
                                                       : std::string(f.key) + ", default " + f.fallback;
     std::printf("  %-44s [%s]\n", flag.c_str(), field.c_str());
   }
-  std::printf("  %-44s write summary.json, steps.csv, gpus.csv, experts.csv there\n"
+  std::printf("  %-44s write summary.json, steps.csv, gpus.csv, experts.csv, links.csv there\n"
               "  %-44s write a Chrome/Perfetto timeline (JSON)\n"
               "  %-44s this text\n"
               "\n"
@@ -96,7 +96,7 @@ int Simulate(int argc, char** argv) {
   std::fputs(FormatReport(inputs, result).c_str(), stdout);
   if (!out_dir.empty()) {
     WriteResults(out_dir, inputs, result);
-    std::printf("# results in %s/: summary.json steps.csv gpus.csv experts.csv\n", out_dir.c_str());
+    std::printf("# results in %s/: summary.json steps.csv gpus.csv experts.csv links.csv\n", out_dir.c_str());
   }
   if (trace) {
     WriteFileAtomically(trace_path, trace->Json());

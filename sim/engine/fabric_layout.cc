@@ -88,6 +88,28 @@ int FabricLayout::ReceivePortLink(int src_rank, int dst_rank, bool via_fabric) c
   return 2 * num_gpus_ + 2 * NicSlot(dst_rank) + 1;
 }
 
+const char* FabricLayout::LinkTier(int link) const {
+  if (link < 2 * num_gpus_) return "nvlink";
+  if (link >= sm_base_) return "sm";
+  return link < 2 * num_gpus_ + 2 * slots() ? "nic" : "spine";
+}
+
+std::string FabricLayout::LinkName(int link) const {
+  if (link < 2 * num_gpus_) return "gpu-" + std::to_string(link / 2) + (link % 2 == 0 ? "-nvl-up" : "-nvl-down");
+  if (link >= sm_base_) {
+    const int g = (link - sm_base_) / 2;
+    return "gpu-" + std::to_string(g) + ((link - sm_base_) % 2 == 0 ? "-sm-send" : "-sm-recv");
+  }
+  const int nic_base = 2 * num_gpus_, up_base = nic_base + 2 * slots(), down_base = up_base + leaves_ * uplinks_;
+  if (link < up_base) return SlotName((link - nic_base) / 2) + ((link - nic_base) % 2 == 0 ? "-up" : "-down");
+  if (link < down_base) {
+    const int i = link - up_base;
+    return "leaf-" + std::to_string(i / uplinks_) + "-spine-" + std::to_string(i % uplinks_);
+  }
+  const int i = link - down_base;
+  return "spine-" + std::to_string(i % uplinks_) + "-leaf-" + std::to_string(i / uplinks_);
+}
+
 std::vector<double> FabricLayout::LinkCapacities() const {
   std::vector<double> capacity(2 * num_gpus_, topology_.scale_up.bandwidth_Bps);
   if (has_fabric_) {

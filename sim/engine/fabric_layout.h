@@ -72,6 +72,12 @@ class FabricLayout {
   bool has_sm_links() const { return sm_.send_Bps > 0; }
   const SmBudget& sm_budget() const { return sm_; }
   std::vector<double> LinkCapacities() const;
+  int num_links() const { return has_sm_links() ? sm_base_ + 2 * num_gpus_ : sm_base_; }
+  // Link `link`'s tier ("nvlink": a GPU's NVSwitch port; "nic": a NIC's port into its leaf;
+  // "spine": a leaf's uplink to or downlink from a spine; "sm": a GPU's all-to-all SMs) and
+  // name (gpu-5-nvl-up, nic-0.1-down, leaf-3-spine-2 / spine-2-leaf-3, gpu-5-sm-send).
+  const char* LinkTier(int link) const;
+  std::string LinkName(int link) const;
 
  private:
   Topology topology_;

@@ -109,6 +109,34 @@ void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, 
   result_.steps.push_back(rec);
   for (int e = 0; e < inputs_.scenario.num_experts; ++e)
     result_.experts.push_back({step, e, plan.expert_kept[e], plan.expert_dropped[e]});
+  for (const LinkStepRecord& link : LinkLoads(layout_, step, work, timeline)) result_.links.push_back(link);
+}
+
+std::vector<BusiestLink> StepRecorder::BusiestLinks() const {
+  const double steps = std::max<size_t>(result_.steps.size(), 1);
+  double step_time = 0;
+  for (const StepRecord& r : result_.steps) step_time += r.step_time_s / steps;
+  // Per link, its sums over the steps; then per tier the largest load (lowest index on ties).
+  std::vector<BusiestLink> per_link(layout_.num_links());
+  for (const LinkStepRecord& r : result_.links) {
+    BusiestLink& b = per_link[r.link];
+    b.load_s += r.load_s / steps;
+    b.busy_s += r.busy_s / steps;
+    b.peak_flows = std::max(b.peak_flows, r.peak_flows);
+  }
+  std::vector<BusiestLink> out;
+  for (int l = 0; l < layout_.num_links(); ++l) {
+    if (per_link[l].load_s <= 0) continue;
+    const std::string tier = layout_.LinkTier(l);
+    auto it = std::find_if(out.begin(), out.end(), [&](const BusiestLink& b) { return b.tier == tier; });
+    if (it != out.end() && it->load_s >= per_link[l].load_s) continue;
+    BusiestLink b = per_link[l];
+    b.tier = tier;
+    b.name = layout_.LinkName(l);
+    b.utilization = step_time > 0 ? b.load_s / step_time : 0;
+    if (it == out.end()) out.push_back(b); else *it = b;
+  }
+  return out;
 }
 
 Summary Summarize(const SimulationResult& result, int num_gpus) {

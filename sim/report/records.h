@@ -15,6 +15,7 @@
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
 #include "sim/report/attribution.h"
+#include "sim/report/link_load.h"
 #include "sim/workload/routing_plan.h"
 
 namespace epsim {
@@ -69,6 +70,14 @@ struct ExpertStepRecord {
   int64_t dropped = 0;
 };
 
+// The link of one tier with the most load (bytes / capacity), means over the steps.
+struct BusiestLink {
+  std::string tier, name;
+  double load_s = 0, busy_s = 0;
+  double utilization = 0;  // load / step time
+  int peak_flows = 0;      // the most over the steps
+};
+
 struct Summary {
   double wait_peers_s = 0, fixed_cost_s = 0, exposed_comm_s = 0, contention_s = 0;  // mean over GPUs and steps
   PhaseSplit dispatch_split, combine_split;  // the critical GPU's, mean over steps
@@ -79,6 +88,7 @@ struct Summary {
   int64_t dropped_tokens = 0, assignments = 0;
   double dropped_fraction = 0;
   double dispatch_GBps = 0, combine_GBps = 0;
+  std::vector<BusiestLink> busiest_links;  // one per tier that carried bytes, in link order
 };
 
 struct SimulationResult {
@@ -87,6 +97,7 @@ struct SimulationResult {
   std::vector<StepRecord> steps;
   std::vector<GpuStepRecord> gpus;
   std::vector<ExpertStepRecord> experts;
+  std::vector<LinkStepRecord> links;  // links.csv
   Summary summary;
 };
 
@@ -96,6 +107,9 @@ class StepRecorder {
   // Keeps references to `inputs` and `result`.
   StepRecorder(const SimulationInputs& inputs, SimulationResult& result);
   void Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline);
+  // Per tier, the link with the most load over the recorded steps (names from the layout).
+  std::vector<BusiestLink> BusiestLinks() const;
+  const FabricLayout& layout() const { return layout_; }
 
  private:
   // GPU g's record, all but the tokens it received (which need every source's row).

@@ -140,6 +140,14 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 m.step_time_p50_s * 1e3, m.step_time_p99_s * 1e3, r.steps.size(),
                 static_cast<long long>(m.dropped_tokens), static_cast<long long>(m.assignments),
                 100.0 * m.dropped_fraction);
+  if (!m.busiest_links.empty()) {
+    // Load = the link's bytes at its rate, against the mean step time (links.csv has them all).
+    std::string links;
+    for (const BusiestLink& b : m.busiest_links)
+      links += StrFormat("%s%s %s %.3f ms (%.0f%%, up to %d flows)", links.empty() ? "" : "; ", b.tier.c_str(),
+                         b.name.c_str(), b.load_s * 1e3, 100 * b.utilization, b.peak_flows);
+    out += "# busiest link per tier (bytes / rate per step): " + links + "\n";
+  }
   return out;
 }
 

@@ -2,11 +2,14 @@
 #include "sim/report/result_files.h"
 
 #include <string>
+#include <vector>
 
 #include "common/files.h"
 #include "common/json.h"
 #include "common/numbers.h"
 #include "sim/config/data_files.h"
+#include "sim/engine/fabric_layout.h"
+#include "sim/engine/step_builder.h"
 #include "sim/report/version.h"
 #include "sim/traffic/comm_model.h"
 
@@ -65,6 +68,14 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   str("communication_source", dispatch.source);
   j += "  \"a2a_GBps_per_gpu\": {\"dispatch\": " + JsonNumber(m.dispatch_GBps) +
        ", \"combine\": " + JsonNumber(m.combine_GBps) + "},\n";
+  j += "  \"busiest_links\": {";
+  for (size_t i = 0; i < m.busiest_links.size(); ++i) {
+    const BusiestLink& b = m.busiest_links[i];
+    j += (i ? ", " : "") + JsonString(b.tier) + ": {\"link\": " + JsonString(b.name) +
+         ", \"load_s\": " + JsonNumber(b.load_s) + ", \"busy_s\": " + JsonNumber(b.busy_s) +
+         ", \"utilization\": " + JsonNumber(b.utilization) + ", \"peak_flows\": " + JsonNumber(b.peak_flows) + "}";
+  }
+  j += "},\n";
   j += "  \"scenario\": {";
   bool first = true;
   for (const auto& [key, value] : s.Fields()) {
@@ -123,12 +134,24 @@ std::string ExpertsCsv(const SimulationResult& r) {
   return csv;
 }
 
+std::string LinksCsv(const SimulationInputs& in, const SimulationResult& r) {
+  const FabricLayout layout(in.topology, in.scenario.gpus, SmBudgetOf(in));
+  const std::vector<double> capacity = layout.LinkCapacities();
+  std::string csv = "step,link,tier,capacity_Bps,bytes,load_s,busy_s,peak_flows\n";
+  for (const LinkStepRecord& l : r.links) {
+    csv += StrFormat("%d,%s,%s,%.9g,%.0f,%.9g,%.9g,%d\n", l.step, layout.LinkName(l.link).c_str(),
+                     layout.LinkTier(l.link), capacity[l.link], l.bytes, l.load_s, l.busy_s, l.peak_flows);
+  }
+  return csv;
+}
+
 void WriteResults(const std::string& dir, const SimulationInputs& in, const SimulationResult& r) {
   MakeDirectories(dir);
   WriteFileAtomically(dir + "/summary.json", SummaryJson(in, r));
   WriteFileAtomically(dir + "/steps.csv", StepsCsv(r));
   WriteFileAtomically(dir + "/gpus.csv", GpusCsv(in, r));
   WriteFileAtomically(dir + "/experts.csv", ExpertsCsv(r));
+  WriteFileAtomically(dir + "/links.csv", LinksCsv(in, r));
 }
 
 }  // namespace epsim

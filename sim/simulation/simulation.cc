@@ -66,6 +66,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   result.engine = NameOf(EngineNames(), run.engine);
   result.network_model = run.description;
   result.summary = Summarize(result, in.scenario.gpus);
+  result.summary.busiest_links = recorder.BusiestLinks();
   return result;
 }
 

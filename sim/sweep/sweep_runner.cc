@@ -202,7 +202,7 @@ class Scheduler {
   void Start(size_t i) {
     const std::string dir = RunDir(out_dir_, runs_[i]);
     MakeDirectories(dir);
-    for (const char* name : {"/summary.json", "/steps.csv", "/gpus.csv", "/experts.csv", "/failed"})
+    for (const char* name : {"/summary.json", "/steps.csv", "/gpus.csv", "/experts.csv", "/links.csv", "/failed"})
       std::remove((dir + name).c_str());
     WriteFileAtomically(dir + "/sweep_args.txt", args_[i]);
     WriteFileAtomically(dir + "/sweep_build.txt", BuildFingerprint());
@@ -395,7 +395,7 @@ const std::string& BuildFingerprint() {
 
 bool SweepRunComplete(const std::string& run_dir, const std::string& args) {
   // summary.json is written first; the CSVs after it.
-  for (const char* name : {"/summary.json", "/steps.csv", "/gpus.csv", "/experts.csv"})
+  for (const char* name : {"/summary.json", "/steps.csv", "/gpus.csv", "/experts.csv", "/links.csv"})
     if (!PathExists(run_dir + name)) return false;
   std::string stored, build;
   if (!ReadFileIfPresent(run_dir + "/sweep_args.txt", &stored)) return true;  // made by hand: trust it

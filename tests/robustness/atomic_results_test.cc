@@ -29,7 +29,7 @@ using epsim_test::ReadFile;
 constexpr int kGpus = 64;
 constexpr int kSteps = 5;
 constexpr int kExperts = 256;  // the default scenario's
-const char kResultFiles[][16] = {"summary.json", "steps.csv", "gpus.csv", "experts.csv"};
+const char kResultFiles[][16] = {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"};
 
 std::vector<std::string> ListDir(const std::string& dir) {
   std::vector<std::string> names;

@@ -1,6 +1,6 @@
 // epsim robustness tests: a simulation is deterministic for a seed. The bundled default
 // scenario, run twice with the analytic engine into the same folder name, gives
-// byte-identical stdout, summary.json, steps.csv, gpus.csv and experts.csv.
+// byte-identical stdout, summary.json, steps.csv, gpus.csv, experts.csv and links.csv.
 //
 //   bazel test //tests/robustness:determinism_test
 #include <gtest/gtest.h>
@@ -32,7 +32,7 @@ TEST(DeterminismTest, DefaultScenarioTwiceGivesIdenticalBytes) {
   }
   EXPECT_NE(stdout_of[0].find("# step time p50"), std::string::npos) << stdout_of[0];
   EXPECT_EQ(stdout_of[0], stdout_of[1]) << "stdout differs";
-  for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv"}) {
+  for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"}) {
     const std::string a = ReadFile(dir + "/run0/" + name), b = ReadFile(dir + "/run1/" + name);
     EXPECT_FALSE(a.empty()) << name;
     EXPECT_TRUE(a == b) << name << " differs between two runs of the same seed ("

@@ -82,7 +82,7 @@ TEST(CliTest, WritesResultsDeterministically) {
   CliRun rb = Epsim(std::string(kSmall) + " --routing zipf:1 --capacity-factor 1.0 --out " + b);
   ASSERT_EQ(rb.exit_status, 0) << rb.err;
   EXPECT_EQ(ra.out.substr(0, ra.out.rfind("# results")), rb.out.substr(0, rb.out.rfind("# results")));
-  for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv"}) {
+  for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"}) {
     std::string fa = ReadFile(a + "/" + file), fb = ReadFile(b + "/" + file);
     EXPECT_FALSE(fa.empty()) << file;
     EXPECT_EQ(fa, fb) << file;

@@ -263,7 +263,7 @@ TEST(SweepCliTest, SweptRunsWriteWhatSimulateWrites) {
       command += " " + (line.rfind("base ", 0) == 0 ? line.substr(5) : line);
     CliRun r = epsim::testing::RunCommand(command + " --out " + alone + "/" + run);
     ASSERT_TRUE(r.exited && r.exit_status == 0) << command << "\n" << r.Describe();
-    for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv"}) {
+    for (const char* name : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"}) {
       const std::string want = ReadFile(alone + "/" + run + "/" + name);
       EXPECT_FALSE(want.empty()) << run << "/" << name;
       EXPECT_EQ(ReadFile(swept + "/runs/" + run + "/" + name), want) << run << "/" << name;
