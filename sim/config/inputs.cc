@@ -17,6 +17,26 @@ namespace {
 
 bool SetByUser(const Scenario& s, const std::string& key) { return s.sources.at(key).origin != "default"; }
 
+// Each fault names a part the run has, from a step the run reaches. Link names are checked
+// where the links are laid out (StepBuilder).
+void CheckFaults(const Scenario& s, const Topology& t) {
+  const int nodes = (s.gpus + t.gpus_per_node - 1) / t.gpus_per_node;
+  for (const Fault& f : s.faults) {
+    const std::string what = "'" + f.text + "': ";
+    if (f.from_step >= s.steps)
+      throw FieldError(s, "faults", what + "starts at step " + std::to_string(f.from_step) + ", after the run's last (" +
+                                        std::to_string(s.steps - 1) + ")");
+    if (f.kind == FaultKind::kGpu && f.gpu >= s.gpus)
+      throw FieldError(s, "faults", what + "the run has GPUs 0 to " + std::to_string(s.gpus - 1));
+    if (f.kind == FaultKind::kNic) {
+      if (t.scale_out.nics_per_node == 0) throw FieldError(s, "faults", what + "topology '" + t.name + "' has no NICs");
+      if (f.node >= nodes || f.nic >= t.scale_out.nics_per_node)
+        throw FieldError(s, "faults", what + "the run has nodes 0 to " + std::to_string(nodes - 1) + " with NICs 0 to " +
+                                          std::to_string(t.scale_out.nics_per_node - 1));
+    }
+  }
+}
+
 // The checks a scenario needs on its own: its fields against each other.
 void CheckScenarioFields(const Scenario& s) {
   if (s.top_k > s.num_experts)
@@ -219,6 +239,7 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
   if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.nics_per_node == 0)
     throw FieldError(s, "strategy.a2a", "topology '" + t.name + "' has no scale_out fabric");
   CheckCommFitsAlgorithm(s, domain);
+  CheckFaults(s, t);
   if (s.node_limit > 0 && s.parallelism == Parallelism::kExpert) {
     const int64_t reachable = ExpertsOnLargestDomains(s, DomainGpus(s, t));
     if (reachable < s.top_k) {

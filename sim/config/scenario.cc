@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <stdexcept>
 
 #include "common/numbers.h"
 #include "common/yaml.h"
@@ -272,6 +273,15 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](S s) { return Whole(s.rebalance_interval); }},
       {"strategy.overlap", "--overlap", "none", JoinedNames(OverlapNames(), "|"), [](R r, Scenario& s) { s.overlap = r.Enum(OverlapNames()); },
        [](S s) -> std::string { return NameOf(OverlapNames(), s.overlap); }},
+      {"faults", "--fault", "none", "KIND:TARGET:FRACTION[@STEP][;...]",
+       [](R r, Scenario& s) {
+         try {
+           s.faults = ParseFaults(r.Text());
+         } catch (const std::invalid_argument& e) {
+           r.Fail(e.what());
+         }
+       },
+       [](S s) { return FaultsText(s.faults); }},
       {"engine", "--engine", "auto", JoinedNames(EngineNames(), "|"), [](R r, Scenario& s) { s.engine = r.Enum(EngineNames()); },
        [](S s) -> std::string { return NameOf(EngineNames(), s.engine); }},
   };
@@ -325,6 +335,15 @@ void ReadFile(const std::string& path, Scenario& s) {
   static const std::set<std::string> kSections = {"model", "workload", "strategy"};
   auto take = [&](const std::string& key, const YAML::Node& value) {
     if (FindField(key) == nullptr) throw ConfigError(path, key, "", "unknown key");
+    if (key == "faults" && value.IsSequence()) {  // a list of faults: one per item
+      std::string joined;
+      for (const YAML::Node& item : value) {
+        if (!item.IsScalar()) throw ConfigError(path, key, "", "expected a list of faults as text (gpu:3:0.9@2)");
+        joined += (joined.empty() ? "" : ";") + item.Scalar();
+      }
+      s.sources[key] = {joined.empty() ? "none" : joined, path};
+      return;
+    }
     if (!value.IsScalar()) throw ConfigError(path, key, "", "expected a single value");
     s.sources[key] = {value.Scalar(), path};
   };
@@ -351,6 +370,12 @@ Scenario LoadScenario(const std::string& path,
     for (const ScenarioField& f : ScenarioSchema())
       if (flag == f.flag) field = &f;
     if (field == nullptr) throw ConfigError(kCommandLine, flag, value, "unknown flag");
+    // --fault repeats: each adds one to those of earlier --fault flags (a file's are replaced).
+    const auto earlier = s.sources.find(field->key);
+    if (std::string(field->key) == "faults" && earlier != s.sources.end() && earlier->second.origin == flag) {
+      earlier->second.text += ";" + value;
+      continue;
+    }
     s.sources[field->key] = {value, flag};
   }
   for (const ScenarioField& f : ScenarioSchema()) {

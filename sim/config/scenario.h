@@ -16,6 +16,7 @@
 
 #include "common/enum_names.h"
 #include "common/error.h"
+#include "sim/config/faults.h"
 #include "sim/workload/routing_spec.h"
 
 namespace epsim {
@@ -101,6 +102,8 @@ struct Scenario {
   // other's dispatch or combine moves
   Overlap overlap = Overlap::kNone;
   Engine engine = Engine::kAuto;
+  // Parts running below their speed or rate, each from a given step on (faults.h).
+  std::vector<Fault> faults;
 
   // Per key: the value as written and where it came from ("FILE", "--flag" or "default").
   struct Source {

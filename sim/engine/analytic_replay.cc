@@ -52,7 +52,8 @@ std::vector<double> Exchange(const FabricLayout& layout, const std::vector<doubl
 StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work) {
   const int p = layout.num_gpus();
   const int mbs = work.micro_batches;
-  const std::vector<double> capacity = layout.LinkCapacities();
+  std::vector<double> capacity = layout.LinkCapacities();
+  for (const auto& [link, fraction] : work.link_rate) capacity[link] *= fraction;  // faults
   StepTimeline t;
   t.gpus.resize(p);
   t.dispatch_flow_start.assign(work.dispatch.size(), 0);

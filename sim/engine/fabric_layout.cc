@@ -29,9 +29,9 @@ FabricLayout::FabricLayout(const Topology& topology, int num_gpus, SmBudget sm)
   sm_base_ = 2 * num_gpus_ + 2 * slots() + 2 * leaves_ * uplinks_;
 }
 
-int FabricLayout::NicSlot(int rank) const {
-  const int node = topology_.NodeOf(rank);
-  const int nic = topology_.NicOf(rank);
+int FabricLayout::NicSlot(int rank) const { return NicSlot(topology_.NodeOf(rank), topology_.NicOf(rank)); }
+
+int FabricLayout::NicSlot(int node, int nic) const {
   if (topology_.scale_out.rail_optimized) {
     const int per_rail = (nodes_used_ + nics_per_leaf_ - 1) / nics_per_leaf_ * nics_per_leaf_;
     return nic * per_rail + node;
@@ -108,6 +108,16 @@ std::string FabricLayout::LinkName(int link) const {
   }
   const int i = link - down_base;
   return "spine-" + std::to_string(i % uplinks_) + "-leaf-" + std::to_string(i / uplinks_);
+}
+
+int FabricLayout::LinkByName(const std::string& name) const {
+  for (int l = 0; l < num_links(); ++l)
+    if (LinkName(l) == name) return l;
+  return -1;
+}
+
+int FabricLayout::NicUpLink(int node, int nic) const {
+  return has_fabric_ ? 2 * num_gpus_ + 2 * NicSlot(node, nic) : -1;
 }
 
 std::vector<double> FabricLayout::LinkCapacities() const {

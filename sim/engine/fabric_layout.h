@@ -47,6 +47,7 @@ class FabricLayout {
 
   // Leaf-order position of the NIC GPU `rank` uses.
   int NicSlot(int rank) const;
+  int NicSlot(int node, int nic) const;
   // "nic-NODE.RAIL" for a used slot, "nic-unused-SLOT" for padding.
   std::string SlotName(int slot) const;
   bool SameLeaf(int src_rank, int dst_rank) const {
@@ -78,6 +79,10 @@ class FabricLayout {
   // name (gpu-5-nvl-up, nic-0.1-down, leaf-3-spine-2 / spine-2-leaf-3, gpu-5-sm-send).
   const char* LinkTier(int link) const;
   std::string LinkName(int link) const;
+  // The link named `name` (LinkName's names), or -1.
+  int LinkByName(const std::string& name) const;
+  // Node `node`'s NIC `nic`: its up link (its down link is the next); -1 without a fabric.
+  int NicUpLink(int node, int nic) const;
 
  private:
   Topology topology_;

@@ -19,8 +19,10 @@
 #include "sim/engine/platform.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 namespace sg4 = simgrid::s4u;
@@ -115,6 +117,53 @@ void Platform::BuildFabric(sg4::NetZone* root) {
                                       bandwidth, 0.0, sg4::Link::SharingPolicy::SPLITDUPLEX);
   }
   fabric->seal();
+}
+
+sg4::Link* Platform::SimGridLink(int link) const {
+  const std::string tier = layout_.LinkTier(link), name = layout_.LinkName(link);
+  if (tier == "nvlink" || tier == "sm") {
+    sg4::Link* l = sg4::Link::by_name_or_null(name);
+    if (l == nullptr) throw std::logic_error("platform: no SimGrid link " + name);
+    return l;
+  }
+  // One GPU per NIC slot stands for the slot; find a pair whose fabric route crosses `link`.
+  std::vector<int> by_slot;
+  std::vector<bool> seen(layout_.slots(), false);
+  for (int g = 0; g < num_gpus(); ++g) {
+    if (seen[layout_.NicSlot(g)]) continue;
+    seen[layout_.NicSlot(g)] = true;
+    by_slot.push_back(g);
+  }
+  for (const int a : by_slot) {
+    for (const int b : by_slot) {
+      if (a == b) continue;
+      const std::array<int, kMaxRouteLinks> route = layout_.RouteLinks(a, b, /*via_fabric=*/true);
+      const auto at = std::find(route.begin(), route.end(), link);
+      if (at == route.end()) continue;
+      std::vector<sg4::Link*> links;
+      double latency = 0;
+      nic_slots_[layout_.NicSlot(a)]->route_to(nic_slots_[layout_.NicSlot(b)], links, &latency);
+      const auto hops = static_cast<size_t>(std::count_if(route.begin(), route.end(), [](int l) { return l >= 0; }));
+      if (links.size() != hops) {
+        throw std::logic_error("platform: SimGrid's route " + layout_.SlotName(layout_.NicSlot(a)) + " -> " +
+                               layout_.SlotName(layout_.NicSlot(b)) + " has " + std::to_string(links.size()) +
+                               " links, the layout's " + std::to_string(hops));
+      }
+      return links[at - route.begin()];
+    }
+  }
+  throw std::logic_error("platform: no route crosses link " + name);
+}
+
+void Platform::SetLinkRates(const std::vector<std::pair<int, double>>& rates) {
+  if (rates.empty() && slowed_links_.empty()) return;
+  const std::vector<double> capacity = layout_.LinkCapacities();
+  for (const int link : slowed_links_) SimGridLink(link)->set_bandwidth(capacity[link]);
+  slowed_links_.clear();
+  for (const auto& [link, fraction] : rates) {
+    SimGridLink(link)->set_bandwidth(capacity[link] * fraction);
+    slowed_links_.push_back(link);
+  }
 }
 
 FlowPath Platform::Path(int src_rank, int dst_rank, bool via_fabric) const {

@@ -47,6 +47,9 @@ class Platform {
   Platform(const Topology& topology, int num_gpus, SmBudget sm = {});
 
   FlowPath Path(int src_rank, int dst_rank, bool via_fabric = false) const;
+  // Sets every link of `rates` ((FabricLayout link, fraction)) to that fraction of its rate and
+  // every other link to its full rate (faults take effect and end between steps).
+  void SetLinkRates(const std::vector<std::pair<int, double>>& rates);
   simgrid::s4u::Host* GpuHost(int rank) const { return gpu_hosts_[rank]; }
   int num_gpus() const { return layout_.num_gpus(); }
   const Topology& topology() const { return layout_.topology(); }
@@ -55,10 +58,15 @@ class Platform {
  private:
   void BuildNvlinkDomains(simgrid::s4u::NetZone* root);
   void BuildFabric(simgrid::s4u::NetZone* root);
+  // SimGrid's link for FabricLayout link `link`: NVLink and SM links by name, fabric links
+  // as the position they hold on a route SimGrid's fat tree gives (checked against the
+  // layout's route, so the two cannot silently differ).
+  simgrid::s4u::Link* SimGridLink(int link) const;
 
   FabricLayout layout_;
   std::vector<simgrid::s4u::Host*> gpu_hosts_;
   std::vector<simgrid::s4u::Host*> nic_slots_;  // by fat-tree leaf position
+  std::vector<int> slowed_links_;                // links SetLinkRates left below their rate
 };
 
 }  // namespace epsim

@@ -94,7 +94,7 @@ class Exchange {
 
 // Everything the GPU actors of one replay share.
 struct ReplayState {
-  const Platform* platform = nullptr;
+  Platform* platform = nullptr;
   int num_steps = 0;
   std::function<StepWork(int)> make_step;
   std::function<void(int, const StepWork&, const StepTimeline&)> on_step;
@@ -109,6 +109,7 @@ struct ReplayState {
 void PrepareStep(ReplayState& state, int step) {
   state.work = state.make_step(step);
   const StepWork& work = state.work;
+  state.platform->SetLinkRates(work.link_rate);  // faults: before any of the step's flows start
   StepTimeline& t = state.timeline;
   t = StepTimeline();
   t.gpus.resize(state.platform->num_gpus());
@@ -208,7 +209,7 @@ void GpuActor(ReplayState* state, int g) {
 
 }  // namespace
 
-void ReplaySteps(sg4::Engine& engine, const Platform& platform, int num_steps,
+void ReplaySteps(sg4::Engine& engine, Platform& platform, int num_steps,
                  const std::function<StepWork(int step)>& make_step,
                  const std::function<void(int step, const StepWork&, const StepTimeline&)>&
                      on_step) {

@@ -27,7 +27,7 @@ namespace epsim {
 // its work (so only one step's traffic is held at a time); `on_step(s, work, timeline)`
 // receives each finished step. Must run in a process whose SimGrid engine was created
 // for this platform; runs the engine to completion.
-void ReplaySteps(simgrid::s4u::Engine& engine, const Platform& platform, int num_steps,
+void ReplaySteps(simgrid::s4u::Engine& engine, Platform& platform, int num_steps,
                  const std::function<StepWork(int step)>& make_step,
                  const std::function<void(int step, const StepWork&, const StepTimeline&)>&
                      on_step);

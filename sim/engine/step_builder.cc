@@ -2,7 +2,10 @@
 #include "sim/engine/step_builder.h"
 
 #include <algorithm>
+#include <map>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "sim/traffic/traffic.h"
 
@@ -49,7 +52,42 @@ StepBuilder::StepBuilder(const SimulationInputs& inputs)
       sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))),
       dispatch_model_(CommModelFor(inputs, Phase::kDispatch)), combine_model_(CommModelFor(inputs, Phase::kCombine)),
       dispatch_wire_bytes_(WireBytesPerToken(inputs, Phase::kDispatch)),
-      combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)) {}
+      combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)) {
+  const FabricLayout layout(inputs.topology, inputs.scenario.gpus, SmBudgetOf(inputs));
+  for (const Fault& f : inputs.scenario.faults) {
+    std::vector<int> links;
+    if (f.kind == FaultKind::kNic) {
+      const int up = layout.NicUpLink(f.node, f.nic);
+      links = {up, up + 1};
+    } else if (f.kind == FaultKind::kLink) {
+      const int link = layout.LinkByName(f.link);
+      if (link < 0) {
+        throw FieldError(inputs.scenario, "faults",
+                         "'" + f.text + "': this run has no link '" + f.link + "' (names as in links.csv: " +
+                             layout.LinkName(0) + ", " + (layout.has_fabric() ? layout.LinkName(2 * layout.num_gpus()) : "") +
+                             ", ...)");
+      }
+      links = {link};
+    }
+    fault_links_.push_back(links);
+  }
+}
+
+void StepBuilder::ApplyFaults(int step, StepWork& work) const {
+  const std::vector<Fault>& faults = inputs_.scenario.faults;
+  std::map<int, double> rate;  // several faults on one link: the slowest
+  for (size_t i = 0; i < faults.size(); ++i) {
+    const Fault& f = faults[i];
+    if (!f.ActiveAt(step)) continue;
+    for (const int link : fault_links_[i]) rate[link] = std::min(rate.count(link) ? rate[link] : 1.0, f.fraction);
+    if (f.kind != FaultKind::kGpu) continue;
+    const double stretch = 1 / f.fraction;
+    for (std::vector<double>* v : {&work.route_s, &work.expert_s, &work.reduce_s}) (*v)[f.gpu] *= stretch;
+    for (auto* batches : {&work.batch_route_s, &work.batch_expert_s, &work.batch_reduce_s})
+      for (std::vector<double>& v : *batches) v[f.gpu] *= stretch;
+  }
+  work.link_rate.assign(rate.begin(), rate.end());
+}
 
 CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>& messages) {
   CallCost cost;
@@ -60,10 +98,12 @@ CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>&
   return cost;
 }
 
-StepWork StepBuilder::Build(const RoutingPlan& plan) {
-  if (inputs_.scenario.parallelism == Parallelism::kTensor) return TensorParallel(plan);
-  if (inputs_.scenario.overlap == Overlap::kTwoBatch) return TwoMicroBatches(plan);
-  return ExpertParallel(plan);
+StepWork StepBuilder::Build(int step, const RoutingPlan& plan) {
+  StepWork work = inputs_.scenario.parallelism == Parallelism::kTensor ? TensorParallel(plan)
+                  : inputs_.scenario.overlap == Overlap::kTwoBatch     ? TwoMicroBatches(plan)
+                                                                       : ExpertParallel(plan);
+  ApplyFaults(step, work);
+  return work;
 }
 
 StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {

@@ -21,10 +21,12 @@ SmBudget SmBudgetOf(const SimulationInputs& inputs);
 
 class StepBuilder {
  public:
-  // Keeps a reference to `inputs`.
+  // Keeps a reference to `inputs`. Throws ConfigError for a fault naming a link the
+  // layout does not have.
   explicit StepBuilder(const SimulationInputs& inputs);
 
-  StepWork Build(const RoutingPlan& plan);
+  // Step `step`'s work, with the faults active at that step applied.
+  StepWork Build(int step, const RoutingPlan& plan);
 
  private:
   // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
@@ -38,12 +40,15 @@ class StepBuilder {
 
   // Per GPU: the cost of one call in which it sends messages[g] messages.
   static CallCost CostOf(const CommModel& model, const std::vector<int64_t>& messages);
+  // The faults active at `step`: slowed GPUs' compute stretched, slowed links listed.
+  void ApplyFaults(int step, StepWork& work) const;
 
   const SimulationInputs& inputs_;
   CostModel costs_;
   CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
   CommModel dispatch_model_, combine_model_;
   double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire
+  std::vector<std::vector<int>> fault_links_;  // per scenario fault: the links it slows
 };
 
 }  // namespace epsim

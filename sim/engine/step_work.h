@@ -46,6 +46,9 @@ struct StepWork {
   std::vector<double> reduce_s; // per GPU: un-permute and weighted sum after combine
   // With M > 1: the same per micro-batch, [m][gpu]; their sums are the vectors above.
   std::vector<std::vector<double>> batch_route_s, batch_expert_s, batch_reduce_s;
+  // Links running below their rate this step (faults): (FabricLayout link, fraction), each
+  // link once; the compute of slowed GPUs is already in the durations above.
+  std::vector<std::pair<int, double>> link_rate;
 
   double RouteS(int m, int g) const { return micro_batches == 1 ? route_s[g] : batch_route_s[m][g]; }
   double ExpertS(int m, int g) const { return micro_batches == 1 ? expert_s[g] : batch_expert_s[m][g]; }

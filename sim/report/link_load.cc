@@ -53,13 +53,15 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
       }
     }
   }
-  const std::vector<double> capacity = layout.LinkCapacities();
+  std::vector<double> capacity = layout.LinkCapacities();
+  for (const auto& [link, fraction] : work.link_rate) capacity[link] *= fraction;
   std::vector<LinkStepRecord> out;
   for (int l = 0; l < num_links; ++l) {
     if (bytes[l] <= 0) continue;
     LinkStepRecord r;
     r.step = step;
     r.link = l;
+    r.capacity_Bps = capacity[l];
     r.bytes = bytes[l];
     r.load_s = bytes[l] / capacity[l];
     r.busy_s = busy[l];

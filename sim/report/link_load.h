@@ -15,6 +15,7 @@ namespace epsim {
 struct LinkStepRecord {
   int step = 0;
   int link = 0;          // FabricLayout's index: LinkName and LinkTier say what it is
+  double capacity_Bps = 0;  // its rate this step (a fault's fraction applied)
   double bytes = 0;      // every flow crossing it, dispatch and combine
   double load_s = 0;     // bytes / capacity: the time its bytes need at its rate
   double busy_s = 0;     // time with at least one flow crossing it in flight

@@ -111,6 +111,11 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                      s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none",
                      s.overlap == Overlap::kTwoBatch ? "two micro-batches" : "none", NameOf(EngineNames(), s.engine));
   }
+  if (!s.faults.empty()) {
+    std::string faults;
+    for (const Fault& f : s.faults) faults += (faults.empty() ? "" : "; ") + DescribeFault(f);
+    out += "# faults    : " + faults + " (the slowdown: epsim compare SCENARIO --vary faults=none,...)\n";
+  }
   out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
          "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
   out += kHeader;

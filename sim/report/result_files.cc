@@ -136,11 +136,10 @@ std::string ExpertsCsv(const SimulationResult& r) {
 
 std::string LinksCsv(const SimulationInputs& in, const SimulationResult& r) {
   const FabricLayout layout(in.topology, in.scenario.gpus, SmBudgetOf(in));
-  const std::vector<double> capacity = layout.LinkCapacities();
   std::string csv = "step,link,tier,capacity_Bps,bytes,load_s,busy_s,peak_flows\n";
   for (const LinkStepRecord& l : r.links) {
     csv += StrFormat("%d,%s,%s,%.9g,%.0f,%.9g,%.9g,%d\n", l.step, layout.LinkName(l.link).c_str(),
-                     layout.LinkTier(l.link), capacity[l.link], l.bytes, l.load_s, l.busy_s, l.peak_flows);
+                     layout.LinkTier(l.link), l.capacity_Bps, l.bytes, l.load_s, l.busy_s, l.peak_flows);
   }
   return csv;
 }

@@ -58,7 +58,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   SimulationResult result;
   StepRecorder recorder(in, result);
   const EngineRun run = RunSteps(
-      in, [&](int step) { return builder.Build(routing.Next(step)); },
+      in, [&](int step) { return builder.Build(step, routing.Next(step)); },
       [&](int step, const StepWork& work, const StepTimeline& timeline) {
         if (trace != nullptr) trace->AddStep(step, work, timeline);
         recorder.Add(step, routing.plan(), work, timeline);

@@ -327,6 +327,32 @@ TEST(CliTest, DefaultScenarioShapeRunsSmall) {
   EXPECT_NE(r.out.find("; CM02 max-min"), std::string::npos) << r.out;
 }
 
+// A slowed GPU computes 1/F as long from its fault's step on, and nothing else changes; the
+// report names the faults, and repeated --fault flags add up.
+TEST(CliTest, FaultsSlowWhatTheyNameFromTheirStep) {
+  const std::string base = "--gpus 16 --nodes 2 --tokens-per-gpu 256 --steps 2 --engine analytic --out ";
+  const std::string clean = ::testing::TempDir() + "/no_fault", slow = ::testing::TempDir() + "/gpu_fault";
+  ASSERT_EQ(Epsim(base + clean).exit_status, 0);
+  CliRun r = Epsim(base + slow + " --fault gpu:3:0.5@1 --fault link:gpu-5-nvl-up:0.5@1");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("# faults    : GPU 3 at 0.5 of its speed from step 1; gpu-5-nvl-up at 0.5 of its rate "
+                       "from step 1"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(ReadFile(slow + "/summary.json").find("\"faults\": \"gpu:3:0.5@1;link:gpu-5-nvl-up:0.5@1\""),
+            std::string::npos);
+  const std::vector<double> a = CsvColumn(clean + "/gpus.csv", "compute_s"), b = CsvColumn(slow + "/gpus.csv", "compute_s");
+  ASSERT_EQ(a.size(), 32u);
+  ASSERT_EQ(b.size(), 32u);
+  for (int row = 0; row < 32; ++row) {  // rows: step 0 GPUs 0..15, then step 1
+    const double want = row == 16 + 3 ? 2 * a[row] : a[row];
+    EXPECT_NEAR(b[row], want, 1e-12 + 1e-9 * want) << "row " << row;
+  }
+  // The slowed NVLink port: gpu-5-nvl-up carries the same bytes at half the rate in step 1.
+  const std::string links = ReadFile(slow + "/links.csv");
+  EXPECT_NE(links.find("1,gpu-5-nvl-up,nvlink,1.854e+11,"), std::string::npos) << links.substr(0, 400);
+}
+
 // engine auto beyond SimGrid's reach: 256 GPUs with the direct all-to-all are about 130k
 // flows a step, minutes on SimGrid (BENCHMARKS.md), so the fast path runs, and says why;
 // an engine asked for by name runs whatever the size.

@@ -63,6 +63,14 @@ TEST(EngineAgreementTest, HotExpertWithCapacity) {
                   0.02, 0.005);
 }
 
+// Faults: a NIC at half rate, a spine link at a third, a GPU at 0.8 of its speed from step
+// 1: the SimGrid links are re-rated between steps, the fast path scales its capacities.
+TEST(EngineAgreementTest, FaultsOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --capacity-factor none "
+                  "--fault nic:1.2:0.5 --fault link:spine-0-leaf-3:0.333 --fault gpu:7:0.8@1",
+                  0.02, 0.005);
+}
+
 TEST(EngineAgreementTest, OneNvlinkDomain) {
   ExpectAgreement(std::string(kShape) + " --topology gb200-nvl72 --profile gb200 --gpus 32 --nodes 8 "
                   "--routing zipf:1.0", 0.02, 0.005);

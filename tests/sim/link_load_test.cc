@@ -59,6 +59,7 @@ TEST(LinkLoadTest, BytesBusyTimeAndPeakFlowsByHand) {
   EXPECT_EQ(nic->step, 3);
   EXPECT_DOUBLE_EQ(nic->bytes, 8e6);
   EXPECT_DOUBLE_EQ(nic->load_s, 8e6 / 50e9);  // 400 Gb/s = 50 GB/s
+  EXPECT_DOUBLE_EQ(nic->capacity_Bps, 50e9);
   EXPECT_DOUBLE_EQ(nic->busy_s, 3.0 + 2.0);
   EXPECT_EQ(nic->peak_flows, 2);
   EXPECT_STREQ(layout.LinkTier(nic->link), "nic");

@@ -39,7 +39,8 @@ struct Phase {
 
 // Replays one step with the given flows and no compute; returns per-GPU phase ends.
 Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& dispatch,
-                 const std::vector<Flow>& combine, double expert_s = 0) {
+                 const std::vector<Flow>& combine, double expert_s = 0,
+                 const std::vector<std::pair<int, double>>& link_rate = {}) {
   std::vector<double> out = testing::RunInChild([&]() {
     int argc = 1;
     char name[] = "replay_test";
@@ -59,6 +60,7 @@ Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& di
           w.route_s.assign(gpus, 0);
           w.expert_s.assign(gpus, expert_s);
           w.reduce_s.assign(gpus, 0);
+          w.link_rate = link_rate;
           return w;
         },
         [&](int, const StepWork&, const StepTimeline& t) {
@@ -118,6 +120,37 @@ TEST(PlatformTest, RoutesMatchTheLatencyModel) {
     });
     EXPECT_EQ(out, (std::vector<double>{0, 0, 0})) << "rail_optimized " << rail_optimized;
   }
+}
+
+// A fault: one link at a fraction of its rate. Eight GPUs of node 0 send S each to GPU 8
+// (node 1, NIC 0); its NIC's down link at half rate binds: 8 S / (50 GB/s / 2), plus the
+// route latency of the cross-rail flows (2 NIC + 3 switch traversals). Then one flow through
+// a spine link at a quarter of its rate: S / (50 GB/s / 4). Both engines.
+TEST(ReplayTest, DegradedLinksSlowTheirFlowsAsClosedForms) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node");
+  const FabricLayout layout(topo, 16);
+  const double bytes = 16e6, nic_Bps = 50e9, latency = 2 * 1e-6 + 3 * 0.5e-6;
+  std::vector<Flow> incast;
+  for (int g = 0; g < 8; ++g) incast.push_back({g, 8, bytes});
+  const int nic_down = layout.NicUpLink(1, 0) + 1;
+  ASSERT_EQ(layout.LinkName(nic_down), "nic-1.0-down");
+  const double incast_s = 8 * bytes / (nic_Bps * 0.5) + latency;
+  EXPECT_NEAR(ReplayOnce(topo, 16, incast, {}, 0, {{nic_down, 0.5}}).dispatch_end[8], incast_s, 0.01 * incast_s);
+  StepWork work;
+  work.dispatch = incast;
+  work.route_s.assign(16, 0);
+  work.expert_s.assign(16, 0);
+  work.reduce_s.assign(16, 0);
+  work.link_rate = {{nic_down, 0.5}};
+  EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[8].dispatch_end, incast_s, 0.01 * incast_s);
+
+  const int spine_down = layout.RouteLinks(1, 8)[2];
+  ASSERT_STREQ(layout.LinkTier(spine_down), "spine");
+  const double one_s = bytes / (nic_Bps * 0.25) + latency;
+  EXPECT_NEAR(ReplayOnce(topo, 16, {{1, 8, bytes}}, {}, 0, {{spine_down, 0.25}}).dispatch_end[8], one_s, 0.01 * one_s);
+  work.dispatch = {{1, 8, bytes}};
+  work.link_rate = {{spine_down, 0.25}};
+  EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[8].dispatch_end, one_s, 0.01 * one_s);
 }
 
 TEST(ReplayTest, OneNvswitchNodeUniformMatchesClosedForm) {
