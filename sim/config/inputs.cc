@@ -287,6 +287,14 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
                              scenario.nodes);
   const auto [gpus_file, gpus_key] = FieldOrigin(scenario, "workload.gpus");
   CheckGpusFit(in.topology, scenario.gpus, gpus_file, gpus_key);
+  // The switches the run's nodes need, against the radix: a fabric nobody can build is refused.
+  const int nodes_used = (scenario.gpus + in.topology.gpus_per_node - 1) / in.topology.gpus_per_node;
+  const std::string radix_problem = RadixProblem(in.topology, ShapeFabric(in.topology, nodes_used));
+  if (!radix_problem.empty()) {
+    throw ConfigError(DisplayPath(in.topology.source_file), "scale_out.radix", std::to_string(in.topology.scale_out.radix),
+                      radix_problem + " (" + std::to_string(scenario.gpus) + " GPUs on " + std::to_string(nodes_used) +
+                          " nodes)");
+  }
   in.scenario.profile = scenario.profile.empty() ? in.topology.gpu : scenario.profile;
   const auto [profile_file, profile_key] = FieldOrigin(scenario, "profile");
   in.profile = LoadProfile(ResolveDataFile("calibrate/profiles", in.scenario.profile, profile_file, profile_key));

@@ -1,6 +1,9 @@
 // epsim config: topology loading and validation (see topology.h and topologies/README.md).
 #include "sim/config/topology.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "common/error.h"
@@ -51,6 +54,22 @@ Topology FromYaml(const YAML::Node& root, const std::string& file, int nodes_ove
     so.leaf_down_ports = static_cast<int>(out.Int("leaf_down_ports", 1));
     so.oversubscription = out.PositiveOr("oversubscription", 1.0);
     so.rail_optimized = out.Bool("rail_optimized");
+    if (out.Has("radix")) so.radix = static_cast<int>(out.Int("radix", 2));
+    if (out.Has("tiers")) so.tiers = static_cast<int>(out.Int("tiers", 2));
+    if (so.tiers != 2 && so.tiers != 3) out.Fail("tiers", "2 (leaf, spine) or 3 (leaf, spine, core)");
+    if (so.tiers == 3) {
+      so.spine_down_ports = static_cast<int>(out.Int("spine_down_ports", 1));
+      so.spine_oversubscription = out.PositiveOr("spine_oversubscription", 1.0);
+      if (so.spine_oversubscription < 1.0 || so.spine_oversubscription > so.spine_down_ports)
+        out.Fail("spine_oversubscription", "must be between 1 and spine_down_ports");
+      if (so.rail_optimized && so.spine_down_ports < so.nics_per_node) {
+        out.Fail("spine_down_ports", "a rail-optimized pod holds a leaf of every rail: at least nics_per_node (" +
+                                         std::to_string(so.nics_per_node) + ")");
+      }
+    } else {
+      for (const char* key : {"spine_down_ports", "spine_oversubscription"})
+        if (out.Has(key)) out.Fail(key, "applies to three tiers (scale_out.tiers: 3)");
+    }
     out.Finish();
     if (so.nics_per_node > t.gpus_per_node || t.gpus_per_node % so.nics_per_node != 0) {
       throw ConfigError(file, "scale_out.nics_per_node", std::to_string(so.nics_per_node),
@@ -76,6 +95,70 @@ Topology LoadTopology(const std::string& path, int nodes_override) {
 
 Topology ParseTopology(const std::string& yaml_text, const std::string& name, int nodes_override) {
   return FromYaml(LoadYamlString(yaml_text, name), name, nodes_override);
+}
+
+FabricShape ShapeFabric(const Topology& t, int nodes_used) {
+  const ScaleOut& out = t.scale_out;
+  FabricShape f;
+  const int nics = out.nics_per_node;
+  if (nics <= 0 || nodes_used <= 0) return f;
+  auto up_links = [](int down, double oversubscription) {
+    return std::max(1, static_cast<int>(std::ceil(down / oversubscription - 1e-9)));
+  };
+  auto divide_up = [](int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); };
+  if (out.rail_optimized) {
+    f.nics_per_leaf = std::min(out.leaf_down_ports, nodes_used);
+    const int rail_leaves = divide_up(nodes_used, f.nics_per_leaf);  // leaves per rail
+    if (out.tiers == 3) {
+      // A pod: the leaves of every rail for the nodes its spines' ports reach.
+      const int per_pod = std::max(1, out.spine_down_ports / nics);
+      f.pods = divide_up(rail_leaves, per_pod);
+      f.rail_leaves_per_pod = f.pods == 1 ? rail_leaves : per_pod;
+    } else {
+      f.rail_leaves_per_pod = rail_leaves;
+    }
+    f.leaves_per_pod = f.rail_leaves_per_pod * nics;
+  } else {
+    const int64_t ports = static_cast<int64_t>(nodes_used) * nics;
+    f.nics_per_leaf = static_cast<int>(std::min<int64_t>(out.leaf_down_ports, ports));
+    const int leaves = divide_up(ports, f.nics_per_leaf);
+    f.leaves_per_pod = out.tiers == 3 ? std::min(out.spine_down_ports, leaves) : leaves;
+    f.pods = divide_up(leaves, f.leaves_per_pod);
+  }
+  f.leaves = f.pods * f.leaves_per_pod;
+  // Enough spines that a leaf's down:up bandwidth equals the oversubscription; likewise
+  // cores for a spine.
+  f.spines_per_leaf = f.leaves == 1 ? 0 : up_links(f.nics_per_leaf, out.oversubscription);
+  f.cores_per_spine = f.pods == 1 ? 0 : up_links(f.leaves_per_pod, out.spine_oversubscription);
+  return f;
+}
+
+std::string RadixProblem(const Topology& t, const FabricShape& f) {
+  const ScaleOut& out = t.scale_out;
+  if (out.radix <= 0 || f.leaves == 0) return "";
+  const std::string radix = "more than the radix (" + std::to_string(out.radix) + ")";
+  const int leaf_up = std::max(1, static_cast<int>(std::ceil(out.leaf_down_ports / out.oversubscription - 1e-9)));
+  if (out.leaf_down_ports + leaf_up > out.radix) {
+    return "leaf switches need " + std::to_string(out.leaf_down_ports + leaf_up) + " ports (" +
+           std::to_string(out.leaf_down_ports) + " down, " + std::to_string(leaf_up) + " up), " + radix;
+  }
+  if (out.tiers == 2 && f.leaves > out.radix) {
+    return std::to_string(f.leaves) + " leaves need spine switches of " + std::to_string(f.leaves) +
+           " ports (one per leaf), " + radix + ": give the fabric a core tier (scale_out.tiers: 3 and spine_down_ports)";
+  }
+  if (out.tiers == 3) {
+    const int spine_up =
+        std::max(1, static_cast<int>(std::ceil(out.spine_down_ports / out.spine_oversubscription - 1e-9)));
+    if (out.spine_down_ports + spine_up > out.radix) {
+      return "spine switches need " + std::to_string(out.spine_down_ports + spine_up) + " ports (" +
+             std::to_string(out.spine_down_ports) + " down, " + std::to_string(spine_up) + " up), " + radix;
+    }
+    if (f.pods > out.radix) {
+      return std::to_string(f.pods) + " pods need core switches of " + std::to_string(f.pods) + " ports (one per pod), " +
+             radix + ": a fourth tier, which epsim does not model";
+    }
+  }
+  return "";
 }
 
 void CheckGpusFit(const Topology& topology, int gpus, const std::string& file,

@@ -19,7 +19,8 @@ struct ScaleUp {
   double latency_s = 0;           // GPU to GPU through one NVSwitch
 };
 
-// Scale-out fabric: NICs into a leaf tier, leaves into a spine tier (two-tier fat tree).
+// Scale-out fabric: NICs into a leaf tier, leaves into a spine tier (two-tier fat tree);
+// with three tiers, leaves and spines in pods, spines into a core tier.
 struct ScaleOut {
   int nics_per_node = 0;
   double nic_bandwidth_Bps = 0;   // per NIC per direction, efficiency applied (also switch ports)
@@ -30,7 +31,32 @@ struct ScaleOut {
   int leaf_down_ports = 0;        // NIC-facing ports per leaf switch
   double oversubscription = 1.0;  // leaf down ports : up ports
   bool rail_optimized = true;     // NIC i of every node on the leaves of rail i
+  int tiers = 2;                  // 2: leaf, spine; 3: leaf, spine, core
+  int radix = 0;                  // ports per switch; 0: not checked
+  int spine_down_ports = 0;       // three tiers: leaf-facing ports per spine (leaves per pod)
+  double spine_oversubscription = 1.0;  // three tiers: spine down ports : up ports
 };
+
+// How many switches of each tier the first `nodes_used` nodes need, and how they connect
+// (the SimGrid fat tree and the fabric layout are both built from it). A pod is the leaves
+// that share spines: with two tiers, the whole fabric.
+struct FabricShape {
+  int nics_per_leaf = 1;     // NIC ports per leaf (padding included)
+  int leaves = 0;
+  int spines_per_leaf = 0;   // S: each leaf has one link up to each spine of its pod (0: one leaf)
+  int leaves_per_pod = 0;
+  int pods = 1;
+  int cores_per_spine = 0;   // C (three tiers): each spine has one link up to C core switches
+  int rail_leaves_per_pod = 0;  // rail-optimized, three tiers: leaves per rail in a pod
+  int spines() const { return pods * spines_per_leaf; }
+  int cores() const { return spines_per_leaf * cores_per_spine; }
+  int slots() const { return leaves * nics_per_leaf; }
+};
+struct Topology;
+FabricShape ShapeFabric(const Topology& topology, int nodes_used);
+// Why the switches of `shape` would need more ports than scale_out.radix, naming the tier
+// and the numbers; "" when they fit (or no radix is given).
+std::string RadixProblem(const Topology& topology, const FabricShape& shape);
 
 struct Topology {
   std::string name;

@@ -3,38 +3,39 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace epsim {
 
+// Link numbering: [NVLink up/down per GPU][NIC up/down per slot][leaf->spine][spine->leaf]
+// [spine->core][core->spine][SM send/recv per GPU]; leaf links by (leaf, spine of its pod),
+// core links by (global spine, core of its plane).
 FabricLayout::FabricLayout(const Topology& topology, int num_gpus, SmBudget sm)
     : topology_(topology), num_gpus_(num_gpus), sm_(sm) {
   nodes_used_ = (num_gpus + topology.gpus_per_node - 1) / topology.gpus_per_node;
   // Built whenever the topology has NICs, so that rdma-only traffic has somewhere to go.
   has_fabric_ = topology.scale_out.nics_per_node > 0 && nodes_used_ > 0;
-  sm_base_ = 2 * num_gpus_;
+  nic_base_ = 2 * num_gpus_;
+  sm_base_ = nic_base_;
   if (!has_fabric_) return;
-  const ScaleOut& out = topology.scale_out;
-  const int nics = out.nics_per_node;
-  if (out.rail_optimized) {
-    nics_per_leaf_ = std::min(out.leaf_down_ports, nodes_used_);
-    leaves_ = (nodes_used_ + nics_per_leaf_ - 1) / nics_per_leaf_ * nics;
-  } else {
-    nics_per_leaf_ = std::min(out.leaf_down_ports, nodes_used_ * nics);
-    leaves_ = (nodes_used_ * nics + nics_per_leaf_ - 1) / nics_per_leaf_;
-  }
-  // Enough spines that a leaf's down:up bandwidth equals the oversubscription.
-  uplinks_ = leaves_ == 1 ? 0
-                          : static_cast<int>(std::max(
-                                1.0, std::ceil(nics_per_leaf_ / out.oversubscription - 1e-9)));
-  sm_base_ = 2 * num_gpus_ + 2 * slots() + 2 * leaves_ * uplinks_;
+  shape_ = ShapeFabric(topology, nodes_used_);
+  const int leaf_links = shape_.leaves * shape_.spines_per_leaf;
+  const int core_links = shape_.spines() * shape_.cores_per_spine;
+  leaf_up_base_ = nic_base_ + 2 * slots();
+  leaf_down_base_ = leaf_up_base_ + leaf_links;
+  core_up_base_ = leaf_down_base_ + leaf_links;
+  core_down_base_ = core_up_base_ + core_links;
+  sm_base_ = core_down_base_ + core_links;
 }
 
 int FabricLayout::NicSlot(int rank) const { return NicSlot(topology_.NodeOf(rank), topology_.NicOf(rank)); }
 
 int FabricLayout::NicSlot(int node, int nic) const {
   if (topology_.scale_out.rail_optimized) {
-    const int per_rail = (nodes_used_ + nics_per_leaf_ - 1) / nics_per_leaf_ * nics_per_leaf_;
-    return nic * per_rail + node;
+    // Pod-major, then rail-major: rail r's leaves of a pod hold NIC r of the pod's nodes.
+    const int rail_slots = shape_.rail_leaves_per_pod * shape_.nics_per_leaf;  // nodes per pod
+    const int pod = node / rail_slots;
+    return pod * shape_.leaves_per_pod * shape_.nics_per_leaf + nic * rail_slots + node % rail_slots;
   }
   return node * topology_.scale_out.nics_per_node + nic;
 }
@@ -42,9 +43,11 @@ int FabricLayout::NicSlot(int node, int nic) const {
 std::string FabricLayout::SlotName(int slot) const {
   int node = 0, nic = 0;
   if (topology_.scale_out.rail_optimized) {
-    const int per_rail = (nodes_used_ + nics_per_leaf_ - 1) / nics_per_leaf_ * nics_per_leaf_;
-    nic = slot / per_rail;
-    node = slot % per_rail;
+    const int rail_slots = shape_.rail_leaves_per_pod * shape_.nics_per_leaf;
+    const int pod_slots = shape_.leaves_per_pod * shape_.nics_per_leaf;
+    const int pod = slot / pod_slots, in_pod = slot % pod_slots;
+    nic = in_pod / rail_slots;
+    node = pod * rail_slots + in_pod % rail_slots;
   } else {
     node = slot / topology_.scale_out.nics_per_node;
     nic = slot % topology_.scale_out.nics_per_node;
@@ -57,57 +60,80 @@ double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric) 
   if (src_rank == dst_rank) return 0;  // a copy within the GPU
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return topology_.scale_up.latency_s;
   const ScaleOut& out = topology_.scale_out;
-  const int switches = SameLeaf(src_rank, dst_rank) ? 1 : 3;
+  const int switches = SameLeaf(src_rank, dst_rank) ? 1 : SamePod(src_rank, dst_rank) ? 3 : 5;
   return 2 * out.nic_latency_s + switches * out.switch_latency_s;
 }
 
-// Link numbering: [NVLink up/down per GPU][NIC up/down per slot][leaf->spine][spine->leaf].
 std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric) const {
-  if (src_rank == dst_rank) return {SmSendLink(src_rank), SmRecvLink(src_rank), -1, -1};
+  if (src_rank == dst_rank) return {SmSendLink(src_rank), SmRecvLink(src_rank), -1, -1, -1, -1};
   const int send = SendPortLink(src_rank, dst_rank, via_fabric);
   const int receive = ReceivePortLink(src_rank, dst_rank, via_fabric);
-  if (UsesNvlink(src_rank, dst_rank, via_fabric)) return {SmSendLink(src_rank), send, receive, SmRecvLink(dst_rank)};
+  if (UsesNvlink(src_rank, dst_rank, via_fabric))
+    return {SmSendLink(src_rank), send, receive, SmRecvLink(dst_rank), -1, -1};
   const int src_slot = NicSlot(src_rank), dst_slot = NicSlot(dst_rank);
-  const int src_leaf = src_slot / nics_per_leaf_, dst_leaf = dst_slot / nics_per_leaf_;
-  if (src_leaf == dst_leaf) return {send, receive, -1, -1};
-  const int up_base = 2 * num_gpus_ + 2 * slots();
-  const int down_base = up_base + leaves_ * uplinks_;
-  const int spine = dst_slot % uplinks_;
-  return {send, up_base + src_leaf * uplinks_ + spine, down_base + dst_leaf * uplinks_ + spine, receive};
+  const int src_leaf = src_slot / nics_per_leaf(), dst_leaf = dst_slot / nics_per_leaf();
+  if (src_leaf == dst_leaf) return {send, receive, -1, -1, -1, -1};
+  const int s = dst_slot % uplinks();  // the spine of each pod the flow uses
+  const int leaf_up = leaf_up_base_ + src_leaf * uplinks() + s;
+  const int leaf_down = leaf_down_base_ + dst_leaf * uplinks() + s;
+  const int src_pod = src_leaf / shape_.leaves_per_pod, dst_pod = dst_leaf / shape_.leaves_per_pod;
+  if (src_pod == dst_pod) return {send, leaf_up, leaf_down, receive, -1, -1};
+  const int c = dst_slot / uplinks() % shape_.cores_per_spine;
+  const int C = shape_.cores_per_spine;
+  return {send, leaf_up, core_up_base_ + (src_pod * uplinks() + s) * C + c,
+          core_down_base_ + (dst_pod * uplinks() + s) * C + c, leaf_down, receive};
 }
 
 int FabricLayout::SendPortLink(int src_rank, int dst_rank, bool via_fabric) const {
   if (src_rank == dst_rank) return -1;
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return 2 * src_rank;
-  return 2 * num_gpus_ + 2 * NicSlot(src_rank);
+  return nic_base_ + 2 * NicSlot(src_rank);
 }
 
 int FabricLayout::ReceivePortLink(int src_rank, int dst_rank, bool via_fabric) const {
   if (src_rank == dst_rank) return -1;
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return 2 * dst_rank + 1;
-  return 2 * num_gpus_ + 2 * NicSlot(dst_rank) + 1;
+  return nic_base_ + 2 * NicSlot(dst_rank) + 1;
 }
 
 const char* FabricLayout::LinkTier(int link) const {
-  if (link < 2 * num_gpus_) return "nvlink";
+  if (link < nic_base_) return "nvlink";
   if (link >= sm_base_) return "sm";
-  return link < 2 * num_gpus_ + 2 * slots() ? "nic" : "spine";
+  if (link < leaf_up_base_) return "nic";
+  return link < core_up_base_ ? "spine" : "core";
 }
 
 std::string FabricLayout::LinkName(int link) const {
-  if (link < 2 * num_gpus_) return "gpu-" + std::to_string(link / 2) + (link % 2 == 0 ? "-nvl-up" : "-nvl-down");
+  if (link < nic_base_) return "gpu-" + std::to_string(link / 2) + (link % 2 == 0 ? "-nvl-up" : "-nvl-down");
   if (link >= sm_base_) {
     const int g = (link - sm_base_) / 2;
     return "gpu-" + std::to_string(g) + ((link - sm_base_) % 2 == 0 ? "-sm-send" : "-sm-recv");
   }
-  const int nic_base = 2 * num_gpus_, up_base = nic_base + 2 * slots(), down_base = up_base + leaves_ * uplinks_;
-  if (link < up_base) return SlotName((link - nic_base) / 2) + ((link - nic_base) % 2 == 0 ? "-up" : "-down");
-  if (link < down_base) {
-    const int i = link - up_base;
-    return "leaf-" + std::to_string(i / uplinks_) + "-spine-" + std::to_string(i % uplinks_);
+  if (link < leaf_up_base_) return SlotName((link - nic_base_) / 2) + ((link - nic_base_) % 2 == 0 ? "-up" : "-down");
+  // A leaf's link to the spine s of its pod; spines are numbered pod by pod.
+  auto leaf_spine = [&](int i) {
+    const int leaf = i / uplinks();
+    return std::make_pair(leaf, leaf / shape_.leaves_per_pod * uplinks() + i % uplinks());
+  };
+  // A spine's link to core c of its plane; core s.C + c serves spine s of every pod.
+  auto spine_core = [&](int i) {
+    const int spine = i / shape_.cores_per_spine;
+    return std::make_pair(spine, spine % uplinks() * shape_.cores_per_spine + i % shape_.cores_per_spine);
+  };
+  if (link < leaf_down_base_) {
+    const auto [leaf, spine] = leaf_spine(link - leaf_up_base_);
+    return "leaf-" + std::to_string(leaf) + "-spine-" + std::to_string(spine);
   }
-  const int i = link - down_base;
-  return "spine-" + std::to_string(i % uplinks_) + "-leaf-" + std::to_string(i / uplinks_);
+  if (link < core_up_base_) {
+    const auto [leaf, spine] = leaf_spine(link - leaf_down_base_);
+    return "spine-" + std::to_string(spine) + "-leaf-" + std::to_string(leaf);
+  }
+  if (link < core_down_base_) {
+    const auto [spine, core] = spine_core(link - core_up_base_);
+    return "spine-" + std::to_string(spine) + "-core-" + std::to_string(core);
+  }
+  const auto [spine, core] = spine_core(link - core_down_base_);
+  return "core-" + std::to_string(core) + "-spine-" + std::to_string(spine);
 }
 
 int FabricLayout::LinkByName(const std::string& name) const {
@@ -116,16 +142,11 @@ int FabricLayout::LinkByName(const std::string& name) const {
   return -1;
 }
 
-int FabricLayout::NicUpLink(int node, int nic) const {
-  return has_fabric_ ? 2 * num_gpus_ + 2 * NicSlot(node, nic) : -1;
-}
+int FabricLayout::NicUpLink(int node, int nic) const { return has_fabric_ ? nic_base_ + 2 * NicSlot(node, nic) : -1; }
 
 std::vector<double> FabricLayout::LinkCapacities() const {
-  std::vector<double> capacity(2 * num_gpus_, topology_.scale_up.bandwidth_Bps);
-  if (has_fabric_) {
-    capacity.resize(capacity.size() + 2 * slots() + 2 * leaves_ * uplinks_,
-                    topology_.scale_out.nic_bandwidth_Bps);
-  }
+  std::vector<double> capacity(nic_base_, topology_.scale_up.bandwidth_Bps);
+  if (has_fabric_) capacity.resize(sm_base_, topology_.scale_out.nic_bandwidth_Bps);
   if (has_sm_links()) {
     for (int g = 0; g < num_gpus_; ++g) {
       capacity.push_back(sm_.send_Bps);

@@ -3,10 +3,13 @@
 // The SimGrid platform (platform.cc) and the analytic fast path (analytic_replay.cc) both
 // take their layout from here, so the two always describe the same cluster:
 //   - NVLink: GPU g has an up port and a down port (links 2g and 2g + 1);
-//   - fabric: NIC slots in leaf order (rail-major when rail-optimized), each with an up and
-//     a down link; leaves of `nics_per_leaf` slots; `uplinks` spines, each leaf with one
-//     link up to and one link down from every spine. As in SimGrid's fat tree (d-mod-k),
-//     a flow that leaves its leaf goes through spine (destination slot mod uplinks);
+//   - fabric: NIC slots in leaf order (rail-major within each pod when rail-optimized), each
+//     with an up and a down link; leaves of `nics_per_leaf` slots; pods of leaves sharing
+//     `uplinks` spines, each leaf with one link up to and one link down from every spine of
+//     its pod; with three tiers, each spine with one link up to and down from C core
+//     switches (core s.C + c serves spine s of every pod). As in SimGrid's fat tree
+//     (d-mod-k), a flow that leaves its leaf goes through spine (destination slot mod S) of
+//     its pod, and one that leaves its pod through core (destination slot / S mod C);
 //   - with an SM budget (sim/traffic/comm_model.h), the SMs a GPU's all-to-all kernels move
 //     data with, as a sending and a receiving link per GPU: an NVLink flow g -> h crosses
 //     g's sending SMs and h's receiving SMs, and a GPU's own tokens (g -> g) only those.
@@ -23,8 +26,8 @@
 namespace epsim {
 
 // The most links one route crosses: SM, NVLink up, NVLink down, SM; or NIC up, leaf to
-// spine, spine to leaf, NIC down.
-constexpr int kMaxRouteLinks = 4;
+// spine, spine to core, core to spine, spine to leaf, NIC down.
+constexpr int kMaxRouteLinks = 6;
 
 // What a GPU's SMs move for its all-to-alls, bytes per second; 0: no budget (no SM links).
 struct SmBudget {
@@ -40,10 +43,11 @@ class FabricLayout {
   int num_gpus() const { return num_gpus_; }
   int nodes_used() const { return nodes_used_; }
   bool has_fabric() const { return has_fabric_; }
-  int nics_per_leaf() const { return nics_per_leaf_; }
-  int leaves() const { return leaves_; }
-  int uplinks() const { return uplinks_; }
-  int slots() const { return leaves_ * nics_per_leaf_; }
+  const FabricShape& shape() const { return shape_; }
+  int nics_per_leaf() const { return shape_.nics_per_leaf; }
+  int leaves() const { return shape_.leaves; }
+  int uplinks() const { return shape_.spines_per_leaf; }
+  int slots() const { return shape_.slots(); }
 
   // Leaf-order position of the NIC GPU `rank` uses.
   int NicSlot(int rank) const;
@@ -51,9 +55,14 @@ class FabricLayout {
   // "nic-NODE.RAIL" for a used slot, "nic-unused-SLOT" for padding.
   std::string SlotName(int slot) const;
   bool SameLeaf(int src_rank, int dst_rank) const {
-    return NicSlot(src_rank) / nics_per_leaf_ == NicSlot(dst_rank) / nics_per_leaf_;
+    return NicSlot(src_rank) / nics_per_leaf() == NicSlot(dst_rank) / nics_per_leaf();
   }
-  // Route latency: one NVSwitch inside a domain; else 2 NICs and 1 (same leaf) or 3 switches.
+  bool SamePod(int src_rank, int dst_rank) const {
+    return NicSlot(src_rank) / nics_per_leaf() / shape_.leaves_per_pod ==
+           NicSlot(dst_rank) / nics_per_leaf() / shape_.leaves_per_pod;
+  }
+  // Route latency: one NVSwitch inside a domain; else 2 NICs and 1 (same leaf), 3 (same pod)
+  // or 5 switches.
   // `via_fabric` forces the NIC path between GPUs of one NVLink domain.
   double RouteLatencyS(int src_rank, int dst_rank, bool via_fabric = false) const;
   bool UsesNvlink(int src_rank, int dst_rank, bool via_fabric) const {
@@ -75,8 +84,10 @@ class FabricLayout {
   std::vector<double> LinkCapacities() const;
   int num_links() const { return has_sm_links() ? sm_base_ + 2 * num_gpus_ : sm_base_; }
   // Link `link`'s tier ("nvlink": a GPU's NVSwitch port; "nic": a NIC's port into its leaf;
-  // "spine": a leaf's uplink to or downlink from a spine; "sm": a GPU's all-to-all SMs) and
-  // name (gpu-5-nvl-up, nic-0.1-down, leaf-3-spine-2 / spine-2-leaf-3, gpu-5-sm-send).
+  // "spine": a leaf's uplink to or downlink from a spine; "core": a spine's to or from a core
+  // switch; "sm": a GPU's all-to-all SMs) and name (gpu-5-nvl-up, nic-0.1-down,
+  // leaf-3-spine-2 / spine-2-leaf-3, spine-2-core-7 / core-7-spine-2, gpu-5-sm-send; spines
+  // and cores numbered across pods).
   const char* LinkTier(int link) const;
   std::string LinkName(int link) const;
   // The link named `name` (LinkName's names), or -1.
@@ -89,9 +100,9 @@ class FabricLayout {
   int num_gpus_;
   int nodes_used_;
   bool has_fabric_ = false;
-  int nics_per_leaf_ = 1;
-  int leaves_ = 0;
-  int uplinks_ = 0;
+  FabricShape shape_;
+  // First index of each kind of fabric link (FabricLayout.cc's numbering).
+  int nic_base_ = 0, leaf_up_base_ = 0, leaf_down_base_ = 0, core_up_base_ = 0, core_down_base_ = 0;
   SmBudget sm_;
   int sm_base_ = 0;  // the first SM link, after every NVLink and fabric link
 };

@@ -17,7 +17,7 @@ struct FluidFlow {
   double bytes = 0;
   double start_s = 0;
   double latency_s = 0;
-  std::array<int, 4> links = {-1, -1, -1, -1};  // link indices; -1 = unused
+  std::array<int, 6> links = {-1, -1, -1, -1, -1, -1};  // link indices; -1 = unused
 };
 
 // Completion time (start + transfer + latency) of every flow.

@@ -106,8 +106,17 @@ void Platform::BuildFabric(sg4::NetZone* root) {
   const auto per_leaf = static_cast<unsigned int>(layout_.nics_per_leaf());
   const double bandwidth = topology().scale_out.nic_bandwidth_Bps;
   sg4::NetZone* fabric = nullptr;
+  const FabricShape& shape = layout_.shape();
   if (layout_.leaves() == 1) {
     sg4::FatTreeParams params(1, {per_leaf}, {1}, {1});
+    fabric = sg4::create_fatTree_zone("fabric", root, params, sg4::ClusterCallbacks(make_host),
+                                      bandwidth, 0.0, sg4::Link::SharingPolicy::SPLITDUPLEX);
+  } else if (shape.pods > 1) {
+    // Three levels: leaves of `per_leaf` NICs, pods of leaves_per_pod leaves with S spines
+    // each, C cores per spine (SimGrid's labels give core (s, c) spine s of every pod).
+    const auto u = [](int v) { return static_cast<unsigned int>(v); };
+    sg4::FatTreeParams params(3, {per_leaf, u(shape.leaves_per_pod), u(shape.pods)},
+                              {1, u(shape.spines_per_leaf), u(shape.cores_per_spine)}, {1, 1, 1});
     fabric = sg4::create_fatTree_zone("fabric", root, params, sg4::ClusterCallbacks(make_host),
                                       bandwidth, 0.0, sg4::Link::SharingPolicy::SPLITDUPLEX);
   } else {

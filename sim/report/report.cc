@@ -22,6 +22,12 @@ std::string TopologyLine(const Topology& t, int gpus) {
                       t.scale_out.nics_per_node, t.scale_out.nic_bandwidth_Bps / 1e9,
                       t.scale_out.nic_line_rate_Bps / 1e9, t.scale_out.efficiency,
                       t.scale_out.rail_optimized ? "rail-optimized" : "not rail-optimized", t.scale_out.oversubscription);
+    const FabricShape f = ShapeFabric(t, (gpus + t.gpus_per_node - 1) / t.gpus_per_node);
+    if (f.pods > 1) {
+      line += StrFormat(", three tiers: %d pods of %d leaves on %d spines each, %d core switches (spine "
+                        "oversubscription %g:1)",
+                        f.pods, f.leaves_per_pod, f.spines_per_leaf, f.cores(), t.scale_out.spine_oversubscription);
+    }
   }
   return line;
 }

@@ -8,6 +8,7 @@
 #include "tests/testing/csv_column.h"
 #include "tests/testing/run_command.h"
 
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,33 @@ TEST(EngineAgreementTest, FaultsOnFourDgxNodes) {
   ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --capacity-factor none "
                   "--fault nic:1.2:0.5 --fault link:spine-0-leaf-3:0.333 --fault gpu:7:0.8@1",
                   0.02, 0.005);
+}
+
+// Three tiers: 8 nodes of 4 GPUs, leaves of 2 NICs, pods of 4 nodes (2 leaves per rail),
+// 2 spines per pod, 8 cores per spine plane (16 in all): cross-pod flows climb to the core.
+TEST(EngineAgreementTest, ThreeTierFabric) {
+  const std::string topology = ::testing::TempDir() + "/three_tier.yaml";
+  std::ofstream(topology) << R"(name: test-three-tier
+gpu: h100
+nodes: 8
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 450GB/s, efficiency: 0.824, latency: 1us}
+scale_out:
+  nics_per_node: 4
+  nic_bandwidth: 400Gbps
+  efficiency: 0.94
+  nic_latency: 0.6us
+  switch_latency: 330ns
+  leaf_down_ports: 2
+  oversubscription: 1
+  rail_optimized: true
+  radix: 16
+  tiers: 3
+  spine_down_ports: 8
+)";
+  for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
+    ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --routing " + routing, 0.02, 0.005);
+  }
 }
 
 TEST(EngineAgreementTest, OneNvlinkDomain) {

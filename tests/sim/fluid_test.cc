@@ -11,7 +11,7 @@ FluidFlow On(int link, double bytes, double start = 0, double latency = 0) {
   f.bytes = bytes;
   f.start_s = start;
   f.latency_s = latency;
-  f.links = {link, -1, -1, -1};
+  f.links = {link, -1, -1, -1, -1, -1};
   return f;
 }
 
@@ -46,7 +46,7 @@ TEST(FluidTest, IdleGapBetweenFlows) {
 TEST(FluidTest, CompletionIsTheSlowestLink) {
   // A flow over links 0 (fast, alone) and 1 (shared with a second flow of equal size).
   FluidFlow both = On(0, 10);
-  both.links = {0, 1, -1, -1};
+  both.links = {0, 1, -1, -1, -1, -1};
   auto t = ProcessorSharingCompletions({both, On(1, 10)}, {100, 10});
   EXPECT_DOUBLE_EQ(t[0], 2.0);
   EXPECT_DOUBLE_EQ(t[1], 2.0);

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
@@ -81,6 +84,109 @@ std::vector<Flow> AllToAll(int gpus, double bytes) {
     for (int d = 0; d < gpus; ++d)
       if (s != d) flows.push_back({s, d, bytes});
   return flows;
+}
+
+// A three-tier fabric small enough to read: 8 nodes of 2 GPUs and 2 NICs, leaves of 2 NICs,
+// spines with 4 leaf ports. Rail-optimized: 4 leaves per rail, 2 per pod, so pods of 4
+// leaves (4 nodes), 2 spines per pod, 4 cores per spine plane: 8 cores.
+constexpr char kThreeTierTopology[] = R"(
+name: test-three-tier
+gpu: h100
+nodes: 8
+gpus_per_node: 2
+scale_up: {domain_gpus: 2, bandwidth: 400GB/s, latency: 2us}
+scale_out:
+  nics_per_node: 2
+  nic_bandwidth: 400Gbps
+  nic_latency: 1us
+  switch_latency: 500ns
+  leaf_down_ports: 2
+  oversubscription: 1
+  rail_optimized: true
+  radix: 8
+  tiers: 3
+  spine_down_ports: 4
+)";
+
+// The layout's routes (which the fast path and links.csv use) are SimGrid's: over every pair
+// of GPUs in different nodes, each layout link always maps to the same SimGrid link and no
+// two layout links to one (a routing difference would break the one-to-one map), and the
+// latency model's switch count is the route's.
+TEST(PlatformTest, ThreeTierRoutesAreSimGridsOneToOne) {
+  for (bool rail_optimized : {true, false}) {
+    std::string text = kThreeTierTopology;
+    if (!rail_optimized) text.replace(text.find("rail_optimized: true"), 20, "rail_optimized: false");
+    const Topology topo = ParseTopology(text, "three-tier.yaml");
+    const FabricLayout layout(topo, 16);
+    ASSERT_EQ(layout.shape().pods, 2);
+    ASSERT_EQ(layout.shape().leaves_per_pod, 4);
+    ASSERT_EQ(layout.shape().spines_per_leaf, 2);
+    ASSERT_EQ(layout.shape().cores(), 8);
+    std::vector<double> out = testing::RunInChild([&]() {
+      int argc = 1;
+      char name[] = "platform_test";
+      char* argv[] = {name, nullptr};
+      simgrid::s4u::Engine engine(&argc, argv);
+      xbt_log_control_set("root.thres:warning");
+      Platform::ConfigureNetworkModel(engine, 16);
+      Platform platform(topo, 16);
+      std::map<int, std::string> ours_to_simgrid;
+      std::map<std::string, int> simgrid_to_ours;
+      std::vector<double> problems = {0, 0, 0, 0};  // length, many-to-one, latency, pairs seen
+      for (int a = 0; a < 16; ++a) {
+        for (int b = 0; b < 16; ++b) {
+          if (topo.SameDomain(a, b)) continue;
+          const FlowPath path = platform.Path(a, b);
+          std::vector<simgrid::s4u::Link*> links;
+          double latency = 0;
+          path.src->route_to(path.dst, links, &latency);
+          std::vector<int> ours;
+          for (const int l : layout.RouteLinks(a, b))
+            if (l >= 0) ours.push_back(l);
+          if (links.size() != ours.size()) {
+            problems[0] += 1;
+            continue;
+          }
+          for (size_t i = 0; i < ours.size(); ++i) {
+            const std::string sg = links[i]->get_name();
+            const auto [o, new_ours] = ours_to_simgrid.emplace(ours[i], sg);
+            const auto [g, new_sg] = simgrid_to_ours.emplace(sg, ours[i]);
+            if (o->second != sg || g->second != ours[i]) problems[1] += 1;
+          }
+          const int switches = static_cast<int>(ours.size()) - 1;  // links between NIC, switches, NIC
+          if (std::abs(layout.RouteLatencyS(a, b) - (2 * 1e-6 + switches * 0.5e-6)) > 1e-12) problems[2] += 1;
+          problems[3] += 1;
+        }
+      }
+      return problems;
+    });
+    EXPECT_EQ(out[0], 0) << "routes of different lengths, rail_optimized " << rail_optimized;
+    EXPECT_EQ(out[1], 0) << "layout and SimGrid links not one-to-one, rail_optimized " << rail_optimized;
+    EXPECT_EQ(out[2], 0) << "latency model off the route, rail_optimized " << rail_optimized;
+    EXPECT_EQ(out[3], 16 * 14);
+  }
+}
+
+// Closed forms on the three-tier fabric: 1, 3 and 5 switches within a leaf, a pod and across
+// pods; a uniform all-to-all is NIC-bound (every tier non-blocking): each NIC carries S to
+// each of the 14 GPUs of other nodes, 14 S at 50 GB/s, plus 5 switch traversals. Both engines.
+TEST(ReplayTest, ThreeTierHopsAndUniformAllToAll) {
+  const Topology topo = ParseTopology(kThreeTierTopology, "three-tier.yaml");
+  const FabricLayout layout(topo, 16);
+  // Rail-optimized: node n's NIC r is slot r * 4 + n % 4 of pod n / 4; GPU 2n + r uses it.
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 2), 2e-6 + 1 * 0.5e-6);  // nodes 0, 1 rail 0: one leaf
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 4), 2e-6 + 3 * 0.5e-6);  // node 2 rail 0: other leaf, same pod
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 3), 2e-6 + 3 * 0.5e-6);  // node 1 rail 1: other rail's leaf
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 8), 2e-6 + 5 * 0.5e-6);  // node 4: the other pod
+  const double bytes = 8e6, expected = 14 * bytes / 50e9 + (2 * 1e-6 + 5 * 0.5e-6);
+  const std::vector<Flow> flows = AllToAll(16, bytes);
+  for (const double t : ReplayOnce(topo, 16, flows, {}).dispatch_end) EXPECT_NEAR(t, expected, 0.02 * expected);
+  StepWork work;
+  work.dispatch = flows;
+  work.route_s.assign(16, 0);
+  work.expert_s.assign(16, 0);
+  work.reduce_s.assign(16, 0);
+  for (const GpuTimeline& g : AnalyticReplayStep(layout, work).gpus) EXPECT_NEAR(g.dispatch_end, expected, 0.02 * expected);
 }
 
 // The platform's own latency model (1 switch within a leaf, 3 across) must agree with the

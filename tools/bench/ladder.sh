@@ -64,22 +64,22 @@ echo "sweep: $sweep_runs runs: $(cat "$work/sweep.time")" >&2
 for n in $sizes; do
   for routing in uniform zipf:1.0; do
     for a2a in direct hierarchical; do
-      run "analytic-$n-$routing-$a2a" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
+      run "analytic-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
     done
   done
 done
 for n in $simgrid_sizes; do
   for routing in uniform zipf:1.0; do
     for a2a in direct hierarchical; do
-      run "simgrid-$n-$routing-$a2a" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine simgrid
-      run "analytic-ref-$n-$routing-$a2a" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
+      run "simgrid-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine simgrid
+      run "analytic-ref-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
     done
   done
 done
 i=0
 for n in $simgrid_large; do
-  LIMIT_S="${simgrid_limits[$i]:-600}" run "simgrid-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine simgrid
-  run "analytic-ref-$n-zipf:1.0-direct" --topology dgx-h100 --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic
+  LIMIT_S="${simgrid_limits[$i]:-600}" run "simgrid-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine simgrid
+  run "analytic-ref-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic
   i=$((i + 1))
 done
 # Where the fast path is an approximation: spine links binding together with NICs.
