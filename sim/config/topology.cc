@@ -71,9 +71,10 @@ Topology FromYaml(const YAML::Node& root, const std::string& file, int nodes_ove
         if (out.Has(key)) out.Fail(key, "applies to three tiers (scale_out.tiers: 3)");
     }
     out.Finish();
-    if (so.nics_per_node > t.gpus_per_node || t.gpus_per_node % so.nics_per_node != 0) {
+    const bool shared = so.nics_per_node <= t.gpus_per_node;
+    if (shared ? t.gpus_per_node % so.nics_per_node != 0 : so.nics_per_node % t.gpus_per_node != 0) {
       throw ConfigError(file, "scale_out.nics_per_node", std::to_string(so.nics_per_node),
-                        "NICs must divide the GPUs of a node (gpus_per_node = " +
+                        "NICs must divide the GPUs of a node, or the GPUs the NICs (gpus_per_node = " +
                             std::to_string(t.gpus_per_node) + ")");
     }
     if (so.oversubscription < 1.0 || so.oversubscription > so.leaf_down_ports) {

@@ -70,9 +70,14 @@ struct Topology {
   int total_gpus() const { return nodes * gpus_per_node; }
   int NodeOf(int gpu_rank) const { return gpu_rank / gpus_per_node; }
   int DomainOf(int gpu_rank) const { return gpu_rank / scale_up.domain_gpus; }
-  // NIC index inside its node used by a GPU (GPUs share NICs evenly when fewer NICs).
-  int NicOf(int gpu_rank) const {
-    return (gpu_rank % gpus_per_node) * scale_out.nics_per_node / gpus_per_node;
+  // NICs each GPU stripes its fabric traffic over: nics_per_node / gpus_per_node when a node
+  // has more NICs than GPUs (AWS p5: 4 per GPU), else 1 (GPUs share NICs evenly).
+  int NicsPerGpu() const {
+    return scale_out.nics_per_node > gpus_per_node ? scale_out.nics_per_node / gpus_per_node : 1;
+  }
+  // NIC index inside its node of a GPU's stripe `stripe` (0 <= stripe < NicsPerGpu()).
+  int NicOf(int gpu_rank, int stripe = 0) const {
+    return (gpu_rank % gpus_per_node) * scale_out.nics_per_node / gpus_per_node + stripe;
   }
   bool SameDomain(int a, int b) const { return DomainOf(a) == DomainOf(b); }
 };

@@ -23,22 +23,33 @@ std::vector<double> Exchange(const FabricLayout& layout, const std::vector<doubl
   std::vector<double> ready(enter.size());
   for (size_t g = 0; g < enter.size(); ++g)
     ready[g] = (cost.barrier ? last_entry : enter[g]) + cost.OverheadS(static_cast<int>(g));
-  std::vector<FluidFlow> fluid(members.size());
+  // One fluid flow per stripe (a GPU with several NICs splits its fabric flows over them).
+  std::vector<FluidFlow> fluid;
+  std::vector<int> member_of;  // fluid flow -> index into members
+  fluid.reserve(members.size());
   for (size_t i = 0; i < members.size(); ++i) {
     const Flow& f = flows[members[i]];
-    fluid[i].bytes = f.bytes;
-    fluid[i].start_s = std::max(ready[f.src], ready[f.dst]);
-    fluid[i].latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric);
-    fluid[i].links = layout.RouteLinks(f.src, f.dst, f.via_fabric);
+    const int stripes = layout.Stripes(f.src, f.dst, f.via_fabric);
+    for (int s = 0; s < stripes; ++s) {
+      FluidFlow part;
+      part.bytes = f.bytes / stripes;
+      part.start_s = std::max(ready[f.src], ready[f.dst]);
+      part.latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric, s);
+      part.links = layout.RouteLinks(f.src, f.dst, f.via_fabric, s);
+      fluid.push_back(part);
+      member_of.push_back(static_cast<int>(i));
+    }
   }
   const std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
   std::vector<double> leave = ready;
-  for (size_t i = 0; i < members.size(); ++i) {
-    const Flow& f = flows[members[i]];
-    flow_start[members[i]] = fluid[i].start_s;
-    flow_end[members[i]] = arrival[i];
-    leave[f.src] = std::max(leave[f.src], arrival[i]);
-    leave[f.dst] = std::max(leave[f.dst], arrival[i]);
+  for (size_t i = 0; i < members.size(); ++i) flow_end[members[i]] = 0;
+  for (size_t j = 0; j < fluid.size(); ++j) {
+    const int m = members[member_of[j]];
+    const Flow& f = flows[m];
+    flow_start[m] = fluid[j].start_s;
+    flow_end[m] = std::max(flow_end[m], arrival[j]);  // the flow arrives with its last stripe
+    leave[f.src] = std::max(leave[f.src], arrival[j]);
+    leave[f.dst] = std::max(leave[f.dst], arrival[j]);
   }
   return leave;
 }

@@ -40,12 +40,16 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
   const SmBudget sm = SmBudgetOf(in);
   EngineRun run;
   run.engine = s.engine;
-  // auto: step 0's flows say how long SimGrid would take; the step is kept, not rebuilt.
+  // auto: step 0's flows say how long SimGrid would take (a flow striped over a GPU's NICs
+  // is one SimGrid transfer per stripe); the step is kept, not rebuilt.
   std::optional<StepWork> first_step;
   std::string why;
   if (s.engine == Engine::kAuto) {
     first_step = make_step(0);
-    const double flows = static_cast<double>(first_step->dispatch.size() + first_step->combine.size());
+    const FabricLayout layout(in.topology, s.gpus, sm);
+    double flows = 0;
+    for (const std::vector<Flow>* phase : {&first_step->dispatch, &first_step->combine})
+      for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);
     const double predicted_s = PredictedSimGridCpuS(flows, s.steps);
     run.engine = predicted_s <= kAutoSimGridLimitS ? Engine::kSimGrid : Engine::kAnalytic;
     why = StrFormat("engine auto chose %s: a SimGrid replay of %.0f flows per step x %d steps would take about "

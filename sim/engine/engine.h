@@ -18,7 +18,7 @@ namespace epsim {
 constexpr double kAutoSimGridLimitS = 30;
 
 // CPU seconds the SimGrid replay takes for `steps` steps of `flows_per_step` flows (dispatch
-// and combine), from the scale ladder of BENCHMARKS.md (commit 978f565, 2-core Xeon): 1.49 s
+// and combine; a flow striped over several NICs counts once per stripe), from the scale ladder of BENCHMARKS.md (commit 978f565, 2-core Xeon): 1.49 s
 // for one step of 8064 flows (64 GPUs, direct), 21.8 s for 32512 (128 GPUs): a power law
 // of exponent 1.93 (each flow's end re-solves the sharing of the flows in flight). It
 // predicts the 256-GPU run (130560 flows, 261 s measured) at 319 s.

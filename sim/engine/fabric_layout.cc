@@ -17,6 +17,7 @@ FabricLayout::FabricLayout(const Topology& topology, int num_gpus, SmBudget sm)
   has_fabric_ = topology.scale_out.nics_per_node > 0 && nodes_used_ > 0;
   nic_base_ = 2 * num_gpus_;
   sm_base_ = nic_base_;
+  nics_per_gpu_ = topology.NicsPerGpu();
   if (!has_fabric_) return;
   shape_ = ShapeFabric(topology, nodes_used_);
   const int leaf_links = shape_.leaves * shape_.spines_per_leaf;
@@ -28,9 +29,11 @@ FabricLayout::FabricLayout(const Topology& topology, int num_gpus, SmBudget sm)
   sm_base_ = core_down_base_ + core_links;
 }
 
-int FabricLayout::NicSlot(int rank) const { return NicSlot(topology_.NodeOf(rank), topology_.NicOf(rank)); }
+int FabricLayout::NicSlot(int rank, int stripe) const {
+  return NicSlotOfNode(topology_.NodeOf(rank), topology_.NicOf(rank, stripe));
+}
 
-int FabricLayout::NicSlot(int node, int nic) const {
+int FabricLayout::NicSlotOfNode(int node, int nic) const {
   if (topology_.scale_out.rail_optimized) {
     // Pod-major, then rail-major: rail r's leaves of a pod hold NIC r of the pod's nodes.
     const int rail_slots = shape_.rail_leaves_per_pod * shape_.nics_per_leaf;  // nodes per pod
@@ -56,21 +59,22 @@ std::string FabricLayout::SlotName(int slot) const {
   return "nic-" + std::to_string(node) + "." + std::to_string(nic);
 }
 
-double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric) const {
+double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric, int stripe) const {
   if (src_rank == dst_rank) return 0;  // a copy within the GPU
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return topology_.scale_up.latency_s;
   const ScaleOut& out = topology_.scale_out;
-  const int switches = SameLeaf(src_rank, dst_rank) ? 1 : SamePod(src_rank, dst_rank) ? 3 : 5;
+  const int switches = SameLeaf(src_rank, dst_rank, stripe) ? 1 : SamePod(src_rank, dst_rank, stripe) ? 3 : 5;
   return 2 * out.nic_latency_s + switches * out.switch_latency_s;
 }
 
-std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric) const {
+std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric,
+                                                         int stripe) const {
   if (src_rank == dst_rank) return {SmSendLink(src_rank), SmRecvLink(src_rank), -1, -1, -1, -1};
-  const int send = SendPortLink(src_rank, dst_rank, via_fabric);
-  const int receive = ReceivePortLink(src_rank, dst_rank, via_fabric);
+  const int send = SendPortLink(src_rank, dst_rank, via_fabric, stripe);
+  const int receive = ReceivePortLink(src_rank, dst_rank, via_fabric, stripe);
   if (UsesNvlink(src_rank, dst_rank, via_fabric))
     return {SmSendLink(src_rank), send, receive, SmRecvLink(dst_rank), -1, -1};
-  const int src_slot = NicSlot(src_rank), dst_slot = NicSlot(dst_rank);
+  const int src_slot = NicSlot(src_rank, stripe), dst_slot = NicSlot(dst_rank, stripe);
   const int src_leaf = src_slot / nics_per_leaf(), dst_leaf = dst_slot / nics_per_leaf();
   if (src_leaf == dst_leaf) return {send, receive, -1, -1, -1, -1};
   const int s = dst_slot % uplinks();  // the spine of each pod the flow uses
@@ -84,16 +88,16 @@ std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_r
           core_down_base_ + (dst_pod * uplinks() + s) * C + c, leaf_down, receive};
 }
 
-int FabricLayout::SendPortLink(int src_rank, int dst_rank, bool via_fabric) const {
+int FabricLayout::SendPortLink(int src_rank, int dst_rank, bool via_fabric, int stripe) const {
   if (src_rank == dst_rank) return -1;
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return 2 * src_rank;
-  return nic_base_ + 2 * NicSlot(src_rank);
+  return nic_base_ + 2 * NicSlot(src_rank, stripe);
 }
 
-int FabricLayout::ReceivePortLink(int src_rank, int dst_rank, bool via_fabric) const {
+int FabricLayout::ReceivePortLink(int src_rank, int dst_rank, bool via_fabric, int stripe) const {
   if (src_rank == dst_rank) return -1;
   if (UsesNvlink(src_rank, dst_rank, via_fabric)) return 2 * dst_rank + 1;
-  return nic_base_ + 2 * NicSlot(dst_rank) + 1;
+  return nic_base_ + 2 * NicSlot(dst_rank, stripe) + 1;
 }
 
 const char* FabricLayout::LinkTier(int link) const {
@@ -142,7 +146,9 @@ int FabricLayout::LinkByName(const std::string& name) const {
   return -1;
 }
 
-int FabricLayout::NicUpLink(int node, int nic) const { return has_fabric_ ? nic_base_ + 2 * NicSlot(node, nic) : -1; }
+int FabricLayout::NicUpLink(int node, int nic) const {
+  return has_fabric_ ? nic_base_ + 2 * NicSlotOfNode(node, nic) : -1;
+}
 
 std::vector<double> FabricLayout::LinkCapacities() const {
   std::vector<double> capacity(nic_base_, topology_.scale_up.bandwidth_Bps);

@@ -7,9 +7,11 @@
 //     with an up and a down link; leaves of `nics_per_leaf` slots; pods of leaves sharing
 //     `uplinks` spines, each leaf with one link up to and one link down from every spine of
 //     its pod; with three tiers, each spine with one link up to and down from C core
-//     switches (core s.C + c serves spine s of every pod). As in SimGrid's fat tree
+//     switches (core s x C + c serves spine s of every pod). As in SimGrid's fat tree
 //     (d-mod-k), a flow that leaves its leaf goes through spine (destination slot mod S) of
 //     its pod, and one that leaves its pod through core (destination slot / S mod C);
+//   - a GPU with k > 1 NICs (Topology::NicsPerGpu) stripes each fabric flow over them:
+//     stripe i goes from its NIC i to the peer's NIC i with 1/k of the bytes;
 //   - with an SM budget (sim/traffic/comm_model.h), the SMs a GPU's all-to-all kernels move
 //     data with, as a sending and a receiving link per GPU: an NVLink flow g -> h crosses
 //     g's sending SMs and h's receiving SMs, and a GPU's own tokens (g -> g) only those.
@@ -49,33 +51,38 @@ class FabricLayout {
   int uplinks() const { return shape_.spines_per_leaf; }
   int slots() const { return shape_.slots(); }
 
-  // Leaf-order position of the NIC GPU `rank` uses.
-  int NicSlot(int rank) const;
-  int NicSlot(int node, int nic) const;
+  // Leaf-order position of the NIC GPU `rank` uses for stripe `stripe`.
+  int NicSlot(int rank, int stripe = 0) const;
+  int NicSlotOfNode(int node, int nic) const;
+  // Stripes of the flow src -> dst: the GPU's NICs over the fabric, 1 over NVLink or SMs.
+  int Stripes(int src_rank, int dst_rank, bool via_fabric = false) const {
+    return src_rank == dst_rank || UsesNvlink(src_rank, dst_rank, via_fabric) ? 1 : nics_per_gpu_;
+  }
   // "nic-NODE.RAIL" for a used slot, "nic-unused-SLOT" for padding.
   std::string SlotName(int slot) const;
-  bool SameLeaf(int src_rank, int dst_rank) const {
-    return NicSlot(src_rank) / nics_per_leaf() == NicSlot(dst_rank) / nics_per_leaf();
+  bool SameLeaf(int src_rank, int dst_rank, int stripe = 0) const {
+    return NicSlot(src_rank, stripe) / nics_per_leaf() == NicSlot(dst_rank, stripe) / nics_per_leaf();
   }
-  bool SamePod(int src_rank, int dst_rank) const {
-    return NicSlot(src_rank) / nics_per_leaf() / shape_.leaves_per_pod ==
-           NicSlot(dst_rank) / nics_per_leaf() / shape_.leaves_per_pod;
+  bool SamePod(int src_rank, int dst_rank, int stripe = 0) const {
+    return NicSlot(src_rank, stripe) / nics_per_leaf() / shape_.leaves_per_pod ==
+           NicSlot(dst_rank, stripe) / nics_per_leaf() / shape_.leaves_per_pod;
   }
   // Route latency: one NVSwitch inside a domain; else 2 NICs and 1 (same leaf), 3 (same pod)
   // or 5 switches.
   // `via_fabric` forces the NIC path between GPUs of one NVLink domain.
-  double RouteLatencyS(int src_rank, int dst_rank, bool via_fabric = false) const;
+  double RouteLatencyS(int src_rank, int dst_rank, bool via_fabric = false, int stripe = 0) const;
   bool UsesNvlink(int src_rank, int dst_rank, bool via_fabric) const {
     return !via_fabric && topology_.SameDomain(src_rank, dst_rank);
   }
 
   // Links of the route from src to dst (-1 = unused entry), indices into LinkCapacities().
   // src == dst: the GPU's own tokens, through its SM links (none without an SM budget).
-  std::array<int, kMaxRouteLinks> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false) const;
+  std::array<int, kMaxRouteLinks> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false,
+                                             int stripe = 0) const;
   // The sender's port on that route (NVLink up or NIC up) and the receiver's (NVLink down
   // or NIC down); -1 for a GPU's own tokens.
-  int SendPortLink(int src_rank, int dst_rank, bool via_fabric = false) const;
-  int ReceivePortLink(int src_rank, int dst_rank, bool via_fabric = false) const;
+  int SendPortLink(int src_rank, int dst_rank, bool via_fabric = false, int stripe = 0) const;
+  int ReceivePortLink(int src_rank, int dst_rank, bool via_fabric = false, int stripe = 0) const;
   // GPU g's sending and receiving SM links; -1 without an SM budget.
   int SmSendLink(int g) const { return has_sm_links() ? sm_base_ + 2 * g : -1; }
   int SmRecvLink(int g) const { return has_sm_links() ? sm_base_ + 2 * g + 1 : -1; }
@@ -100,6 +107,7 @@ class FabricLayout {
   int num_gpus_;
   int nodes_used_;
   bool has_fabric_ = false;
+  int nics_per_gpu_ = 1;
   FabricShape shape_;
   // First index of each kind of fabric link (FabricLayout.cc's numbering).
   int nic_base_ = 0, leaf_up_base_ = 0, leaf_down_base_ = 0, core_up_base_ = 0, core_down_base_ = 0;

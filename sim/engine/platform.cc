@@ -135,30 +135,37 @@ sg4::Link* Platform::SimGridLink(int link) const {
     if (l == nullptr) throw std::logic_error("platform: no SimGrid link " + name);
     return l;
   }
-  // One GPU per NIC slot stands for the slot; find a pair whose fabric route crosses `link`.
-  std::vector<int> by_slot;
+  // One (GPU, stripe) per NIC slot stands for the slot; find a pair of them on the same
+  // stripe whose fabric route crosses `link`.
+  const int stripes = topology().NicsPerGpu();
+  std::vector<std::vector<int>> by_slot(stripes);  // per stripe: GPUs with a slot not seen yet
   std::vector<bool> seen(layout_.slots(), false);
-  for (int g = 0; g < num_gpus(); ++g) {
-    if (seen[layout_.NicSlot(g)]) continue;
-    seen[layout_.NicSlot(g)] = true;
-    by_slot.push_back(g);
+  for (int s = 0; s < stripes; ++s) {
+    for (int g = 0; g < num_gpus(); ++g) {
+      if (seen[layout_.NicSlot(g, s)]) continue;
+      seen[layout_.NicSlot(g, s)] = true;
+      by_slot[s].push_back(g);
+    }
   }
-  for (const int a : by_slot) {
-    for (const int b : by_slot) {
-      if (a == b) continue;
-      const std::array<int, kMaxRouteLinks> route = layout_.RouteLinks(a, b, /*via_fabric=*/true);
-      const auto at = std::find(route.begin(), route.end(), link);
-      if (at == route.end()) continue;
-      std::vector<sg4::Link*> links;
-      double latency = 0;
-      nic_slots_[layout_.NicSlot(a)]->route_to(nic_slots_[layout_.NicSlot(b)], links, &latency);
-      const auto hops = static_cast<size_t>(std::count_if(route.begin(), route.end(), [](int l) { return l >= 0; }));
-      if (links.size() != hops) {
-        throw std::logic_error("platform: SimGrid's route " + layout_.SlotName(layout_.NicSlot(a)) + " -> " +
-                               layout_.SlotName(layout_.NicSlot(b)) + " has " + std::to_string(links.size()) +
-                               " links, the layout's " + std::to_string(hops));
+  for (int s = 0; s < stripes; ++s) {
+    for (const int a : by_slot[s]) {
+      for (const int b : by_slot[s]) {
+        if (a == b) continue;
+        const std::array<int, kMaxRouteLinks> route = layout_.RouteLinks(a, b, /*via_fabric=*/true, s);
+        const auto at = std::find(route.begin(), route.end(), link);
+        if (at == route.end()) continue;
+        std::vector<sg4::Link*> links;
+        double latency = 0;
+        const FlowPath path = Path(a, b, /*via_fabric=*/true, s);
+        path.src->route_to(path.dst, links, &latency);
+        const auto hops = static_cast<size_t>(std::count_if(route.begin(), route.end(), [](int l) { return l >= 0; }));
+        if (links.size() != hops) {
+          throw std::logic_error("platform: SimGrid's route " + layout_.SlotName(layout_.NicSlot(a, s)) + " -> " +
+                                 layout_.SlotName(layout_.NicSlot(b, s)) + " has " + std::to_string(links.size()) +
+                                 " links, the layout's " + std::to_string(hops));
+        }
+        return links[at - route.begin()];
       }
-      return links[at - route.begin()];
     }
   }
   throw std::logic_error("platform: no route crosses link " + name);
@@ -175,15 +182,15 @@ void Platform::SetLinkRates(const std::vector<std::pair<int, double>>& rates) {
   }
 }
 
-FlowPath Platform::Path(int src_rank, int dst_rank, bool via_fabric) const {
+FlowPath Platform::Path(int src_rank, int dst_rank, bool via_fabric, int stripe) const {
   FlowPath path;
-  path.latency_s = layout_.RouteLatencyS(src_rank, dst_rank, via_fabric);
+  path.latency_s = layout_.RouteLatencyS(src_rank, dst_rank, via_fabric, stripe);
   if (layout_.UsesNvlink(src_rank, dst_rank, via_fabric)) {
     path.src = gpu_hosts_[src_rank];
     path.dst = gpu_hosts_[dst_rank];
   } else {
-    path.src = nic_slots_[layout_.NicSlot(src_rank)];
-    path.dst = nic_slots_[layout_.NicSlot(dst_rank)];
+    path.src = nic_slots_[layout_.NicSlot(src_rank, stripe)];
+    path.dst = nic_slots_[layout_.NicSlot(dst_rank, stripe)];
   }
   return path;
 }

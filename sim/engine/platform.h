@@ -46,7 +46,8 @@ class Platform {
   // with SM links when `sm` gives a budget (fabric_layout.h).
   Platform(const Topology& topology, int num_gpus, SmBudget sm = {});
 
-  FlowPath Path(int src_rank, int dst_rank, bool via_fabric = false) const;
+  // Stripe `stripe` of the flow (FabricLayout::Stripes).
+  FlowPath Path(int src_rank, int dst_rank, bool via_fabric = false, int stripe = 0) const;
   // Sets every link of `rates` ((FabricLayout link, fraction)) to that fraction of its rate and
   // every other link to its full rate (faults take effect and end between steps).
   void SetLinkRates(const std::vector<std::pair<int, double>>& rates);

@@ -37,9 +37,13 @@ class Exchange {
     const int p = platform.num_gpus();
     out_flows_.resize(p);
     in_flows_.resize(p);
+    parts_seen_.assign(flows.size(), 0);
     for (int i : members) {
-      out_flows_[flows[i].src].push_back(i);
-      in_flows_[flows[i].dst].push_back(i);
+      const int stripes = platform.layout().Stripes(flows[i].src, flows[i].dst, flows[i].via_fabric);
+      for (int s = 0; s < stripes; ++s) {
+        out_flows_[flows[i].src].push_back({i, s});
+        in_flows_[flows[i].dst].push_back({i, s});
+      }
     }
   }
 
@@ -49,29 +53,35 @@ class Exchange {
     if (barrier_) barrier_->wait();
     if (cost_.OverheadS(g) > 0) sg4::this_actor::sleep_for(cost_.OverheadS(g));
     double done_at = sg4::Engine::get_clock();
-    std::map<sg4::Host*, std::vector<std::pair<int, bool>>> by_host;  // (flow, is_send)
-    for (int f : out_flows_[g]) by_host[Path(f).src].push_back({f, true});
-    for (int f : in_flows_[g]) by_host[Path(f).dst].push_back({f, false});
+    std::map<sg4::Host*, std::vector<std::pair<Part, bool>>> by_host;  // (flow stripe, is_send)
+    for (const Part& part : out_flows_[g]) by_host[Path(part).src].push_back({part, true});
+    for (const Part& part : in_flows_[g]) by_host[Path(part).dst].push_back({part, false});
     const sg4::SemaphorePtr finished = sg4::Semaphore::create(0);
     for (const auto& [host, side] : by_host) {
       sg4::Actor::create("flows-" + std::to_string(g), host, [this, side = side, finished, &done_at]() {
         static char payload;
         void* received = nullptr;
         std::vector<sg4::CommPtr> comms;
-        for (const auto& [f, is_send] : side) {
-          sg4::Mailbox* mailbox =
-              sg4::Mailbox::by_name(std::to_string(flows_[f].src) + ">" + std::to_string(flows_[f].dst));
+        for (const auto& [part, is_send] : side) {
+          const Flow& flow = flows_[part.first];
+          sg4::Mailbox* mailbox = sg4::Mailbox::by_name(std::to_string(flow.src) + ">" + std::to_string(flow.dst) +
+                                                        (part.second > 0 ? "/" + std::to_string(part.second) : ""));
+          const int stripes = platform_.layout().Stripes(flow.src, flow.dst, flow.via_fabric);
           if (is_send)
-            comms.push_back(mailbox->put_async(&payload, static_cast<uint64_t>(std::ceil(flows_[f].bytes))));
+            comms.push_back(mailbox->put_async(&payload, static_cast<uint64_t>(std::ceil(flow.bytes / stripes))));
           else
             comms.push_back(mailbox->get_async<void>(&received));
         }
         sg4::Comm::wait_all(comms);
         for (size_t i = 0; i < side.size(); ++i) {
-          const int f = side[i].first;
-          flow_start_[f] = comms[i]->get_start_time();
-          flow_arrival_[f] = comms[i]->get_finish_time() + Path(f).latency_s;
-          done_at = std::max(done_at, flow_arrival_[f]);
+          // A flow starts with its first stripe and arrives with its last; both ends record it.
+          const auto [f, stripe] = side[i].first;
+          const double start = comms[i]->get_start_time();
+          const double arrival = comms[i]->get_finish_time() + Path(side[i].first).latency_s;
+          flow_start_[f] = parts_seen_[f] == 0 ? start : std::min(flow_start_[f], start);
+          flow_arrival_[f] = parts_seen_[f] == 0 ? arrival : std::max(flow_arrival_[f], arrival);
+          ++parts_seen_[f];
+          done_at = std::max(done_at, arrival);
         }
         finished->release();
       });
@@ -81,14 +91,19 @@ class Exchange {
   }
 
  private:
-  FlowPath Path(int f) const { return platform_.Path(flows_[f].src, flows_[f].dst, flows_[f].via_fabric); }
+  using Part = std::pair<int, int>;  // (flow, stripe)
+  FlowPath Path(const Part& part) const {
+    const Flow& f = flows_[part.first];
+    return platform_.Path(f.src, f.dst, f.via_fabric, part.second);
+  }
 
   const Platform& platform_;
   const std::vector<Flow>& flows_;
   const CallCost& cost_;
   std::vector<double>& flow_start_;
   std::vector<double>& flow_arrival_;
-  std::vector<std::vector<int>> out_flows_, in_flows_;
+  std::vector<std::vector<Part>> out_flows_, in_flows_;
+  std::vector<int> parts_seen_;  // per flow: stripes recorded so far (by either end)
   sg4::BarrierPtr barrier_;
 };
 

@@ -26,13 +26,16 @@ std::vector<std::vector<int>> FlowsByGpu(const std::vector<Flow>& flows, int num
 // receives, and g's sending or receiving SMs when the flow's route goes through them (NVLink
 // flows and its own tokens; flows over the NICs do not: fabric_layout.h).
 void AddOwnBytes(const FabricLayout& layout, const Flow& flow, int g, std::map<int, double>& bytes) {
-  const std::array<int, kMaxRouteLinks> route = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric);
-  auto on_route = [&](int link) { return link >= 0 && std::find(route.begin(), route.end(), link) != route.end(); };
-  for (const int link : {flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric) : -1,
-                         flow.src == g && on_route(layout.SmSendLink(g)) ? layout.SmSendLink(g) : -1,
-                         flow.dst == g ? layout.ReceivePortLink(flow.src, flow.dst, flow.via_fabric) : -1,
-                         flow.dst == g && on_route(layout.SmRecvLink(g)) ? layout.SmRecvLink(g) : -1}) {
-    if (link >= 0) bytes[link] += flow.bytes;
+  const int stripes = layout.Stripes(flow.src, flow.dst, flow.via_fabric);
+  for (int s = 0; s < stripes; ++s) {  // each of g's NICs carries its stripe
+    const std::array<int, kMaxRouteLinks> route = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric, s);
+    auto on_route = [&](int link) { return link >= 0 && std::find(route.begin(), route.end(), link) != route.end(); };
+    for (const int link : {flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric, s) : -1,
+                           flow.src == g && on_route(layout.SmSendLink(g)) ? layout.SmSendLink(g) : -1,
+                           flow.dst == g ? layout.ReceivePortLink(flow.src, flow.dst, flow.via_fabric, s) : -1,
+                           flow.dst == g && on_route(layout.SmRecvLink(g)) ? layout.SmRecvLink(g) : -1}) {
+      if (link >= 0) bytes[link] += flow.bytes / stripes;
+    }
   }
 }
 

@@ -22,6 +22,7 @@ std::string TopologyLine(const Topology& t, int gpus) {
                       t.scale_out.nics_per_node, t.scale_out.nic_bandwidth_Bps / 1e9,
                       t.scale_out.nic_line_rate_Bps / 1e9, t.scale_out.efficiency,
                       t.scale_out.rail_optimized ? "rail-optimized" : "not rail-optimized", t.scale_out.oversubscription);
+    if (t.NicsPerGpu() > 1) line += StrFormat(" (%d per GPU, each flow striped over them)", t.NicsPerGpu());
     const FabricShape f = ShapeFabric(t, (gpus + t.gpus_per_node - 1) / t.gpus_per_node);
     if (f.pods > 1) {
       line += StrFormat(", three tiers: %d pods of %d leaves on %d spines each, %d core switches (spine "

@@ -99,6 +99,11 @@ scale_out:
   }
 }
 
+// Four NICs per GPU: every fabric flow striped over 4 ports (a model of a p5-like node).
+TEST(EngineAgreementTest, FourNicsPerGpu) {
+  ExpectAgreement(std::string(kShape) + " --topology p5-like-efa --gpus 32 --nodes 4 --routing zipf:1.0", 0.02, 0.005);
+}
+
 TEST(EngineAgreementTest, OneNvlinkDomain) {
   ExpectAgreement(std::string(kShape) + " --topology gb200-nvl72 --profile gb200 --gpus 32 --nodes 8 "
                   "--routing zipf:1.0", 0.02, 0.005);

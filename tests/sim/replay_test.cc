@@ -228,6 +228,53 @@ TEST(PlatformTest, RoutesMatchTheLatencyModel) {
   }
 }
 
+// Four NICs per GPU (nodes of 2 GPUs and 8 NICs): a fabric flow is striped over the
+// sender's 4 NICs into the receiver's 4, each stripe a quarter of the bytes at one NIC's rate,
+// so S moves in S / (4 x 12.5 GB/s) plus one leaf's latency (each rail's leaf holds both
+// nodes). Two flows from GPUs 0 and 1 into GPU 2 share GPU 2's 4 NICs: 2 S / (4 x 12.5 GB/s),
+// plus 3 switches for GPU 1's stripes (its NICs 4-7 are on other rails than GPU 2's 0-3).
+// Both engines; the fabric's links each carry a stripe.
+TEST(ReplayTest, FlowsStripeOverAGpusNics) {
+  const Topology topo = ParseTopology(R"(
+name: test-four-nics-per-gpu
+gpu: h100
+nodes: 2
+gpus_per_node: 2
+scale_up: {domain_gpus: 2, bandwidth: 400GB/s, latency: 2us}
+scale_out:
+  nics_per_node: 8
+  nic_bandwidth: 100Gbps
+  nic_latency: 1us
+  switch_latency: 500ns
+  leaf_down_ports: 32
+  oversubscription: 1
+  rail_optimized: true
+)", "four-nics");
+  ASSERT_EQ(topo.NicsPerGpu(), 4);
+  const FabricLayout layout(topo, 4);
+  ASSERT_EQ(layout.Stripes(0, 2), 4);
+  ASSERT_EQ(layout.Stripes(0, 1), 1);  // NVLink
+  const double bytes = 40e6, nic_Bps = 12.5e9, latency = 2 * 1e-6 + 0.5e-6;
+  const double one = bytes / (4 * nic_Bps) + latency, two = 2 * bytes / (4 * nic_Bps) + 2 * 1e-6 + 3 * 0.5e-6;
+  EXPECT_NEAR(ReplayOnce(topo, 4, {{0, 2, bytes}}, {}).dispatch_end[2], one, 0.01 * one);
+  EXPECT_NEAR(ReplayOnce(topo, 4, {{0, 2, bytes}, {1, 2, bytes}}, {}).dispatch_end[2], two, 0.01 * two);
+  StepWork work;
+  work.route_s.assign(4, 0);
+  work.expert_s.assign(4, 0);
+  work.reduce_s.assign(4, 0);
+  work.dispatch = {{0, 2, bytes}};
+  EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[2].dispatch_end, one, 0.01 * one);
+  work.dispatch = {{0, 2, bytes}, {1, 2, bytes}};
+  EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[2].dispatch_end, two, 0.01 * two);
+  // Stripe i leaves through the sender's NIC i (GPU 0: NICs 0-3; GPU 1: 4-7) and arrives on
+  // the receiver's NIC i.
+  for (int s = 0; s < 4; ++s) {
+    EXPECT_EQ(layout.LinkName(layout.SendPortLink(0, 2, false, s)), "nic-0." + std::to_string(s) + "-up");
+    EXPECT_EQ(layout.LinkName(layout.SendPortLink(1, 2, false, s)), "nic-0." + std::to_string(4 + s) + "-up");
+    EXPECT_EQ(layout.LinkName(layout.ReceivePortLink(0, 2, false, s)), "nic-1." + std::to_string(s) + "-down");
+  }
+}
+
 // A fault: one link at a fraction of its rate. Eight GPUs of node 0 send S each to GPU 8
 // (node 1, NIC 0); its NIC's down link at half rate binds: 8 S / (50 GB/s / 2), plus the
 // route latency of the cross-rail flows (2 NIC + 3 switch traversals). Then one flow through

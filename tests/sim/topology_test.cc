@@ -89,7 +89,7 @@ std::vector<BadCase> BadCases() {
       {"nodes fractional", With("nodes: 2", "nodes: 2.5"), "nodes"},
       {"gpus_per_node text", With("gpus_per_node: 8", "gpus_per_node: eight"), "gpus_per_node"},
       {"nics do not divide gpus", With("nics_per_node: 8", "nics_per_node: 3"), "scale_out.nics_per_node"},
-      {"more nics than gpus", With("nics_per_node: 8", "nics_per_node: 16"), "scale_out.nics_per_node"},
+      {"more nics than gpus, not a multiple", With("nics_per_node: 8", "nics_per_node: 12"), "scale_out.nics_per_node"},
       {"domain not whole nodes", With("domain_gpus: 8", "domain_gpus: 12"), "scale_up.domain_gpus"},
       {"rail_optimized not bool", With("rail_optimized: true", "rail_optimized: maybe"), "scale_out.rail_optimized"},
       {"efficiency above one", With("latency: 1us", "latency: 1us\n  efficiency: 1.5"), "scale_up.efficiency"},
@@ -98,6 +98,19 @@ std::vector<BadCase> BadCases() {
       {"fabric missing for two domains", std::string(kValid).substr(0, std::string(kValid).find("scale_out:")), "scale_out"},
       {"nan efficiency", With("latency: 1us", "latency: 1us\n  efficiency: .nan"), "scale_up.efficiency"},
   };
+}
+
+// More NICs than GPUs: each GPU has nics / gpus of them (striping, fabric_layout.h); NIC
+// i of GPU g's stripes are node NICs g k .. g k + k - 1.
+TEST(TopologyTest, SeveralNicsPerGpu) {
+  const Topology t = ParseTopology(With("nics_per_node: 8", "nics_per_node: 32"), "p5.yaml");
+  EXPECT_EQ(t.NicsPerGpu(), 4);
+  EXPECT_EQ(t.NicOf(3), 12);
+  EXPECT_EQ(t.NicOf(3, 2), 14);
+  EXPECT_EQ(t.NicOf(8 + 7, 3), 31);  // node 1's last GPU, last stripe
+  const Topology shared = ParseTopology(With("nics_per_node: 8", "nics_per_node: 4"), "shared.yaml");
+  EXPECT_EQ(shared.NicsPerGpu(), 1);
+  EXPECT_EQ(shared.NicOf(5), 2);  // two GPUs per NIC
 }
 
 TEST(TopologyTest, MalformedFilesNameTheKey) {
@@ -135,8 +148,38 @@ TEST(TopologyTest, TooManyGpusIsAnError) {
   }
 }
 
+// The bundled fabrics' sizes by hand. dgx-h100 (radix 64, 32 nodes per rail leaf): 256 nodes
+// are 64 leaves, the most a 64-port spine serves; 257 need 72. dgx-h100-superpod: pods of
+// 128 nodes (4 leaves per rail), 32 spines per pod, 32 cores per spine plane; 64 pods (8192
+// nodes) fill a core switch's 64 ports. cloud-h100-2to1: 16 cores per plane (2:1).
+TEST(TopologyTest, BundledFabricsAndTheirLimits) {
+  const Topology h100 = LoadTopology("topologies/dgx-h100.yaml");
+  EXPECT_EQ(ShapeFabric(h100, 256).leaves, 64);
+  EXPECT_EQ(RadixProblem(h100, ShapeFabric(h100, 256)), "");
+  EXPECT_EQ(ShapeFabric(h100, 257).leaves, 72);
+  EXPECT_NE(RadixProblem(h100, ShapeFabric(h100, 257)).find("72 leaves need spine switches of 72 ports"),
+            std::string::npos);
+  const Topology pod = LoadTopology("topologies/dgx-h100-superpod.yaml");
+  const FabricShape f = ShapeFabric(pod, 1024);
+  EXPECT_EQ(f.pods, 8);
+  EXPECT_EQ(f.leaves_per_pod, 32);
+  EXPECT_EQ(f.leaves, 256);
+  EXPECT_EQ(f.spines_per_leaf, 32);
+  EXPECT_EQ(f.cores_per_spine, 32);
+  EXPECT_EQ(f.cores(), 1024);
+  EXPECT_EQ(ShapeFabric(pod, 128).pods, 1);  // one pod: no core tier
+  EXPECT_EQ(ShapeFabric(pod, 128).cores_per_spine, 0);
+  EXPECT_EQ(RadixProblem(pod, ShapeFabric(pod, 8192)), "");
+  EXPECT_NE(RadixProblem(pod, ShapeFabric(pod, 8193)).find("65 pods need core switches of 65 ports"),
+            std::string::npos);
+  const Topology cloud = LoadTopology("topologies/cloud-h100-2to1.yaml");
+  EXPECT_EQ(ShapeFabric(cloud, 256).cores_per_spine, 16);
+  EXPECT_EQ(LoadTopology("topologies/p5-like-efa.yaml").NicsPerGpu(), 4);
+}
+
 TEST(TopologyTest, BundledTopologiesLoad) {
-  for (const char* name : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr"}) {
+  for (const char* name : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr", "dgx-h100-superpod",
+                           "cloud-h100-2to1", "p5-like-efa"}) {
     Topology t = LoadTopology(std::string("topologies/") + name + ".yaml");
     EXPECT_EQ(t.name, name);
     EXPECT_GT(t.scale_up.bandwidth_Bps, 0);

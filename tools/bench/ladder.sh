@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Scale ladder: wall time, peak memory and simulated step time of one EP step
-# (dgx-h100, 4096 tokens per GPU, hidden 7168, top-8, 256 experts, fp8 dispatch), for
-# uniform and Zipf 1.0 routing and the direct and hierarchical all-to-alls, with the
-# analytic fast path at 64..8192 GPUs and the SimGrid replay (the reference: one mailbox
+# (dgx-h100-superpod: dgx-h100 up to 128 nodes, three tiers beyond; 4096 tokens per GPU,
+# hidden 7168, top-8, 256 experts, fp8 dispatch), for uniform and Zipf 1.0 routing and the
+# direct and hierarchical all-to-alls, with the analytic fast path at 64..32768 GPUs and the
+# SimGrid replay (the reference: one mailbox
 # put/get per flow, the plain replay a SimGrid user would write) at 64 and 128 GPUs, and at
 # 256 and 512 GPUs for Zipf 1.0 with the direct all-to-all (the scale goal's case), stopped
 # after SIMGRID_LIMITS_S seconds of wall time (one per size; default 2400 and 600): a run
@@ -17,7 +18,7 @@ cd "$root"
 tools/setup.sh
 bazel build --ui_event_filters=-info,-debug --noshow_progress //sim:epsim >&2
 bin="$(bazel info bazel-bin 2>/dev/null)/sim/epsim"
-sizes="${SIZES:-64 256 512 1024 4096 8192}"
+sizes="${SIZES:-64 256 512 1024 4096 8192 32768}"
 simgrid_sizes="${SIMGRID_SIZES-64 128}"
 simgrid_large="${SIMGRID_LARGE-256 512}"
 read -r -a simgrid_limits <<< "${SIMGRID_LIMITS_S:-2400 600}"
@@ -116,9 +117,12 @@ def per_gpu_error(a, b):
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 lines = ["# epsim benchmarks", "",
-         "Written by `tools/bench/ladder.sh` (rerun: one command). One EP step: dgx-h100, 4096 tokens",
-         "per GPU, hidden 7168, expert FFN 2048, 256 experts + 1 shared, top-8, fp8 dispatch, bf16",
-         "combine, dropless. With more GPUs than experts, experts are replicated.", "",
+         "Written by `tools/bench/ladder.sh` (rerun: one command). One EP step: dgx-h100-superpod",
+         "(dgx-h100's two-tier fabric up to 128 nodes, pods of 128 nodes under a core tier beyond:",
+         "4096 GPUs are 4 pods, 32768 GPUs 32), 4096 tokens per GPU, hidden 7168, expert FFN 2048,",
+         "256 experts + 1 shared, top-8, fp8 dispatch, bf16 combine, dropless. With more GPUs than",
+         "experts, experts are replicated. The binary is Bazel's default (fastbuild) build, as",
+         "`tools/epsim` runs it.", "",
          f"- machine: {cpu}, {os.cpu_count()} cores; date {datetime.date.today()}; commit {commit}",
          "- time = CPU time (user + system) of the whole single-threaded `epsim` process (routing",
          "  sampling included; robust to other load on the machine), peak RSS, one run each", "",
