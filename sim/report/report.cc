@@ -121,7 +121,7 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
   if (!s.faults.empty()) {
     std::string faults;
     for (const Fault& f : s.faults) faults += (faults.empty() ? "" : "; ") + DescribeFault(f);
-    out += "# faults    : " + faults + " (the slowdown: epsim compare SCENARIO --vary faults=none,...)\n";
+    out += "# faults    : " + faults + " (the slowdown: epsim compare SCENARIO --vary fault=none,...)\n";
   }
   out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
          "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
