@@ -256,6 +256,12 @@ const std::vector<ScenarioField>& ScenarioSchema() {
       {"strategy.comm_sms", "--comm-sms", "0", "N (0: the implementation's)",
        [](R r, Scenario& s) { s.comm_sms = static_cast<int>(r.Int(0, 1024)); },
        [](S s) { return Whole(s.comm_sms); }},
+      {"strategy.pxn", "--pxn", "off", "on|off",
+       [](R r, Scenario& s) {
+         if (r.Text() != "on" && r.Text() != "off") r.Fail("expected on or off");
+         s.pxn = r.Text() == "on";
+       },
+       [](S s) -> std::string { return s.pxn ? "on" : "off"; }},
       {"strategy.node_limit", "--node-limit", "0", "M",
        [](R r, Scenario& s) { s.node_limit = static_cast<int>(r.Int(0, 1'000'000)); },
        [](S s) { return Whole(s.node_limit); }},

@@ -89,6 +89,7 @@ struct Scenario {
   CommImpl comm = CommImpl::kAuto;
   int comm_sms = 0;            // SMs the all-to-all kernels use; 0: the implementation's default
   int node_limit = 0;          // experts of a token on at most this many nodes; 0: no limit
+  bool pxn = false;            // direct all-to-all: cross-rail flows relayed over NVLink (traffic.h)
   // expert placement: eplb replicates the heaviest experts with `redundant_experts` extra
   // copies and balances the copies over GPUs, from the loads of the previous
   // `rebalance_interval` steps (other placements ignore the budget); eplb-hierarchical

@@ -117,7 +117,7 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
   }
   // A message per flow (per GPU pair), or per (token, expert) for the low-latency kernels.
   std::vector<int64_t> dispatch_messages(p, 0), combine_messages(p, 0);
-  for (const TokenFlow& f : DispatchFlows(plan, inputs_.topology, s.a2a)) {
+  for (const TokenFlow& f : DispatchFlows(plan, inputs_.topology, s.a2a, s.pxn)) {
     work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_wire_bytes_, f.via_fabric});
     work.combine.push_back({f.dst, f.src, f.tokens * combine_wire_bytes_, f.via_fabric});
     const int64_t messages = SendsPerExpert(s.a2a) ? f.tokens : 1;

@@ -113,8 +113,8 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                   "domains data-parallel), drops by %s, engine %s\n",
                   NameOf(DropPolicyNames(), s.drop_policy), NameOf(EngineNames(), s.engine));
   } else {
-    out += StrFormat("# strategy  : all-to-all %s, placement %s, drops by %s, node limit %s, overlap %s, engine %s\n",
-                     NameOf(A2aAlgorithmNames(), s.a2a), placement.c_str(), NameOf(DropPolicyNames(), s.drop_policy),
+    out += StrFormat("# strategy  : all-to-all %s%s, placement %s, drops by %s, node limit %s, overlap %s, engine %s\n",
+                     NameOf(A2aAlgorithmNames(), s.a2a), s.pxn ? " with PXN" : "", placement.c_str(), NameOf(DropPolicyNames(), s.drop_policy),
                      s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none",
                      s.overlap == Overlap::kTwoBatch ? "two micro-batches" : "none", NameOf(EngineNames(), s.engine));
   }

@@ -8,7 +8,7 @@
 namespace epsim {
 
 std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& topology,
-                                     A2aAlgorithm algorithm) {
+                                     A2aAlgorithm algorithm, bool pxn) {
   std::map<std::tuple<int, int, bool>, int64_t> merged;
   auto add = [&](int src, int dst, int64_t tokens, bool via_fabric) {
     if (src != dst && tokens > 0) merged[{src, dst, via_fabric}] += tokens;
@@ -16,8 +16,21 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
   const int p = plan.num_gpus;
   switch (algorithm) {
     case A2aAlgorithm::kDirect:
-      for (int g = 0; g < p; ++g)
-        for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) add(g, dst, tokens, false);
+      for (int g = 0; g < p; ++g) {
+        for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) {
+          // PXN: the GPU of g's node with dst's local index has a NIC on dst's rail (GPUs with
+          // one local index use one NIC index).
+          const int relay = topology.NodeOf(g) * topology.gpus_per_node + dst % topology.gpus_per_node;
+          const bool forward = pxn && !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst) &&
+                               relay < p;
+          if (!forward) {
+            add(g, dst, tokens, false);
+            continue;
+          }
+          add(g, relay, tokens, false);  // NVLink inside the node
+          add(relay, dst, tokens, false);  // the relay's NIC, on dst's rail
+        }
+      }
       break;
     case A2aAlgorithm::kRdmaOnly:
       if (topology.scale_out.nics_per_node == 0)

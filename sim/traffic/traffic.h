@@ -12,6 +12,10 @@
 //                 low-latency kernels: no NVLink).
 // "Domain" is the NVLink domain (a DGX node; a whole NVL72 rack). Combine moves the same
 // flows in reverse (hierarchical: partial sums reduced on the forwarding GPU first).
+// With PXN (direct only; NCCL's PCI x NVLink, its default on rail-optimized nodes), a flow
+// to a GPU of another domain whose NIC is on another rail goes first over NVLink to the GPU
+// of the source's node with the destination's local index (same NIC rail), which sends it
+// on over its own NIC: cross-rail traffic stays off the spines, NVLink carries more.
 #ifndef EPSIM_SIM_TRAFFIC_TRAFFIC_H_
 #define EPSIM_SIM_TRAFFIC_TRAFFIC_H_
 
@@ -35,7 +39,7 @@ struct TokenFlow {
 // order. The topology must fit the algorithm (ResolveInputs checks it: whole NVLink domains
 // for hierarchical, a fabric for rdma-only); std::invalid_argument otherwise.
 std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& topology,
-                                     A2aAlgorithm algorithm);
+                                     A2aAlgorithm algorithm, bool pxn = false);
 
 // Tokens a source GPU gets back in combine (what its final weighted sum reads).
 int64_t ReturnedCopies(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm);

@@ -353,6 +353,22 @@ TEST(CliTest, FaultsSlowWhatTheyNameFromTheirStep) {
   EXPECT_NE(links.find("1,gpu-5-nvl-up,nvlink,1.854e+11,"), std::string::npos) << links.substr(0, 400);
 }
 
+// PXN on a rail-optimized fabric: every flow that leaves a node stays on its rail, so no
+// byte climbs to a spine (links.csv has no spine row) and NVLink carries the relayed bytes.
+TEST(CliTest, PxnKeepsCrossRailTrafficOffTheSpines) {
+  const std::string off = ::testing::TempDir() + "/pxn_off", on = ::testing::TempDir() + "/pxn_on";
+  const std::string base = "--gpus 16 --nodes 2 --tokens-per-gpu 256 --steps 1 --engine analytic --out ";
+  ASSERT_EQ(Epsim(base + off).exit_status, 0);
+  CliRun r = Epsim(base + on + " --pxn on");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(ReadFile(off + "/links.csv").find(",spine,"), std::string::npos);
+  EXPECT_EQ(ReadFile(on + "/links.csv").find(",spine,"), std::string::npos);
+  EXPECT_NE(r.out.find("all-to-all direct with PXN"), std::string::npos) << r.out;
+  r = Epsim(base + on + " --pxn on --a2a hierarchical");
+  EXPECT_EQ(r.exit_status, 2);
+  EXPECT_NE(r.err.find("--pxn: 'on': relays the direct all-to-all"), std::string::npos) << r.err;
+}
+
 // engine auto beyond SimGrid's reach: 256 GPUs with the direct all-to-all are about 130k
 // flows a step, minutes on SimGrid (BENCHMARKS.md), so the fast path runs, and says why;
 // an engine asked for by name runs whatever the size.

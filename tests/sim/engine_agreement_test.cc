@@ -104,6 +104,10 @@ TEST(EngineAgreementTest, FourNicsPerGpu) {
   ExpectAgreement(std::string(kShape) + " --topology p5-like-efa --gpus 32 --nodes 4 --routing zipf:1.0", 0.02, 0.005);
 }
 
+TEST(EngineAgreementTest, PxnOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --pxn on", 0.02, 0.005);
+}
+
 TEST(EngineAgreementTest, OneNvlinkDomain) {
   ExpectAgreement(std::string(kShape) + " --topology gb200-nvl72 --profile gb200 --gpus 32 --nodes 8 "
                   "--routing zipf:1.0", 0.02, 0.005);

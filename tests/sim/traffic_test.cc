@@ -67,6 +67,26 @@ TEST(TrafficTest, DirectSendsOncePerDestinationGpu) {
   EXPECT_EQ(flows[std::make_pair(1, 2)], 1);
 }
 
+// PXN: GPU 1 (node 0, NIC 1) to GPUs 6 and 7 (node 1, NICs 2 and 3) goes over NVLink to GPUs
+// 2 and 3 of node 0 (NICs 2 and 3), which send on over their own rails; GPU 5 is on GPU 1's
+// rail (direct), GPU 2 on its node (NVLink, with the relayed token for 6: 1 + 2).
+TEST(TrafficTest, PxnRelaysCrossRailFlowsOverNvlink) {
+  const Placement placement = Placement::Contiguous(8, 8);
+  std::vector<std::vector<std::vector<int>>> choices(8);
+  choices[1] = {{5, 6, 7}, {2, 6}};
+  const RoutingPlan plan = PlanFromChoices(choices, placement, -1, 4);
+  auto flows = ByPair(DispatchFlows(plan, TwoNodes(), A2aAlgorithm::kDirect, /*pxn=*/true));
+  EXPECT_EQ(flows[std::make_pair(1, 5)], 1);
+  EXPECT_EQ(flows[std::make_pair(1, 2)], 3);
+  EXPECT_EQ(flows[std::make_pair(2, 6)], 2);
+  EXPECT_EQ(flows[std::make_pair(1, 3)], 1);
+  EXPECT_EQ(flows[std::make_pair(3, 7)], 1);
+  EXPECT_EQ(flows.size(), 5u);
+  // Every flow that crosses nodes stays on one rail (same local index, so the same NIC).
+  for (const auto& [pair, tokens] : flows)
+    if (pair.first / 4 != pair.second / 4) EXPECT_EQ(pair.first % 4, pair.second % 4);
+}
+
 TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
   const Placement placement = Placement::Contiguous(16, 8);  // experts 2g, 2g+1 on GPU g
   std::vector<std::vector<std::vector<int>>> choices(8);
