@@ -83,8 +83,11 @@ TEST(TrafficTest, PxnRelaysCrossRailFlowsOverNvlink) {
   EXPECT_EQ(flows[std::make_pair(3, 7)], 1);
   EXPECT_EQ(flows.size(), 5u);
   // Every flow that crosses nodes stays on one rail (same local index, so the same NIC).
-  for (const auto& [pair, tokens] : flows)
-    if (pair.first / 4 != pair.second / 4) EXPECT_EQ(pair.first % 4, pair.second % 4);
+  for (const auto& [pair, tokens] : flows) {
+    if (pair.first / 4 != pair.second / 4) {
+      EXPECT_EQ(pair.first % 4, pair.second % 4);
+    }
+  }
 }
 
 TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
