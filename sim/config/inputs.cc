@@ -240,6 +240,9 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
     throw FieldError(s, "strategy.a2a", whole_domains);
   if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.nics_per_node == 0)
     throw FieldError(s, "strategy.a2a", "topology '" + t.name + "' has no scale_out fabric");
+  if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.rail_only)
+    throw FieldError(s, "strategy.a2a", "rdma-only sends every message over the NICs, and topology '" + t.name +
+                                            "' is rail-only: no route between rails");
   CheckCommFitsAlgorithm(s, domain);
   CheckFaults(s, t);
   if (s.node_limit > 0 && s.parallelism == Parallelism::kExpert) {
@@ -293,7 +296,9 @@ SimulationInputs ResolveInputs(const Scenario& scenario) {
   const int nodes_used = (scenario.gpus + in.topology.gpus_per_node - 1) / in.topology.gpus_per_node;
   const std::string radix_problem = RadixProblem(in.topology, ShapeFabric(in.topology, nodes_used));
   if (!radix_problem.empty()) {
-    throw ConfigError(DisplayPath(in.topology.source_file), "scale_out.radix", std::to_string(in.topology.scale_out.radix),
+    const bool rail_only = in.topology.scale_out.rail_only;
+    throw ConfigError(DisplayPath(in.topology.source_file), rail_only ? "scale_out.rail_only" : "scale_out.radix",
+                      rail_only ? "true" : std::to_string(in.topology.scale_out.radix),
                       radix_problem + " (" + std::to_string(scenario.gpus) + " GPUs on " + std::to_string(nodes_used) +
                           " nodes)");
   }

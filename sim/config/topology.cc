@@ -54,9 +54,12 @@ Topology FromYaml(const YAML::Node& root, const std::string& file, int nodes_ove
     so.leaf_down_ports = static_cast<int>(out.Int("leaf_down_ports", 1));
     so.oversubscription = out.PositiveOr("oversubscription", 1.0);
     so.rail_optimized = out.Bool("rail_optimized");
+    if (out.Has("rail_only")) so.rail_only = out.Bool("rail_only");
+    if (so.rail_only && !so.rail_optimized) out.Fail("rail_only", "a rail-only fabric is rail-optimized (rail_optimized: true)");
     if (out.Has("radix")) so.radix = static_cast<int>(out.Int("radix", 2));
     if (out.Has("tiers")) so.tiers = static_cast<int>(out.Int("tiers", 2));
     if (so.tiers != 2 && so.tiers != 3) out.Fail("tiers", "2 (leaf, spine) or 3 (leaf, spine, core)");
+    if (so.rail_only && out.Has("tiers")) out.Fail("tiers", "a rail-only fabric has no spine or core tier");
     if (so.tiers == 3) {
       so.spine_down_ports = static_cast<int>(out.Int("spine_down_ports", 1));
       so.spine_oversubscription = out.PositiveOr("spine_oversubscription", 1.0);
@@ -129,15 +132,25 @@ FabricShape ShapeFabric(const Topology& t, int nodes_used) {
   f.leaves = f.pods * f.leaves_per_pod;
   // Enough spines that a leaf's down:up bandwidth equals the oversubscription; likewise
   // cores for a spine.
-  f.spines_per_leaf = f.leaves == 1 ? 0 : up_links(f.nics_per_leaf, out.oversubscription);
+  f.spines_per_leaf = f.leaves == 1 || out.rail_only ? 0 : up_links(f.nics_per_leaf, out.oversubscription);
   f.cores_per_spine = f.pods == 1 ? 0 : up_links(f.leaves_per_pod, out.spine_oversubscription);
   return f;
 }
 
 std::string RadixProblem(const Topology& t, const FabricShape& f) {
   const ScaleOut& out = t.scale_out;
-  if (out.radix <= 0 || f.leaves == 0) return "";
+  if (f.leaves == 0 || (out.radix <= 0 && !out.rail_only)) return "";
   const std::string radix = "more than the radix (" + std::to_string(out.radix) + ")";
+  if (out.rail_only) {  // one leaf per rail: the rail's nodes must fit its ports
+    const int rail_leaves = f.leaves / std::max(1, out.nics_per_node);
+    if (rail_leaves > 1) {
+      return "a rail-only fabric has one leaf per rail, and these nodes need " + std::to_string(rail_leaves) +
+             " leaves per rail (leaf_down_ports " + std::to_string(out.leaf_down_ports) + ")";
+    }
+    if (out.radix > 0 && out.leaf_down_ports > out.radix)
+      return "leaf switches need " + std::to_string(out.leaf_down_ports) + " ports, " + radix;
+    return "";
+  }
   const int leaf_up = std::max(1, static_cast<int>(std::ceil(out.leaf_down_ports / out.oversubscription - 1e-9)));
   if (out.leaf_down_ports + leaf_up > out.radix) {
     return "leaf switches need " + std::to_string(out.leaf_down_ports + leaf_up) + " ports (" +

@@ -31,6 +31,7 @@ struct ScaleOut {
   int leaf_down_ports = 0;        // NIC-facing ports per leaf switch
   double oversubscription = 1.0;  // leaf down ports : up ports
   bool rail_optimized = true;     // NIC i of every node on the leaves of rail i
+  bool rail_only = false;         // no spines: each rail one leaf; cross-rail traffic relayed over NVLink
   int tiers = 2;                  // 2: leaf, spine; 3: leaf, spine, core
   int radix = 0;                  // ports per switch; 0: not checked
   int spine_down_ports = 0;       // three tiers: leaf-facing ports per spine (leaves per pod)
@@ -43,7 +44,7 @@ struct ScaleOut {
 struct FabricShape {
   int nics_per_leaf = 1;     // NIC ports per leaf (padding included)
   int leaves = 0;
-  int spines_per_leaf = 0;   // S: each leaf has one link up to each spine of its pod (0: one leaf)
+  int spines_per_leaf = 0;   // S: each leaf has one link up to each spine of its pod (0: one leaf, or rail-only)
   int leaves_per_pod = 0;
   int pods = 1;
   int cores_per_spine = 0;   // C (three tiers): each spine has one link up to C core switches

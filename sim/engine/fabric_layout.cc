@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <utility>
 
 namespace epsim {
@@ -77,6 +78,9 @@ std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_r
   const int src_slot = NicSlot(src_rank, stripe), dst_slot = NicSlot(dst_rank, stripe);
   const int src_leaf = src_slot / nics_per_leaf(), dst_leaf = dst_slot / nics_per_leaf();
   if (src_leaf == dst_leaf) return {send, receive, -1, -1, -1, -1};
+  if (uplinks() == 0)  // rail-only: the traffic relays cross-rail flows over NVLink first (traffic.h)
+    throw std::logic_error("fabric layout: no route between leaves of a rail-only fabric (" + SlotName(src_slot) +
+                           " -> " + SlotName(dst_slot) + ")");
   const int s = dst_slot % uplinks();  // the spine of each pod the flow uses
   const int leaf_up = leaf_up_base_ + src_leaf * uplinks() + s;
   const int leaf_down = leaf_down_base_ + dst_leaf * uplinks() + s;

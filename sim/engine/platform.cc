@@ -120,8 +120,10 @@ void Platform::BuildFabric(sg4::NetZone* root) {
     fabric = sg4::create_fatTree_zone("fabric", root, params, sg4::ClusterCallbacks(make_host),
                                       bandwidth, 0.0, sg4::Link::SharingPolicy::SPLITDUPLEX);
   } else {
+    // Rail-only (no spines): one spine that no flow uses, since SimGrid's fat tree needs one;
+    // the traffic never crosses rails over the fabric (traffic.h).
     sg4::FatTreeParams params(2, {per_leaf, static_cast<unsigned int>(layout_.leaves())},
-                              {1, static_cast<unsigned int>(layout_.uplinks())}, {1, 1});
+                              {1, static_cast<unsigned int>(std::max(1, layout_.uplinks()))}, {1, 1});
     fabric = sg4::create_fatTree_zone("fabric", root, params, sg4::ClusterCallbacks(make_host),
                                       bandwidth, 0.0, sg4::Link::SharingPolicy::SPLITDUPLEX);
   }
@@ -150,7 +152,7 @@ sg4::Link* Platform::SimGridLink(int link) const {
   for (int s = 0; s < stripes; ++s) {
     for (const int a : by_slot[s]) {
       for (const int b : by_slot[s]) {
-        if (a == b) continue;
+        if (a == b || (layout_.uplinks() == 0 && !layout_.SameLeaf(a, b, s))) continue;  // rail-only: no route
         const std::array<int, kMaxRouteLinks> route = layout_.RouteLinks(a, b, /*via_fabric=*/true, s);
         const auto at = std::find(route.begin(), route.end(), link);
         if (at == route.end()) continue;

@@ -21,8 +21,8 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
           // PXN: the GPU of g's node with dst's local index has a NIC on dst's rail (GPUs with
           // one local index use one NIC index).
           const int relay = topology.NodeOf(g) * topology.gpus_per_node + dst % topology.gpus_per_node;
-          const bool forward = pxn && !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst) &&
-                               relay < p;
+          const bool forward = (pxn || topology.scale_out.rail_only) && !topology.SameDomain(g, dst) &&
+                               topology.NicOf(g) != topology.NicOf(dst) && relay < p;
           if (!forward) {
             add(g, dst, tokens, false);
             continue;
@@ -39,8 +39,19 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
         for (const auto& [dst, pairs] : plan.dispatch_pairs[g]) add(g, dst, pairs, true);
       break;
     case A2aAlgorithm::kLowLatency:  // NVLink inside a domain, the fabric across (FabricLayout)
-      for (int g = 0; g < p; ++g)
-        for (const auto& [dst, pairs] : plan.dispatch_pairs[g]) add(g, dst, pairs, false);
+      for (int g = 0; g < p; ++g) {
+        for (const auto& [dst, pairs] : plan.dispatch_pairs[g]) {
+          // A rail-only fabric has no route between rails: relayed as PXN does.
+          const int relay = topology.NodeOf(g) * topology.gpus_per_node + dst % topology.gpus_per_node;
+          if (topology.scale_out.rail_only && !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst) &&
+              relay < p) {
+            add(g, relay, pairs, false);
+            add(relay, dst, pairs, false);
+          } else {
+            add(g, dst, pairs, false);
+          }
+        }
+      }
       break;
     case A2aAlgorithm::kHierarchical: {
       const int domain = topology.scale_up.domain_gpus;

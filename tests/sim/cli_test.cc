@@ -364,6 +364,12 @@ TEST(CliTest, PxnKeepsCrossRailTrafficOffTheSpines) {
   EXPECT_NE(ReadFile(off + "/links.csv").find(",spine,"), std::string::npos);
   EXPECT_EQ(ReadFile(on + "/links.csv").find(",spine,"), std::string::npos);
   EXPECT_NE(r.out.find("all-to-all direct with PXN"), std::string::npos) << r.out;
+  // A rail-only network (no spines) relays the same way: on 2 nodes (one leaf per rail in
+  // both files) it gives the PXN run's files byte for byte.
+  const std::string rail_only = ::testing::TempDir() + "/rail_only";
+  ASSERT_EQ(Epsim(base + rail_only + " --topology rail-only-h100").exit_status, 0);
+  for (const char* file : {"steps.csv", "gpus.csv", "links.csv"})
+    EXPECT_EQ(ReadFile(rail_only + "/" + file), ReadFile(on + "/" + file)) << file;
   r = Epsim(base + on + " --pxn on --a2a hierarchical");
   EXPECT_EQ(r.exit_status, 2);
   EXPECT_NE(r.err.find("--pxn: 'on': relays the direct all-to-all"), std::string::npos) << r.err;

@@ -108,6 +108,12 @@ TEST(EngineAgreementTest, PxnOnFourDgxNodes) {
   ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --pxn on", 0.02, 0.005);
 }
 
+// Rail-only: no spines; cross-rail flows relayed over NVLink (the SimGrid tree's one
+// placeholder spine is never used).
+TEST(EngineAgreementTest, RailOnlyOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --topology rail-only-h100 --gpus 32 --nodes 4 --routing zipf:1.0", 0.02, 0.005);
+}
+
 TEST(EngineAgreementTest, OneNvlinkDomain) {
   ExpectAgreement(std::string(kShape) + " --topology gb200-nvl72 --profile gb200 --gpus 32 --nodes 8 "
                   "--routing zipf:1.0", 0.02, 0.005);

@@ -175,11 +175,17 @@ TEST(TopologyTest, BundledFabricsAndTheirLimits) {
   const Topology cloud = LoadTopology("topologies/cloud-h100-2to1.yaml");
   EXPECT_EQ(ShapeFabric(cloud, 256).cores_per_spine, 16);
   EXPECT_EQ(LoadTopology("topologies/p5-like-efa.yaml").NicsPerGpu(), 4);
+  // rail-only-h100: one 64-port switch per rail, no spines: 64 nodes fit, 65 do not.
+  const Topology rails = LoadTopology("topologies/rail-only-h100.yaml");
+  EXPECT_EQ(ShapeFabric(rails, 64).leaves, 8);
+  EXPECT_EQ(ShapeFabric(rails, 64).spines_per_leaf, 0);
+  EXPECT_EQ(RadixProblem(rails, ShapeFabric(rails, 64)), "");
+  EXPECT_NE(RadixProblem(rails, ShapeFabric(rails, 65)).find("2 leaves per rail"), std::string::npos);
 }
 
 TEST(TopologyTest, BundledTopologiesLoad) {
   for (const char* name : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr", "dgx-h100-superpod",
-                           "cloud-h100-2to1", "p5-like-efa"}) {
+                           "cloud-h100-2to1", "p5-like-efa", "rail-only-h100"}) {
     Topology t = LoadTopology(std::string("topologies/") + name + ".yaml");
     EXPECT_EQ(t.name, name);
     EXPECT_GT(t.scale_up.bandwidth_Bps, 0);
