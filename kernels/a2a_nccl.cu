@@ -1,7 +1,6 @@
 // epsim kernels: NCCL all-to-all with uneven splits over the local GPUs (see all_to_all.h).
 // libnccl.so.2 is dlopen'ed, so binaries run where NCCL is missing and say so.
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 #include <nccl.h>
 
 #include <mutex>
@@ -10,14 +9,14 @@
 
 #include "kernels/all_to_all.h"
 #include "kernels/cuda_check.h"
+#include "kernels/shared_library.h"
 
 namespace epsim {
 namespace kernels {
 namespace {
 
 struct NcclApi {
-  void* lib = nullptr;
-  std::string error;
+  SharedLibrary lib;
   decltype(&ncclGetVersion) get_version = nullptr;
   decltype(&ncclCommInitAll) comm_init_all = nullptr;
   decltype(&ncclCommDestroy) comm_destroy = nullptr;
@@ -31,25 +30,15 @@ struct NcclApi {
 const NcclApi& Nccl() {
   static NcclApi api = [] {
     NcclApi a;
-    a.lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
-    if (!a.lib) {
-      a.error = "cannot dlopen libnccl.so.2: " + std::string(dlerror()) +
-                " (install NCCL or add its folder to LD_LIBRARY_PATH)";
-      return a;
-    }
-    auto sym = [&](const char* name) {
-      void* p = dlsym(a.lib, name);
-      if (!p && a.error.empty()) a.error = std::string("libnccl.so.2: missing symbol ") + name;
-      return p;
-    };
-    a.get_version = reinterpret_cast<decltype(a.get_version)>(sym("ncclGetVersion"));
-    a.comm_init_all = reinterpret_cast<decltype(a.comm_init_all)>(sym("ncclCommInitAll"));
-    a.comm_destroy = reinterpret_cast<decltype(a.comm_destroy)>(sym("ncclCommDestroy"));
-    a.group_start = reinterpret_cast<decltype(a.group_start)>(sym("ncclGroupStart"));
-    a.group_end = reinterpret_cast<decltype(a.group_end)>(sym("ncclGroupEnd"));
-    a.send = reinterpret_cast<decltype(a.send)>(sym("ncclSend"));
-    a.recv = reinterpret_cast<decltype(a.recv)>(sym("ncclRecv"));
-    a.error_string = reinterpret_cast<decltype(a.error_string)>(sym("ncclGetErrorString"));
+    a.lib = SharedLibrary::OpenFirst({"libnccl.so.2"}, "install NCCL or add its folder to LD_LIBRARY_PATH");
+    a.lib.Load(a.get_version, "ncclGetVersion");
+    a.lib.Load(a.comm_init_all, "ncclCommInitAll");
+    a.lib.Load(a.comm_destroy, "ncclCommDestroy");
+    a.lib.Load(a.group_start, "ncclGroupStart");
+    a.lib.Load(a.group_end, "ncclGroupEnd");
+    a.lib.Load(a.send, "ncclSend");
+    a.lib.Load(a.recv, "ncclRecv");
+    a.lib.Load(a.error_string, "ncclGetErrorString");
     return a;
   }();
   return api;
@@ -57,7 +46,7 @@ const NcclApi& Nccl() {
 
 const NcclApi& NeedNccl() {
   const NcclApi& api = Nccl();
-  if (!api.error.empty()) throw KernelError("a2a (nccl): " + api.error);
+  if (!api.lib.error.empty()) throw KernelError("a2a (nccl): " + api.lib.error);
   return api;
 }
 
@@ -65,19 +54,19 @@ const NcclApi& NeedNccl() {
 
 std::string NcclErrorString(int result) {
   const NcclApi& api = Nccl();
-  if (api.error.empty()) return api.error_string(static_cast<ncclResult_t>(result));
+  if (api.lib.error.empty()) return api.error_string(static_cast<ncclResult_t>(result));
   return "ncclResult " + std::to_string(result);
 }
 
 bool NcclAllToAll::Available(std::string* why) {
   const NcclApi& api = Nccl();
-  if (!api.error.empty() && why) *why = api.error;
-  return api.error.empty();
+  if (!api.lib.error.empty() && why) *why = api.lib.error;
+  return api.lib.error.empty();
 }
 
 std::string NcclAllToAll::Version() {
   const NcclApi& api = Nccl();
-  if (!api.error.empty()) return "";
+  if (!api.lib.error.empty()) return "";
   int v = 0;
   api.get_version(&v);
   // NCCL >= 2.9 encodes major*10000 + minor*100 + patch.
@@ -95,7 +84,7 @@ NcclAllToAll::NcclAllToAll(int num_devices) : num_devices_(num_devices) {
 
 NcclAllToAll::~NcclAllToAll() {
   const NcclApi& api = Nccl();
-  if (!api.error.empty()) return;
+  if (!api.lib.error.empty()) return;
   for (void* c : comms_) api.comm_destroy(static_cast<ncclComm_t>(c));
 }
 

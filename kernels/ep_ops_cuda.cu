@@ -5,7 +5,6 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +17,7 @@
 #include "kernels/cuda_check.h"
 #include "kernels/ep_ops_cuda.h"
 #include "kernels/select.h"
+#include "kernels/shared_library.h"
 
 namespace epsim {
 namespace kernels {
@@ -31,9 +31,7 @@ cudaStream_t AsStream(const ExecContext& ctx) { return static_cast<cudaStream_t>
 
 // ---- cuBLAS, loaded at run time ----------------------------------------------------------
 struct CublasApi {
-  void* lib = nullptr;
-  std::string error;
-  std::string file;
+  SharedLibrary lib;
   decltype(&cublasCreate_v2) create = nullptr;
   decltype(&cublasDestroy_v2) destroy = nullptr;
   decltype(&cublasSetStream_v2) set_stream = nullptr;
@@ -57,26 +55,14 @@ struct CublasApi {
 const CublasApi& Cublas() {
   static CublasApi api = [] {
     CublasApi a;
-    for (const char* name : {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}) {
-      a.lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (a.lib) { a.file = name; break; }
-    }
-    if (!a.lib) {
-      a.error = "cannot dlopen libcublas.so.13 (nor .12, .11): " + std::string(dlerror()) +
-                " (add the CUDA lib64 folder to LD_LIBRARY_PATH)";
-      return a;
-    }
-    auto sym = [&](const char* name) {
-      void* p = dlsym(a.lib, name);
-      if (!p && a.error.empty()) a.error = a.file + ": missing symbol " + name;
-      return p;
-    };
-    a.create = reinterpret_cast<decltype(a.create)>(sym("cublasCreate_v2"));
-    a.destroy = reinterpret_cast<decltype(a.destroy)>(sym("cublasDestroy_v2"));
-    a.set_stream = reinterpret_cast<decltype(a.set_stream)>(sym("cublasSetStream_v2"));
-    a.gemm_ex = reinterpret_cast<decltype(a.gemm_ex)>(sym("cublasGemmEx"));
-    a.get_property = reinterpret_cast<decltype(a.get_property)>(sym("cublasGetProperty"));
-    a.grouped_gemm = reinterpret_cast<decltype(a.grouped_gemm)>(dlsym(a.lib, "cublasGemmGroupedBatchedEx"));
+    a.lib = SharedLibrary::OpenFirst({"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"},
+                                     "add the CUDA lib64 folder to LD_LIBRARY_PATH");
+    a.lib.Load(a.create, "cublasCreate_v2");
+    a.lib.Load(a.destroy, "cublasDestroy_v2");
+    a.lib.Load(a.set_stream, "cublasSetStream_v2");
+    a.lib.Load(a.gemm_ex, "cublasGemmEx");
+    a.lib.Load(a.get_property, "cublasGetProperty");
+    a.lib.Load(a.grouped_gemm, "cublasGemmGroupedBatchedEx", /*required=*/false);
     return a;
   }();
   return api;
@@ -84,7 +70,7 @@ const CublasApi& Cublas() {
 
 const CublasApi& NeedCublas() {
   const CublasApi& api = Cublas();
-  if (!api.error.empty()) throw KernelError("cuBLAS: " + api.error);
+  if (!api.lib.error.empty()) throw KernelError("cuBLAS: " + api.lib.error);
   return api;
 }
 
@@ -680,13 +666,13 @@ double MeasuredSmClockMHz(void* stream) {
 
 bool CublasAvailable(std::string* why) {
   const CublasApi& api = Cublas();
-  if (!api.error.empty() && why) *why = api.error;
-  return api.error.empty();
+  if (!api.lib.error.empty() && why) *why = api.lib.error;
+  return api.lib.error.empty();
 }
 
 std::string CublasVersion() {
   const CublasApi& api = Cublas();
-  if (!api.error.empty()) return "none";
+  if (!api.lib.error.empty()) return "none";
   int major = 0, minor = 0, patch = 0;
   api.get_property(MAJOR_VERSION, &major);
   api.get_property(MINOR_VERSION, &minor);
@@ -890,7 +876,7 @@ size_t ExpertFfnWorkspaceBytes(int64_t rows, int64_t ffn, int num_experts) {
 
 const char* ExpertGemmMethod() {
   const CublasApi& api = Cublas();
-  return api.error.empty() && api.grouped_gemm ? "cublasGemmGroupedBatchedEx: one launch per GEMM over the experts"
+  return api.lib.error.empty() && api.grouped_gemm ? "cublasGemmGroupedBatchedEx: one launch per GEMM over the experts"
                                                : "cublasGemmEx: one launch per expert (cuBLAS older than 12.5)";
 }
 

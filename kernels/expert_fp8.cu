@@ -13,7 +13,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -25,6 +24,7 @@
 
 #include "kernels/cuda_check.h"
 #include "kernels/ep_ops_cuda.h"
+#include "kernels/shared_library.h"
 
 namespace epsim {
 namespace kernels {
@@ -39,9 +39,7 @@ constexpr size_t kLtWorkspaceBytes = size_t{32} << 20;
 
 // ---- cuBLASLt, loaded at run time --------------------------------------------------------
 struct CublasLtApi {
-  void* lib = nullptr;
-  std::string error;
-  std::string file;
+  SharedLibrary lib;
   decltype(&cublasLtCreate) create = nullptr;
   decltype(&cublasLtGetVersion) get_version = nullptr;
   decltype(&cublasLtMatmulDescCreate) desc_create = nullptr;
@@ -58,36 +56,26 @@ struct CublasLtApi {
 const CublasLtApi& CublasLt() {
   static CublasLtApi api = [] {
     CublasLtApi a;
-    for (const char* name : {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so"}) {
-      a.lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-      if (a.lib) { a.file = name; break; }
-    }
-    if (!a.lib) {
-      a.error = "cannot dlopen libcublasLt.so.13 (nor .12, .11): " + std::string(dlerror());
-      return a;
-    }
-    auto sym = [&](const char* name) {
-      void* p = dlsym(a.lib, name);
-      if (!p && a.error.empty()) a.error = a.file + ": missing symbol " + name;
-      return p;
-    };
-    a.create = reinterpret_cast<decltype(a.create)>(sym("cublasLtCreate"));
-    a.get_version = reinterpret_cast<decltype(a.get_version)>(sym("cublasLtGetVersion"));
-    a.desc_create = reinterpret_cast<decltype(a.desc_create)>(sym("cublasLtMatmulDescCreate"));
-    a.desc_set = reinterpret_cast<decltype(a.desc_set)>(sym("cublasLtMatmulDescSetAttribute"));
-    a.layout_create = reinterpret_cast<decltype(a.layout_create)>(sym("cublasLtMatrixLayoutCreate"));
-    a.pref_create = reinterpret_cast<decltype(a.pref_create)>(sym("cublasLtMatmulPreferenceCreate"));
-    a.pref_set = reinterpret_cast<decltype(a.pref_set)>(sym("cublasLtMatmulPreferenceSetAttribute"));
-    a.pref_destroy = reinterpret_cast<decltype(a.pref_destroy)>(sym("cublasLtMatmulPreferenceDestroy"));
-    a.heuristic = reinterpret_cast<decltype(a.heuristic)>(sym("cublasLtMatmulAlgoGetHeuristic"));
-    a.matmul = reinterpret_cast<decltype(a.matmul)>(sym("cublasLtMatmul"));
-    if (!a.error.empty()) return a;
+    a.lib = SharedLibrary::OpenFirst({"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so.11", "libcublasLt.so"},
+                                     "add the CUDA lib64 folder to LD_LIBRARY_PATH");
+    a.lib.Load(a.create, "cublasLtCreate");
+    a.lib.Load(a.get_version, "cublasLtGetVersion");
+    a.lib.Load(a.desc_create, "cublasLtMatmulDescCreate");
+    a.lib.Load(a.desc_set, "cublasLtMatmulDescSetAttribute");
+    a.lib.Load(a.layout_create, "cublasLtMatrixLayoutCreate");
+    a.lib.Load(a.pref_create, "cublasLtMatmulPreferenceCreate");
+    a.lib.Load(a.pref_set, "cublasLtMatmulPreferenceSetAttribute");
+    a.lib.Load(a.pref_destroy, "cublasLtMatmulPreferenceDestroy");
+    a.lib.Load(a.heuristic, "cublasLtMatmulAlgoGetHeuristic");
+    a.lib.Load(a.matmul, "cublasLtMatmul");
+    if (!a.lib.error.empty()) return a;
     // fp8 matmuls arrived with cuBLASLt 11.11 (CUDA 11.8).
     if (a.get_version() < 111100) {
-      a.error = a.file + " is version " + std::to_string(a.get_version()) + ": fp8 GEMMs need 11.11 (CUDA 11.8) or newer";
+      a.lib.error = a.lib.file + " is version " + std::to_string(a.get_version()) +
+                    ": fp8 GEMMs need 11.11 (CUDA 11.8) or newer";
       return a;
     }
-    if (a.create(&a.handle) != CUBLAS_STATUS_SUCCESS) a.error = "cublasLtCreate failed";
+    if (a.create(&a.handle) != CUBLAS_STATUS_SUCCESS) a.lib.error = "cublasLtCreate failed";
     return a;
   }();
   return api;
@@ -111,7 +99,7 @@ const Fp8Plan& PlanFor(int64_t n, int64_t rows, int64_t k) {
   auto it = plans.find(key);
   if (it != plans.end()) return it->second;
   const CublasLtApi& api = CublasLt();
-  if (!api.error.empty()) throw KernelError("cuBLASLt: " + api.error);
+  if (!api.lib.error.empty()) throw KernelError("cuBLASLt: " + api.lib.error);
   Fp8Plan p;
   CUBLAS_CHECK(api.desc_create(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
   const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
@@ -172,8 +160,8 @@ size_t Align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
 
 bool Fp8GemmAvailable(std::string* why) {
   const CublasLtApi& api = CublasLt();
-  if (!api.error.empty()) {
-    if (why) *why = "cuBLASLt: " + api.error;
+  if (!api.lib.error.empty()) {
+    if (why) *why = "cuBLASLt: " + api.lib.error;
     return false;
   }
   int device = 0, major = 0, minor = 0;
@@ -195,7 +183,7 @@ bool Fp8GemmAvailable(std::string* why) {
 
 std::string CublasLtVersion() {
   const CublasLtApi& api = CublasLt();
-  if (!api.lib || !api.get_version) return "unavailable";
+  if (!api.lib.handle || !api.get_version) return "unavailable";
   const size_t v = api.get_version();
   return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
 }
