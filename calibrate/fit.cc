@@ -18,6 +18,39 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// The folds k-fold cross-validation uses for n points: min(folds, n), or 0 (none) below 2
+// folds or 4 points.
+int EffectiveFolds(int n, int folds) {
+  folds = std::min(folds, n);
+  return folds >= 2 && n >= 4 ? folds : 0;
+}
+
+// k-fold cross-validation over a seeded shuffle, the same for every fit: per fold,
+// `score(train, test, held)` fits the training points and appends the relative errors of the
+// test points it can predict. A fold with fewer than 2 training points, or whose fit throws
+// std::invalid_argument, adds nothing. Returns every held-out error.
+template <typename Point, typename Score>
+std::vector<double> HeldOutErrors(const std::vector<Point>& points, int folds, uint32_t seed, const Score& score) {
+  std::vector<double> held;
+  const int n = static_cast<int>(points.size());
+  folds = EffectiveFolds(n, folds);
+  if (folds == 0) return held;
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int f = 0; f < folds; ++f) {
+    std::vector<Point> train, test;
+    for (int i = 0; i < n; ++i) (i % folds == f ? test : train).push_back(points[order[i]]);
+    if (train.size() < 2) continue;
+    try {
+      score(train, test, held);
+    } catch (const std::invalid_argument&) {
+    }
+  }
+  return held;
+}
+
 // Internal parameters: time = f + max(a*flops + c*flops/tokens, b*bytes).
 struct Linear {
   double f = 0, a = 0, c = 0, b = 0;
@@ -216,22 +249,14 @@ FitResult FitRoofline(const std::vector<FitPoint>& points, const FitOptions& opt
       out.outliers.push_back(static_cast<int>(i));
   }
   out.train_error_median = Median(train);
-  // k-fold cross-validation over a seeded shuffle.
-  const int n = static_cast<int>(points.size());
-  const int folds = std::min(opt.folds, n);
-  if (folds >= 2 && n >= 4) {
-    std::vector<int> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937 rng(opt.seed);
-    std::shuffle(order.begin(), order.end(), rng);
-    std::vector<double> held;
-    for (int f = 0; f < folds; ++f) {
-      std::vector<FitPoint> train_pts, test_pts;
-      for (int i = 0; i < n; ++i) (i % folds == f ? test_pts : train_pts).push_back(points[order[i]]);
-      if (train_pts.size() < 2) continue;
-      const Linear fm = FitRobust(train_pts, opt, nullptr);
-      for (const FitPoint& p : test_pts) held.push_back(std::fabs((fm.Time(p) - p.time_s) / p.time_s));
-    }
+  const int folds = EffectiveFolds(static_cast<int>(points.size()), opt.folds);
+  if (folds > 0) {
+    const std::vector<double> held = HeldOutErrors(
+        points, folds, opt.seed, [&](const std::vector<FitPoint>& train_pts, const std::vector<FitPoint>& test_pts,
+                                     std::vector<double>& errors) {
+          const Linear fm = FitRobust(train_pts, opt, nullptr);
+          for (const FitPoint& p : test_pts) errors.push_back(std::fabs((fm.Time(p) - p.time_s) / p.time_s));
+        });
     out.folds = folds;
     out.heldout_error_median = Median(held);
     out.heldout_error_p90 = Quantile(held, 0.9);
@@ -297,29 +322,15 @@ AllToAllFit FitAllToAll(const std::vector<AllToAllPoint>& points, int folds, uin
   if (!any_bytes) throw std::invalid_argument("fit: no point moves bytes");
   const bool with_messages = message_counts.size() >= 2;
   AllToAllFit fit = SolveAllToAll(points, with_messages);
-  // k-fold cross-validation over a seeded shuffle.
-  const int n = static_cast<int>(points.size());
-  folds = std::min(folds, n);
-  if (folds >= 2 && n >= 4) {
-    std::vector<int> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937 rng(seed);
-    std::shuffle(order.begin(), order.end(), rng);
-    std::vector<double> held;
-    for (int f = 0; f < folds; ++f) {
-      std::vector<AllToAllPoint> train, test;
-      for (int i = 0; i < n; ++i) (i % folds == f ? test : train).push_back(points[order[i]]);
-      if (train.size() < 2) continue;
-      try {
+  const std::vector<double> held = HeldOutErrors(
+      points, folds, seed, [&](const std::vector<AllToAllPoint>& train, const std::vector<AllToAllPoint>& test,
+                               std::vector<double>& errors) {
         const AllToAllFit part = SolveAllToAll(train, with_messages);
-        for (const AllToAllPoint& p : test) held.push_back(std::fabs((part.Time(p) - p.time_s) / p.time_s));
-      } catch (const std::invalid_argument&) {
-      }
-    }
-    if (!held.empty()) {
-      fit.heldout_error_median = Median(held);
-      fit.heldout_error_p90 = Quantile(held, 0.9);
-    }
+        for (const AllToAllPoint& p : test) errors.push_back(std::fabs((part.Time(p) - p.time_s) / p.time_s));
+      });
+  if (!held.empty()) {
+    fit.heldout_error_median = Median(held);
+    fit.heldout_error_p90 = Quantile(held, 0.9);
   }
   return fit;
 }
@@ -544,32 +555,20 @@ GroupedGemmFit FitGroupedGemm(const std::vector<GroupedGemmPoint>& points, const
   std::vector<double> train;
   for (const GroupedGemmPoint& p : points) train.push_back(std::fabs(LayerTimeS(fit.model, p) / p.time_s - 1));
   fit.train_error_median = Median(train);
-  const int n = static_cast<int>(points.size());
-  folds = std::min(folds, n);
-  if (folds >= 2 && n >= 4) {
-    std::vector<int> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::mt19937 rng(seed);
-    std::shuffle(order.begin(), order.end(), rng);
-    std::vector<double> held;
-    for (int f = 0; f < folds; ++f) {
-      std::vector<GroupedGemmPoint> train_pts, test_pts;
-      for (int i = 0; i < n; ++i) (i % folds == f ? test_pts : train_pts).push_back(points[order[i]]);
-      try {
+  const std::vector<double> held = HeldOutErrors(
+      points, folds, seed, [&](const std::vector<GroupedGemmPoint>& train, const std::vector<GroupedGemmPoint>& test,
+                               std::vector<double>& errors) {
         bool unused[3];
-        const OpModel m = FitBothDtypes(train_pts, grid, &unused[0], &unused[1], &unused[2]);
-        for (const GroupedGemmPoint& p : test_pts) {
+        const OpModel m = FitBothDtypes(train, grid, &unused[0], &unused[1], &unused[2]);
+        for (const GroupedGemmPoint& p : test) {
           // A fold whose training set has no point of this dtype cannot predict it.
-          if (m.gemm.PeakFps(p.dtype) > 0) held.push_back(std::fabs(LayerTimeS(m, p) / p.time_s - 1));
+          if (m.gemm.PeakFps(p.dtype) > 0) errors.push_back(std::fabs(LayerTimeS(m, p) / p.time_s - 1));
         }
-      } catch (const std::invalid_argument&) {
-      }
-    }
-    if (!held.empty()) {
-      fit.folds = folds;
-      fit.heldout_error_median = Median(held);
-      fit.heldout_error_p90 = Quantile(held, 0.9);
-    }
+      });
+  if (!held.empty()) {
+    fit.folds = EffectiveFolds(static_cast<int>(points.size()), folds);
+    fit.heldout_error_median = Median(held);
+    fit.heldout_error_p90 = Quantile(held, 0.9);
   }
   return fit;
 }

@@ -10,26 +10,12 @@
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
 #include "sim/report/link_load.h"
+#include "tests/sim/test_topologies.h"
 
 namespace epsim {
 namespace {
 
-// Two DGX-like nodes, rail-optimized: GPU g uses NIC g % 8 of its node, on leaf g % 8.
-constexpr char kTwoNodes[] = R"(
-name: test-two-node
-gpu: h100
-nodes: 2
-gpus_per_node: 8
-scale_up: {domain_gpus: 8, bandwidth: 400GB/s, latency: 2us}
-scale_out:
-  nics_per_node: 8
-  nic_bandwidth: 400Gbps
-  nic_latency: 1us
-  switch_latency: 500ns
-  leaf_down_ports: 32
-  oversubscription: 1
-  rail_optimized: true
-)";
+using testing::kTwoNodeTopology;  // GPU g uses NIC g % 8 of its node, on leaf g % 8
 
 const LinkStepRecord* Find(const std::vector<LinkStepRecord>& records, const FabricLayout& layout,
                            const std::string& name) {
@@ -39,7 +25,7 @@ const LinkStepRecord* Find(const std::vector<LinkStepRecord>& records, const Fab
 }
 
 TEST(LinkLoadTest, BytesBusyTimeAndPeakFlowsByHand) {
-  const Topology topo = ParseTopology(kTwoNodes, "two-node");
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node");
   const FabricLayout layout(topo, 16);
   StepWork work;
   // GPU 0 (node 0, rail 0) to GPU 8 (node 1, rail 0): same leaf. To GPU 9 (rail 1): through
@@ -95,7 +81,7 @@ TEST(LinkLoadTest, BytesBusyTimeAndPeakFlowsByHand) {
 
 // Every link has a distinct name, and its tier matches the name.
 TEST(LinkLoadTest, LinkNamesAreDistinct) {
-  const Topology topo = ParseTopology(kTwoNodes, "two-node");
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node");
   const FabricLayout layout(topo, 16, SmBudget{1e11, 1e11});
   std::vector<std::string> names;
   for (int l = 0; l < layout.num_links(); ++l) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,43 +15,37 @@
 #include "sim/engine/replay.h"
 #include "sim/config/topology.h"
 #include "tests/sim/fork_runner.h"
+#include "tests/sim/test_topologies.h"
 
 namespace epsim {
 namespace {
 
-// Bandwidths chosen as round numbers so that closed forms are easy to read.
-constexpr char kTwoNodeTopology[] = R"(
-name: test-two-node
-gpu: h100
-nodes: 2
-gpus_per_node: 8
-scale_up: {domain_gpus: 8, bandwidth: 400GB/s, latency: 2us}
-scale_out:
-  nics_per_node: 8
-  nic_bandwidth: 400Gbps
-  nic_latency: 1us
-  switch_latency: 500ns
-  leaf_down_ports: 32
-  oversubscription: 1
-  rail_optimized: true
-)";
+using testing::kTwoNodeTopology;
 
 struct Phase {
   std::vector<double> dispatch_end;  // per GPU, seconds since step start
   std::vector<double> combine_end;
 };
 
-// Replays one step with the given flows and no compute; returns per-GPU phase ends.
-Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& dispatch,
-                 const std::vector<Flow>& combine, double expert_s = 0,
-                 const std::vector<std::pair<int, double>>& link_rate = {}) {
-  std::vector<double> out = testing::RunInChild([&]() {
+// Runs `body` in a child process (one SimGrid engine per process) with a fresh engine whose
+// network model is pinned as the simulator pins it for `gpus` GPUs; returns body's numbers.
+std::vector<double> InSimGridChild(int gpus, const std::function<std::vector<double>(simgrid::s4u::Engine&)>& body) {
+  return testing::RunInChild([&]() {
     int argc = 1;
     char name[] = "replay_test";
     char* argv[] = {name, nullptr};
     simgrid::s4u::Engine engine(&argc, argv);
     xbt_log_control_set("root.thres:warning");
     Platform::ConfigureNetworkModel(engine, gpus);
+    return body(engine);
+  });
+}
+
+// Replays one step with the given flows and no compute; returns per-GPU phase ends.
+Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& dispatch,
+                 const std::vector<Flow>& combine, double expert_s = 0,
+                 const std::vector<std::pair<int, double>>& link_rate = {}) {
+  std::vector<double> out = InSimGridChild(gpus, [&](simgrid::s4u::Engine& engine) {
     engine.set_config("surf/precision:1e-9");
     Platform platform(topology, gpus);
     std::vector<double> result;
@@ -122,13 +117,7 @@ TEST(PlatformTest, ThreeTierRoutesAreSimGridsOneToOne) {
     ASSERT_EQ(layout.shape().leaves_per_pod, 4);
     ASSERT_EQ(layout.shape().spines_per_leaf, 2);
     ASSERT_EQ(layout.shape().cores(), 8);
-    std::vector<double> out = testing::RunInChild([&]() {
-      int argc = 1;
-      char name[] = "platform_test";
-      char* argv[] = {name, nullptr};
-      simgrid::s4u::Engine engine(&argc, argv);
-      xbt_log_control_set("root.thres:warning");
-      Platform::ConfigureNetworkModel(engine, 16);
+    std::vector<double> out = InSimGridChild(16, [&](simgrid::s4u::Engine&) {
       Platform platform(topo, 16);
       std::map<int, std::string> ours_to_simgrid;
       std::map<std::string, int> simgrid_to_ours;
@@ -197,13 +186,7 @@ TEST(PlatformTest, RoutesMatchTheLatencyModel) {
     if (!rail_optimized) text.replace(text.find("rail_optimized: true"), 20, "rail_optimized: false");
     text.replace(text.find("leaf_down_ports: 32"), 19, "leaf_down_ports: 4");
     const Topology topo = ParseTopology(text, "t.yaml", 4);  // 32 GPUs, leaves of 4 NICs
-    std::vector<double> out = testing::RunInChild([&]() {
-      int argc = 1;
-      char name[] = "platform_test";
-      char* argv[] = {name, nullptr};
-      simgrid::s4u::Engine engine(&argc, argv);
-      xbt_log_control_set("root.thres:warning");
-      Platform::ConfigureNetworkModel(engine, 32);
+    std::vector<double> out = InSimGridChild(32, [&](simgrid::s4u::Engine&) {
       Platform platform(topo, 32);
       std::vector<double> mismatches = {0, 0, 0};
       for (int a = 0; a < 32; ++a) {
@@ -393,13 +376,7 @@ TEST(ReplayTest, TwoMicroBatchesFollowTheTwoStreamSchedule) {
   ASSERT_NEAR(end, 11.5e-3, 0.05e-3);  // the numbers above, worked by hand: 11.5 ms
   // Without overlap the same work takes 2r + 2x + 2e + 2x + 2c = 17 ms.
 
-  const std::vector<double> simgrid = testing::RunInChild([&]() {
-    int argc = 1;
-    char name[] = "replay_test";
-    char* argv[] = {name, nullptr};
-    simgrid::s4u::Engine engine(&argc, argv);
-    xbt_log_control_set("root.thres:warning");
-    Platform::ConfigureNetworkModel(engine, 2);
+  const std::vector<double> simgrid = InSimGridChild(2, [&](simgrid::s4u::Engine& engine) {
     engine.set_config("surf/precision:1e-9");
     Platform platform(topo, 2);
     std::vector<double> result;
