@@ -240,9 +240,10 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
     throw FieldError(s, "strategy.a2a", whole_domains);
   if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.nics_per_node == 0)
     throw FieldError(s, "strategy.a2a", "topology '" + t.name + "' has no scale_out fabric");
-  if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.rail_only)
+  if (s.a2a == A2aAlgorithm::kRdmaOnly && (t.scale_out.rail_only || t.scale_out.planes > 1))
     throw FieldError(s, "strategy.a2a", "rdma-only sends every message over the NICs, and topology '" + t.name +
-                                            "' is rail-only: no route between rails");
+                                            (t.scale_out.rail_only ? "' is rail-only: no route between rails"
+                                                                   : "' is multi-plane: no route between planes"));
   CheckCommFitsAlgorithm(s, domain);
   CheckFaults(s, t);
   if (s.node_limit > 0 && s.parallelism == Parallelism::kExpert) {

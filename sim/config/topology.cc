@@ -73,6 +73,19 @@ Topology FromYaml(const YAML::Node& root, const std::string& file, int nodes_ove
       for (const char* key : {"spine_down_ports", "spine_oversubscription"})
         if (out.Has(key)) out.Fail(key, "applies to three tiers (scale_out.tiers: 3)");
     }
+    if (out.Has("planes")) {
+      so.planes = static_cast<int>(out.Int("planes", 1));
+      if (so.planes > 1 && so.rail_only) out.Fail("planes", "a rail-only fabric has no planes (one leaf per rail)");
+      if (so.planes > 1 && !so.rail_optimized) out.Fail("planes", "a multi-plane fabric is rail-optimized (rail_optimized: true)");
+      if (so.planes > 1 && so.tiers != 2) out.Fail("planes", "each plane is a two-tier fat tree (scale_out.tiers: 2)");
+      if (so.nics_per_node % so.planes != 0)
+        out.Fail("planes", "must divide nics_per_node (" + std::to_string(so.nics_per_node) + ")");
+      const int nics_per_gpu = so.nics_per_node > t.gpus_per_node ? so.nics_per_node / t.gpus_per_node : 1;
+      if (nics_per_gpu > 1 && nics_per_gpu % so.planes != 0) {
+        out.Fail("planes", "with " + std::to_string(nics_per_gpu) +
+                               " NICs per GPU, must divide them (each GPU a NIC in every plane)");
+      }
+    }
     out.Finish();
     const bool shared = so.nics_per_node <= t.gpus_per_node;
     if (shared ? t.gpus_per_node % so.nics_per_node != 0 : so.nics_per_node % t.gpus_per_node != 0) {
@@ -113,6 +126,15 @@ FabricShape ShapeFabric(const Topology& t, int nodes_used) {
   if (out.rail_optimized) {
     f.nics_per_leaf = std::min(out.leaf_down_ports, nodes_used);
     const int rail_leaves = divide_up(nodes_used, f.nics_per_leaf);  // leaves per rail
+    if (out.planes > 1) {
+      // A pod per plane: the leaves of its nics / planes rails for every node.
+      f.pods = out.planes;
+      f.rail_leaves_per_pod = rail_leaves;
+      f.leaves_per_pod = rail_leaves * (nics / out.planes);
+      f.leaves = f.pods * f.leaves_per_pod;
+      f.spines_per_leaf = f.leaves_per_pod == 1 ? 0 : up_links(f.nics_per_leaf, out.oversubscription);
+      return f;  // no core tier: nothing joins the planes
+    }
     if (out.tiers == 3) {
       // A pod: the leaves of every rail for the nodes its spines' ports reach.
       const int per_pod = std::max(1, out.spine_down_ports / nics);
@@ -156,7 +178,12 @@ std::string RadixProblem(const Topology& t, const FabricShape& f) {
     return "leaf switches need " + std::to_string(out.leaf_down_ports + leaf_up) + " ports (" +
            std::to_string(out.leaf_down_ports) + " down, " + std::to_string(leaf_up) + " up), " + radix;
   }
-  if (out.tiers == 2 && f.leaves > out.radix) {
+  if (out.planes > 1 && f.leaves_per_pod > out.radix) {
+    return std::to_string(f.leaves_per_pod) + " leaves per plane need spine switches of " +
+           std::to_string(f.leaves_per_pod) + " ports (one per leaf of the plane), " + radix +
+           ": more planes, or fewer nodes (a plane is two tiers)";
+  }
+  if (out.tiers == 2 && out.planes == 1 && f.leaves > out.radix) {
     return std::to_string(f.leaves) + " leaves need spine switches of " + std::to_string(f.leaves) +
            " ports (one per leaf), " + radix + ": give the fabric a core tier (scale_out.tiers: 3 and spine_down_ports)";
   }

@@ -36,11 +36,13 @@ struct ScaleOut {
   int radix = 0;                  // ports per switch; 0: not checked
   int spine_down_ports = 0;       // three tiers: leaf-facing ports per spine (leaves per pod)
   double spine_oversubscription = 1.0;  // three tiers: spine down ports : up ports
+  int planes = 1;                 // multi-plane: NIC i of every node in plane i mod planes, each plane its own two-tier fat tree
 };
 
 // How many switches of each tier the first `nodes_used` nodes need, and how they connect
 // (the SimGrid fat tree and the fabric layout are both built from it). A pod is the leaves
-// that share spines: with two tiers, the whole fabric.
+// that share spines: with two tiers, the whole fabric; with planes, one plane (and no core
+// tier joins the pods).
 struct FabricShape {
   int nics_per_leaf = 1;     // NIC ports per leaf (padding included)
   int leaves = 0;
@@ -81,6 +83,15 @@ struct Topology {
     return (gpu_rank % gpus_per_node) * scale_out.nics_per_node / gpus_per_node + stripe;
   }
   bool SameDomain(int a, int b) const { return DomainOf(a) == DomainOf(b); }
+  // Whether the fabric has no route from GPU a's NIC to GPU b's (rail-only: another rail;
+  // multi-plane: another plane), so that the traffic relays the flow over NVLink first to
+  // the GPU of a's node with b's local index (traffic.h). With several NICs per GPU the
+  // planes divide them (checked on load): every stripe stays in its plane.
+  bool NoFabricRoute(int a, int b) const {
+    if (SameDomain(a, b)) return false;
+    if (scale_out.rail_only) return NicOf(a) != NicOf(b);
+    return scale_out.planes > 1 && NicOf(a) % scale_out.planes != NicOf(b) % scale_out.planes;
+  }
 };
 
 // Loads and validates a topology file. `nodes_override` > 0 replaces the file's node count

@@ -38,8 +38,12 @@ int FabricLayout::NicSlotOfNode(int node, int nic) const {
   if (topology_.scale_out.rail_optimized) {
     // Pod-major, then rail-major: rail r's leaves of a pod hold NIC r of the pod's nodes.
     const int rail_slots = shape_.rail_leaves_per_pod * shape_.nics_per_leaf;  // nodes per pod
+    const int pod_slots = shape_.leaves_per_pod * shape_.nics_per_leaf;
+    const int planes = topology_.scale_out.planes;
+    if (planes > 1)  // plane-major (a plane is a pod), then its rails: NIC i is rail i / planes of plane i % planes
+      return nic % planes * pod_slots + nic / planes * rail_slots + node;
     const int pod = node / rail_slots;
-    return pod * shape_.leaves_per_pod * shape_.nics_per_leaf + nic * rail_slots + node % rail_slots;
+    return pod * pod_slots + nic * rail_slots + node % rail_slots;
   }
   return node * topology_.scale_out.nics_per_node + nic;
 }
@@ -50,8 +54,14 @@ std::string FabricLayout::SlotName(int slot) const {
     const int rail_slots = shape_.rail_leaves_per_pod * shape_.nics_per_leaf;
     const int pod_slots = shape_.leaves_per_pod * shape_.nics_per_leaf;
     const int pod = slot / pod_slots, in_pod = slot % pod_slots;
-    nic = in_pod / rail_slots;
-    node = pod * rail_slots + in_pod % rail_slots;
+    const int planes = topology_.scale_out.planes;
+    if (planes > 1) {
+      nic = in_pod / rail_slots * planes + pod;
+      node = in_pod % rail_slots;
+    } else {
+      nic = in_pod / rail_slots;
+      node = pod * rail_slots + in_pod % rail_slots;
+    }
   } else {
     node = slot / topology_.scale_out.nics_per_node;
     nic = slot % topology_.scale_out.nics_per_node;
@@ -78,9 +88,9 @@ std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_r
   const int src_slot = NicSlot(src_rank, stripe), dst_slot = NicSlot(dst_rank, stripe);
   const int src_leaf = src_slot / nics_per_leaf(), dst_leaf = dst_slot / nics_per_leaf();
   if (src_leaf == dst_leaf) return {send, receive, -1, -1, -1, -1};
-  if (uplinks() == 0)  // rail-only: the traffic relays cross-rail flows over NVLink first (traffic.h)
-    throw std::logic_error("fabric layout: no route between leaves of a rail-only fabric (" + SlotName(src_slot) +
-                           " -> " + SlotName(dst_slot) + ")");
+  if (!HasRoute(src_rank, dst_rank, stripe))  // the traffic relays such flows over NVLink first (traffic.h)
+    throw std::logic_error("fabric layout: no route between " + SlotName(src_slot) + " and " + SlotName(dst_slot) +
+                           " (rail-only or another plane)");
   const int s = dst_slot % uplinks();  // the spine of each pod the flow uses
   const int leaf_up = leaf_up_base_ + src_leaf * uplinks() + s;
   const int leaf_down = leaf_down_base_ + dst_leaf * uplinks() + s;
@@ -90,6 +100,12 @@ std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_r
   const int C = shape_.cores_per_spine;
   return {send, leaf_up, core_up_base_ + (src_pod * uplinks() + s) * C + c,
           core_down_base_ + (dst_pod * uplinks() + s) * C + c, leaf_down, receive};
+}
+
+bool FabricLayout::HasRoute(int src_rank, int dst_rank, int stripe) const {
+  if (SameLeaf(src_rank, dst_rank, stripe)) return true;
+  if (uplinks() == 0) return false;  // rail-only, or a plane of one leaf
+  return SamePod(src_rank, dst_rank, stripe) || shape_.cores_per_spine > 0;  // planes have no core tier
 }
 
 int FabricLayout::SendPortLink(int src_rank, int dst_rank, bool via_fabric, int stripe) const {

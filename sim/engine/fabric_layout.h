@@ -6,7 +6,7 @@
 //   - fabric: NIC slots in leaf order (rail-major within each pod when rail-optimized), each
 //     with an up and a down link; leaves of `nics_per_leaf` slots; pods of leaves sharing
 //     `uplinks` spines, each leaf with one link up to and one link down from every spine of
-//     its pod; with three tiers, each spine with one link up to and down from C core
+//     its pod (with planes, a pod is one plane, and nothing joins the pods); with three tiers, each spine with one link up to and down from C core
 //     switches (core s x C + c serves spine s of every pod). As in SimGrid's fat tree
 //     (d-mod-k), a flow that leaves its leaf goes through spine (destination slot mod S) of
 //     its pod, and one that leaves its pod through core (destination slot / S mod C);
@@ -67,6 +67,9 @@ class FabricLayout {
     return NicSlot(src_rank, stripe) / nics_per_leaf() / shape_.leaves_per_pod ==
            NicSlot(dst_rank, stripe) / nics_per_leaf() / shape_.leaves_per_pod;
   }
+  // Whether the fabric joins the NICs of src's and dst's stripe `stripe` (not across the
+  // rails of a rail-only fabric or the planes of a multi-plane one).
+  bool HasRoute(int src_rank, int dst_rank, int stripe = 0) const;
   // Route latency: one NVSwitch inside a domain; else 2 NICs and 1 (same leaf), 3 (same pod)
   // or 5 switches.
   // `via_fabric` forces the NIC path between GPUs of one NVLink domain.

@@ -114,7 +114,10 @@ void Platform::BuildFabric(sg4::NetZone* root) {
   } else if (shape.pods > 1) {
     // Three levels: leaves of `per_leaf` NICs, pods of leaves_per_pod leaves with S spines
     // each, C cores per spine (SimGrid's labels give core (s, c) spine s of every pod).
-    const auto u = [](int v) { return static_cast<unsigned int>(v); };
+    // Multi-plane: a pod per plane and one core per spine that no flow uses (the traffic
+    // never crosses planes over the fabric, traffic.h); likewise one spine for planes of
+    // a single leaf.
+    const auto u = [](int v) { return static_cast<unsigned int>(std::max(1, v)); };
     sg4::FatTreeParams params(3, {per_leaf, u(shape.leaves_per_pod), u(shape.pods)},
                               {1, u(shape.spines_per_leaf), u(shape.cores_per_spine)}, {1, 1, 1});
     fabric = sg4::create_fatTree_zone("fabric", root, params, sg4::ClusterCallbacks(make_host),
@@ -152,7 +155,7 @@ sg4::Link* Platform::SimGridLink(int link) const {
   for (int s = 0; s < stripes; ++s) {
     for (const int a : by_slot[s]) {
       for (const int b : by_slot[s]) {
-        if (a == b || (layout_.uplinks() == 0 && !layout_.SameLeaf(a, b, s))) continue;  // rail-only: no route
+        if (a == b || !layout_.HasRoute(a, b, s)) continue;  // rail-only or across planes: no route
         const std::array<int, kMaxRouteLinks> route = layout_.RouteLinks(a, b, /*via_fabric=*/true, s);
         const auto at = std::find(route.begin(), route.end(), link);
         if (at == route.end()) continue;

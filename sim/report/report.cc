@@ -24,7 +24,12 @@ std::string TopologyLine(const Topology& t, int gpus) {
                       t.scale_out.rail_optimized ? "rail-optimized" : "not rail-optimized", t.scale_out.oversubscription);
     if (t.NicsPerGpu() > 1) line += StrFormat(" (%d per GPU, each flow striped over them)", t.NicsPerGpu());
     const FabricShape f = ShapeFabric(t, (gpus + t.gpus_per_node - 1) / t.gpus_per_node);
-    if (f.pods > 1) {
+    if (t.scale_out.planes > 1) {
+      line += StrFormat(", %d planes of %d leaves on %d spines each (cross-plane flows relayed over NVLink)", f.pods,
+                        f.leaves_per_pod, f.spines_per_leaf);
+    } else if (t.scale_out.rail_only) {
+      line += ", rail-only (cross-rail flows relayed over NVLink)";
+    } else if (f.pods > 1) {
       line += StrFormat(", three tiers: %d pods of %d leaves on %d spines each, %d core switches (spine "
                         "oversubscription %g:1)",
                         f.pods, f.leaves_per_pod, f.spines_per_leaf, f.cores(), t.scale_out.spine_oversubscription);

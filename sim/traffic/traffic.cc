@@ -14,21 +14,29 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
     if (src != dst && tokens > 0) merged[{src, dst, via_fabric}] += tokens;
   };
   const int p = plan.num_gpus;
+  // PXN's relay: the GPU of src's node with dst's local index, whose NIC is on dst's rail
+  // (GPUs with one local index use one NIC index).
+  auto sender_side_relay = [&](int src, int dst) {
+    return topology.NodeOf(src) * topology.gpus_per_node + dst % topology.gpus_per_node;
+  };
+  // src -> relay over NVLink, relay -> dst over the relay's NIC. Where src's node is the
+  // last, partly used one and lacks that GPU, the flow crosses the fabric first on src's
+  // rail, to the GPU of dst's node with src's local index, and then NVLink.
+  auto add_relayed = [&](int src, int dst, int64_t tokens) {
+    int relay = sender_side_relay(src, dst);
+    if (relay >= p) relay = topology.NodeOf(dst) * topology.gpus_per_node + src % topology.gpus_per_node;
+    add(src, relay, tokens, false);
+    add(relay, dst, tokens, false);
+  };
   switch (algorithm) {
     case A2aAlgorithm::kDirect:
       for (int g = 0; g < p; ++g) {
         for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) {
-          // PXN: the GPU of g's node with dst's local index has a NIC on dst's rail (GPUs with
-          // one local index use one NIC index).
-          const int relay = topology.NodeOf(g) * topology.gpus_per_node + dst % topology.gpus_per_node;
-          const bool forward = (pxn || topology.scale_out.rail_only) && !topology.SameDomain(g, dst) &&
-                               topology.NicOf(g) != topology.NicOf(dst) && relay < p;
-          if (!forward) {
+          const bool cross_rail = !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst);
+          if (topology.NoFabricRoute(g, dst) || (pxn && cross_rail && sender_side_relay(g, dst) < p))
+            add_relayed(g, dst, tokens);
+          else
             add(g, dst, tokens, false);
-            continue;
-          }
-          add(g, relay, tokens, false);  // NVLink inside the node
-          add(relay, dst, tokens, false);  // the relay's NIC, on dst's rail
         }
       }
       break;
@@ -41,15 +49,10 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
     case A2aAlgorithm::kLowLatency:  // NVLink inside a domain, the fabric across (FabricLayout)
       for (int g = 0; g < p; ++g) {
         for (const auto& [dst, pairs] : plan.dispatch_pairs[g]) {
-          // A rail-only fabric has no route between rails: relayed as PXN does.
-          const int relay = topology.NodeOf(g) * topology.gpus_per_node + dst % topology.gpus_per_node;
-          if (topology.scale_out.rail_only && !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst) &&
-              relay < p) {
-            add(g, relay, pairs, false);
-            add(relay, dst, pairs, false);
-          } else {
+          if (topology.NoFabricRoute(g, dst))
+            add_relayed(g, dst, pairs);
+          else
             add(g, dst, pairs, false);
-          }
         }
       }
       break;

@@ -16,7 +16,8 @@
 // to a GPU of another domain whose NIC is on another rail goes first over NVLink to the GPU
 // of the source's node with the destination's local index (same NIC rail), which sends it
 // on over its own NIC: cross-rail traffic stays off the spines, NVLink carries more. On a
-// rail-only fabric (no spines) direct and low-latency flows are always relayed this way.
+// rail-only fabric (no spines) and across the planes of a multi-plane one, direct and
+// low-latency flows are always relayed this way (Topology::NoFabricRoute).
 #ifndef EPSIM_SIM_TRAFFIC_TRAFFIC_H_
 #define EPSIM_SIM_TRAFFIC_TRAFFIC_H_
 

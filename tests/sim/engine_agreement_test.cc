@@ -114,6 +114,35 @@ TEST(EngineAgreementTest, RailOnlyOnFourDgxNodes) {
   ExpectAgreement(std::string(kShape) + " --topology rail-only-h100 --gpus 32 --nodes 4 --routing zipf:1.0", 0.02, 0.005);
 }
 
+// Multi-plane: 8 nodes of 4 GPUs, 2 planes (NICs 0 and 2 in plane 0, 1 and 3 in plane 1),
+// leaves of 2 NICs: each plane 8 leaves on 2 spines of its own. Cross-plane flows are
+// relayed over NVLink; the SimGrid tree's placeholder cores are never used.
+TEST(EngineAgreementTest, MultiPlaneFabric) {
+  const std::string topology = ::testing::TempDir() + "/two_planes.yaml";
+  std::ofstream(topology) << R"(name: test-two-planes
+gpu: h100
+nodes: 8
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 450GB/s, efficiency: 0.824, latency: 1us}
+scale_out:
+  nics_per_node: 4
+  nic_bandwidth: 400Gbps
+  efficiency: 0.94
+  nic_latency: 0.6us
+  switch_latency: 330ns
+  leaf_down_ports: 2
+  oversubscription: 1
+  rail_optimized: true
+  planes: 2
+  radix: 8
+)";
+  for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
+    ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --routing " + routing, 0.02, 0.005);
+    ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --a2a low-latency --routing " +
+                        routing, 0.02, 0.005);
+  }
+}
+
 TEST(EngineAgreementTest, OneNvlinkDomain) {
   ExpectAgreement(std::string(kShape) + " --topology gb200-nvl72 --profile gb200 --gpus 32 --nodes 8 "
                   "--routing zipf:1.0", 0.02, 0.005);

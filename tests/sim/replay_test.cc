@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 #include <simgrid/s4u.hpp>
@@ -103,10 +104,47 @@ scale_out:
   spine_down_ports: 4
 )";
 
-// The layout's routes (which the fast path and links.csv use) are SimGrid's: over every pair
-// of GPUs in different nodes, each layout link always maps to the same SimGrid link and no
-// two layout links to one (a routing difference would break the one-to-one map), and the
-// latency model's switch count is the route's.
+// Over every pair of GPUs in different nodes whose NICs the fabric joins: routes of
+// different lengths in the layout and SimGrid, layout links not one-to-one with SimGrid's
+// (a routing difference would break the map), latencies off the route's switch count
+// (NIC latency 1 us, switch 0.5 us), and the pairs seen.
+std::vector<double> RouteMismatches(const Topology& topo, int gpus) {
+  const FabricLayout layout(topo, gpus);
+  return InSimGridChild(gpus, [&](simgrid::s4u::Engine&) {
+    Platform platform(topo, gpus);
+    std::map<int, std::string> ours_to_simgrid;
+    std::map<std::string, int> simgrid_to_ours;
+    std::vector<double> problems = {0, 0, 0, 0};  // length, many-to-one, latency, pairs seen
+    for (int a = 0; a < gpus; ++a) {
+      for (int b = 0; b < gpus; ++b) {
+        if (topo.SameDomain(a, b) || !layout.HasRoute(a, b)) continue;
+        const FlowPath path = platform.Path(a, b);
+        std::vector<simgrid::s4u::Link*> links;
+        double latency = 0;
+        path.src->route_to(path.dst, links, &latency);
+        std::vector<int> ours;
+        for (const int l : layout.RouteLinks(a, b))
+          if (l >= 0) ours.push_back(l);
+        if (links.size() != ours.size()) {
+          problems[0] += 1;
+          continue;
+        }
+        for (size_t i = 0; i < ours.size(); ++i) {
+          const std::string sg = links[i]->get_name();
+          const auto [o, new_ours] = ours_to_simgrid.emplace(ours[i], sg);
+          const auto [g, new_sg] = simgrid_to_ours.emplace(sg, ours[i]);
+          if (o->second != sg || g->second != ours[i]) problems[1] += 1;
+        }
+        const int switches = static_cast<int>(ours.size()) - 1;  // links between NIC, switches, NIC
+        if (std::abs(layout.RouteLatencyS(a, b) - (2 * 1e-6 + switches * 0.5e-6)) > 1e-12) problems[2] += 1;
+        problems[3] += 1;
+      }
+    }
+    return problems;
+  });
+}
+
+// The layout's routes (which the fast path and links.csv use) are SimGrid's.
 TEST(PlatformTest, ThreeTierRoutesAreSimGridsOneToOne) {
   for (bool rail_optimized : {true, false}) {
     std::string text = kThreeTierTopology;
@@ -117,43 +155,55 @@ TEST(PlatformTest, ThreeTierRoutesAreSimGridsOneToOne) {
     ASSERT_EQ(layout.shape().leaves_per_pod, 4);
     ASSERT_EQ(layout.shape().spines_per_leaf, 2);
     ASSERT_EQ(layout.shape().cores(), 8);
-    std::vector<double> out = InSimGridChild(16, [&](simgrid::s4u::Engine&) {
-      Platform platform(topo, 16);
-      std::map<int, std::string> ours_to_simgrid;
-      std::map<std::string, int> simgrid_to_ours;
-      std::vector<double> problems = {0, 0, 0, 0};  // length, many-to-one, latency, pairs seen
-      for (int a = 0; a < 16; ++a) {
-        for (int b = 0; b < 16; ++b) {
-          if (topo.SameDomain(a, b)) continue;
-          const FlowPath path = platform.Path(a, b);
-          std::vector<simgrid::s4u::Link*> links;
-          double latency = 0;
-          path.src->route_to(path.dst, links, &latency);
-          std::vector<int> ours;
-          for (const int l : layout.RouteLinks(a, b))
-            if (l >= 0) ours.push_back(l);
-          if (links.size() != ours.size()) {
-            problems[0] += 1;
-            continue;
-          }
-          for (size_t i = 0; i < ours.size(); ++i) {
-            const std::string sg = links[i]->get_name();
-            const auto [o, new_ours] = ours_to_simgrid.emplace(ours[i], sg);
-            const auto [g, new_sg] = simgrid_to_ours.emplace(sg, ours[i]);
-            if (o->second != sg || g->second != ours[i]) problems[1] += 1;
-          }
-          const int switches = static_cast<int>(ours.size()) - 1;  // links between NIC, switches, NIC
-          if (std::abs(layout.RouteLatencyS(a, b) - (2 * 1e-6 + switches * 0.5e-6)) > 1e-12) problems[2] += 1;
-          problems[3] += 1;
-        }
-      }
-      return problems;
-    });
+    const std::vector<double> out = RouteMismatches(topo, 16);
     EXPECT_EQ(out[0], 0) << "routes of different lengths, rail_optimized " << rail_optimized;
     EXPECT_EQ(out[1], 0) << "layout and SimGrid links not one-to-one, rail_optimized " << rail_optimized;
     EXPECT_EQ(out[2], 0) << "latency model off the route, rail_optimized " << rail_optimized;
     EXPECT_EQ(out[3], 16 * 14);
   }
+}
+
+// Two planes of 8 nodes x 4 NICs, leaves of 2 NICs: NICs 0 and 2 of every node in plane 0,
+// 1 and 3 in plane 1; each plane 2 rails x 4 leaves = 8 leaves on 2 spines of its own
+// (leaf 2 down, 2 up), no core. Routes within a plane are SimGrid's; none joins the planes:
+// GPU 0 (node 0, NIC 0) reaches the NICs 0 and 2 of the 7 other nodes, 14 peers, so
+// 32 x 14 pairs; a GPU two nodes away on its rail crosses a spine (3 switches).
+TEST(PlatformTest, MultiPlaneRoutesAreSimGridsWithinEachPlane) {
+  const Topology topo = ParseTopology(R"(
+name: test-two-planes
+gpu: h100
+nodes: 8
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 400GB/s, latency: 2us}
+scale_out:
+  nics_per_node: 4
+  nic_bandwidth: 400Gbps
+  nic_latency: 1us
+  switch_latency: 500ns
+  leaf_down_ports: 2
+  oversubscription: 1
+  rail_optimized: true
+  planes: 2
+  radix: 8
+)", "two-planes.yaml");
+  const FabricLayout layout(topo, 32);
+  ASSERT_EQ(layout.shape().pods, 2);
+  ASSERT_EQ(layout.shape().leaves_per_pod, 8);
+  ASSERT_EQ(layout.shape().spines_per_leaf, 2);
+  ASSERT_EQ(layout.shape().cores(), 0);
+  EXPECT_TRUE(layout.HasRoute(0, 6));    // node 1 NIC 2: plane 0
+  EXPECT_FALSE(layout.HasRoute(0, 5));   // node 1 NIC 1: plane 1
+  EXPECT_TRUE(topo.NoFabricRoute(0, 5));
+  EXPECT_FALSE(topo.NoFabricRoute(0, 1));  // one node: NVLink
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 4), 2e-6 + 1 * 0.5e-6);  // node 1, rail 0: one leaf
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 8), 2e-6 + 3 * 0.5e-6);  // node 2, rail 0: the next leaf
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 6), 2e-6 + 3 * 0.5e-6);  // node 1, rail 2: that rail's leaf
+  EXPECT_THROW(layout.RouteLinks(0, 5), std::logic_error);
+  const std::vector<double> out = RouteMismatches(topo, 32);
+  EXPECT_EQ(out[0], 0) << "routes of different lengths";
+  EXPECT_EQ(out[1], 0) << "layout and SimGrid links not one-to-one";
+  EXPECT_EQ(out[2], 0) << "latency model off the route";
+  EXPECT_EQ(out[3], 32 * 14);
 }
 
 // Closed forms on the three-tier fabric: 1, 3 and 5 switches within a leaf, a pod and across

@@ -181,11 +181,33 @@ TEST(TopologyTest, BundledFabricsAndTheirLimits) {
   EXPECT_EQ(ShapeFabric(rails, 64).spines_per_leaf, 0);
   EXPECT_EQ(RadixProblem(rails, ShapeFabric(rails, 64)), "");
   EXPECT_NE(RadixProblem(rails, ShapeFabric(rails, 65)).find("2 leaves per rail"), std::string::npos);
+  // h800-mpft: 8 planes, each a two-tier fat tree of 64-port switches (32 down, 32 up):
+  // 64 leaves of 32 NICs per plane, 2048 nodes (16384 GPUs, Zhao et al. 2025); one more
+  // node needs 65 leaves per plane. 32 spines per plane, 256 in all; no core.
+  const Topology mpft = LoadTopology("topologies/h800-mpft.yaml");
+  const FabricShape m = ShapeFabric(mpft, 2048);
+  EXPECT_EQ(m.pods, 8);
+  EXPECT_EQ(m.leaves_per_pod, 64);
+  EXPECT_EQ(m.leaves, 512);
+  EXPECT_EQ(m.spines_per_leaf, 32);
+  EXPECT_EQ(m.spines(), 256);
+  EXPECT_EQ(m.cores(), 0);
+  EXPECT_EQ(RadixProblem(mpft, m), "");
+  EXPECT_NE(RadixProblem(mpft, ShapeFabric(mpft, 2049)).find("65 leaves per plane need spine switches of 65 ports"),
+            std::string::npos);
+  // Without planes the same nodes are one fat tree of 512 leaves: spines of 512 ports.
+  Topology one_plane = mpft;
+  one_plane.scale_out.planes = 1;
+  EXPECT_NE(RadixProblem(one_plane, ShapeFabric(one_plane, 2048)).find("512 leaves need spine switches"),
+            std::string::npos);
+  EXPECT_TRUE(mpft.NoFabricRoute(0, 9));    // NIC 0 to NIC 1 of another node: another plane
+  EXPECT_FALSE(mpft.NoFabricRoute(0, 8));   // NIC 0 to NIC 0: one plane
+  EXPECT_FALSE(mpft.NoFabricRoute(0, 1));   // one node: NVLink
 }
 
 TEST(TopologyTest, BundledTopologiesLoad) {
   for (const char* name : {"dgx-h100", "dgx-h200", "h800-ib", "gb200-nvl72", "dgx-a100-hdr", "dgx-h100-superpod",
-                           "cloud-h100-2to1", "p5-like-efa", "rail-only-h100"}) {
+                           "cloud-h100-2to1", "p5-like-efa", "rail-only-h100", "h800-mpft"}) {
     Topology t = LoadTopology(std::string("topologies/") + name + ".yaml");
     EXPECT_EQ(t.name, name);
     EXPECT_GT(t.scale_up.bandwidth_Bps, 0);

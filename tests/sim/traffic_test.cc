@@ -90,6 +90,43 @@ TEST(TrafficTest, PxnRelaysCrossRailFlowsOverNvlink) {
   }
 }
 
+// Two planes (NICs 0, 2 in plane 0; 1, 3 in plane 1), no PXN asked: GPU 1 (NIC 1) reaches
+// GPU 7 (NIC 3, its plane) directly and GPU 6 (NIC 2, the other plane) through GPU 2 of its
+// node. In a 6-GPU run node 1 is partly used: GPU 5 (NIC 1) to GPU 2 (NIC 2) would relay
+// through GPU 6, which the run lacks, so it crosses the fabric first on its own plane to
+// GPU 1 (NIC 1, the far node's GPU with its local index), then NVLink.
+TEST(TrafficTest, MultiPlaneRelaysCrossPlaneFlowsOverNvlink) {
+  std::string text = R"(name: t
+gpu: h100
+nodes: 2
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 400GB/s, latency: 1us}
+scale_out: {nics_per_node: 4, nic_bandwidth: 400Gbps, nic_latency: 1us, switch_latency: 1us,
+            leaf_down_ports: 32, rail_optimized: true, planes: 2}
+)";
+  const Topology planes = ParseTopology(text, "planes.yaml");
+  const Placement placement = Placement::Contiguous(8, 8);
+  std::vector<std::vector<std::vector<int>>> choices(8);
+  choices[1] = {{5, 6, 7}, {2, 6}};
+  auto flows = ByPair(DispatchFlows(PlanFromChoices(choices, placement, -1, 4), planes, A2aAlgorithm::kDirect));
+  EXPECT_EQ(flows[std::make_pair(1, 5)], 1);  // NIC 1 to NIC 1
+  EXPECT_EQ(flows[std::make_pair(1, 7)], 1);  // NIC 1 to NIC 3: plane 1
+  EXPECT_EQ(flows[std::make_pair(1, 2)], 3);  // its own token for 2, and 2 relayed for 6
+  EXPECT_EQ(flows[std::make_pair(2, 6)], 2);
+  EXPECT_EQ(flows.size(), 4u);
+  for (const auto& [pair, tokens] : flows)
+    if (pair.first / 4 != pair.second / 4) EXPECT_EQ(pair.first % 2, pair.second % 2) << "crosses planes";
+
+  const Placement six = Placement::Contiguous(6, 6);  // expert g on GPU g
+  std::vector<std::vector<std::vector<int>>> from_five(6);
+  from_five[5] = {{2}, {3}};
+  auto partial = ByPair(DispatchFlows(PlanFromChoices(from_five, six, -1, 4), planes, A2aAlgorithm::kLowLatency));
+  EXPECT_EQ(partial[std::make_pair(5, 1)], 1);  // the fabric, plane 1, to the relay on the far side
+  EXPECT_EQ(partial[std::make_pair(1, 2)], 1);  // then NVLink
+  EXPECT_EQ(partial[std::make_pair(5, 3)], 1);  // NIC 1 to NIC 3: plane 1, direct
+  EXPECT_EQ(partial.size(), 3u);
+}
+
 TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
   const Placement placement = Placement::Contiguous(16, 8);  // experts 2g, 2g+1 on GPU g
   std::vector<std::vector<std::vector<int>>> choices(8);
