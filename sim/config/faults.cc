@@ -31,15 +31,15 @@ Fault ParseOne(const std::string& text) {
   }
   const size_t first = body.find(':'), last = body.rfind(':');
   if (first == std::string::npos || first == last)
-    throw std::invalid_argument("'" + text + "': expected KIND:TARGET:FRACTION[@STEP] (KIND gpu, nic or link)");
+    throw std::invalid_argument("'" + text + "': expected KIND:TARGET:FRACTION[@STEP] (KIND gpu, nic, link or switch)");
   const std::string kind = body.substr(0, first), target = body.substr(first + 1, last - first - 1),
                     fraction = body.substr(last + 1);
   if (!ParseFiniteDouble(fraction, &f.fraction) || f.fraction < 0 || f.fraction > 1)
-    throw std::invalid_argument("'" + text + "': the fraction '" + fraction + "' must be a number in (0, 1]");
-  if (f.fraction == 0)
-    throw std::invalid_argument("'" + text + "': a part down (fraction 0) needs routes around it, which epsim does "
-                                "not model yet; give a fraction in (0, 1]");
+    throw std::invalid_argument("'" + text + "': the fraction '" + fraction + "' must be a number in [0, 1] (0: down)");
   if (kind == "gpu") {
+    if (f.fraction == 0)
+      throw std::invalid_argument("'" + text + "': a GPU down takes its experts with it, which epsim does not model "
+                                  "(run one GPU fewer); give a fraction in (0, 1]");
     f.kind = FaultKind::kGpu;
     f.gpu = WholeNumber(target, "'" + text + "': the GPU");
   } else if (kind == "nic") {
@@ -48,12 +48,12 @@ Fault ParseOne(const std::string& text) {
     if (dot == std::string::npos) throw std::invalid_argument("'" + text + "': a NIC is NODE.RAIL, e.g. nic:3.1:0.5");
     f.node = WholeNumber(target.substr(0, dot), "'" + text + "': the node");
     f.nic = WholeNumber(target.substr(dot + 1), "'" + text + "': the NIC");
-  } else if (kind == "link") {
-    f.kind = FaultKind::kLink;
-    if (target.empty()) throw std::invalid_argument("'" + text + "': no link name");
-    f.link = target;
+  } else if (kind == "link" || kind == "switch") {
+    f.kind = kind == "link" ? FaultKind::kLink : FaultKind::kSwitch;
+    if (target.empty()) throw std::invalid_argument("'" + text + "': no " + kind + " name");
+    f.part = target;
   } else {
-    throw std::invalid_argument("'" + text + "': unknown kind '" + kind + "' (gpu, nic or link)");
+    throw std::invalid_argument("'" + text + "': unknown kind '" + kind + "' (gpu, nic, link or switch)");
   }
   return f;
 }
@@ -74,6 +74,13 @@ std::vector<Fault> ParseFaults(const std::string& text) {
   return faults;
 }
 
+bool TurnsRoutes(const Fault& f) {
+  if (!f.Down()) return false;
+  const auto starts = [&](const char* prefix) { return f.part.rfind(prefix, 0) == 0; };
+  if (f.kind == FaultKind::kSwitch) return starts("spine-") || starts("core-");
+  return f.kind == FaultKind::kLink && (starts("leaf-") || starts("spine-") || starts("core-"));
+}
+
 std::string FaultsText(const std::vector<Fault>& faults) {
   if (faults.empty()) return "none";
   std::string out;
@@ -85,8 +92,12 @@ std::string DescribeFault(const Fault& f) {
   const std::string from = f.from_step > 0 ? " from step " + std::to_string(f.from_step) : "";
   switch (f.kind) {
     case FaultKind::kGpu: return StrFormat("GPU %d at %g of its speed", f.gpu, f.fraction) + from;
-    case FaultKind::kNic: return StrFormat("nic-%d.%d at %g of its rate", f.node, f.nic, f.fraction) + from;
-    case FaultKind::kLink: return StrFormat("%s at %g of its rate", f.link.c_str(), f.fraction) + from;
+    case FaultKind::kNic:
+      return StrFormat("nic-%d.%d ", f.node, f.nic) + (f.Down() ? "down" : StrFormat("at %g of its rate", f.fraction)) + from;
+    case FaultKind::kLink:
+      return f.part + (f.Down() ? " down" : StrFormat(" at %g of its rate", f.fraction)) + from;
+    case FaultKind::kSwitch:
+      return "switch " + f.part + (f.Down() ? " down" : StrFormat(" at %g of its links' rate", f.fraction)) + from;
   }
   return f.text;
 }

@@ -26,6 +26,9 @@ void CheckFaults(const Scenario& s, const Topology& t) {
     if (f.from_step >= s.steps)
       throw FieldError(s, "faults", what + "starts at step " + std::to_string(f.from_step) + ", after the run's last (" +
                                         std::to_string(s.steps - 1) + ")");
+    if (s.engine == Engine::kSimGrid && TurnsRoutes(f))
+      throw FieldError(s, "faults", what + "a part down inside the fabric needs routes turned around it, which "
+                                           "SimGrid's fat tree does not do: use engine analytic (engine auto does)");
     if (f.kind == FaultKind::kGpu && f.gpu >= s.gpus)
       throw FieldError(s, "faults", what + "the run has GPUs 0 to " + std::to_string(s.gpus - 1));
     if (f.kind == FaultKind::kNic) {

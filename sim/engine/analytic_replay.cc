@@ -14,9 +14,10 @@ static_assert(kMaxRouteLinks == std::tuple_size<decltype(FluidFlow::links)>::val
 // One all-to-all call: the flows `members` of `flows`. GPU g is ready once it has entered
 // (enter[g]; with a barrier, once every GPU has) and paid its overhead; flow g -> h starts
 // when both are ready; a GPU leaves when all of its flows have arrived, or when it is ready
-// if it has none. Writes the flows' start and arrival times; returns when each GPU leaves.
+// if it has none. Routes avoid the links that are down. Writes the flows' start and
+// arrival times; returns when each GPU leaves.
 std::vector<double> Exchange(const FabricLayout& layout, const std::vector<double>& capacity,
-                             const std::vector<Flow>& flows, const std::vector<int>& members,
+                             const std::vector<char>& link_down, const std::vector<Flow>& flows, const std::vector<int>& members,
                              const CallCost& cost, const std::vector<double>& enter,
                              std::vector<double>& flow_start, std::vector<double>& flow_end) {
   const double last_entry = *std::max_element(enter.begin(), enter.end());
@@ -35,7 +36,7 @@ std::vector<double> Exchange(const FabricLayout& layout, const std::vector<doubl
       part.bytes = f.bytes / stripes;
       part.start_s = std::max(ready[f.src], ready[f.dst]);
       part.latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric, s);
-      part.links = layout.RouteLinks(f.src, f.dst, f.via_fabric, s);
+      part.links = layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &link_down);
       fluid.push_back(part);
       member_of.push_back(static_cast<int>(i));
     }
@@ -93,7 +94,7 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
                        std::vector<double>& flow_end, std::vector<std::vector<double>>& leave) {
     for (int m = 0; m < mbs; ++m) {
       for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], ready[m][g]);
-      leave[m] = Exchange(layout, capacity, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
+      leave[m] = Exchange(layout, capacity, work.link_down, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
       for (int g = 0; g < p; ++g) {
         comm_free[g] = leave[m][g];
         task(t.gpus[g], name, m, true, enter[g], comm_free[g]);

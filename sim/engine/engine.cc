@@ -44,7 +44,12 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
   // is one SimGrid transfer per stripe); the step is kept, not rebuilt.
   std::optional<StepWork> first_step;
   std::string why;
-  if (s.engine == Engine::kAuto) {
+  const auto turning = std::find_if(s.faults.begin(), s.faults.end(), TurnsRoutes);
+  if (s.engine == Engine::kAuto && turning != s.faults.end()) {
+    run.engine = Engine::kAnalytic;
+    why = "engine auto chose the fast path: '" + turning->text +
+          "' is a part down inside the fabric, and SimGrid's fat-tree routes do not turn around it";
+  } else if (s.engine == Engine::kAuto) {
     first_step = make_step(0);
     const FabricLayout layout(in.topology, s.gpus, sm);
     double flows = 0;

@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "common/numbers.h"
+
 namespace epsim {
 
 // Link numbering: [NVLink up/down per GPU][NIC up/down per slot][leaf->spine][spine->leaf]
@@ -78,28 +80,42 @@ double FabricLayout::RouteLatencyS(int src_rank, int dst_rank, bool via_fabric, 
   return 2 * out.nic_latency_s + switches * out.switch_latency_s;
 }
 
-std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric,
-                                                         int stripe) const {
+std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_rank, bool via_fabric, int stripe,
+                                                         const std::vector<char>* down) const {
   if (src_rank == dst_rank) return {SmSendLink(src_rank), SmRecvLink(src_rank), -1, -1, -1, -1};
   const int send = SendPortLink(src_rank, dst_rank, via_fabric, stripe);
   const int receive = ReceivePortLink(src_rank, dst_rank, via_fabric, stripe);
   if (UsesNvlink(src_rank, dst_rank, via_fabric))
     return {SmSendLink(src_rank), send, receive, SmRecvLink(dst_rank), -1, -1};
   const int src_slot = NicSlot(src_rank, stripe), dst_slot = NicSlot(dst_rank, stripe);
+  auto is_down = [&](int link) { return down != nullptr && !down->empty() && (*down)[link] != 0; };
+  if (is_down(send) || is_down(receive))  // the traffic sends such flows through a peer's NIC (traffic.h)
+    throw NoRouteError("no route from " + SlotName(src_slot) + " to " + SlotName(dst_slot) + ": a NIC port is down");
   const int src_leaf = src_slot / nics_per_leaf(), dst_leaf = dst_slot / nics_per_leaf();
   if (src_leaf == dst_leaf) return {send, receive, -1, -1, -1, -1};
   if (!HasRoute(src_rank, dst_rank, stripe))  // the traffic relays such flows over NVLink first (traffic.h)
     throw std::logic_error("fabric layout: no route between " + SlotName(src_slot) + " and " + SlotName(dst_slot) +
                            " (rail-only or another plane)");
-  const int s = dst_slot % uplinks();  // the spine of each pod the flow uses
-  const int leaf_up = leaf_up_base_ + src_leaf * uplinks() + s;
-  const int leaf_down = leaf_down_base_ + dst_leaf * uplinks() + s;
+  const int S = uplinks(), C = shape_.cores_per_spine;
   const int src_pod = src_leaf / shape_.leaves_per_pod, dst_pod = dst_leaf / shape_.leaves_per_pod;
-  if (src_pod == dst_pod) return {send, leaf_up, leaf_down, receive, -1, -1};
-  const int c = dst_slot / uplinks() % shape_.cores_per_spine;
-  const int C = shape_.cores_per_spine;
-  return {send, leaf_up, core_up_base_ + (src_pod * uplinks() + s) * C + c,
-          core_down_base_ + (dst_pod * uplinks() + s) * C + c, leaf_down, receive};
+  // d-mod-k: spine (destination slot mod S), core (slot / S mod C). Around parts that are
+  // down, the next spine (and core) in that order whose links are all up.
+  for (int i = 0; i < S; ++i) {
+    const int s = (dst_slot % S + i) % S;
+    const int leaf_up = leaf_up_base_ + src_leaf * S + s;
+    const int leaf_down = leaf_down_base_ + dst_leaf * S + s;
+    if (is_down(leaf_up) || is_down(leaf_down)) continue;
+    if (src_pod == dst_pod) return {send, leaf_up, leaf_down, receive, -1, -1};
+    for (int j = 0; j < C; ++j) {
+      const int c = (dst_slot / S % C + j) % C;
+      const int core_up = core_up_base_ + (src_pod * S + s) * C + c;
+      const int core_down = core_down_base_ + (dst_pod * S + s) * C + c;
+      if (!is_down(core_up) && !is_down(core_down)) return {send, leaf_up, core_up, core_down, leaf_down, receive};
+    }
+  }
+  throw NoRouteError("no route left from " + SlotName(src_slot) + " to " + SlotName(dst_slot) + ": every " +
+                     (src_pod == dst_pod ? "spine between their leaves" : "spine and core between their pods") +
+                     " is down or cut off");
 }
 
 bool FabricLayout::HasRoute(int src_rank, int dst_rank, int stripe) const {
@@ -158,6 +174,33 @@ std::string FabricLayout::LinkName(int link) const {
   }
   const auto [spine, core] = spine_core(link - core_down_base_);
   return "core-" + std::to_string(core) + "-spine-" + std::to_string(spine);
+}
+
+std::vector<int> FabricLayout::SwitchLinks(const std::string& name) const {
+  std::vector<int> links;
+  if (!has_fabric_) return links;
+  const size_t dash = name.find('-');
+  int64_t index = -1;
+  if (dash == std::string::npos || !ParseInt64(name.substr(dash + 1), &index) || index < 0) return links;
+  const std::string kind = name.substr(0, dash);
+  const int S = uplinks(), C = shape_.cores_per_spine;
+  if (kind == "leaf" && index < leaves()) {
+    const int leaf = static_cast<int>(index);
+    for (int slot = leaf * nics_per_leaf(); slot < (leaf + 1) * nics_per_leaf(); ++slot)
+      links.insert(links.end(), {nic_base_ + 2 * slot, nic_base_ + 2 * slot + 1});
+    for (int s = 0; s < S; ++s) links.insert(links.end(), {leaf_up_base_ + leaf * S + s, leaf_down_base_ + leaf * S + s});
+  } else if (kind == "spine" && index < shape_.pods * S) {
+    const int pod = static_cast<int>(index) / S, s = static_cast<int>(index) % S;
+    for (int leaf = pod * shape_.leaves_per_pod; leaf < (pod + 1) * shape_.leaves_per_pod; ++leaf)
+      links.insert(links.end(), {leaf_up_base_ + leaf * S + s, leaf_down_base_ + leaf * S + s});
+    for (int c = 0; c < C; ++c)
+      links.insert(links.end(), {core_up_base_ + static_cast<int>(index) * C + c, core_down_base_ + static_cast<int>(index) * C + c});
+  } else if (kind == "core" && index < S * C) {
+    const int s = static_cast<int>(index) / C, c = static_cast<int>(index) % C;  // core s C + c: spine s of every pod
+    for (int pod = 0; pod < shape_.pods; ++pod)
+      links.insert(links.end(), {core_up_base_ + (pod * S + s) * C + c, core_down_base_ + (pod * S + s) * C + c});
+  }
+  return links;
 }
 
 int FabricLayout::LinkByName(const std::string& name) const {

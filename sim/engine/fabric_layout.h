@@ -20,6 +20,7 @@
 #define EPSIM_SIM_ENGINE_FABRIC_LAYOUT_H_
 
 #include <array>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,12 @@ namespace epsim {
 // The most links one route crosses: SM, NVLink up, NVLink down, SM; or NIC up, leaf to
 // spine, spine to core, core to spine, spine to leaf, NIC down.
 constexpr int kMaxRouteLinks = 6;
+
+// A flow with no route left around the parts that are down (the message names its ends).
+class NoRouteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // What a GPU's SMs move for its all-to-alls, bytes per second; 0: no budget (no SM links).
 struct SmBudget {
@@ -80,8 +87,11 @@ class FabricLayout {
 
   // Links of the route from src to dst (-1 = unused entry), indices into LinkCapacities().
   // src == dst: the GPU's own tokens, through its SM links (none without an SM budget).
-  std::array<int, kMaxRouteLinks> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false,
-                                             int stripe = 0) const;
+  // `down` (per link, nonzero: the link is down; empty or null: none is) turns the route
+  // to the next spine, and core, whose links are up; NoRouteError when none is, or when a
+  // NIC port of the route is down (the traffic routes around those, traffic.h).
+  std::array<int, kMaxRouteLinks> RouteLinks(int src_rank, int dst_rank, bool via_fabric = false, int stripe = 0,
+                                             const std::vector<char>* down = nullptr) const;
   // The sender's port on that route (NVLink up or NIC up) and the receiver's (NVLink down
   // or NIC down); -1 for a GPU's own tokens.
   int SendPortLink(int src_rank, int dst_rank, bool via_fabric = false, int stripe = 0) const;
@@ -100,6 +110,10 @@ class FabricLayout {
   // and cores numbered across pods).
   const char* LinkTier(int link) const;
   std::string LinkName(int link) const;
+  // Every link of the switch named `name` ("leaf-L": its NIC ports and spine links;
+  // "spine-S": its leaf and core links; "core-C": its spine links; numbered as in
+  // LinkName), empty for a switch the run does not have.
+  std::vector<int> SwitchLinks(const std::string& name) const;
   // The link named `name` (LinkName's names), or -1.
   int LinkByName(const std::string& name) const;
   // Node `node`'s NIC `nic`: its up link (its down link is the next); -1 without a fabric.

@@ -182,6 +182,7 @@ void Platform::SetLinkRates(const std::vector<std::pair<int, double>>& rates) {
   for (const int link : slowed_links_) SimGridLink(link)->set_bandwidth(capacity[link]);
   slowed_links_.clear();
   for (const auto& [link, fraction] : rates) {
+    if (fraction == 0) continue;  // down: a NIC's or leaf's, which the traffic routes around (no flow crosses it)
     SimGridLink(link)->set_bandwidth(capacity[link] * fraction);
     slowed_links_.push_back(link);
   }

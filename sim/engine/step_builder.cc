@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/numbers.h"
 #include "sim/traffic/traffic.h"
 
 namespace epsim {
@@ -48,45 +49,105 @@ SmBudget SmBudgetOf(const SimulationInputs& in) {
 }
 
 StepBuilder::StepBuilder(const SimulationInputs& inputs)
-    : inputs_(inputs), costs_(inputs.profile, ShapeOf(inputs.scenario)),
+    : inputs_(inputs), layout_(inputs.topology, inputs.scenario.gpus, SmBudgetOf(inputs)),
+      costs_(inputs.profile, ShapeOf(inputs.scenario)),
       sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))),
       dispatch_model_(CommModelFor(inputs, Phase::kDispatch)), combine_model_(CommModelFor(inputs, Phase::kCombine)),
       dispatch_wire_bytes_(WireBytesPerToken(inputs, Phase::kDispatch)),
       combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)) {
-  const FabricLayout layout(inputs.topology, inputs.scenario.gpus, SmBudgetOf(inputs));
+  const FabricLayout& layout = layout_;
   for (const Fault& f : inputs.scenario.faults) {
+    const std::string what = "'" + f.text + "': ";
     std::vector<int> links;
     if (f.kind == FaultKind::kNic) {
       const int up = layout.NicUpLink(f.node, f.nic);
       links = {up, up + 1};
     } else if (f.kind == FaultKind::kLink) {
-      const int link = layout.LinkByName(f.link);
+      const int link = layout.LinkByName(f.part);
       if (link < 0) {
         throw FieldError(inputs.scenario, "faults",
-                         "'" + f.text + "': this run has no link '" + f.link + "' (names as in links.csv: " +
-                             layout.LinkName(0) + ", " + (layout.has_fabric() ? layout.LinkName(2 * layout.num_gpus()) : "") +
-                             ", ...)");
+                         what + "this run has no link '" + f.part + "' (names as in links.csv: " + layout.LinkName(0) +
+                             ", " + (layout.has_fabric() ? layout.LinkName(2 * layout.num_gpus()) : "") + ", ...)");
       }
       links = {link};
+    } else if (f.kind == FaultKind::kSwitch) {
+      links = layout.SwitchLinks(f.part);
+      if (links.empty()) {
+        const FabricShape& shape = layout.shape();
+        throw FieldError(inputs.scenario, "faults",
+                         what + "this run has no switch '" + f.part + "' (" +
+                             (layout.has_fabric() ? StrFormat("leaf-0 to leaf-%d, spine-0 to spine-%d", shape.leaves - 1,
+                                                              shape.spines() - 1) +
+                                                        (shape.cores() > 0 ? StrFormat(", core-0 to core-%d", shape.cores() - 1) : "")
+                                                  : std::string("it has no fabric")) +
+                             ")");
+      }
+    }
+    if (f.Down()) {
+      for (const int link : links) {
+        const std::string tier = layout.LinkTier(link);
+        if (tier == "nvlink" || tier == "sm")
+          throw FieldError(inputs.scenario, "faults", what + "a GPU's NVLink port down is not modelled (the GPU would leave "
+                                                             "its domain); give a fraction in (0, 1]");
+        if (tier == "nic" && inputs.topology.NicsPerGpu() > 1)
+          throw FieldError(inputs.scenario, "faults", what + "a NIC down on GPUs with several NICs is not modelled (their "
+                                                             "flows stripe over every NIC); give a fraction in (0, 1]");
+      }
     }
     fault_links_.push_back(links);
   }
 }
 
-void StepBuilder::ApplyFaults(int step, StepWork& work) const {
+void StepBuilder::ActivateFaults(int step) {
+  step_ = step;
+  link_rate_.clear();
+  link_down_.clear();
+  gpu_nic_down_.clear();
   const std::vector<Fault>& faults = inputs_.scenario.faults;
-  std::map<int, double> rate;  // several faults on one link: the slowest
   for (size_t i = 0; i < faults.size(); ++i) {
-    const Fault& f = faults[i];
-    if (!f.ActiveAt(step)) continue;
-    for (const int link : fault_links_[i]) rate[link] = std::min(rate.count(link) ? rate[link] : 1.0, f.fraction);
-    if (f.kind != FaultKind::kGpu) continue;
+    if (!faults[i].ActiveAt(step)) continue;
+    for (const int link : fault_links_[i]) {  // several faults on one link: the slowest
+      link_rate_[link] = std::min(link_rate_.count(link) ? link_rate_[link] : 1.0, faults[i].fraction);
+      if (faults[i].Down()) {
+        if (link_down_.empty()) link_down_.assign(layout_.num_links(), 0);
+        link_down_[link] = 1;
+      }
+    }
+  }
+  if (link_down_.empty() || !layout_.has_fabric()) return;
+  const Topology& t = inputs_.topology;
+  for (int g = 0; g < inputs_.scenario.gpus; ++g) {
+    const int up = layout_.NicUpLink(t.NodeOf(g), t.NicOf(g));
+    if (!link_down_[up] && !link_down_[up + 1]) continue;
+    if (gpu_nic_down_.empty()) gpu_nic_down_.assign(inputs_.scenario.gpus, 0);
+    gpu_nic_down_[g] = 1;
+  }
+}
+
+void StepBuilder::ApplyFaults(StepWork& work) const {
+  const std::vector<Fault>& faults = inputs_.scenario.faults;
+  for (const Fault& f : faults) {
+    if (!f.ActiveAt(step_) || f.kind != FaultKind::kGpu) continue;
     const double stretch = 1 / f.fraction;
     for (std::vector<double>* v : {&work.route_s, &work.expert_s, &work.reduce_s}) (*v)[f.gpu] *= stretch;
     for (auto* batches : {&work.batch_route_s, &work.batch_expert_s, &work.batch_reduce_s})
       for (std::vector<double>& v : *batches) v[f.gpu] *= stretch;
   }
-  work.link_rate.assign(rate.begin(), rate.end());
+  work.link_rate.assign(link_rate_.begin(), link_rate_.end());
+  work.link_down = link_down_;
+  if (link_down_.empty()) return;
+  // Every route must get around what is down (the traffic already avoided NICs that are).
+  for (const std::vector<Flow>* flows : {&work.dispatch, &work.combine}) {
+    for (const Flow& f : *flows) {
+      for (int s = 0; s < layout_.Stripes(f.src, f.dst, f.via_fabric); ++s) {
+        try {
+          layout_.RouteLinks(f.src, f.dst, f.via_fabric, s, &link_down_);
+        } catch (const NoRouteError& e) {
+          throw FieldError(inputs_.scenario, "faults", std::string("at step ") + std::to_string(step_) + ": " + e.what());
+        }
+      }
+    }
+  }
 }
 
 CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>& messages) {
@@ -99,10 +160,11 @@ CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>&
 }
 
 StepWork StepBuilder::Build(int step, const RoutingPlan& plan) {
+  ActivateFaults(step);
   StepWork work = inputs_.scenario.parallelism == Parallelism::kTensor ? TensorParallel(plan)
                   : inputs_.scenario.overlap == Overlap::kTwoBatch     ? TwoMicroBatches(plan)
                                                                        : ExpertParallel(plan);
-  ApplyFaults(step, work);
+  ApplyFaults(work);
   return work;
 }
 
@@ -117,7 +179,15 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
   }
   // A message per flow (per GPU pair), or per (token, expert) for the low-latency kernels.
   std::vector<int64_t> dispatch_messages(p, 0), combine_messages(p, 0);
-  for (const TokenFlow& f : DispatchFlows(plan, inputs_.topology, s.a2a, s.pxn)) {
+  std::vector<TokenFlow> flows = DispatchFlows(plan, inputs_.topology, s.a2a, s.pxn);
+  if (!gpu_nic_down_.empty()) {  // a GPU whose NIC is down sends and receives through peers
+    try {
+      flows = RouteAroundDownNics(flows, inputs_.topology, p, gpu_nic_down_);
+    } catch (const std::invalid_argument& e) {
+      throw FieldError(s, "faults", "at step " + std::to_string(step_) + ": " + e.what());
+    }
+  }
+  for (const TokenFlow& f : flows) {
     work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_wire_bytes_, f.via_fabric});
     work.combine.push_back({f.dst, f.src, f.tokens * combine_wire_bytes_, f.via_fabric});
     const int64_t messages = SendsPerExpert(s.a2a) ? f.tokens : 1;

@@ -4,6 +4,9 @@
 #ifndef EPSIM_SIM_ENGINE_STEP_BUILDER_H_
 #define EPSIM_SIM_ENGINE_STEP_BUILDER_H_
 
+#include <map>
+#include <vector>
+
 #include "sim/config/inputs.h"
 #include "sim/engine/cost_model.h"
 #include "sim/engine/fabric_layout.h"
@@ -40,15 +43,24 @@ class StepBuilder {
 
   // Per GPU: the cost of one call in which it sends messages[g] messages.
   static CallCost CostOf(const CommModel& model, const std::vector<int64_t>& messages);
-  // The faults active at `step`: slowed GPUs' compute stretched, slowed links listed.
-  void ApplyFaults(int step, StepWork& work) const;
+  // The links the faults active at `step` slow or take down, and the GPUs whose NIC is down.
+  void ActivateFaults(int step);
+  // The active faults on `work`: slowed GPUs' compute stretched, slowed and down links
+  // listed; every fabric flow checked for a route around what is down.
+  void ApplyFaults(StepWork& work) const;
 
   const SimulationInputs& inputs_;
+  FabricLayout layout_;
   CostModel costs_;
   CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
   CommModel dispatch_model_, combine_model_;
   double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire
   std::vector<std::vector<int>> fault_links_;  // per scenario fault: the links it slows
+  // The step being built (ActivateFaults): its faults' links and fractions, the links
+  // down (empty: none) and the GPUs whose NIC is down (empty: none).
+  int step_ = 0;
+  std::map<int, double> link_rate_;
+  std::vector<char> link_down_, gpu_nic_down_;
 };
 
 }  // namespace epsim

@@ -49,6 +49,9 @@ struct StepWork {
   // Links running below their rate this step (faults): (FabricLayout link, fraction), each
   // link once; the compute of slowed GPUs is already in the durations above.
   std::vector<std::pair<int, double>> link_rate;
+  // Per FabricLayout link, nonzero where it is down this step (a fault at fraction 0;
+  // also in link_rate at 0); empty when none is. Routes avoid them (FabricLayout::RouteLinks).
+  std::vector<char> link_down;
 
   double RouteS(int m, int g) const { return micro_batches == 1 ? route_s[g] : batch_route_s[m][g]; }
   double ExpertS(int m, int g) const { return micro_batches == 1 ? expert_s[g] : batch_expert_s[m][g]; }

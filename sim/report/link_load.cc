@@ -22,7 +22,7 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
       const Flow& f = flows[i];
       const int stripes = layout.Stripes(f.src, f.dst, f.via_fabric);
       for (int s = 0; s < stripes; ++s) {  // a GPU with several NICs stripes its fabric flows
-        const Route r{layout.RouteLinks(f.src, f.dst, f.via_fabric, s)};
+        const Route r{layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &work.link_down)};
         for (const int l : r.links)
           if (l >= 0) bytes[l] += f.bytes / stripes;
         routes.push_back(r);

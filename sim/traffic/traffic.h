@@ -43,6 +43,18 @@ struct TokenFlow {
 std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& topology,
                                      A2aAlgorithm algorithm, bool pxn = false);
 
+// The flows again, each whose source or destination GPU has its NIC down
+// (gpu_nic_down[g] != 0; one NIC per GPU) and that leaves its NVLink domain sent through
+// peers instead: over NVLink to a GPU of the source's node whose NIC is up, over the
+// fabric to a GPU of the destination's node whose NIC is up (on the same rail or plane
+// where the fabric needs it), over NVLink to the destination. The source and destination
+// serve where their NICs are up; else the peer with the other end's local index (PXN's
+// choice), else the next local index up. Merged and ordered as DispatchFlows'. Throws
+// std::invalid_argument naming the GPUs when no such peers exist, or for rdma-only flows
+// (via_fabric), which use no NVLink.
+std::vector<TokenFlow> RouteAroundDownNics(const std::vector<TokenFlow>& flows, const Topology& topology, int gpus,
+                                           const std::vector<char>& gpu_nic_down);
+
 // Tokens a source GPU gets back in combine (what its final weighted sum reads).
 int64_t ReturnedCopies(const RoutingPlan& plan, int gpu, A2aAlgorithm algorithm);
 

@@ -353,6 +353,25 @@ TEST(CliTest, FaultsSlowWhatTheyNameFromTheirStep) {
   EXPECT_NE(links.find("1,gpu-5-nvl-up,nvlink,1.854e+11,"), std::string::npos) << links.substr(0, 400);
 }
 
+// A leaf switch down is its NICs down (no flow reaches its spine links): rail 3's leaf of
+// two DGX nodes gives the files of nic-0.3 and nic-1.3 down, byte for byte; and against
+// the run without faults, the GPUs on rail 3 (3 and 11) send through peers, so no flow
+// leaves or enters a NIC on rail 3.
+TEST(CliTest, ALeafDownIsItsNicsDown) {
+  const std::string base = "--gpus 16 --nodes 2 --tokens-per-gpu 256 --steps 1 --engine analytic --out ";
+  const std::string leaf = ::testing::TempDir() + "/leaf_down", nics = ::testing::TempDir() + "/nics_down";
+  CliRun r = Epsim(base + leaf + " --fault switch:leaf-3:0");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("# faults    : switch leaf-3 down"), std::string::npos) << r.out;
+  ASSERT_EQ(Epsim(base + nics + " --fault nic:0.3:0 --fault nic:1.3:0").exit_status, 0);
+  for (const char* file : {"steps.csv", "gpus.csv", "links.csv"})
+    EXPECT_EQ(ReadFile(leaf + "/" + file), ReadFile(nics + "/" + file)) << file;
+  const std::string links = ReadFile(leaf + "/links.csv");
+  for (const char* port : {"nic-0.3-up", "nic-0.3-down", "nic-1.3-up", "nic-1.3-down", "leaf-3-spine", "-leaf-3,"})
+    EXPECT_EQ(links.find(port), std::string::npos) << port;
+  EXPECT_NE(links.find("nic-0.2-up"), std::string::npos);
+}
+
 // PXN on a rail-optimized fabric: every flow that leaves a node stays on its rail, so no
 // byte climbs to a spine (links.csv has no spine row) and NVLink carries the relayed bytes.
 TEST(CliTest, PxnKeepsCrossRailTrafficOffTheSpines) {

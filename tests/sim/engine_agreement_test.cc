@@ -72,6 +72,15 @@ TEST(EngineAgreementTest, FaultsOnFourDgxNodes) {
                   0.02, 0.005);
 }
 
+// Parts down that the traffic routes around, the same on both engines: a NIC (its GPU's
+// flows through peers of its node) and, from step 1, a leaf switch (rail 5's leaf: NIC 5 of
+// every node down).
+TEST(EngineAgreementTest, NicAndLeafDownOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --capacity-factor none "
+                  "--fault nic:1.2:0 --fault switch:leaf-5:0@1",
+                  0.02, 0.005);
+}
+
 // Three tiers: 8 nodes of 4 GPUs, leaves of 2 NICs, pods of 4 nodes (2 leaves per rail),
 // 2 spines per pod, 8 cores per spine plane (16 in all): cross-pod flows climb to the core.
 TEST(EngineAgreementTest, ThreeTierFabric) {

@@ -339,6 +339,71 @@ TEST(ReplayTest, DegradedLinksSlowTheirFlowsAsClosedForms) {
   EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[8].dispatch_end, one_s, 0.01 * one_s);
 }
 
+// Parts down, routed around. Two nodes, leaves of 2 NICs (leaf r: rail r), 2 spines.
+// GPU 0 -> GPU 10 (slot 5: spine 5 mod 2 = 1) and GPU 8 -> GPU 2 (slot 4: spine 0) both go
+// from leaf 0 to leaf 2, on different spines: S / 50 GB/s each. With spine 1 down the first
+// turns to spine 0 and the two share its links: 2 S / 50 GB/s each (fast path; SimGrid's
+// routes do not turn).
+TEST(ReplayTest, FlowsTurnAroundADownSpineAsClosedForms) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node");
+  const FabricLayout layout(topo, 16);
+  const double bytes = 16e6, nic_Bps = 50e9, latency = 2 * 1e-6 + 3 * 0.5e-6;
+  const std::vector<int> spine_1 = layout.SwitchLinks("spine-1");
+  ASSERT_EQ(spine_1.size(), 16u);  // up from and down to each of the 8 leaves
+  std::vector<char> down(layout.num_links(), 0);
+  for (const int l : spine_1) down[l] = 1;
+  EXPECT_EQ(layout.LinkName(layout.RouteLinks(0, 10)[1]), "leaf-0-spine-1");
+  EXPECT_EQ(layout.LinkName(layout.RouteLinks(0, 10, false, 0, &down)[1]), "leaf-0-spine-0");
+  EXPECT_EQ(layout.LinkName(layout.RouteLinks(0, 10, false, 0, &down)[2]), "spine-0-leaf-2");
+  EXPECT_EQ(layout.RouteLinks(8, 2, false, 0, &down), layout.RouteLinks(8, 2));  // spine 0 all along
+  EXPECT_DOUBLE_EQ(layout.RouteLatencyS(0, 10), latency);
+  StepWork work;
+  work.dispatch = {{0, 10, bytes}, {8, 2, bytes}};
+  work.route_s.assign(16, 0);
+  work.expert_s.assign(16, 0);
+  work.reduce_s.assign(16, 0);
+  const double apart = bytes / nic_Bps + latency, shared = 2 * bytes / nic_Bps + latency;
+  EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[10].dispatch_end, apart, 0.01 * apart);
+  for (const int l : spine_1) work.link_rate.push_back({l, 0.0});
+  work.link_down = down;
+  const StepTimeline t = AnalyticReplayStep(layout, work);
+  EXPECT_NEAR(t.gpus[10].dispatch_end, shared, 0.01 * shared);
+  EXPECT_NEAR(t.gpus[2].dispatch_end, shared, 0.01 * shared);
+  // Both spines down: no route left; a NIC port down: the traffic's to avoid, not the layout's.
+  for (const int l : layout.SwitchLinks("spine-0")) down[l] = 1;
+  EXPECT_THROW(layout.RouteLinks(0, 10, false, 0, &down), NoRouteError);
+  std::vector<char> nic(layout.num_links(), 0);
+  nic[layout.NicUpLink(0, 0)] = 1;
+  EXPECT_THROW(layout.RouteLinks(0, 10, false, 0, &nic), NoRouteError);
+  // A leaf switch: its 2 NIC ports (up and down) and its 2 spine links each way.
+  EXPECT_EQ(layout.SwitchLinks("leaf-3").size(), 8u);
+  EXPECT_TRUE(layout.SwitchLinks("leaf-8").empty());
+  EXPECT_TRUE(layout.SwitchLinks("core-0").empty());  // two tiers
+}
+
+// Three tiers: a flow leaving its pod climbs to core (slot / S mod C) of its spine's plane;
+// with that core down it takes the next one, and with its spine's link to every core down
+// the next spine.
+TEST(ReplayTest, FlowsTurnAroundADownCore) {
+  const Topology topo = ParseTopology(kThreeTierTopology, "three-tier.yaml");
+  const FabricLayout layout(topo, 16);
+  const std::array<int, kMaxRouteLinks> route = layout.RouteLinks(0, 8);
+  const std::string core_up = layout.LinkName(route[2]);
+  ASSERT_EQ(core_up.rfind("spine-", 0), 0u) << core_up;
+  const std::string core = core_up.substr(core_up.find("core-"));
+  std::vector<char> down(layout.num_links(), 0);
+  for (const int l : layout.SwitchLinks(core)) down[l] = 1;
+  const std::array<int, kMaxRouteLinks> turned = layout.RouteLinks(0, 8, false, 0, &down);
+  EXPECT_EQ(turned[1], route[1]);  // the same spine
+  EXPECT_NE(turned[2], route[2]);  // another core
+  EXPECT_EQ(layout.LinkName(turned[2]).substr(0, core_up.find("-core-")), core_up.substr(0, core_up.find("-core-")));
+  const std::string spine = core_up.substr(0, core_up.find("-core-"));
+  for (const int l : layout.SwitchLinks(spine)) down[l] = 1;
+  const std::array<int, kMaxRouteLinks> other_spine = layout.RouteLinks(0, 8, false, 0, &down);
+  EXPECT_NE(other_spine[1], route[1]);
+  for (const int l : other_spine) EXPECT_EQ(down[l], 0) << layout.LinkName(l);
+}
+
 TEST(ReplayTest, OneNvswitchNodeUniformMatchesClosedForm) {
   const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", /*nodes_override=*/1);
   const double bytes = 64e6;  // S to each peer

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <set>
+#include <stdexcept>
 
 #include "sim/workload/placement.h"
 #include "sim/workload/routing_plan.h"
@@ -125,6 +126,47 @@ scale_out: {nics_per_node: 4, nic_bandwidth: 400Gbps, nic_latency: 1us, switch_l
   EXPECT_EQ(partial[std::make_pair(1, 2)], 1);  // then NVLink
   EXPECT_EQ(partial[std::make_pair(5, 3)], 1);  // NIC 1 to NIC 3: plane 1, direct
   EXPECT_EQ(partial.size(), 3u);
+}
+
+// GPU 1's NIC down (two nodes of 4 GPUs, a fat tree): its flow to GPU 5 (node 1) goes over
+// NVLink to the GPU of its node with 5's local index (1: itself, down) or else the next
+// local index up, GPU 2, which sends it over the fabric; GPU 6's flow to it arrives at the
+// GPU of node 0 with 6's local index, GPU 2, then NVLink. Flows inside node 0 and between
+// GPUs whose NICs are up stay as they are. On a rail-only fabric the peer must be on the
+// other end's rail: GPU 5 (rail 1) is reached from GPU 1's node only by GPU 1 (down), so
+// the flow crosses on rail 2 (GPU 2 -> GPU 6) and NVLink takes it to 5.
+TEST(TrafficTest, FlowsOfAGpuWhoseNicIsDownGoThroughPeers) {
+  std::vector<char> down(8, 0);
+  down[1] = 1;
+  const std::vector<TokenFlow> flows = {{1, 5, 10}, {6, 1, 20}, {1, 3, 30}, {0, 4, 40}};
+  auto routed = ByPair(RouteAroundDownNics(flows, TwoNodes(), 8, down));
+  EXPECT_EQ(routed[std::make_pair(1, 2)], 10);  // NVLink to the relay
+  EXPECT_EQ(routed[std::make_pair(2, 5)], 10);      // the relay's NIC (rail 2) to GPU 5's (rail 1)
+  EXPECT_EQ(routed[std::make_pair(6, 2)], 20);      // into node 0 at GPU 2 (6's local index)
+  EXPECT_EQ(routed[std::make_pair(2, 1)], 20);      // then NVLink
+  EXPECT_EQ(routed[std::make_pair(1, 3)], 30);      // inside the node: untouched
+  EXPECT_EQ(routed[std::make_pair(0, 4)], 40);
+  EXPECT_EQ(routed.size(), 6u);
+
+  const Topology rail_only = ParseTopology(R"(name: t
+gpu: h100
+nodes: 2
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 400GB/s, latency: 1us}
+scale_out: {nics_per_node: 4, nic_bandwidth: 400Gbps, nic_latency: 1us, switch_latency: 1us,
+            leaf_down_ports: 32, rail_optimized: true, rail_only: true}
+)", "rail-only.yaml");
+  auto rails = ByPair(RouteAroundDownNics({{1, 5, 10}}, rail_only, 8, down));
+  EXPECT_EQ(rails[std::make_pair(1, 2)], 10);
+  EXPECT_EQ(rails[std::make_pair(2, 6)], 10);  // rail 2 to rail 2
+  EXPECT_EQ(rails[std::make_pair(6, 5)], 10);
+  EXPECT_EQ(rails.size(), 3u);
+
+  // Every NIC of node 1 down: nothing reaches it.
+  std::vector<char> node_down = {0, 0, 0, 0, 1, 1, 1, 1};
+  EXPECT_THROW(RouteAroundDownNics({{0, 4, 1}}, TwoNodes(), 8, node_down), std::invalid_argument);
+  // rdma-only flows use no NVLink.
+  EXPECT_THROW(RouteAroundDownNics({{1, 5, 1, /*via_fabric=*/true}}, TwoNodes(), 8, down), std::invalid_argument);
 }
 
 TEST(TrafficTest, RdmaOnlyCountsEveryTokenExpertPairOverTheNics) {
