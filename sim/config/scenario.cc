@@ -55,6 +55,12 @@ const EnumTable<Engine>& EngineNames() {
   return kNames;
 }
 
+const EnumTable<Sharing>& SharingNames() {
+  static const EnumTable<Sharing> kNames = {
+      {Sharing::kAuto, "auto"}, {Sharing::kMaxMin, "max-min"}, {Sharing::kProcessorSharing, "processor-sharing"}};
+  return kNames;
+}
+
 std::pair<std::string, std::string> FieldOrigin(const Scenario& s, const std::string& key) {
   const auto it = s.sources.find(key);
   const std::string origin = it == s.sources.end() ? "default" : it->second.origin;
@@ -290,6 +296,8 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](S s) { return FaultsText(s.faults); }},
       {"engine", "--engine", "auto", JoinedNames(EngineNames(), "|"), [](R r, Scenario& s) { s.engine = r.Enum(EngineNames()); },
        [](S s) -> std::string { return NameOf(EngineNames(), s.engine); }},
+      {"sharing", "--sharing", "auto", JoinedNames(SharingNames(), "|"), [](R r, Scenario& s) { s.sharing = r.Enum(SharingNames()); },
+       [](S s) -> std::string { return NameOf(SharingNames(), s.sharing); }},
   };
   return kFields;
 }

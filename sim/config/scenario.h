@@ -38,6 +38,10 @@ enum class Overlap { kNone, kTwoBatch };
 // How a run is replayed: SimGrid's max-min flows (the reference), the fast path, or auto:
 // SimGrid where its replay is predicted to take seconds, else the fast path (engine.h).
 enum class Engine { kAuto, kSimGrid, kAnalytic };
+// How the fast path shares links: exact max-min, per-link processor sharing (fast, an
+// approximation where flows bind on different links), or auto: max-min where it is
+// predicted to take seconds (engine.h).
+enum class Sharing { kAuto, kMaxMin, kProcessorSharing };
 
 const EnumTable<Dtype>& DtypeNames();                      // bf16, fp8
 const EnumTable<A2aAlgorithm>& A2aAlgorithmNames();        // direct, hierarchical, low-latency, rdma-only
@@ -47,6 +51,7 @@ const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
 const EnumTable<Overlap>& OverlapNames();                  // none, two-batch
 const EnumTable<Engine>& EngineNames();                    // auto, simgrid, analytic
+const EnumTable<Sharing>& SharingNames();                  // auto, max-min, processor-sharing
 
 // True for the algorithms that send one message per (token, expert), without deduplication
 // (low-latency, rdma-only).
@@ -103,6 +108,7 @@ struct Scenario {
   // other's dispatch or combine moves
   Overlap overlap = Overlap::kNone;
   Engine engine = Engine::kAuto;
+  Sharing sharing = Sharing::kAuto;  // the fast path's; SimGrid is always max-min
   // Parts running below their speed or rate, each from a given step on (faults.h).
   std::vector<Fault> faults;
 

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "sim/engine/fluid.h"
+#include "sim/engine/max_min.h"
 
 namespace epsim {
 namespace {
@@ -16,7 +17,7 @@ static_assert(kMaxRouteLinks == std::tuple_size<decltype(FluidFlow::links)>::val
 // when both are ready; a GPU leaves when all of its flows have arrived, or when it is ready
 // if it has none. Routes avoid the links that are down. Writes the flows' start and
 // arrival times; returns when each GPU leaves.
-std::vector<double> Exchange(const FabricLayout& layout, const std::vector<double>& capacity,
+std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, const std::vector<double>& capacity,
                              const std::vector<char>& link_down, const std::vector<Flow>& flows, const std::vector<int>& members,
                              const CallCost& cost, const std::vector<double>& enter,
                              std::vector<double>& flow_start, std::vector<double>& flow_end) {
@@ -41,7 +42,8 @@ std::vector<double> Exchange(const FabricLayout& layout, const std::vector<doubl
       member_of.push_back(static_cast<int>(i));
     }
   }
-  const std::vector<double> arrival = ProcessorSharingCompletions(fluid, capacity);
+  const std::vector<double> arrival = solver == SharingSolver::kMaxMin ? MaxMinCompletions(fluid, capacity)
+                                                                       : ProcessorSharingCompletions(fluid, capacity);
   std::vector<double> leave = ready;
   for (size_t i = 0; i < members.size(); ++i) flow_end[members[i]] = 0;
   for (size_t j = 0; j < fluid.size(); ++j) {
@@ -61,7 +63,7 @@ std::vector<double> Exchange(const FabricLayout& layout, const std::vector<doubl
 // exchanges in flight at once share only fabric-internal links (a GPU's own ports carry
 // one exchange at a time, since a flow starts only once both ends are in it), where this
 // ignores their mutual slowdown.
-StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work) {
+StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work, SharingSolver solver) {
   const int p = layout.num_gpus();
   const int mbs = work.micro_batches;
   std::vector<double> capacity = layout.LinkCapacities();
@@ -94,7 +96,7 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
                        std::vector<double>& flow_end, std::vector<std::vector<double>>& leave) {
     for (int m = 0; m < mbs; ++m) {
       for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], ready[m][g]);
-      leave[m] = Exchange(layout, capacity, work.link_down, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
+      leave[m] = Exchange(layout, solver, capacity, work.link_down, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
       for (int g = 0; g < p; ++g) {
         comm_free[g] = leave[m][g];
         task(t.gpus[g], name, m, true, enter[g], comm_free[g]);

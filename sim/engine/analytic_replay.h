@@ -1,7 +1,11 @@
 // epsim engine: the fast path. Replays a step's phases like ReplaySteps (same rendezvous, same
-// latency, same phase order) but computes flow completions analytically with per-link
-// processor sharing (fluid.h) instead of SimGrid's max-min solver. O(F log F) per step
-// instead of SimGrid's O(F x events); held to the SimGrid replay by tests and benchmarks.
+// latency, same phase order) but computes flow completions without SimGrid, with one of two
+// sharing solvers:
+//   max-min             exact max-min fair sharing, SimGrid's model (max_min.h); its cost
+//                       grows with flows x events, about as SimGrid's but 5-15x lower
+//   processor sharing   each link a processor-sharing server on its own (fluid.h):
+//                       O(F log F), exact with one bottleneck per flow, an approximation
+//                       when flows bind on different links (oversubscribed fabrics)
 #ifndef EPSIM_SIM_ENGINE_ANALYTIC_REPLAY_H_
 #define EPSIM_SIM_ENGINE_ANALYTIC_REPLAY_H_
 
@@ -10,8 +14,11 @@
 
 namespace epsim {
 
+enum class SharingSolver { kMaxMin, kProcessorSharing };
+
 // The timeline of one step, as ReplaySteps would report it.
-StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work);
+StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work,
+                                SharingSolver solver = SharingSolver::kMaxMin);
 
 }  // namespace epsim
 

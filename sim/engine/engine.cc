@@ -19,9 +19,6 @@
 namespace epsim {
 namespace {
 
-constexpr char kAnalyticModel[] =
-    "analytic per-link processor sharing (fast path; route latency added per flow)";
-
 // The slowest per-GPU link of the topology (NIC, or NVLink without a fabric).
 double LinkFloorBps(const Topology& t) {
   return t.scale_out.nic_bandwidth_Bps > 0 ? t.scale_out.nic_bandwidth_Bps : t.scale_up.bandwidth_Bps;
@@ -34,15 +31,27 @@ double PredictedSimGridCpuS(double flows_per_step, int steps) {
   return steps * kSeconds * std::pow(std::max(flows_per_step, 0.0) / kFlows, kExponent);
 }
 
+double PredictedMaxMinCpuS(double flows_per_step, int steps) {
+  constexpr double kFlows = 32512, kSeconds = 12.8, kExponent = 1.97;
+  return steps * kSeconds * std::pow(std::max(flows_per_step, 0.0) / kFlows, kExponent);
+}
+
 EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int step)>& make_step,
                    const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step) {
   const Scenario& s = in.scenario;
   const SmBudget sm = SmBudgetOf(in);
   EngineRun run;
   run.engine = s.engine;
-  // auto: step 0's flows say how long SimGrid would take (a flow striped over a GPU's NICs
-  // is one SimGrid transfer per stripe); the step is kept, not rebuilt.
+  // Step 0's flows say how long SimGrid, and the exact fast path, would take (a flow striped
+  // over a GPU's NICs is one transfer per stripe); the step is kept, not rebuilt.
   std::optional<StepWork> first_step;
+  double flows = 0;
+  if (s.engine != Engine::kSimGrid) {
+    first_step = make_step(0);
+    const FabricLayout layout(in.topology, s.gpus, sm);
+    for (const std::vector<Flow>* phase : {&first_step->dispatch, &first_step->combine})
+      for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);
+  }
   std::string why;
   const auto turning = std::find_if(s.faults.begin(), s.faults.end(), TurnsRoutes);
   if (s.engine == Engine::kAuto && turning != s.faults.end()) {
@@ -50,11 +59,6 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
     why = "engine auto chose the fast path: '" + turning->text +
           "' is a part down inside the fabric, and SimGrid's fat-tree routes do not turn around it";
   } else if (s.engine == Engine::kAuto) {
-    first_step = make_step(0);
-    const FabricLayout layout(in.topology, s.gpus, sm);
-    double flows = 0;
-    for (const std::vector<Flow>* phase : {&first_step->dispatch, &first_step->combine})
-      for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);
     const double predicted_s = PredictedSimGridCpuS(flows, s.steps);
     run.engine = predicted_s <= kAutoSimGridLimitS ? Engine::kSimGrid : Engine::kAnalytic;
     why = StrFormat("engine auto chose %s: a SimGrid replay of %.0f flows per step x %d steps would take about "
@@ -72,12 +76,32 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
   };
   auto describe = [&](const std::string& model) { return why.empty() ? model : why + "; " + model; };
   if (run.engine == Engine::kAnalytic) {
+    // Exact max-min where it is predicted to take seconds, processor sharing beyond.
+    const double max_min_s = PredictedMaxMinCpuS(flows, s.steps);
+    const SharingSolver solver =
+        s.sharing == Sharing::kMaxMin || (s.sharing == Sharing::kAuto && max_min_s <= kMaxMinLimitS)
+            ? SharingSolver::kMaxMin
+            : SharingSolver::kProcessorSharing;
+    const char* approximation = "it approximates max-min where flows bind on different links";
+    std::string model;
+    if (s.sharing != Sharing::kAuto) {
+      model = solver == SharingSolver::kMaxMin ? "analytic max-min fair sharing, exact (sharing max-min)"
+                                               : StrFormat("analytic per-link processor sharing (sharing "
+                                                           "processor-sharing): %s", approximation);
+    } else if (solver == SharingSolver::kMaxMin) {
+      model = StrFormat("analytic max-min fair sharing, exact (about %.3g s of CPU, at most %.0f s)", max_min_s,
+                        kMaxMinLimitS);
+    } else {
+      model = StrFormat("analytic per-link processor sharing, since exact max-min would take about %.3g s of CPU "
+                        "(over %.0f s): %s",
+                        max_min_s, kMaxMinLimitS, approximation);
+    }
     const FabricLayout layout(in.topology, s.gpus, sm);
     for (int step = 0; step < s.steps; ++step) {
       const StepWork work = step_work(step);
-      on_step(step, work, AnalyticReplayStep(layout, work));
+      on_step(step, work, AnalyticReplayStep(layout, work, solver));
     }
-    run.description = describe(kAnalyticModel);
+    run.description = describe(model + "; route latency added per flow");
     return run;
   }
   int argc = 1;

@@ -1,7 +1,8 @@
 // epsim engine: replays every step of a run on the engine its scenario asks for.
 //
 //   simgrid   every flow one mailbox put/get on SimGrid (replay.h): the reference
-//   analytic  per-link processor sharing (analytic_replay.h): the fast path
+//   analytic  the fast path (analytic_replay.h): exact max-min where it is predicted to take
+//             seconds, per-link processor sharing beyond
 //   auto      simgrid where its replay is predicted to take seconds, analytic beyond
 #ifndef EPSIM_SIM_ENGINE_ENGINE_H_
 #define EPSIM_SIM_ENGINE_ENGINE_H_
@@ -23,6 +24,15 @@ constexpr double kAutoSimGridLimitS = 30;
 // of exponent 1.93 (each flow's end re-solves the sharing of the flows in flight). It
 // predicts the 256-GPU run (130560 flows, 261 s measured) at 319 s.
 double PredictedSimGridCpuS(double flows_per_step, int steps);
+
+// CPU seconds the fast path's exact max-min solver (max_min.h) takes for the same, measured
+// like the above on its slowest case, uniform routing (flows that end at nearly one rate,
+// so that each end refills most of them; Zipf 1.0 takes 4-7x less): 0.82 s for one step of
+// 8064 flows (64 GPUs, direct, 4096 tokens), 12.8 s for 32512 (128 GPUs): exponent 1.97.
+// With `sharing: auto` the fast path uses it where this is at most kMaxMinLimitS, per-link
+// processor sharing beyond.
+double PredictedMaxMinCpuS(double flows_per_step, int steps);
+constexpr double kMaxMinLimitS = 10;
 
 struct EngineRun {
   Engine engine = Engine::kSimGrid;  // the engine that ran (auto resolved)

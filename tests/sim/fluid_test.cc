@@ -1,7 +1,14 @@
-// epsim tests: per-link processor sharing against hand-computed schedules.
+// epsim tests: per-link processor sharing and exact max-min sharing against hand-computed
+// schedules, and max-min against a plain reference (progressive filling from scratch at
+// every event) on random instances.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
+#include <random>
+
 #include "sim/engine/fluid.h"
+#include "sim/engine/max_min.h"
 
 namespace epsim {
 namespace {
@@ -50,6 +57,117 @@ TEST(FluidTest, CompletionIsTheSlowestLink) {
   auto t = ProcessorSharingCompletions({both, On(1, 10)}, {100, 10});
   EXPECT_DOUBLE_EQ(t[0], 2.0);
   EXPECT_DOUBLE_EQ(t[1], 2.0);
+}
+
+// Max-min on one link is processor sharing: the schedules above again.
+TEST(MaxMinTest, OneLinkIsProcessorSharing) {
+  for (const auto& [flows, capacity] :
+       std::vector<std::pair<std::vector<FluidFlow>, std::vector<double>>>{
+           {{On(0, 10), On(0, 10), On(0, 10)}, {10}},
+           {{On(0, 5), On(0, 15)}, {10}},
+           {{On(0, 20), On(0, 10, 1.0, 0.5)}, {10}},
+           {{On(0, 10), On(0, 10, 5.0)}, {10}}}) {
+    const std::vector<double> ps = ProcessorSharingCompletions(flows, capacity);
+    const std::vector<double> mm = MaxMinCompletions(flows, capacity);
+    ASSERT_EQ(ps.size(), mm.size());
+    for (size_t i = 0; i < ps.size(); ++i) EXPECT_NEAR(mm[i], ps[i], 1e-12) << i;
+  }
+}
+
+// Where the two differ: A crosses links 0 (10 B/s, with B) and 1 (2 B/s, with C). Max-min:
+// link 1 fixes A and C at 1 B/s, B takes the 9 B/s A leaves on link 0: 50 bytes in 50/9 s;
+// A and C move 10 bytes each in 10 s. Per-link processor sharing gives B only half of link
+// 0 until A's 10 bytes are through there (2 s), then all of it: 2 + 40/10 = 6 s.
+TEST(MaxMinTest, AFlowBoundElsewhereLeavesItsShareToTheOthers) {
+  FluidFlow a = On(0, 10);
+  a.links = {0, 1, -1, -1, -1, -1};
+  const std::vector<FluidFlow> flows = {a, On(0, 50), On(1, 10)};
+  const std::vector<double> mm = MaxMinCompletions(flows, {10, 2});
+  EXPECT_NEAR(mm[0], 10.0, 1e-12);
+  EXPECT_NEAR(mm[1], 50.0 / 9, 1e-12);
+  EXPECT_NEAR(mm[2], 10.0, 1e-12);
+  EXPECT_NEAR(ProcessorSharingCompletions(flows, {10, 2})[1], 6.0, 1e-12);
+}
+
+// The reference: at every start and end, every rate from scratch by progressive filling.
+std::vector<double> PlainMaxMin(const std::vector<FluidFlow>& flows, const std::vector<double>& capacity) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const size_t n = flows.size();
+  std::vector<double> left(n), rate(n, 0), end(n, 0);
+  std::vector<char> started(n, 0), done(n, 0);
+  for (size_t f = 0; f < n; ++f) left[f] = flows[f].bytes;
+  double now = 0;
+  while (true) {
+    // Rates of the flows in flight.
+    std::vector<char> fixed(n, 1);
+    for (size_t f = 0; f < n; ++f) fixed[f] = !(started[f] && !done[f]);
+    std::vector<double> residual = capacity;
+    while (true) {
+      double best = inf;
+      int link = -1;
+      for (size_t l = 0; l < capacity.size(); ++l) {
+        int count = 0;
+        for (size_t f = 0; f < n; ++f)
+          if (!fixed[f] && std::count(flows[f].links.begin(), flows[f].links.end(), static_cast<int>(l))) ++count;
+        if (count > 0 && residual[l] / count < best) {
+          best = residual[l] / count;
+          link = static_cast<int>(l);
+        }
+      }
+      if (link < 0) break;
+      for (size_t f = 0; f < n; ++f) {
+        if (fixed[f] || !std::count(flows[f].links.begin(), flows[f].links.end(), link)) continue;
+        fixed[f] = 1;
+        rate[f] = best;
+        for (const int l : flows[f].links)
+          if (l >= 0) residual[l] -= best;
+      }
+    }
+    double next = inf;
+    for (size_t f = 0; f < n; ++f) {
+      if (!started[f]) next = std::min(next, flows[f].start_s);
+      else if (!done[f]) next = std::min(next, now + left[f] / rate[f]);
+    }
+    if (next == inf) break;
+    for (size_t f = 0; f < n; ++f) {
+      if (started[f] && !done[f]) {
+        left[f] -= rate[f] * (next - now);
+        if (left[f] <= 1e-9 * flows[f].bytes) {
+          done[f] = 1;
+          end[f] = next;
+        }
+      }
+      if (!started[f] && flows[f].start_s <= next) started[f] = 1;
+    }
+    now = next;
+  }
+  for (size_t f = 0; f < n; ++f) end[f] += flows[f].latency_s;
+  return end;
+}
+
+TEST(MaxMinTest, MatchesProgressiveFillingFromScratchOnRandomFlows) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int links = 3 + trial % 8, count = 5 + trial * 2;
+    std::vector<double> capacity(links);
+    for (double& c : capacity) c = std::uniform_real_distribution<double>(1, 10)(rng);
+    std::vector<FluidFlow> flows(count);
+    for (FluidFlow& f : flows) {
+      // Some equal sizes and start times, so that events coincide.
+      f.bytes = 1 + static_cast<double>(rng() % 4) * std::uniform_real_distribution<double>(0.5, 20)(rng);
+      f.start_s = rng() % 3 == 0 ? 0.0 : std::uniform_real_distribution<double>(0, 5)(rng);
+      f.latency_s = 0.01 * (rng() % 3);
+      const int hops = 1 + static_cast<int>(rng() % std::min(4, links));
+      for (int h = 0; h < hops; ++h) {
+        int l = static_cast<int>(rng() % links);
+        while (std::count(f.links.begin(), f.links.begin() + h, l)) l = (l + 1) % links;
+        f.links[h] = l;
+      }
+    }
+    const std::vector<double> want = PlainMaxMin(flows, capacity);
+    const std::vector<double> got = MaxMinCompletions(flows, capacity);
+    for (int f = 0; f < count; ++f) EXPECT_NEAR(got[f], want[f], 1e-7 * want[f]) << "trial " << trial << " flow " << f;
+  }
 }
 
 }  // namespace

@@ -2,12 +2,14 @@
 # Scale ladder: wall time, peak memory and simulated step time of one EP step
 # (dgx-h100-superpod: dgx-h100 up to 128 nodes, three tiers beyond; 4096 tokens per GPU,
 # hidden 7168, top-8, 256 experts, fp8 dispatch), for uniform and Zipf 1.0 routing and the
-# direct and hierarchical all-to-alls, with the analytic fast path at 64..32768 GPUs and the
+# direct and hierarchical all-to-alls, with the analytic fast path at 64..32768 GPUs (its
+# sharing chosen as users get it: exact max-min where predicted to take seconds) and the
 # SimGrid replay (the reference: one mailbox
 # put/get per flow, the plain replay a SimGrid user would write) at 64 and 128 GPUs, and at
 # 256 and 512 GPUs for Zipf 1.0 with the direct all-to-all (the scale goal's case), stopped
 # after SIMGRID_LIMITS_S seconds of wall time (one per size; default 2400 and 600): a run
-# that does not finish is reported with the CPU it used, a lower bound. Writes BENCHMARKS.md
+# that does not finish is reported with the CPU it used, a lower bound. Against SimGrid the
+# fast path runs with each sharing solver (max-min up to 256 GPUs). Writes BENCHMARKS.md
 # at the repository root.
 #   tools/bench/ladder.sh                          # everything (about an hour on 2 cores)
 #   SIMGRID_LARGE= tools/bench/ladder.sh           # without the large references (10 minutes)
@@ -52,15 +54,21 @@ run() {
 
 # Sweep throughput first, while nothing else runs: SWEEP_RUNS scenarios of 64 GPUs (512
 # tokens, one step, analytic) through `epsim sweep` on all cores; wall time.
+# With processor sharing (the fast setting) and with sharing auto (exact max-min at this
+# size), a fifth as many runs.
 sweep_runs="${SWEEP_RUNS:-1000}"
-cat > "$work/sweep.yaml" <<YAML
+for sharing in processor-sharing auto; do
+  runs_here=$sweep_runs
+  [ "$sharing" = auto ] && runs_here=$(( (sweep_runs + 4) / 5 ))
+  cat > "$work/sweep-$sharing.yaml" <<YAML
 base: default
-set: {workload.tokens_per_gpu: 512, workload.steps: 1, engine: analytic}
+set: {workload.tokens_per_gpu: 512, workload.steps: 1, engine: analytic, sharing: $sharing}
 grid:
-  seed: {from: 1, to: $sweep_runs, step: 1}
+  seed: {from: 1, to: $runs_here, step: 1}
 YAML
-/usr/bin/time -f "%e %U %S %M" -o "$work/sweep.time" "$bin" sweep "$work/sweep.yaml" --out "$work/sweep" > /dev/null 2>&1
-echo "sweep: $sweep_runs runs: $(cat "$work/sweep.time")" >&2
+  /usr/bin/time -f "%e %U %S %M" -o "$work/sweep-$sharing.time" "$bin" sweep "$work/sweep-$sharing.yaml" --out "$work/sweep-$sharing" > /dev/null 2>&1
+  echo "sweep ($sharing): $runs_here runs: $(cat "$work/sweep-$sharing.time")" >&2
+done
 
 for n in $sizes; do
   for routing in uniform zipf:1.0; do
@@ -73,27 +81,29 @@ for n in $simgrid_sizes; do
   for routing in uniform zipf:1.0; do
     for a2a in direct hierarchical; do
       run "simgrid-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine simgrid
-      run "analytic-ref-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic
+      run "analytic-ref-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic --sharing max-min
+      run "analytic-ps-$n-$routing-$a2a" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing "$routing" --a2a "$a2a" --engine analytic --sharing processor-sharing
     done
   done
 done
 i=0
 for n in $simgrid_large; do
   LIMIT_S="${simgrid_limits[$i]:-600}" run "simgrid-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine simgrid
-  run "analytic-ref-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic
+  [ "$n" -le 256 ] && run "analytic-ref-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic --sharing max-min
+  run "analytic-ps-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic --sharing processor-sharing
   i=$((i + 1))
 done
-# Where the fast path is an approximation: spine links binding together with NICs.
+# Where processor sharing is an approximation: spine links binding together with NICs.
 for routing in uniform zipf:1.0; do
   oversub=(--topology tools/bench/dgx-h100-oversub4.yaml --profile h100 --gpus 64 --nodes 8 --routing "$routing")
   run "simgrid-oversub-$routing" "${oversub[@]}" --engine simgrid
-  run "analytic-ref-oversub-$routing" "${oversub[@]}" --engine analytic
+  run "analytic-ref-oversub-$routing" "${oversub[@]}" --engine analytic --sharing max-min
+  run "analytic-ps-oversub-$routing" "${oversub[@]}" --engine analytic --sharing processor-sharing
 done
 
-/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" "$sweep_runs" <<'PY'
-import csv, os, subprocess, sys, datetime
+/usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" <<'PY'
+import csv, json, os, subprocess, sys, datetime
 work, out, sizes, sg_sizes, sg_large = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
-sweep_runs = int(sys.argv[6])
 runs = {}
 for line in open(os.path.join(work, "runs")):
     name, cpu, rss, step, _wall = line.split()
@@ -126,55 +136,70 @@ lines = ["# epsim benchmarks", "",
          f"- machine: {cpu}, {os.cpu_count()} cores; date {datetime.date.today()}; commit {commit}",
          "- time = CPU time (user + system) of the whole single-threaded `epsim` process (routing",
          "  sampling included; robust to other load on the machine), peak RSS, one run each", "",
-         "## Analytic fast path (per-link processor sharing)", "",
-         "| GPUs | routing | all-to-all | time (s) | peak RSS (MB) | step (ms) |", "| --- | --- | --- | --- | --- | --- |"]
+         "## Analytic fast path", "",
+         "`--engine analytic` as a user gets it: exact max-min sharing where it is predicted to take at",
+         "most 10 s of CPU, per-link processor sharing beyond (the `sharing` column).", "",
+         "| GPUs | routing | all-to-all | sharing | time (s) | peak RSS (MB) | step (ms) |",
+         "| --- | --- | --- | --- | --- | --- | --- |"]
+def sharing(name):
+    model = json.load(open(os.path.join(work, name, "summary.json")))["network_model"]
+    return "max-min" if "max-min fair sharing" in model else "processor sharing"
 for n in sizes:
     for routing in ("uniform", "zipf:1.0"):
         for a2a in ("direct", "hierarchical"):
-            w, r, s = runs[f"analytic-{n}-{routing}-{a2a}"]
-            lines.append(f"| {n} | {routing} | {a2a} | {w:.2f} | {r} | {float(s):.3f} |")
+            name = f"analytic-{n}-{routing}-{a2a}"
+            w, r, s = runs[name]
+            lines.append(f"| {n} | {routing} | {a2a} | {sharing(name)} | {w:.2f} | {r} | {float(s):.3f} |")
 lines += ["", "## SimGrid replay (reference) against the fast path", "",
           "The plain SimGrid replay (`--engine simgrid`): one mailbox put/get per GPU-pair flow, max-min",
-          "sharing on SimGrid 3.32 (CM02, equal sharing), the same traffic. Errors: worst GPU, relative",
-          "to SimGrid, of its dispatch completion, its combine completion (before the final reduce)",
-          "and its step end. A run stopped at the time limit shows the CPU time it had used",
-          "(a lower bound) and a lower bound on the speed-up.", "",
-          "| GPUs | routing | all-to-all | SimGrid time (s) | SimGrid RSS (MB) | fast time (s) | speed-up | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU combine end | worst GPU step end |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "sharing on SimGrid 3.32 (CM02, equal sharing), the same traffic; the fast path with each of its",
+          "sharing solvers (`--sharing max-min`, exact, run up to 256 GPUs; `--sharing processor-sharing`).",
+          "Errors: relative to SimGrid, the step and the worst GPU's dispatch completion and step end. A",
+          "run stopped at the time limit shows the CPU time it had used (a lower bound) and a lower bound",
+          "on the speed-up.", "",
+          "| GPUs | routing | all-to-all | SimGrid time (s) | SimGrid RSS (MB) | step SimGrid (ms) | max-min time (s) | speed-up | step error | worst GPU dispatch end | worst GPU step end | processor sharing time (s) | step error | worst GPU dispatch end | worst GPU step end |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+def against(reference, name, reference_step):
+    """time, speed-up, step error, worst dispatch end, worst step end of run `name` against SimGrid."""
+    if name not in runs:
+        return ["-"] * 5
+    w, _, step = runs[name]
+    if reference_step == "timeout":
+        return [f"{w:.2f}", f"> {runs[reference][0] / max(w, 1e-9):.0f}x", "-", "-", "-"]
+    e = per_gpu_error(reference, name)
+    sa, sb = float(reference_step), float(step)
+    return [f"{w:.2f}", f"{runs[reference][0] / max(w, 1e-9):.0f}x", f"{(sb - sa) / sa * 100:+.3f}%",
+            f"{e['dispatch'] * 100:.3f}%", f"{e['end'] * 100:.3f}%"]
 cases = [(n, r, a) for n in sg_sizes for r in ("uniform", "zipf:1.0") for a in ("direct", "hierarchical")]
 cases += [(n, "zipf:1.0", "direct") for n in sg_large]
 for n, routing, a2a in cases:
-    a, b = f"simgrid-{n}-{routing}-{a2a}", f"analytic-ref-{n}-{routing}-{a2a}"
-    (wa, ra, sa), (wb, _, sb) = runs[a], runs[b]
-    if sa == "timeout":  # stopped at the limit: the speed-up is a lower bound
-        lines.append(f"| {n} | {routing} | {a2a} | > {wa:.0f} (stopped) | - | {wb:.2f} | > {wa / max(wb, 1e-9):.0f}x | - | "
-                     f"{float(sb):.3f} | - | - | - | - |")
-        continue
-    sa, sb = float(sa), float(sb)
-    e = per_gpu_error(a, b)
-    lines.append(f"| {n} | {routing} | {a2a} | {wa:.2f} | {ra} | {wb:.2f} | {wa / max(wb, 1e-9):.0f}x | {sa:.3f} | {sb:.3f} | "
-                 f"{(sb - sa) / sa * 100:+.2f}% | {e['dispatch'] * 100:.2f}% | {e['combine'] * 100:.3f}% | {e['end'] * 100:.2f}% |")
+    ref = f"simgrid-{n}-{routing}-{a2a}"
+    wa, ra, sa = runs[ref]
+    simgrid = [f"> {wa:.0f} (stopped)", "-", "-"] if sa == "timeout" else [f"{wa:.2f}", ra, f"{float(sa):.3f}"]
+    mm = against(ref, f"analytic-ref-{n}-{routing}-{a2a}", sa)
+    ps = against(ref, f"analytic-ps-{n}-{routing}-{a2a}", sa)
+    lines.append("| " + " | ".join([n, routing, a2a] + simgrid + mm + [ps[0]] + ps[2:]) + " |")
 lines += ["", "On a 4:1 oversubscribed, not rail-optimized fabric (tools/bench/dgx-h100-oversub4.yaml,",
-          "64 GPUs, direct), where leaf uplinks bind together with NICs, per-link processor sharing",
-          "is an approximation of max-min sharing:", "",
-          "| routing | SimGrid time (s) | fast time (s) | step SimGrid (ms) | step fast (ms) | step error | worst GPU dispatch end | worst GPU step end |",
-          "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+          "64 GPUs, direct), where leaf uplinks bind together with NICs, processor sharing per link is an",
+          "approximation of max-min sharing and max-min is exact:", "",
+          "| routing | SimGrid time (s) | step SimGrid (ms) | max-min time (s) | speed-up | step error | worst GPU dispatch end | worst GPU step end | processor sharing time (s) | step error | worst GPU dispatch end | worst GPU step end |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 for routing in ("uniform", "zipf:1.0"):
-    a, b = f"simgrid-oversub-{routing}", f"analytic-ref-oversub-{routing}"
-    (wa, _, sa), (wb, _, sb) = runs[a], runs[b]
-    sa, sb = float(sa), float(sb)
-    e = per_gpu_error(a, b)
-    lines.append(f"| {routing} | {wa:.2f} | {wb:.2f} | {sa:.3f} | {sb:.3f} | {(sb - sa) / sa * 100:+.2f}% | "
-                 f"{e['dispatch'] * 100:.2f}% | {e['end'] * 100:.2f}% |")
-sweep_wall, sweep_user, sweep_sys, _ = open(os.path.join(work, "sweep.time")).read().split()[-4:]
-sweep_rows = sum(1 for _ in open(os.path.join(work, "sweep", "sweep.csv"))) - 1
+    ref = f"simgrid-oversub-{routing}"
+    wa, _, sa = runs[ref]
+    mm = against(ref, f"analytic-ref-oversub-{routing}", sa)
+    ps = against(ref, f"analytic-ps-oversub-{routing}", sa)
+    lines.append("| " + " | ".join([routing, f"{wa:.2f}", f"{float(sa):.3f}"] + mm + [ps[0]] + ps[2:]) + " |")
 lines += ["", "## Sweep throughput", "",
-          f"`epsim sweep` of {sweep_runs} scenarios of 64 GPUs (dgx-h100, 512 tokens per GPU, one step,",
-          "analytic engine, seeds 1..N; each run a forked child process, as many at once as cores),",
-          "measured first while nothing else ran:", "",
-          "| runs | wall (s) | CPU (s) | runs per second | rows in sweep.csv |", "| --- | --- | --- | --- | --- |",
-          f"| {sweep_runs} | {float(sweep_wall):.1f} | {float(sweep_user) + float(sweep_sys):.1f} | "
-          f"{sweep_runs / float(sweep_wall):.1f} | {sweep_rows} |"]
+          "`epsim sweep` of scenarios of 64 GPUs (dgx-h100, 512 tokens per GPU, one step, analytic engine,",
+          "seeds 1..N; each run a forked child process, as many at once as cores), measured first while",
+          "nothing else ran, with `sharing: processor-sharing` and with `sharing: auto` (exact max-min at",
+          "this size):", "",
+          "| sharing | runs | wall (s) | CPU (s) | runs per second | rows in sweep.csv |", "| --- | --- | --- | --- | --- | --- |"]
+for sharing in ("processor-sharing", "auto"):
+    wall, user, sys_s, _ = open(os.path.join(work, f"sweep-{sharing}.time")).read().split()[-4:]
+    rows = sum(1 for _ in open(os.path.join(work, f"sweep-{sharing}", "sweep.csv"))) - 1
+    lines.append(f"| {sharing} | {rows} | {float(wall):.1f} | {float(user) + float(sys_s):.1f} | {rows / float(wall):.1f} | {rows} |")
 open(out + ".tmp", "w").write("\n".join(lines) + "\n")
 os.replace(out + ".tmp", out)
 print("wrote", out)
