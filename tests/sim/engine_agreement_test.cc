@@ -48,6 +48,28 @@ void ExpectAgreement(const std::string& args, double per_gpu_tolerance, double s
   for (size_t i = 0; i < sa.size(); ++i) EXPECT_NEAR(sb[i], sa[i], step_tolerance * sa[i]) << args;
 }
 
+// A topology file of 8 nodes of 4 GPUs and 4 NICs on leaves of 2 NIC ports (H100-like
+// rates), `fabric_keys` added to its scale_out; returns its path.
+std::string EightNodesOfFour(const std::string& name, const std::string& fabric_keys) {
+  const std::string path = ::testing::TempDir() + "/" + name + ".yaml";
+  std::ofstream(path) << "name: test-" << name << R"(
+gpu: h100
+nodes: 8
+gpus_per_node: 4
+scale_up: {domain_gpus: 4, bandwidth: 450GB/s, efficiency: 0.824, latency: 1us}
+scale_out:
+  nics_per_node: 4
+  nic_bandwidth: 400Gbps
+  efficiency: 0.94
+  nic_latency: 0.6us
+  switch_latency: 330ns
+  leaf_down_ports: 2
+  oversubscription: 1
+  rail_optimized: true
+  )" << fabric_keys << "\n";
+  return path;
+}
+
 const char kShape[] = "--tokens-per-gpu 512 --experts 64 --top-k 8 --hidden 2048 --expert-ffn 1024 --steps 2";
 
 TEST(EngineAgreementTest, UniformOnFourDgxNodes) {
@@ -84,25 +106,7 @@ TEST(EngineAgreementTest, NicAndLeafDownOnFourDgxNodes) {
 // Three tiers: 8 nodes of 4 GPUs, leaves of 2 NICs, pods of 4 nodes (2 leaves per rail),
 // 2 spines per pod, 8 cores per spine plane (16 in all): cross-pod flows climb to the core.
 TEST(EngineAgreementTest, ThreeTierFabric) {
-  const std::string topology = ::testing::TempDir() + "/three_tier.yaml";
-  std::ofstream(topology) << R"(name: test-three-tier
-gpu: h100
-nodes: 8
-gpus_per_node: 4
-scale_up: {domain_gpus: 4, bandwidth: 450GB/s, efficiency: 0.824, latency: 1us}
-scale_out:
-  nics_per_node: 4
-  nic_bandwidth: 400Gbps
-  efficiency: 0.94
-  nic_latency: 0.6us
-  switch_latency: 330ns
-  leaf_down_ports: 2
-  oversubscription: 1
-  rail_optimized: true
-  radix: 16
-  tiers: 3
-  spine_down_ports: 8
-)";
+  const std::string topology = EightNodesOfFour("three_tier", "radix: 16\n  tiers: 3\n  spine_down_ports: 8");
   for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
     ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --routing " + routing, 0.001, 0.0005);
   }
@@ -150,24 +154,7 @@ scale_out:
 // leaves of 2 NICs: each plane 8 leaves on 2 spines of its own. Cross-plane flows are
 // relayed over NVLink; the SimGrid tree's placeholder cores are never used.
 TEST(EngineAgreementTest, MultiPlaneFabric) {
-  const std::string topology = ::testing::TempDir() + "/two_planes.yaml";
-  std::ofstream(topology) << R"(name: test-two-planes
-gpu: h100
-nodes: 8
-gpus_per_node: 4
-scale_up: {domain_gpus: 4, bandwidth: 450GB/s, efficiency: 0.824, latency: 1us}
-scale_out:
-  nics_per_node: 4
-  nic_bandwidth: 400Gbps
-  efficiency: 0.94
-  nic_latency: 0.6us
-  switch_latency: 330ns
-  leaf_down_ports: 2
-  oversubscription: 1
-  rail_optimized: true
-  planes: 2
-  radix: 8
-)";
+  const std::string topology = EightNodesOfFour("two_planes", "planes: 2\n  radix: 8");
   for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
     ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --routing " + routing, 0.001, 0.0005);
     ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --a2a low-latency --routing " +
