@@ -6,10 +6,12 @@
 //   - fabric: NIC slots in leaf order (rail-major within each pod when rail-optimized), each
 //     with an up and a down link; leaves of `nics_per_leaf` slots; pods of leaves sharing
 //     `uplinks` spines, each leaf with one link up to and one link down from every spine of
-//     its pod (with planes, a pod is one plane, and nothing joins the pods); with three tiers, each spine with one link up to and down from C core
-//     switches (core s x C + c serves spine s of every pod). As in SimGrid's fat tree
-//     (d-mod-k), a flow that leaves its leaf goes through spine (destination slot mod S) of
-//     its pod, and one that leaves its pod through core (destination slot / S mod C);
+//     its pod (with planes, a pod is one plane, and nothing joins the pods); with three
+//     tiers, each spine with one link up to and down from C core switches (core s x C + c
+//     serves spine s of every pod). As in SimGrid's fat tree (d-mod-k), a flow that leaves
+//     its leaf goes through spine (destination slot mod S) of its pod, and one that leaves
+//     its pod through core (destination slot / S mod C); around links that are down, the
+//     next spine and core in that order;
 //   - a GPU with k > 1 NICs (Topology::NicsPerGpu) stripes each fabric flow over them:
 //     stripe i goes from its NIC i to the peer's NIC i with 1/k of the bytes;
 //   - with an SM budget (sim/traffic/comm_model.h), the SMs a GPU's all-to-all kernels move

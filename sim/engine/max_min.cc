@@ -74,7 +74,7 @@ class IndexedMinHeap {
 class MaxMinSolver {
  public:
   MaxMinSolver(const std::vector<FluidFlow>& flows, const std::vector<double>& capacity)
-      : flows_(flows), capacity_(capacity), on_link_(capacity.size()), alloc_(capacity.size(), 0),
+      : flows_(flows), capacity_(capacity), alloc_(capacity.size(), 0),
         residual_(capacity.size(), 0), to_fix_(capacity.size()), unfixed_(capacity.size(), 0), stamp_(capacity.size(), 0),
         remaining_(flows.size()), rate_(flows.size(), 0), updated_(flows.size(), 0),
         state_(flows.size(), kWaiting), finish_(flows.size(), 0), position_(flows.size(), -1),
@@ -132,8 +132,6 @@ class MaxMinSolver {
       return;
     }
     ++active_;
-    for (const int l : flows_[f].links)
-      if (l >= 0) on_link_[l].push_back(f);
     position_[f] = static_cast<int>(order_.size());
     order_.push_back(f);
   }
@@ -144,11 +142,6 @@ class MaxMinSolver {
     --active_;
     level_of_end_ = std::min(level_of_end_, rate_[f]);
     SetRate(f, 0, now);
-    for (const int l : flows_[f].links) {
-      if (l < 0) continue;
-      std::vector<int>& members = on_link_[l];
-      members.erase(std::find(members.begin(), members.end(), f));
-    }
   }
 
   // Brings flow f's remaining bytes to `now` and gives it `rate` from now on.
@@ -220,7 +213,6 @@ class MaxMinSolver {
 
   const std::vector<FluidFlow>& flows_;
   const std::vector<double>& capacity_;
-  std::vector<std::vector<int>> on_link_;   // active flows per link
   std::vector<double> alloc_;               // per link: the rates of its active flows
   std::vector<double> residual_;            // Refill's scratch per link: capacity left,
   std::vector<std::vector<int>> to_fix_;    // the flows to fix,
