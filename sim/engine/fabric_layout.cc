@@ -93,11 +93,11 @@ std::array<int, kMaxRouteLinks> FabricLayout::RouteLinks(int src_rank, int dst_r
     throw NoRouteError("no route from " + SlotName(src_slot) + " to " + SlotName(dst_slot) + ": a NIC port is down");
   const int src_leaf = src_slot / nics_per_leaf(), dst_leaf = dst_slot / nics_per_leaf();
   if (src_leaf == dst_leaf) return {send, receive, -1, -1, -1, -1};
-  if (!HasRoute(src_rank, dst_rank, stripe))  // the traffic relays such flows over NVLink first (traffic.h)
-    throw std::logic_error("fabric layout: no route between " + SlotName(src_slot) + " and " + SlotName(dst_slot) +
-                           " (rail-only or another plane)");
   const int S = uplinks(), C = shape_.cores_per_spine;
   const int src_pod = src_leaf / shape_.leaves_per_pod, dst_pod = dst_leaf / shape_.leaves_per_pod;
+  if (S == 0 || (src_pod != dst_pod && C == 0))  // as HasRoute: the traffic relays such flows over NVLink first (traffic.h)
+    throw std::logic_error("fabric layout: no route between " + SlotName(src_slot) + " and " + SlotName(dst_slot) +
+                           " (rail-only or another plane)");
   // d-mod-k: spine (destination slot mod S), core (slot / S mod C). Around parts that are
   // down, the next spine (and core) in that order whose links are all up.
   for (int i = 0; i < S; ++i) {

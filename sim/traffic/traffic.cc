@@ -33,8 +33,9 @@ std::vector<TokenFlow> DispatchFlows(const RoutingPlan& plan, const Topology& to
     case A2aAlgorithm::kDirect:
       for (int g = 0; g < p; ++g) {
         for (const auto& [dst, tokens] : plan.dispatch_tokens[g]) {
-          const bool cross_rail = !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst);
-          if (topology.NoFabricRoute(g, dst) || (pxn && cross_rail && sender_side_relay(g, dst) < p))
+          const bool pxn_relays = pxn && !topology.SameDomain(g, dst) && topology.NicOf(g) != topology.NicOf(dst) &&
+                                  sender_side_relay(g, dst) < p;  // a cross-rail flow, and the relay is in the run
+          if (pxn_relays || topology.NoFabricRoute(g, dst))
             add_relayed(g, dst, tokens);
           else
             add(g, dst, tokens, false);

@@ -87,10 +87,10 @@ TEST(LinkLoadTest, LinkNamesAreDistinct) {
   for (int l = 0; l < layout.num_links(); ++l) {
     names.push_back(layout.LinkName(l));
     const std::string tier = layout.LinkTier(l), name = names.back();
-    if (tier == "nvlink") EXPECT_NE(name.find("-nvl-"), std::string::npos) << name;
-    if (tier == "nic") EXPECT_EQ(name.rfind("nic-", 0), 0u) << name;
-    if (tier == "spine") EXPECT_NE(name.find("spine-"), std::string::npos) << name;
-    if (tier == "sm") EXPECT_NE(name.find("-sm-"), std::string::npos) << name;
+    if (tier == "nvlink") { EXPECT_NE(name.find("-nvl-"), std::string::npos) << name; }
+    if (tier == "nic") { EXPECT_EQ(name.rfind("nic-", 0), 0u) << name; }
+    if (tier == "spine") { EXPECT_NE(name.find("spine-"), std::string::npos) << name; }
+    if (tier == "sm") { EXPECT_NE(name.find("-sm-"), std::string::npos) << name; }
   }
   EXPECT_EQ(static_cast<size_t>(layout.num_links()), layout.LinkCapacities().size());
   std::sort(names.begin(), names.end());

@@ -335,7 +335,7 @@ TEST(BurstTest, BurstExpertGetsTheClosedFormShare) {
   EXPECT_EQ(plan.assignments, 320'000);
   EXPECT_NEAR(plan.expert_kept[burst], 41'000, 4 * std::sqrt(80000 * 0.5125 * 0.4875));
   for (int e = 0; e < 32; ++e)
-    if (e != burst) EXPECT_NEAR(plan.expert_kept[e], 9'000, 5 * std::sqrt(9000.0)) << e;
+    if (e != burst) { EXPECT_NEAR(plan.expert_kept[e], 9'000, 5 * std::sqrt(9000.0)) << e; }
 }
 
 TEST(BurstTest, BurstOnTopOfAHotExpert) {
@@ -378,7 +378,7 @@ TEST(BurstTest, TopOneTokensStillTakeOneExpert) {
   EXPECT_NEAR(plan.expert_kept[burst], 80'000 * 0.55, band(0.55));
   EXPECT_NEAR(plan.expert_kept[hot], 80'000 * 0.15, band(0.15));
   for (int e = 0; e < 8; ++e)
-    if (e != burst && e != hot) EXPECT_NEAR(plan.expert_kept[e], 80'000 * 0.05, band(0.05)) << e;
+    if (e != burst && e != hot) { EXPECT_NEAR(plan.expert_kept[e], 80'000 * 0.05, band(0.05)) << e; }
 }
 
 TEST(BurstTest, OtherStepsAreExactlyTheRunWithoutBursts) {

@@ -116,7 +116,7 @@ scale_out: {nics_per_node: 4, nic_bandwidth: 400Gbps, nic_latency: 1us, switch_l
   EXPECT_EQ(flows[std::make_pair(2, 6)], 2);
   EXPECT_EQ(flows.size(), 4u);
   for (const auto& [pair, tokens] : flows)
-    if (pair.first / 4 != pair.second / 4) EXPECT_EQ(pair.first % 2, pair.second % 2) << "crosses planes";
+    if (pair.first / 4 != pair.second / 4) { EXPECT_EQ(pair.first % 2, pair.second % 2) << "crosses planes"; }
 
   const Placement six = Placement::Contiguous(6, 6);  // expert g on GPU g
   std::vector<std::vector<std::vector<int>>> from_five(6);

@@ -282,8 +282,8 @@ TEST(DeepEpValidationTest, DecodeSizesAreFixedCostBound) {
     const double closed = (fixed_us - latency_us + messages * per_message_us) /
                           (fixed_us + messages * (per_message_us + bytes_us));
     EXPECT_NEAR(share, closed, 0.03) << tokens;
-    if (tokens < 0.8 * crossover) EXPECT_GT(share, 0.5) << tokens;
-    if (tokens > 1.2 * crossover) EXPECT_LT(share, 0.5) << tokens;
+    if (tokens < 0.8 * crossover) { EXPECT_GT(share, 0.5) << tokens; }
+    if (tokens > 1.2 * crossover) { EXPECT_LT(share, 0.5) << tokens; }
   }
 }
 
