@@ -13,11 +13,14 @@
 
 namespace epsim {
 
+// The most links a fluid flow crosses.
+constexpr int kFluidLinks = 6;
+
 struct FluidFlow {
   double bytes = 0;
   double start_s = 0;
   double latency_s = 0;
-  std::array<int, 6> links = {-1, -1, -1, -1, -1, -1};  // link indices; -1 = unused
+  std::array<int, kFluidLinks> links = {-1, -1, -1, -1, -1, -1};  // link indices; -1 = unused
 };
 
 // Completion time (start + transfer + latency) of every flow.

@@ -1,6 +1,6 @@
 // epsim tests: per-link processor sharing and exact max-min sharing against hand-computed
-// schedules, and max-min against a plain reference (progressive filling from scratch at
-// every event) on random instances.
+// schedules, and both against plain references (rates from scratch at every event) on
+// random instances.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -57,6 +57,76 @@ TEST(FluidTest, CompletionIsTheSlowestLink) {
   auto t = ProcessorSharingCompletions({both, On(1, 10)}, {100, 10});
   EXPECT_DOUBLE_EQ(t[0], 2.0);
   EXPECT_DOUBLE_EQ(t[1], 2.0);
+}
+
+// The reference for per-link processor sharing: each link on its own, at every start and
+// end every rate from scratch (capacity / flows in flight on it); a flow completes when the
+// last of its links is through with it.
+std::vector<double> PlainProcessorSharing(const std::vector<FluidFlow>& flows, const std::vector<double>& capacity) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const size_t n = flows.size();
+  std::vector<double> end(n);
+  for (size_t f = 0; f < n; ++f) end[f] = flows[f].start_s;
+  for (size_t l = 0; l < capacity.size(); ++l) {
+    std::vector<double> left(n, 0);
+    std::vector<char> on(n, 0), started(n, 0), done(n, 0);
+    for (size_t f = 0; f < n; ++f) {
+      on[f] = std::count(flows[f].links.begin(), flows[f].links.end(), static_cast<int>(l)) > 0;
+      left[f] = flows[f].bytes;
+    }
+    double now = 0;
+    while (true) {
+      int active = 0;
+      for (size_t f = 0; f < n; ++f) active += on[f] && started[f] && !done[f];
+      double next = inf;
+      for (size_t f = 0; f < n; ++f) {
+        if (!on[f]) continue;
+        if (!started[f]) next = std::min(next, flows[f].start_s);
+        else if (!done[f]) next = std::min(next, now + left[f] * active / capacity[l]);
+      }
+      if (next == inf) break;
+      for (size_t f = 0; f < n; ++f) {
+        if (!on[f]) continue;
+        if (started[f] && !done[f]) {
+          left[f] -= capacity[l] / active * (next - now);
+          if (left[f] <= 1e-9 * flows[f].bytes) {
+            done[f] = 1;
+            end[f] = std::max(end[f], next);
+          }
+        }
+        if (!started[f] && flows[f].start_s <= next) started[f] = 1;
+      }
+      now = next;
+    }
+  }
+  for (size_t f = 0; f < n; ++f) end[f] += flows[f].latency_s;
+  return end;
+}
+
+// Random instances where many flows start together with the same bytes (as an all-to-all's
+// do, which the solver takes as one group per link) and others do not.
+TEST(FluidTest, MatchesPerLinkSharingFromScratchOnRandomFlows) {
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int links = 2 + trial % 6, count = 4 + trial * 3;
+    std::vector<double> capacity(links);
+    for (double& c : capacity) c = std::uniform_real_distribution<double>(1, 10)(rng);
+    std::vector<FluidFlow> flows(count);
+    for (FluidFlow& f : flows) {
+      f.bytes = rng() % 2 ? 4.0 * (1 + rng() % 3) : std::uniform_real_distribution<double>(0.5, 20)(rng);
+      f.start_s = rng() % 2 ? 0.5 * (rng() % 3) : std::uniform_real_distribution<double>(0, 5)(rng);
+      f.latency_s = 0.01 * (rng() % 3);
+      const int hops = 1 + static_cast<int>(rng() % std::min(4, links));
+      for (int h = 0; h < hops; ++h) {
+        int l = static_cast<int>(rng() % links);
+        while (std::count(f.links.begin(), f.links.begin() + h, l)) l = (l + 1) % links;
+        f.links[h] = l;
+      }
+    }
+    const std::vector<double> want = PlainProcessorSharing(flows, capacity);
+    const std::vector<double> got = ProcessorSharingCompletions(flows, capacity);
+    for (int f = 0; f < count; ++f) EXPECT_NEAR(got[f], want[f], 1e-9 * want[f]) << "trial " << trial << " flow " << f;
+  }
 }
 
 // Max-min on one link is processor sharing: the schedules above again.
