@@ -9,12 +9,11 @@
 namespace epsim {
 namespace {
 
-// A flow's place on one link: what that link's simulation reads, next to its neighbours
-// (a flow's own record is far away in memory for most of its links).
+// A flow on one link, as that link's simulation reads it.
 struct LinkEntry {
   double start_s;
   double bytes;
-  int index;  // its place among the link's entries in start order
+  int index;  // its place among the link's flows
   bool operator<(const LinkEntry& o) const {
     return start_s != o.start_s ? start_s < o.start_s : bytes != o.bytes ? bytes < o.bytes : index < o.index;
   }
@@ -69,35 +68,34 @@ std::vector<double> ProcessorSharingCompletions(const std::vector<FluidFlow>& fl
                                                 const std::vector<double>& link_capacity_Bps) {
   const int n = static_cast<int>(flows.size());
   const size_t links = link_capacity_Bps.size();
-  // Each link's entries contiguous (offsets per link), filled in flow order.
+  // Each link's flows contiguous (offsets per link), in flow order.
   std::vector<size_t> first(links + 1, 0);
   for (const FluidFlow& f : flows)
     for (const int link : f.links)
       if (link >= 0) ++first[link + 1];
   std::partial_sum(first.begin(), first.end(), first.begin());
-  std::vector<LinkEntry> entries(first[links]);
-  std::vector<size_t> place(first.begin(), first.end() - 1);
-  for (const FluidFlow& f : flows) {
-    for (const int link : f.links) {
-      if (link < 0) continue;
-      entries[place[link]] = {f.start_s, f.bytes, static_cast<int>(place[link] - first[link])};
-      ++place[link];
-    }
+  std::vector<int> on_link(first[links]);
+  {
+    std::vector<size_t> place(first.begin(), first.end() - 1);
+    for (int f = 0; f < n; ++f)
+      for (const int link : flows[f].links)
+        if (link >= 0) on_link[place[link]++] = f;
   }
-  std::vector<double> leave(entries.size());
-  for (size_t link = 0; link < links; ++link)
-    SimulateLink(entries.data() + first[link], static_cast<int>(first[link + 1] - first[link]),
-                 link_capacity_Bps[link], leave.data() + first[link]);
-  // A flow completes when it has left its slowest link, then its latency (its entries
-  // found again in the order they were filled).
-  std::copy(first.begin(), first.end() - 1, place.begin());
+  // A flow completes when it has left its slowest link, then its latency.
   std::vector<double> finish(n);
-  for (int f = 0; f < n; ++f) {
-    double done = flows[f].start_s;
-    for (const int link : flows[f].links)
-      if (link >= 0) done = std::max(done, leave[place[link]++]);
-    finish[f] = done + flows[f].latency_s;
+  for (int f = 0; f < n; ++f) finish[f] = flows[f].start_s;
+  std::vector<LinkEntry> entries;
+  std::vector<double> leave;
+  for (size_t link = 0; link < links; ++link) {
+    const int count = static_cast<int>(first[link + 1] - first[link]);
+    const int* members = on_link.data() + first[link];
+    entries.resize(count);
+    leave.resize(count);
+    for (int i = 0; i < count; ++i) entries[i] = {flows[members[i]].start_s, flows[members[i]].bytes, i};
+    SimulateLink(entries.data(), count, link_capacity_Bps[link], leave.data());
+    for (int i = 0; i < count; ++i) finish[members[i]] = std::max(finish[members[i]], leave[i]);
   }
+  for (int f = 0; f < n; ++f) finish[f] += flows[f].latency_s;
   return finish;
 }
 
