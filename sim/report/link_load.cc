@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <tuple>
 
 namespace epsim {
 
@@ -34,27 +33,44 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
   add(work.dispatch, timeline.dispatch_flow_start, timeline.dispatch_flow_end);
   add(work.combine, timeline.combine_flow_start, timeline.combine_flow_end);
 
-  // One sweep over every start and arrival in time order: per link, the flows in flight.
-  // (time, 0 = arrival / 1 = start, flow): a total order, so the sweep is deterministic.
-  std::vector<std::tuple<double, int, int>> events;
-  events.reserve(2 * routes.size());
-  for (size_t i = 0; i < routes.size(); ++i) {
-    events.emplace_back(starts[i], 1, static_cast<int>(i));
-    events.emplace_back(ends[i], 0, static_cast<int>(i));
+  // Per link, its flows (offsets per link), then one sweep over their starts and arrivals
+  // in time order: at equal times arrivals count before starts, so a flow that starts as
+  // another arrives neither overlaps it nor joins its busy period.
+  std::vector<size_t> first(num_links + 1, 0);
+  for (const Route& r : routes)
+    for (const int l : r.links)
+      if (l >= 0) ++first[l + 1];
+  for (int l = 0; l < num_links; ++l) first[l + 1] += first[l];
+  std::vector<int> on_link(first[num_links]);
+  {
+    std::vector<size_t> place(first.begin(), first.end() - 1);
+    for (size_t i = 0; i < routes.size(); ++i)
+      for (const int l : routes[i].links)
+        if (l >= 0) on_link[place[l]++] = static_cast<int>(i);
   }
-  std::sort(events.begin(), events.end());
-  std::vector<int> in_flight(num_links, 0), peak(num_links, 0);
-  std::vector<double> busy(num_links, 0), busy_since(num_links, 0);
-  for (const auto& [time, is_start, flow] : events) {
-    for (const int l : routes[flow].links) {
-      if (l < 0) continue;
-      if (is_start) {
-        if (in_flight[l]++ == 0) busy_since[l] = time;
-        peak[l] = std::max(peak[l], in_flight[l]);
-      } else if (--in_flight[l] == 0) {
-        busy[l] += time - busy_since[l];
-      }
+  std::vector<int> peak(num_links, 0);
+  std::vector<double> busy(num_links, 0);
+  std::vector<double> link_starts, link_ends;
+  for (int l = 0; l < num_links; ++l) {
+    link_starts.clear();
+    link_ends.clear();
+    for (size_t k = first[l]; k < first[l + 1]; ++k) {
+      link_starts.push_back(starts[on_link[k]]);
+      link_ends.push_back(ends[on_link[k]]);
     }
+    std::sort(link_starts.begin(), link_starts.end());
+    std::sort(link_ends.begin(), link_ends.end());
+    int in_flight = 0;
+    double busy_since = 0;
+    size_t next_end = 0;
+    for (const double start : link_starts) {
+      for (; next_end < link_ends.size() && link_ends[next_end] <= start; ++next_end)
+        if (--in_flight == 0) busy[l] += link_ends[next_end] - busy_since;
+      if (in_flight++ == 0) busy_since = start;
+      peak[l] = std::max(peak[l], in_flight);
+    }
+    for (; next_end < link_ends.size(); ++next_end)
+      if (--in_flight == 0) busy[l] += link_ends[next_end] - busy_since;
   }
   std::vector<double> capacity = layout.LinkCapacities();
   for (const auto& [link, fraction] : work.link_rate) capacity[link] *= fraction;
