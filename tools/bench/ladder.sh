@@ -18,8 +18,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 tools/setup.sh
-bazel build --ui_event_filters=-info,-debug --noshow_progress //sim:epsim >&2
+bazel build --ui_event_filters=-info,-debug --noshow_progress //sim:epsim //tests/bench:full_all_to_all >&2
 bin="$(bazel info bazel-bin 2>/dev/null)/sim/epsim"
+full_a2a="$(bazel info bazel-bin 2>/dev/null)/tests/bench/full_all_to_all"
 sizes="${SIZES:-64 256 512 1024 4096 8192 32768}"
 simgrid_sizes="${SIMGRID_SIZES-64 128}"
 simgrid_large="${SIMGRID_LARGE-256 512}"
@@ -93,6 +94,12 @@ for n in $simgrid_large; do
   run "analytic-ps-$n-zipf:1.0-direct" --topology dgx-h100-superpod --gpus "$n" --nodes $((n / 8)) --routing zipf:1.0 --a2a direct --engine analytic --sharing processor-sharing
   i=$((i + 1))
 done
+# The full all-to-all (every GPU to every other, 1 MiB per pair) on the fast path, with each
+# sharing solver: the bench's own time for the fast path and the process's CPU and memory.
+for sharing in processor-sharing max-min; do
+  /usr/bin/time -f "%e %U %S %M" -o "$work/full-a2a-$sharing.time" "$full_a2a" topologies/dgx-h100-superpod.yaml 1024 1048576 "$sharing" > "$work/full-a2a-$sharing.out"
+  cat "$work/full-a2a-$sharing.out" >&2
+done
 # Where processor sharing is an approximation: spine links binding together with NICs.
 for routing in uniform zipf:1.0; do
   oversub=(--topology tools/bench/dgx-h100-oversub4.yaml --profile h100 --gpus 64 --nodes 8 --routing "$routing")
@@ -102,7 +109,7 @@ for routing in uniform zipf:1.0; do
 done
 
 /usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" <<'PY'
-import csv, json, os, subprocess, sys, datetime
+import csv, datetime, json, os, re, subprocess, sys
 work, out, sizes, sg_sizes, sg_large = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
 runs = {}
 for line in open(os.path.join(work, "runs")):
@@ -190,6 +197,20 @@ for routing in ("uniform", "zipf:1.0"):
     mm = against(ref, f"analytic-ref-oversub-{routing}", sa)
     ps = against(ref, f"analytic-ps-oversub-{routing}", sa)
     lines.append("| " + " | ".join([routing, f"{wa:.2f}", f"{float(sa):.3f}"] + mm + [ps[0]] + ps[2:]) + " |")
+lines += ["", "## Full all-to-all", "",
+          "Every GPU sends 1 MiB to every other GPU (`tests/bench:full_all_to_all`, dgx-h100-superpod,",
+          "1024 GPUs: one pod; no compute, no per-call costs): the fast path's own time (routes, sharing",
+          "solver, per-GPU totals), the whole process's CPU time (building the flows included) and peak",
+          "RSS; the all-to-all's time, against a bound it must equal on this non-blocking fabric: the",
+          "busiest link's bytes at its rate plus the longest route's latency.", "",
+          "| sharing | flows | fast path (s) | process CPU (s) | peak RSS (MB) | all-to-all (ms) | busiest link + latency (ms) |",
+          "| --- | --- | --- | --- | --- | --- | --- |"]
+for sharing in ("processor-sharing", "max-min"):
+    text = open(os.path.join(work, f"full-a2a-{sharing}.out")).read()
+    m = re.search(r"(\d+) flows .*: ([0-9.]+) s, all-to-all ([0-9.]+) ms, busiest link ([0-9.]+) ms \+ longest route ([0-9.]+) ms", text)
+    _wall, user, sys_s, rss = open(os.path.join(work, f"full-a2a-{sharing}.time")).read().split()[-4:]
+    lines.append(f"| {sharing} | {m.group(1)} | {float(m.group(2)):.2f} | {float(user) + float(sys_s):.2f} | {int(rss) // 1024} | "
+                 f"{float(m.group(3)):.3f} | {float(m.group(4)) + float(m.group(5)):.3f} |")
 lines += ["", "## Sweep throughput", "",
           "`epsim sweep` of scenarios of 64 GPUs (dgx-h100, 512 tokens per GPU, one step, analytic engine,",
           "seeds 1..N; each run a forked child process, as many at once as cores), measured first while",
