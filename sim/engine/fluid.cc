@@ -2,7 +2,6 @@
 #include "sim/engine/fluid.h"
 
 #include <algorithm>
-#include <numeric>
 #include <queue>
 #include <utility>
 
@@ -68,27 +67,15 @@ std::vector<double> ProcessorSharingCompletions(const std::vector<FluidFlow>& fl
                                                 const std::vector<double>& link_capacity_Bps) {
   const int n = static_cast<int>(flows.size());
   const size_t links = link_capacity_Bps.size();
-  // Each link's flows contiguous (offsets per link), in flow order.
-  std::vector<size_t> first(links + 1, 0);
-  for (const FluidFlow& f : flows)
-    for (const int link : f.links)
-      if (link >= 0) ++first[link + 1];
-  std::partial_sum(first.begin(), first.end(), first.begin());
-  std::vector<int> on_link(first[links]);
-  {
-    std::vector<size_t> place(first.begin(), first.end() - 1);
-    for (int f = 0; f < n; ++f)
-      for (const int link : flows[f].links)
-        if (link >= 0) on_link[place[link]++] = f;
-  }
+  const FlowsByLink by_link = GroupByLink(flows, links, [](const FluidFlow& f) { return f.links; });
   // A flow completes when it has left its slowest link, then its latency.
   std::vector<double> finish(n);
   for (int f = 0; f < n; ++f) finish[f] = flows[f].start_s;
   std::vector<LinkEntry> entries;
   std::vector<double> leave;
   for (size_t link = 0; link < links; ++link) {
-    const int count = static_cast<int>(first[link + 1] - first[link]);
-    const int* members = on_link.data() + first[link];
+    const int count = static_cast<int>(by_link.first[link + 1] - by_link.first[link]);
+    const int* members = by_link.flows.data() + by_link.first[link];
     entries.resize(count);
     leave.resize(count);
     for (int i = 0; i < count; ++i) entries[i] = {flows[members[i]].start_s, flows[members[i]].bytes, i};

@@ -9,6 +9,7 @@
 #define EPSIM_SIM_ENGINE_FLUID_H_
 
 #include <array>
+#include <cstddef>
 #include <vector>
 
 namespace epsim {
@@ -22,6 +23,31 @@ struct FluidFlow {
   double latency_s = 0;
   std::array<int, kFluidLinks> links = {-1, -1, -1, -1, -1, -1};  // link indices; -1 = unused
 };
+
+// Each link's flows, contiguous and in flow order: flows[first[l] .. first[l + 1]) cross
+// link l. Built in two passes over the routes (count, then place), so that work per link
+// reads its flows from one place.
+struct FlowsByLink {
+  std::vector<size_t> first;  // one per link, and the end
+  std::vector<int> flows;
+};
+
+// `links_of(item)`: the links item i crosses (-1 = unused entry).
+template <typename Item, typename LinksOf>
+FlowsByLink GroupByLink(const std::vector<Item>& items, size_t num_links, LinksOf links_of) {
+  FlowsByLink by_link;
+  by_link.first.assign(num_links + 1, 0);
+  for (const Item& item : items)
+    for (const int link : links_of(item))
+      if (link >= 0) ++by_link.first[link + 1];
+  for (size_t l = 0; l < num_links; ++l) by_link.first[l + 1] += by_link.first[l];
+  by_link.flows.resize(by_link.first[num_links]);
+  std::vector<size_t> place(by_link.first.begin(), by_link.first.end() - 1);
+  for (size_t i = 0; i < items.size(); ++i)
+    for (const int link : links_of(items[i]))
+      if (link >= 0) by_link.flows[place[link]++] = static_cast<int>(i);
+  return by_link;
+}
 
 // Completion time (start + transfer + latency) of every flow.
 std::vector<double> ProcessorSharingCompletions(const std::vector<FluidFlow>& flows,

@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdint>
 
+#include "sim/engine/fluid.h"
+
 namespace epsim {
 
 std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, const StepWork& work,
@@ -36,27 +38,16 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
   // Per link, its flows (offsets per link), then one sweep over their starts and arrivals
   // in time order: at equal times arrivals count before starts, so a flow that starts as
   // another arrives neither overlaps it nor joins its busy period.
-  std::vector<size_t> first(num_links + 1, 0);
-  for (const Route& r : routes)
-    for (const int l : r.links)
-      if (l >= 0) ++first[l + 1];
-  for (int l = 0; l < num_links; ++l) first[l + 1] += first[l];
-  std::vector<int> on_link(first[num_links]);
-  {
-    std::vector<size_t> place(first.begin(), first.end() - 1);
-    for (size_t i = 0; i < routes.size(); ++i)
-      for (const int l : routes[i].links)
-        if (l >= 0) on_link[place[l]++] = static_cast<int>(i);
-  }
+  const FlowsByLink by_link = GroupByLink(routes, num_links, [](const Route& r) { return r.links; });
   std::vector<int> peak(num_links, 0);
   std::vector<double> busy(num_links, 0);
   std::vector<double> link_starts, link_ends;
   for (int l = 0; l < num_links; ++l) {
     link_starts.clear();
     link_ends.clear();
-    for (size_t k = first[l]; k < first[l + 1]; ++k) {
-      link_starts.push_back(starts[on_link[k]]);
-      link_ends.push_back(ends[on_link[k]]);
+    for (size_t k = by_link.first[l]; k < by_link.first[l + 1]; ++k) {
+      link_starts.push_back(starts[by_link.flows[k]]);
+      link_ends.push_back(ends[by_link.flows[k]]);
     }
     std::sort(link_starts.begin(), link_starts.end());
     std::sort(link_ends.begin(), link_ends.end());
