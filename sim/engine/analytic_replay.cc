@@ -25,22 +25,22 @@ std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, c
   std::vector<double> ready(enter.size());
   for (size_t g = 0; g < enter.size(); ++g)
     ready[g] = (cost.barrier ? last_entry : enter[g]) + cost.OverheadS(static_cast<int>(g));
-  // One fluid flow per stripe (a GPU with several NICs splits its fabric flows over them).
+  // One fluid flow per stripe (a GPU with several NICs splits its fabric flows over the
+  // ones that are up).
   std::vector<FluidFlow> fluid;
   std::vector<int> member_of;  // fluid flow -> index into members
   fluid.reserve(members.size());
   for (size_t i = 0; i < members.size(); ++i) {
     const Flow& f = flows[members[i]];
-    const int stripes = layout.Stripes(f.src, f.dst, f.via_fabric);
-    for (int s = 0; s < stripes; ++s) {
+    layout.ForEachStripe(f.src, f.dst, f.via_fabric, &link_down, [&](int s, int used) {
       FluidFlow part;
-      part.bytes = f.bytes / stripes;
+      part.bytes = f.bytes / used;
       part.start_s = std::max(ready[f.src], ready[f.dst]);
       part.latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric, s);
       part.links = layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &link_down);
       fluid.push_back(part);
       member_of.push_back(static_cast<int>(i));
-    }
+    });
   }
   const std::vector<double> arrival = solver == SharingSolver::kMaxMin ? MaxMinCompletions(fluid, capacity)
                                                                        : ProcessorSharingCompletions(fluid, capacity);

@@ -67,6 +67,23 @@ class FabricLayout {
   int Stripes(int src_rank, int dst_rank, bool via_fabric = false) const {
     return src_rank == dst_rank || UsesNvlink(src_rank, dst_rank, via_fabric) ? 1 : nics_per_gpu_;
   }
+  // Calls visit(stripe, used) for each stripe the flow src -> dst uses, each carrying 1 /
+  // `used` of its bytes: all Stripes(), or, with NIC ports down (`down` as in RouteLinks),
+  // the stripes whose NIC ports at both ends are up (a GPU with several NICs spreads its
+  // flows over the NICs it has left, as NCCL's channels do). Returns `used`: 0 when no
+  // stripe has both ends up.
+  template <typename Visit>
+  int ForEachStripe(int src_rank, int dst_rank, bool via_fabric, const std::vector<char>* down, Visit visit) const {
+    const int stripes = Stripes(src_rank, dst_rank, via_fabric);
+    int up = stripes;
+    if (stripes > 1 && down != nullptr && !down->empty()) {
+      up = 0;
+      for (int s = 0; s < stripes; ++s) up += StripeUp(src_rank, dst_rank, via_fabric, s, *down);
+    }
+    for (int s = 0; s < stripes; ++s)
+      if (up == stripes || StripeUp(src_rank, dst_rank, via_fabric, s, *down)) visit(s, up);
+    return up;
+  }
   // "nic-NODE.RAIL" for a used slot, "nic-unused-SLOT" for padding.
   std::string SlotName(int slot) const;
   bool SameLeaf(int src_rank, int dst_rank, int stripe = 0) const {
@@ -87,6 +104,12 @@ class FabricLayout {
     return !via_fabric && topology_.SameDomain(src_rank, dst_rank);
   }
 
+  // Whether stripe `stripe` of the flow src -> dst has the sender's and the receiver's NIC
+  // ports up (`down` per link, nonzero: down).
+  bool StripeUp(int src_rank, int dst_rank, bool via_fabric, int stripe, const std::vector<char>& down) const {
+    return !down[SendPortLink(src_rank, dst_rank, via_fabric, stripe)] &&
+           !down[ReceivePortLink(src_rank, dst_rank, via_fabric, stripe)];
+  }
   // Links of the route from src to dst (-1 = unused entry), indices into LinkCapacities().
   // src == dst: the GPU's own tokens, through its SM links (none without an SM budget).
   // `down` (per link, nonzero: the link is down; empty or null: none is) turns the route

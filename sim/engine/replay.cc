@@ -30,20 +30,24 @@ namespace {
 // its GPUs are ready, as in the analytic engine.
 class Exchange {
  public:
+  // `link_down`: the step's links that are down (StepWork::link_down); a GPU with several
+  // NICs stripes its fabric flows over the ones that are up.
   Exchange(const Platform& platform, const std::vector<Flow>& flows, const std::vector<int>& members,
-           const CallCost& cost, std::vector<double>& flow_start, std::vector<double>& flow_arrival)
+           const std::vector<char>& link_down, const CallCost& cost, std::vector<double>& flow_start,
+           std::vector<double>& flow_arrival)
       : platform_(platform), flows_(flows), cost_(cost), flow_start_(flow_start), flow_arrival_(flow_arrival),
         barrier_(cost.barrier ? sg4::Barrier::create(platform.num_gpus()) : nullptr) {
     const int p = platform.num_gpus();
     out_flows_.resize(p);
     in_flows_.resize(p);
     parts_seen_.assign(flows.size(), 0);
+    stripes_used_.assign(flows.size(), 0);
     for (int i : members) {
-      const int stripes = platform.layout().Stripes(flows[i].src, flows[i].dst, flows[i].via_fabric);
-      for (int s = 0; s < stripes; ++s) {
-        out_flows_[flows[i].src].push_back({i, s});
-        in_flows_[flows[i].dst].push_back({i, s});
-      }
+      const Flow& f = flows[i];
+      stripes_used_[i] = platform.layout().ForEachStripe(f.src, f.dst, f.via_fabric, &link_down, [&](int s, int) {
+        out_flows_[f.src].push_back({i, s});
+        in_flows_[f.dst].push_back({i, s});
+      });
     }
   }
 
@@ -66,9 +70,9 @@ class Exchange {
           const Flow& flow = flows_[part.first];
           sg4::Mailbox* mailbox = sg4::Mailbox::by_name(std::to_string(flow.src) + ">" + std::to_string(flow.dst) +
                                                         (part.second > 0 ? "/" + std::to_string(part.second) : ""));
-          const int stripes = platform_.layout().Stripes(flow.src, flow.dst, flow.via_fabric);
           if (is_send)
-            comms.push_back(mailbox->put_async(&payload, static_cast<uint64_t>(std::ceil(flow.bytes / stripes))));
+            comms.push_back(
+                mailbox->put_async(&payload, static_cast<uint64_t>(std::ceil(flow.bytes / stripes_used_[part.first]))));
           else
             comms.push_back(mailbox->get_async<void>(&received));
         }
@@ -103,7 +107,8 @@ class Exchange {
   std::vector<double>& flow_start_;
   std::vector<double>& flow_arrival_;
   std::vector<std::vector<Part>> out_flows_, in_flows_;
-  std::vector<int> parts_seen_;  // per flow: stripes recorded so far (by either end)
+  std::vector<int> parts_seen_;    // per flow: stripes recorded so far (by either end)
+  std::vector<int> stripes_used_;  // per flow: its stripes (each 1 / used of its bytes)
   sg4::BarrierPtr barrier_;
 };
 
@@ -137,10 +142,10 @@ void PrepareStep(ReplayState& state, int step) {
   state.dispatch.clear();
   state.combine.clear();
   for (int m = 0; m < work.micro_batches; ++m) {
-    state.dispatch.push_back(std::make_unique<Exchange>(*state.platform, work.dispatch, dispatch_of[m],
+    state.dispatch.push_back(std::make_unique<Exchange>(*state.platform, work.dispatch, dispatch_of[m], work.link_down,
                                                         work.DispatchCost(m), t.dispatch_flow_start,
                                                         t.dispatch_flow_end));
-    state.combine.push_back(std::make_unique<Exchange>(*state.platform, work.combine, combine_of[m],
+    state.combine.push_back(std::make_unique<Exchange>(*state.platform, work.combine, combine_of[m], work.link_down,
                                                        work.CombineCost(m), t.combine_flow_start,
                                                        t.combine_flow_end));
   }

@@ -89,9 +89,6 @@ StepBuilder::StepBuilder(const SimulationInputs& inputs)
         if (tier == "nvlink" || tier == "sm")
           throw FieldError(inputs.scenario, "faults", what + "a GPU's NVLink port down is not modelled (the GPU would leave "
                                                              "its domain); give a fraction in (0, 1]");
-        if (tier == "nic" && inputs.topology.NicsPerGpu() > 1)
-          throw FieldError(inputs.scenario, "faults", what + "a NIC down on GPUs with several NICs is not modelled (their "
-                                                             "flows stripe over every NIC); give a fraction in (0, 1]");
       }
     }
     fault_links_.push_back(links);
@@ -114,7 +111,9 @@ void StepBuilder::ActivateFaults(int step) {
       }
     }
   }
-  if (link_down_.empty() || !layout_.has_fabric()) return;
+  // A GPU whose one NIC is down sends through peers (traffic.h); GPUs with several NICs
+  // stripe over the ones left (FabricLayout::ForEachStripe).
+  if (link_down_.empty() || !layout_.has_fabric() || inputs_.topology.NicsPerGpu() > 1) return;
   const Topology& t = inputs_.topology;
   for (int g = 0; g < inputs_.scenario.gpus; ++g) {
     const int up = layout_.NicUpLink(t.NodeOf(g), t.NicOf(g));
@@ -137,15 +136,21 @@ void StepBuilder::ApplyFaults(StepWork& work) const {
   work.link_down = link_down_;
   if (link_down_.empty()) return;
   // Every route must get around what is down (the traffic already avoided NICs that are).
+  auto no_route = [&](const std::string& why) {
+    return FieldError(inputs_.scenario, "faults", "at step " + std::to_string(step_) + ": " + why);
+  };
   for (const std::vector<Flow>* flows : {&work.dispatch, &work.combine}) {
     for (const Flow& f : *flows) {
-      for (int s = 0; s < layout_.Stripes(f.src, f.dst, f.via_fabric); ++s) {
+      const int used = layout_.ForEachStripe(f.src, f.dst, f.via_fabric, &link_down_, [&](int s, int) {
         try {
           layout_.RouteLinks(f.src, f.dst, f.via_fabric, s, &link_down_);
         } catch (const NoRouteError& e) {
-          throw FieldError(inputs_.scenario, "faults", std::string("at step ") + std::to_string(step_) + ": " + e.what());
+          throw no_route(e.what());
         }
-      }
+      });
+      if (used == 0)  // a GPU with several NICs: none pairs up with the other end's
+        throw no_route(StrFormat("no route left from GPU %d to GPU %d: no stripe has its NICs at both ends up "
+                                 "(NIC i of one GPU pairs with NIC i of the other)", f.src, f.dst));
     }
   }
 }

@@ -24,19 +24,20 @@ std::vector<std::vector<int>> FlowsByGpu(const std::vector<Flow>& flows, int num
 
 // Adds `flow`'s bytes to GPU g's own resources it crosses: g's port when g sends or
 // receives, and g's sending or receiving SMs when the flow's route goes through them (NVLink
-// flows and its own tokens; flows over the NICs do not: fabric_layout.h).
-void AddOwnBytes(const FabricLayout& layout, const Flow& flow, int g, std::map<int, double>& bytes) {
-  const int stripes = layout.Stripes(flow.src, flow.dst, flow.via_fabric);
-  for (int s = 0; s < stripes; ++s) {  // each of g's NICs carries its stripe
+// flows and its own tokens; flows over the NICs do not: fabric_layout.h). A GPU with several
+// NICs stripes its fabric flows over the ones that are up (`down`, per link).
+void AddOwnBytes(const FabricLayout& layout, const Flow& flow, int g, const std::vector<char>& down,
+                 std::map<int, double>& bytes) {
+  layout.ForEachStripe(flow.src, flow.dst, flow.via_fabric, &down, [&](int s, int used) {  // each of g's NICs its stripe
     const std::array<int, kMaxRouteLinks> route = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric, s);
     auto on_route = [&](int link) { return link >= 0 && std::find(route.begin(), route.end(), link) != route.end(); };
     for (const int link : {flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric, s) : -1,
                            flow.src == g && on_route(layout.SmSendLink(g)) ? layout.SmSendLink(g) : -1,
                            flow.dst == g ? layout.ReceivePortLink(flow.src, flow.dst, flow.via_fabric, s) : -1,
                            flow.dst == g && on_route(layout.SmRecvLink(g)) ? layout.SmRecvLink(g) : -1}) {
-      if (link >= 0) bytes[link] += flow.bytes / stripes;
+      if (link >= 0) bytes[link] += flow.bytes / used;
     }
-  }
+  });
 }
 
 // Length of the union of spans, and of the part of it outside `cover` (both lists of
@@ -111,7 +112,7 @@ class Attribution {
   double AloneS(int g, const std::vector<Flow>& flows, const std::vector<int>& mine, int micro_batch) const {
     std::map<int, double> bytes;
     for (int f : mine)
-      if (micro_batch < 0 || flows[f].micro_batch == micro_batch) AddOwnBytes(layout_, flows[f], g, bytes);
+      if (micro_batch < 0 || flows[f].micro_batch == micro_batch) AddOwnBytes(layout_, flows[f], g, work_.link_down, bytes);
     double alone = 0;
     for (const auto& [link, b] : bytes) alone = std::max(alone, b / capacity_[link]);
     return alone;

@@ -21,15 +21,15 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
   auto add = [&](const std::vector<Flow>& flows, const std::vector<double>& start, const std::vector<double>& end) {
     for (size_t i = 0; i < flows.size(); ++i) {
       const Flow& f = flows[i];
-      const int stripes = layout.Stripes(f.src, f.dst, f.via_fabric);
-      for (int s = 0; s < stripes; ++s) {  // a GPU with several NICs stripes its fabric flows
+      // A GPU with several NICs stripes its fabric flows over the ones that are up.
+      layout.ForEachStripe(f.src, f.dst, f.via_fabric, &work.link_down, [&](int s, int used) {
         const Route r{layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &work.link_down)};
         for (const int l : r.links)
-          if (l >= 0) bytes[l] += f.bytes / stripes;
+          if (l >= 0) bytes[l] += f.bytes / used;
         routes.push_back(r);
         starts.push_back(start[i]);
         ends.push_back(end[i]);
-      }
+      });
     }
   };
   add(work.dispatch, timeline.dispatch_flow_start, timeline.dispatch_flow_end);

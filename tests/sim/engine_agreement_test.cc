@@ -112,9 +112,13 @@ TEST(EngineAgreementTest, ThreeTierFabric) {
   }
 }
 
-// Four NICs per GPU: every fabric flow striped over 4 ports (a model of a p5-like node).
+// Four NICs per GPU: every fabric flow striped over 4 ports (a model of a p5-like node);
+// then with NICs down (node 1's NIC 2 from step 0, node 2's NIC 13 from step 1), the GPUs
+// they served striping over their other three.
 TEST(EngineAgreementTest, FourNicsPerGpu) {
-  ExpectAgreement(std::string(kShape) + " --topology p5-like-efa --gpus 32 --nodes 4 --routing zipf:1.0", 0.001, 0.0005);
+  const std::string run = std::string(kShape) + " --topology p5-like-efa --gpus 32 --nodes 4 --routing zipf:1.0";
+  ExpectAgreement(run, 0.001, 0.0005);
+  ExpectAgreement(run + " --fault nic:1.2:0 --fault nic:2.13:0@1", 0.001, 0.0005);
 }
 
 TEST(EngineAgreementTest, PxnOnFourDgxNodes) {

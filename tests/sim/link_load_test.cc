@@ -79,6 +79,39 @@ TEST(LinkLoadTest, BytesBusyTimeAndPeakFlowsByHand) {
   EXPECT_EQ(r.size(), 4u + 1 + 2 + 2);
 }
 
+// A GPU with four NICs (nodes of 2 GPUs, 8 NICs) whose NIC 1 is down: its flow to GPU 2
+// (node 1) moves a third of the bytes over each of NICs 0, 2 and 3 into GPU 2's NICs 0, 2
+// and 3; NIC 1 at both ends carries nothing.
+TEST(LinkLoadTest, StripesOverTheNicsLeftWhenOneIsDown) {
+  const Topology topo = ParseTopology(R"(
+name: test-four-nics-per-gpu
+gpu: h100
+nodes: 2
+gpus_per_node: 2
+scale_up: {domain_gpus: 2, bandwidth: 400GB/s, latency: 2us}
+scale_out: {nics_per_node: 8, nic_bandwidth: 100Gbps, nic_latency: 1us, switch_latency: 500ns, leaf_down_ports: 32, oversubscription: 1, rail_optimized: true}
+)", "four-nics");
+  const FabricLayout layout(topo, 4);
+  StepWork work;
+  work.dispatch = {{0, 2, 6e6}};
+  work.link_down.assign(layout.num_links(), 0);
+  work.link_down[layout.NicUpLink(0, 1)] = work.link_down[layout.NicUpLink(0, 1) + 1] = 1;
+  StepTimeline t;
+  t.dispatch_flow_start = {0.0};
+  t.dispatch_flow_end = {1.0};
+  const std::vector<LinkStepRecord> r = LinkLoads(layout, 0, work, t);
+  for (const char* nic : {"0", "2", "3"}) {
+    for (const std::string name : {std::string("nic-0.") + nic + "-up", std::string("nic-1.") + nic + "-down"}) {
+      const LinkStepRecord* link = Find(r, layout, name);
+      ASSERT_NE(link, nullptr) << name;
+      EXPECT_DOUBLE_EQ(link->bytes, 2e6) << name;
+    }
+  }
+  EXPECT_EQ(Find(r, layout, "nic-0.1-up"), nullptr);
+  EXPECT_EQ(Find(r, layout, "nic-1.1-down"), nullptr);
+  EXPECT_EQ(r.size(), 6u);  // one leaf per rail: each stripe crosses only its two NIC ports
+}
+
 // Every link has a distinct name, and its tier matches the name.
 TEST(LinkLoadTest, LinkNamesAreDistinct) {
   const Topology topo = ParseTopology(kTwoNodeTopology, "two-node");

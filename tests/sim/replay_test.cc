@@ -60,6 +60,11 @@ Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& di
           w.expert_s.assign(gpus, expert_s);
           w.reduce_s.assign(gpus, 0);
           w.link_rate = link_rate;
+          for (const auto& [link, fraction] : link_rate) {  // at 0: down, as StepBuilder marks it
+            if (fraction > 0) continue;
+            w.link_down.resize(platform.layout().num_links(), 0);
+            w.link_down[link] = 1;
+          }
           return w;
         },
         [&](int, const StepWork&, const StepTimeline& t) {
@@ -266,7 +271,7 @@ TEST(PlatformTest, RoutesMatchTheLatencyModel) {
 // so S moves in S / (4 x 12.5 GB/s) plus one leaf's latency (each rail's leaf holds both
 // nodes). Two flows from GPUs 0 and 1 into GPU 2 share GPU 2's 4 NICs: 2 S / (4 x 12.5 GB/s),
 // plus 3 switches for GPU 1's stripes (its NICs 4-7 are on other rails than GPU 2's 0-3).
-// Both engines; the fabric's links each carry a stripe.
+// Both engines; the fabric's links each carry a stripe. Then one of GPU 0's NICs down.
 TEST(ReplayTest, FlowsStripeOverAGpusNics) {
   const Topology topo = ParseTopology(R"(
 name: test-four-nics-per-gpu
@@ -306,6 +311,28 @@ scale_out:
     EXPECT_EQ(layout.LinkName(layout.SendPortLink(1, 2, false, s)), "nic-0." + std::to_string(4 + s) + "-up");
     EXPECT_EQ(layout.LinkName(layout.ReceivePortLink(0, 2, false, s)), "nic-1." + std::to_string(s) + "-down");
   }
+
+  // GPU 0's NIC 1 down: its flows stripe over its NICs 0, 2 and 3 (into the receiver's 0, 2
+  // and 3), a third of the bytes each: S / (3 x 12.5 GB/s). With GPU 1's four quarters into
+  // GPU 2 as well, GPU 2's NICs 0, 2 and 3 each receive S / 3 + S / 4 = 7 S / 12 and are
+  // busy throughout: GPU 0's thirds arrive last, at 7 S / 12 / 12.5 GB/s plus one leaf.
+  const int nic_1 = layout.NicUpLink(0, 1);
+  const std::vector<std::pair<int, double>> down = {{nic_1, 0}, {nic_1 + 1, 0}};
+  const double thirds = bytes / (3 * nic_Bps) + latency, shared = 7 * bytes / 12 / nic_Bps + latency;
+  EXPECT_NEAR(ReplayOnce(topo, 4, {{0, 2, bytes}}, {}, 0, down).dispatch_end[2], thirds, 0.01 * thirds);
+  EXPECT_NEAR(ReplayOnce(topo, 4, {{0, 2, bytes}, {1, 2, bytes}}, {}, 0, down).dispatch_end[2], shared, 0.01 * shared);
+  work.link_rate = down;
+  work.link_down.assign(layout.num_links(), 0);
+  work.link_down[nic_1] = work.link_down[nic_1 + 1] = 1;
+  work.dispatch = {{0, 2, bytes}};
+  EXPECT_NEAR(AnalyticReplayStep(layout, work).gpus[2].dispatch_end, thirds, 0.01 * thirds);
+  work.dispatch = {{0, 2, bytes}, {1, 2, bytes}};
+  for (const SharingSolver solver : {SharingSolver::kMaxMin, SharingSolver::kProcessorSharing})
+    EXPECT_NEAR(AnalyticReplayStep(layout, work, solver).gpus[2].dispatch_end, shared, 0.01 * shared);
+  int used = 0;
+  EXPECT_EQ(layout.ForEachStripe(0, 2, false, &work.link_down, [&](int s, int) { used += s != 1; }), 3);
+  EXPECT_EQ(used, 3);  // stripes 0, 2, 3
+  EXPECT_EQ(layout.ForEachStripe(0, 1, false, &work.link_down, [](int, int) {}), 1);  // NVLink: one
 }
 
 // A fault: one link at a fraction of its rate. Eight GPUs of node 0 send S each to GPU 8
