@@ -54,7 +54,9 @@ class AliasTable {
   int Draw(Rng& rng) const {
     const uint64_t x = rng();
     const int i = static_cast<int>(((x >> 32) * prob_.size()) >> 32);
-    return static_cast<double>(x & 0xffffffffu) * 0x1.0p-32 < prob_[i] ? i : alias_[i];
+    // Without a branch (which way it goes is as random as the draw): all ones for i.
+    const int keep = -static_cast<int>(static_cast<double>(x & 0xffffffffu) * 0x1.0p-32 < prob_[i]);
+    return (i & keep) | (alias_[i] & ~keep);
   }
 
  private:
