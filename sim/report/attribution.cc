@@ -29,7 +29,9 @@ std::vector<std::vector<int>> FlowsByGpu(const std::vector<Flow>& flows, int num
 void AddOwnBytes(const FabricLayout& layout, const Flow& flow, int g, const std::vector<char>& down,
                  std::map<int, double>& bytes) {
   layout.ForEachStripe(flow.src, flow.dst, flow.via_fabric, &down, [&](int s, int used) {  // each of g's NICs its stripe
-    const std::array<int, kMaxRouteLinks> route = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric, s);
+    std::array<int, kMaxRouteLinks> route;  // only the SM links are looked up in it
+    route.fill(-1);
+    if (layout.has_sm_links()) route = layout.RouteLinks(flow.src, flow.dst, flow.via_fabric, s);
     auto on_route = [&](int link) { return link >= 0 && std::find(route.begin(), route.end(), link) != route.end(); };
     for (const int link : {flow.src == g ? layout.SendPortLink(flow.src, flow.dst, flow.via_fabric, s) : -1,
                            flow.src == g && on_route(layout.SmSendLink(g)) ? layout.SmSendLink(g) : -1,
