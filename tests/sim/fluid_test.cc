@@ -103,29 +103,44 @@ std::vector<double> PlainProcessorSharing(const std::vector<FluidFlow>& flows, c
   return end;
 }
 
+// A random instance: `links` links of 1-10 B/s and `count` flows, each over 1-4 distinct
+// links, its bytes and start from bytes(rng) and start(rng), its latency 0, 0.01 or 0.02 s.
+struct Instance {
+  std::vector<FluidFlow> flows;
+  std::vector<double> capacity;
+};
+template <typename Bytes, typename Start>
+Instance RandomInstance(std::mt19937& rng, int links, int count, Bytes bytes, Start start) {
+  Instance in;
+  in.capacity.resize(links);
+  for (double& c : in.capacity) c = std::uniform_real_distribution<double>(1, 10)(rng);
+  in.flows.resize(count);
+  for (FluidFlow& f : in.flows) {
+    f.bytes = bytes(rng);
+    f.start_s = start(rng);
+    f.latency_s = 0.01 * (rng() % 3);
+    const int hops = 1 + static_cast<int>(rng() % std::min(4, links));
+    for (int h = 0; h < hops; ++h) {
+      int l = static_cast<int>(rng() % links);
+      while (std::count(f.links.begin(), f.links.begin() + h, l)) l = (l + 1) % links;
+      f.links[h] = l;
+    }
+  }
+  return in;
+}
+
 // Random instances where many flows start together with the same bytes (as an all-to-all's
 // do, which the solver takes as one group per link) and others do not.
 TEST(FluidTest, MatchesPerLinkSharingFromScratchOnRandomFlows) {
   std::mt19937 rng(11);
   for (int trial = 0; trial < 40; ++trial) {
-    const int links = 2 + trial % 6, count = 4 + trial * 3;
-    std::vector<double> capacity(links);
-    for (double& c : capacity) c = std::uniform_real_distribution<double>(1, 10)(rng);
-    std::vector<FluidFlow> flows(count);
-    for (FluidFlow& f : flows) {
-      f.bytes = rng() % 2 ? 4.0 * (1 + rng() % 3) : std::uniform_real_distribution<double>(0.5, 20)(rng);
-      f.start_s = rng() % 2 ? 0.5 * (rng() % 3) : std::uniform_real_distribution<double>(0, 5)(rng);
-      f.latency_s = 0.01 * (rng() % 3);
-      const int hops = 1 + static_cast<int>(rng() % std::min(4, links));
-      for (int h = 0; h < hops; ++h) {
-        int l = static_cast<int>(rng() % links);
-        while (std::count(f.links.begin(), f.links.begin() + h, l)) l = (l + 1) % links;
-        f.links[h] = l;
-      }
-    }
-    const std::vector<double> want = PlainProcessorSharing(flows, capacity);
-    const std::vector<double> got = ProcessorSharingCompletions(flows, capacity);
-    for (int f = 0; f < count; ++f) EXPECT_NEAR(got[f], want[f], 1e-9 * want[f]) << "trial " << trial << " flow " << f;
+    const Instance in = RandomInstance(
+        rng, 2 + trial % 6, 4 + trial * 3,
+        [](std::mt19937& r) { return r() % 2 ? 4.0 * (1 + r() % 3) : std::uniform_real_distribution<double>(0.5, 20)(r); },
+        [](std::mt19937& r) { return r() % 2 ? 0.5 * (r() % 3) : std::uniform_real_distribution<double>(0, 5)(r); });
+    const std::vector<double> want = PlainProcessorSharing(in.flows, in.capacity);
+    const std::vector<double> got = ProcessorSharingCompletions(in.flows, in.capacity);
+    for (size_t f = 0; f < want.size(); ++f) EXPECT_NEAR(got[f], want[f], 1e-9 * want[f]) << "trial " << trial << " flow " << f;
   }
 }
 
@@ -218,25 +233,14 @@ std::vector<double> PlainMaxMin(const std::vector<FluidFlow>& flows, const std::
 TEST(MaxMinTest, MatchesProgressiveFillingFromScratchOnRandomFlows) {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 40; ++trial) {
-    const int links = 3 + trial % 8, count = 5 + trial * 2;
-    std::vector<double> capacity(links);
-    for (double& c : capacity) c = std::uniform_real_distribution<double>(1, 10)(rng);
-    std::vector<FluidFlow> flows(count);
-    for (FluidFlow& f : flows) {
-      // Some equal sizes and start times, so that events coincide.
-      f.bytes = 1 + static_cast<double>(rng() % 4) * std::uniform_real_distribution<double>(0.5, 20)(rng);
-      f.start_s = rng() % 3 == 0 ? 0.0 : std::uniform_real_distribution<double>(0, 5)(rng);
-      f.latency_s = 0.01 * (rng() % 3);
-      const int hops = 1 + static_cast<int>(rng() % std::min(4, links));
-      for (int h = 0; h < hops; ++h) {
-        int l = static_cast<int>(rng() % links);
-        while (std::count(f.links.begin(), f.links.begin() + h, l)) l = (l + 1) % links;
-        f.links[h] = l;
-      }
-    }
-    const std::vector<double> want = PlainMaxMin(flows, capacity);
-    const std::vector<double> got = MaxMinCompletions(flows, capacity);
-    for (int f = 0; f < count; ++f) EXPECT_NEAR(got[f], want[f], 1e-7 * want[f]) << "trial " << trial << " flow " << f;
+    // Some equal sizes and start times, so that events coincide.
+    const Instance in = RandomInstance(
+        rng, 3 + trial % 8, 5 + trial * 2,
+        [](std::mt19937& r) { return 1 + static_cast<double>(r() % 4) * std::uniform_real_distribution<double>(0.5, 20)(r); },
+        [](std::mt19937& r) { return r() % 3 == 0 ? 0.0 : std::uniform_real_distribution<double>(0, 5)(r); });
+    const std::vector<double> want = PlainMaxMin(in.flows, in.capacity);
+    const std::vector<double> got = MaxMinCompletions(in.flows, in.capacity);
+    for (size_t f = 0; f < want.size(); ++f) EXPECT_NEAR(got[f], want[f], 1e-7 * want[f]) << "trial " << trial << " flow " << f;
   }
 }
 

@@ -83,14 +83,7 @@ TEST(LinkLoadTest, BytesBusyTimeAndPeakFlowsByHand) {
 // (node 1) moves a third of the bytes over each of NICs 0, 2 and 3 into GPU 2's NICs 0, 2
 // and 3; NIC 1 at both ends carries nothing.
 TEST(LinkLoadTest, StripesOverTheNicsLeftWhenOneIsDown) {
-  const Topology topo = ParseTopology(R"(
-name: test-four-nics-per-gpu
-gpu: h100
-nodes: 2
-gpus_per_node: 2
-scale_up: {domain_gpus: 2, bandwidth: 400GB/s, latency: 2us}
-scale_out: {nics_per_node: 8, nic_bandwidth: 100Gbps, nic_latency: 1us, switch_latency: 500ns, leaf_down_ports: 32, oversubscription: 1, rail_optimized: true}
-)", "four-nics");
+  const Topology topo = ParseTopology(testing::kFourNicsPerGpuTopology, "four-nics");
   const FabricLayout layout(topo, 4);
   StepWork work;
   work.dispatch = {{0, 2, 6e6}};

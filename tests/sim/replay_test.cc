@@ -273,21 +273,7 @@ TEST(PlatformTest, RoutesMatchTheLatencyModel) {
 // plus 3 switches for GPU 1's stripes (its NICs 4-7 are on other rails than GPU 2's 0-3).
 // Both engines; the fabric's links each carry a stripe. Then one of GPU 0's NICs down.
 TEST(ReplayTest, FlowsStripeOverAGpusNics) {
-  const Topology topo = ParseTopology(R"(
-name: test-four-nics-per-gpu
-gpu: h100
-nodes: 2
-gpus_per_node: 2
-scale_up: {domain_gpus: 2, bandwidth: 400GB/s, latency: 2us}
-scale_out:
-  nics_per_node: 8
-  nic_bandwidth: 100Gbps
-  nic_latency: 1us
-  switch_latency: 500ns
-  leaf_down_ports: 32
-  oversubscription: 1
-  rail_optimized: true
-)", "four-nics");
+  const Topology topo = ParseTopology(testing::kFourNicsPerGpuTopology, "four-nics");
   ASSERT_EQ(topo.NicsPerGpu(), 4);
   const FabricLayout layout(topo, 4);
   ASSERT_EQ(layout.Stripes(0, 2), 4);

@@ -23,6 +23,24 @@ scale_out:
   rail_optimized: true
 )";
 
+// Two nodes of 2 GPUs and 8 NICs of 100 Gb/s = 12.5 GB/s: four NICs per GPU (GPU 0 has NICs
+// 0-3 of node 0, GPU 1 NICs 4-7), rail-optimized with one leaf per rail.
+inline constexpr char kFourNicsPerGpuTopology[] = R"(
+name: test-four-nics-per-gpu
+gpu: h100
+nodes: 2
+gpus_per_node: 2
+scale_up: {domain_gpus: 2, bandwidth: 400GB/s, latency: 2us}
+scale_out:
+  nics_per_node: 8
+  nic_bandwidth: 100Gbps
+  nic_latency: 1us
+  switch_latency: 500ns
+  leaf_down_ports: 32
+  oversubscription: 1
+  rail_optimized: true
+)";
+
 }  // namespace epsim::testing
 
 #endif  // EPSIM_TESTS_SIM_TEST_TOPOLOGIES_H_
