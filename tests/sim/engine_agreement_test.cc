@@ -112,6 +112,18 @@ TEST(EngineAgreementTest, ThreeTierFabric) {
   }
 }
 
+// Three tiers with 2:1 oversubscription between pods (as cloud-h100-2to1, scaled down):
+// cross-pod flows bind on the spines' core links as well as on the NICs, where per-link
+// processor sharing is an approximation (here 1.3% off SimGrid on a GPU with uniform routing;
+// max-min 0.005%).
+TEST(EngineAgreementTest, ThreeTiersTwoToOneBetweenPods) {
+  const std::string topology =
+      EightNodesOfFour("three_tier_2to1", "radix: 16\n  tiers: 3\n  spine_down_ports: 8\n  spine_oversubscription: 2");
+  for (const char* routing : {"uniform", "zipf:1.0 --capacity-factor none"}) {
+    ExpectAgreement(std::string(kShape) + " --topology " + topology + " --gpus 32 --routing " + routing, 0.001, 0.0005);
+  }
+}
+
 // Four NICs per GPU: every fabric flow striped over 4 ports (a model of a p5-like node);
 // then with NICs down (node 1's NIC 2 from step 0, node 2's NIC 13 from step 1), the GPUs
 // they served striping over their other three.
