@@ -13,7 +13,8 @@
 //     its pod through core (destination slot / S mod C); around links that are down, the
 //     next spine and core in that order;
 //   - a GPU with k > 1 NICs (Topology::NicsPerGpu) stripes each fabric flow over them:
-//     stripe i goes from its NIC i to the peer's NIC i with 1/k of the bytes;
+//     stripe i goes from its NIC i to the peer's NIC i with 1/k of the bytes (with NICs
+//     down, over the stripes whose NICs are up at both ends: ForEachStripe);
 //   - with an SM budget (sim/traffic/comm_model.h), the SMs a GPU's all-to-all kernels move
 //     data with, as a sending and a receiving link per GPU: an NVLink flow g -> h crosses
 //     g's sending SMs and h's receiving SMs, and a GPU's own tokens (g -> g) only those.
