@@ -94,7 +94,7 @@ TEST(LinkLoadTest, StripesOverTheNicsLeftWhenOneIsDown) {
   t.dispatch_flow_end = {1.0};
   const std::vector<LinkStepRecord> r = LinkLoads(layout, 0, work, t);
   for (const char* nic : {"0", "2", "3"}) {
-    for (const std::string name : {std::string("nic-0.") + nic + "-up", std::string("nic-1.") + nic + "-down"}) {
+    for (const std::string& name : {std::string("nic-0.") + nic + "-up", std::string("nic-1.") + nic + "-down"}) {
       const LinkStepRecord* link = Find(r, layout, name);
       ASSERT_NE(link, nullptr) << name;
       EXPECT_DOUBLE_EQ(link->bytes, 2e6) << name;
