@@ -86,9 +86,19 @@ StepBuilder::StepBuilder(const SimulationInputs& inputs)
     if (f.Down()) {
       for (const int link : links) {
         const std::string tier = layout.LinkTier(link);
-        if (tier == "nvlink" || tier == "sm")
-          throw FieldError(inputs.scenario, "faults", what + "a GPU's NVLink port down is not modelled (the GPU would leave "
-                                                             "its domain); give a fraction in (0, 1]");
+        if (tier == "sm")
+          throw FieldError(inputs.scenario, "faults", what + "a GPU's SMs cannot be down; give a fraction in (0, 1]");
+        if (tier != "nvlink") continue;
+        // An NVLink port down: the GPU's transfers inside its domain go through its NIC
+        // instead (ApplyFaults), which needs a fabric route between any two NICs of a node.
+        const Topology& t = inputs.topology;
+        const char* why = !layout.has_fabric()        ? "this run has no fabric to send through instead"
+                          : t.scale_out.rail_only     ? "a rail-only fabric has no route between the rails of one node"
+                          : t.scale_out.planes > 1    ? "a multi-plane fabric has no route between the planes of one node"
+                                                      : nullptr;
+        if (why != nullptr)
+          throw FieldError(inputs.scenario, "faults", what + "an NVLink port down sends its GPU's NVLink traffic through "
+                                                             "its NIC, but " + why + "; give a fraction in (0, 1]");
       }
     }
     fault_links_.push_back(links);
@@ -135,6 +145,15 @@ void StepBuilder::ApplyFaults(StepWork& work) const {
   work.link_rate.assign(link_rate_.begin(), link_rate_.end());
   work.link_down = link_down_;
   if (link_down_.empty()) return;
+  // A flow whose NVLink port (the sender's up or the receiver's down) is down goes through
+  // the NICs instead, as an RDMA transfer inside the domain.
+  for (std::vector<Flow>* flows : {&work.dispatch, &work.combine}) {
+    for (Flow& f : *flows) {
+      if (f.IsSelf() || !layout_.UsesNvlink(f.src, f.dst, f.via_fabric)) continue;
+      if (link_down_[layout_.SendPortLink(f.src, f.dst)] || link_down_[layout_.ReceivePortLink(f.src, f.dst)])
+        f.via_fabric = true;
+    }
+  }
   // Every route must get around what is down (the traffic already avoided NICs that are).
   auto no_route = [&](const std::string& why) {
     return FieldError(inputs_.scenario, "faults", "at step " + std::to_string(step_) + ": " + why);

@@ -372,6 +372,31 @@ TEST(CliTest, ALeafDownIsItsNicsDown) {
   EXPECT_NE(links.find("nic-0.2-up"), std::string::npos);
 }
 
+// An NVLink port down: GPU 5's sends inside its node go through its NIC instead. The
+// routing is the same as without the fault, so its NIC's up link carries exactly what it
+// carried plus what its NVLink port did, and the port carries nothing.
+TEST(CliTest, AnNvlinkPortDownSendsThroughTheNic) {
+  const std::string base = "--gpus 16 --nodes 2 --tokens-per-gpu 256 --steps 1 --engine analytic --out ";
+  const std::string clean = ::testing::TempDir() + "/nvl_clean", down = ::testing::TempDir() + "/nvl_down";
+  ASSERT_EQ(Epsim(base + clean).exit_status, 0);
+  CliRun r = Epsim(base + down + " --fault link:gpu-5-nvl-up:0");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("# faults    : gpu-5-nvl-up down"), std::string::npos) << r.out;
+  auto bytes_of = [](const std::string& dir, const std::string& link) {  // links.csv: step,link,tier,capacity_Bps,bytes,...
+    const std::string csv = ReadFile(dir + "/links.csv");
+    const size_t row = csv.find("\n0," + link + ",");
+    if (row == std::string::npos) return 0.0;  // only links that carried bytes have a row
+    size_t field = row + 1;
+    for (int i = 0; i < 4; ++i) field = csv.find(',', field) + 1;
+    return std::stod(csv.substr(field, csv.find(',', field) - field));
+  };
+  const double nvlink = bytes_of(clean, "gpu-5-nvl-up");
+  ASSERT_GT(nvlink, 0);
+  EXPECT_EQ(bytes_of(down, "gpu-5-nvl-up"), 0);
+  EXPECT_DOUBLE_EQ(bytes_of(down, "nic-0.5-up"), bytes_of(clean, "nic-0.5-up") + nvlink);
+  EXPECT_DOUBLE_EQ(bytes_of(down, "gpu-5-nvl-down"), bytes_of(clean, "gpu-5-nvl-down"));  // it still receives
+}
+
 // PXN on a rail-optimized fabric: every flow that leaves a node stays on its rail, so no
 // byte climbs to a spine (links.csv has no spine row) and NVLink carries the relayed bytes.
 TEST(CliTest, PxnKeepsCrossRailTrafficOffTheSpines) {

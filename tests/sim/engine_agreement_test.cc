@@ -103,6 +103,14 @@ TEST(EngineAgreementTest, NicAndLeafDownOnFourDgxNodes) {
                   0.001, 0.0005);
 }
 
+// NVLink ports down (GPU 9's up port, and from step 1 GPU 20's down port): the flows that
+// used them go through the NICs, the same on both engines.
+TEST(EngineAgreementTest, NvlinkPortsDownOnFourDgxNodes) {
+  ExpectAgreement(std::string(kShape) + " --gpus 32 --nodes 4 --routing zipf:1.0 --capacity-factor none "
+                  "--fault link:gpu-9-nvl-up:0 --fault link:gpu-20-nvl-down:0@1",
+                  0.001, 0.0005);
+}
+
 // Three tiers: 8 nodes of 4 GPUs, leaves of 2 NICs, pods of 4 nodes (2 leaves per rail),
 // 2 spines per pod, 8 cores per spine plane (16 in all): cross-pod flows climb to the core.
 TEST(EngineAgreementTest, ThreeTierFabric) {
