@@ -9,6 +9,7 @@
 #include "common/command_line.h"
 #include "common/error.h"
 #include "common/files.h"
+#include "common/parallel.h"
 #include "sim/cli/commands.h"
 #include "sim/config/data_files.h"
 #include "sim/config/inputs.h"
@@ -43,10 +44,11 @@ void PrintUsage() {
   }
   std::printf("  %-44s write summary.json, steps.csv, gpus.csv, experts.csv, links.csv there\n"
               "  %-44s write a Chrome/Perfetto timeline (JSON)\n"
+              "  %-44s worker threads (default: every core); the results are the same for any N\n"
               "  %-44s this text\n"
               "\n"
               "exit status: 0 done, 1 the run failed, 2 bad input\n",
-              "--out DIR", "--trace FILE", "--help");
+              "--out DIR", "--trace FILE", "--threads N", "--help");
 }
 
 FlagSpec SimulateFlags() {
@@ -56,7 +58,7 @@ FlagSpec SimulateFlags() {
     spec.with_value.insert(flag);
     spec.repeatable.insert(flag);
   }
-  spec.with_value.insert({"--out", "--trace"});
+  spec.with_value.insert({"--out", "--trace", "--threads"});
   spec.help_hint = "epsim --help";
   spec.max_positionals = 1;
   spec.positional_name = "one scenario";
@@ -81,7 +83,8 @@ int Simulate(int argc, char** argv) {
   }
   std::vector<std::pair<std::string, std::string>> overrides;
   for (const auto& entry : line.flags)
-    if (entry.first != "--out" && entry.first != "--trace") overrides.push_back(entry);
+    if (entry.first != "--out" && entry.first != "--trace" && entry.first != "--threads") overrides.push_back(entry);
+  if (line.Has("--threads")) SetWorkerThreads(static_cast<int>(FlagInt("--threads", line.Get("--threads"), 1, 1024)));
   const std::string scenario = line.positionals.empty() ? "default" : line.positionals[0];
   const std::string path = scenario == "none" ? "" : ResolveDataFile("scenarios", scenario, kCommandLine, "scenario");
   const SimulationInputs inputs = ResolveInputs(LoadScenario(path, overrides));

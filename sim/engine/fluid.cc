@@ -2,6 +2,7 @@
 #include "sim/engine/fluid.h"
 
 #include <algorithm>
+#include <atomic>
 #include <queue>
 #include <utility>
 
@@ -68,22 +69,31 @@ std::vector<double> ProcessorSharingCompletions(const std::vector<FluidFlow>& fl
   const int n = static_cast<int>(flows.size());
   const size_t links = link_capacity_Bps.size();
   const FlowsByLink by_link = GroupByLink(flows, links, [](const FluidFlow& f) { return f.links; });
-  // A flow completes when it has left its slowest link, then its latency.
-  std::vector<double> finish(n);
-  for (int f = 0; f < n; ++f) finish[f] = flows[f].start_s;
-  std::vector<LinkEntry> entries;
-  std::vector<double> leave;
-  for (size_t link = 0; link < links; ++link) {
-    const int count = static_cast<int>(by_link.first[link + 1] - by_link.first[link]);
-    const int* members = by_link.flows.data() + by_link.first[link];
-    entries.resize(count);
-    leave.resize(count);
-    for (int i = 0; i < count; ++i) entries[i] = {flows[members[i]].start_s, flows[members[i]].bytes, i};
-    SimulateLink(entries.data(), count, link_capacity_Bps[link], leave.data());
-    for (int i = 0; i < count; ++i) finish[members[i]] = std::max(finish[members[i]], leave[i]);
-  }
-  for (int f = 0; f < n; ++f) finish[f] += flows[f].latency_s;
-  return finish;
+  // A flow completes when it has left its slowest link, then its latency. Links run on
+  // several threads; the latest leave wins whichever thread writes last.
+  std::vector<std::atomic<double>> finish(n);
+  for (int f = 0; f < n; ++f) finish[f].store(flows[f].start_s, std::memory_order_relaxed);
+  ForLinkRanges(by_link, [&](size_t begin, size_t end) {
+    std::vector<LinkEntry> entries;
+    std::vector<double> leave;
+    for (size_t link = begin; link < end; ++link) {
+      const int count = static_cast<int>(by_link.first[link + 1] - by_link.first[link]);
+      const int* members = by_link.flows.data() + by_link.first[link];
+      entries.resize(count);
+      leave.resize(count);
+      for (int i = 0; i < count; ++i) entries[i] = {flows[members[i]].start_s, flows[members[i]].bytes, i};
+      SimulateLink(entries.data(), count, link_capacity_Bps[link], leave.data());
+      for (int i = 0; i < count; ++i) {
+        std::atomic<double>& latest = finish[members[i]];
+        double seen = latest.load(std::memory_order_relaxed);
+        while (leave[i] > seen && !latest.compare_exchange_weak(seen, leave[i], std::memory_order_relaxed)) {
+        }
+      }
+    }
+  });
+  std::vector<double> out(n);
+  for (int f = 0; f < n; ++f) out[f] = finish[f].load(std::memory_order_relaxed) + flows[f].latency_s;
+  return out;
 }
 
 }  // namespace epsim

@@ -8,9 +8,12 @@
 #ifndef EPSIM_SIM_ENGINE_FLUID_H_
 #define EPSIM_SIM_ENGINE_FLUID_H_
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <vector>
+
+#include "common/parallel.h"
 
 namespace epsim {
 
@@ -47,6 +50,25 @@ FlowsByLink GroupByLink(const std::vector<Item>& items, size_t num_links, LinksO
     for (const int link : links_of(items[i]))
       if (link >= 0) by_link.flows[place[link]++] = static_cast<int>(i);
   return by_link;
+}
+
+// Calls body(begin, end) for consecutive ranges [begin, end) of links, each with about the
+// same number of flows, on the worker threads (common/parallel.h). `body` may write only to
+// its own links' entries (and must combine per-flow results order-free).
+template <typename Body>
+void ForLinkRanges(const FlowsByLink& by_link, Body body) {
+  const size_t links = by_link.first.size() - 1;
+  // A few ranges per thread, so that one crowded link does not hold up the rest.
+  const int parts = static_cast<int>(std::min<size_t>(std::max<size_t>(links, 1), 4 * WorkerThreads()));
+  std::vector<size_t> bound(parts + 1, links);
+  bound[0] = 0;
+  for (int p = 1; p < parts; ++p) {
+    const size_t target = by_link.flows.size() * p / parts;
+    bound[p] = static_cast<size_t>(std::lower_bound(by_link.first.begin(), by_link.first.end() - 1, target) -
+                                   by_link.first.begin());
+    bound[p] = std::max(bound[p], bound[p - 1]);
+  }
+  ParallelFor(parts, [&](int p) { body(bound[p], bound[p + 1]); });
 }
 
 // Completion time (start + transfer + latency) of every flow.

@@ -40,28 +40,30 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
   const FlowsByLink by_link = GroupByLink(routes, num_links, [](const Route& r) { return r.links; });
   std::vector<int> peak(num_links, 0);
   std::vector<double> busy(num_links, 0);
-  std::vector<double> link_starts, link_ends;
-  for (int l = 0; l < num_links; ++l) {
-    link_starts.clear();
-    link_ends.clear();
-    for (size_t k = by_link.first[l]; k < by_link.first[l + 1]; ++k) {
-      link_starts.push_back(starts[by_link.flows[k]]);
-      link_ends.push_back(ends[by_link.flows[k]]);
-    }
-    std::sort(link_starts.begin(), link_starts.end());
-    std::sort(link_ends.begin(), link_ends.end());
-    int in_flight = 0;
-    double busy_since = 0;
-    size_t next_end = 0;
-    for (const double start : link_starts) {
-      for (; next_end < link_ends.size() && link_ends[next_end] <= start; ++next_end)
+  ForLinkRanges(by_link, [&](size_t begin, size_t end) {
+    std::vector<double> link_starts, link_ends;
+    for (size_t l = begin; l < end; ++l) {
+      link_starts.clear();
+      link_ends.clear();
+      for (size_t k = by_link.first[l]; k < by_link.first[l + 1]; ++k) {
+        link_starts.push_back(starts[by_link.flows[k]]);
+        link_ends.push_back(ends[by_link.flows[k]]);
+      }
+      std::sort(link_starts.begin(), link_starts.end());
+      std::sort(link_ends.begin(), link_ends.end());
+      int in_flight = 0;
+      double busy_since = 0;
+      size_t next_end = 0;
+      for (const double start : link_starts) {
+        for (; next_end < link_ends.size() && link_ends[next_end] <= start; ++next_end)
+          if (--in_flight == 0) busy[l] += link_ends[next_end] - busy_since;
+        if (in_flight++ == 0) busy_since = start;
+        peak[l] = std::max(peak[l], in_flight);
+      }
+      for (; next_end < link_ends.size(); ++next_end)
         if (--in_flight == 0) busy[l] += link_ends[next_end] - busy_since;
-      if (in_flight++ == 0) busy_since = start;
-      peak[l] = std::max(peak[l], in_flight);
     }
-    for (; next_end < link_ends.size(); ++next_end)
-      if (--in_flight == 0) busy[l] += link_ends[next_end] - busy_since;
-  }
+  });
   std::vector<double> capacity = layout.LinkCapacities();
   for (const auto& [link, fraction] : work.link_rate) capacity[link] *= fraction;
   std::vector<LinkStepRecord> out;

@@ -2,7 +2,6 @@
 #include "sim/sweep/sweep_runner.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/numbers.h"
+#include "common/parallel.h"
 #include "common/progress.h"
 #include "sim/config/data_files.h"
 #include "sim/config/inputs.h"
@@ -42,12 +42,6 @@ std::string Trim(const std::string& text) {
 std::string RunDir(const std::string& out_dir, const SweepRun& run) { return out_dir + "/runs/" + run.id; }
 
 // ---- where the processes run ----
-
-int Cores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-  return std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-}
 
 int EnvInt(const char* name, int fallback) {
   const char* text = std::getenv(name);
@@ -98,6 +92,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log, Simula
       dup2(fd, 2);
     }
     if (null_fd >= 0) dup2(null_fd, 0);
+    SetWorkerThreads(1);  // the sweep already runs a child per core
     const int status = simulate(static_cast<int>(argv.size()) - 1, argv.data());
     std::fflush(nullptr);
     _exit(status);

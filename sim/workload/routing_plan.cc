@@ -62,6 +62,7 @@ PlanBuilder::PlanBuilder(const Placement& placement, int gpus_per_node, bool dro
 
 void PlanBuilder::BeginSource(int src, int num_tokens, std::vector<int64_t> capacity) {
   src_ = src;
+  sources_.push_back(src);
   plan_.source_tokens[src] = num_tokens;
   capacity_ = std::move(capacity);
   std::fill(used_.begin(), used_.end(), 0);
@@ -137,6 +138,25 @@ void PlanBuilder::EndSource() {
     if (node_tokens_[node] > 0) nodes.emplace_back(static_cast<int>(node), node_tokens_[node]);
     node_tokens_[node] = 0;
     node_seen_[node] = -1;
+  }
+}
+
+void PlanBuilder::Absorb(PlanBuilder&& part) {
+  RoutingPlan& from = part.plan_;
+  plan_.assignments += from.assignments;
+  plan_.dropped += from.dropped;
+  for (int e = 0; e < plan_.num_experts; ++e) {
+    plan_.expert_kept[e] += from.expert_kept[e];
+    plan_.expert_dropped[e] += from.expert_dropped[e];
+  }
+  for (size_t r = 0; r < replica_tokens_.size(); ++r) replica_tokens_[r] += part.replica_tokens_[r];
+  for (const int src : part.sources_) {
+    plan_.source_tokens[src] = from.source_tokens[src];
+    plan_.source_dropped[src] = from.source_dropped[src];
+    plan_.dispatch_tokens[src] = std::move(from.dispatch_tokens[src]);
+    plan_.dispatch_pairs[src] = std::move(from.dispatch_pairs[src]);
+    plan_.node_tokens[src] = std::move(from.node_tokens[src]);
+    sources_.push_back(src);
   }
 }
 

@@ -50,6 +50,9 @@ class PlanBuilder {
   // One token's experts, highest score first (every token of a step has as many).
   void AddToken(const std::vector<int>& experts);
   void EndSource();
+  // Adds the sources of `part`, a builder of the same placement over other sources, as if
+  // they had been added here (the routing sampler builds a part per thread).
+  void Absorb(PlanBuilder&& part);
   // The plan, once every source has ended.
   RoutingPlan Finish();
 
@@ -66,6 +69,7 @@ class PlanBuilder {
   std::vector<int> buffered_;         // the current source's choices, token-major (by score)
   int top_k_ = 0;                     // experts per token (by score)
   int src_ = 0;
+  std::vector<int> sources_;          // the sources begun here, in order
   int64_t token_ = 0;                 // index of the token within its source
   std::vector<int64_t> used_;         // per expert: kept assignments of this source
   std::vector<int64_t> dst_tokens_;   // per destination GPU: tokens (deduplicated)

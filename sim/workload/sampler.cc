@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "common/parallel.h"
 #include "sim/workload/random.h"
 
 namespace epsim {
@@ -91,6 +92,7 @@ class PlanSink : public TokenSink {
   }
   void Token(const std::vector<int>& experts) override { builder_.AddToken(experts); }
   void EndSource() override { builder_.EndSource(); }
+  void Absorb(PlanSink&& part) { builder_.Absorb(std::move(part.builder_)); }
   RoutingPlan Finish() { return builder_.Finish(); }
 
  private:
@@ -117,7 +119,7 @@ class ChoiceSink : public TokenSink {
 // in order and wrap around: source g's token t is the file's (tokens of sources before g + t)
 // mod N-th, (g T + t) mod N with equal counts, so a trace of a smaller run drives a larger.
 void ReplayTrace(const RoutingParams& params, const Placement& placement, int step,
-                 const std::vector<int>& source_tokens, TokenSink& sink) {
+                 const std::vector<int>& source_tokens, int begin, int end, TokenSink& sink) {
   const RoutingSpec& spec = params.spec;
   const int k = spec.trace_top_k;
   if (params.top_k != k) {
@@ -132,8 +134,9 @@ void ReplayTrace(const RoutingParams& params, const Placement& placement, int st
   const int64_t first = spec.trace_step_begin[file_step];
   const int64_t count = spec.trace_step_begin[file_step + 1] - first;
   std::vector<int> token(k);
-  int64_t position = 0;  // the scenario's token index over all sources
-  for (int g = 0; g < placement.num_gpus(); ++g) {
+  // The scenario's token index over all sources.
+  int64_t position = std::accumulate(source_tokens.begin(), source_tokens.begin() + begin, int64_t{0});
+  for (int g = begin; g < end; ++g) {
     sink.BeginSource(g, source_tokens[g]);
     for (int t = 0; t < source_tokens[g]; ++t, ++position) {
       const int32_t* experts = spec.trace_choices.data() + (first + position % count) * k;
@@ -338,12 +341,13 @@ class NodeLimitedChooser {
   std::vector<double> candidate_weights_;
 };
 
-// Every source's tokens of step `step`, each drawn by `chooser` from the source's own stream.
+// The tokens of step `step` of sources [begin, end), each drawn by `chooser` from the
+// source's own stream.
 template <typename Chooser>
-void DrawTokens(const RoutingParams& params, const Placement& placement, int step,
-                const std::vector<int>& source_tokens, Chooser& chooser, TokenSink& sink) {
+void DrawTokens(const RoutingParams& params, int step, const std::vector<int>& source_tokens,
+                int begin, int end, Chooser& chooser, TokenSink& sink) {
   std::vector<int> token;
-  for (int g = 0; g < placement.num_gpus(); ++g) {
+  for (int g = begin; g < end; ++g) {
     Rng rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
     sink.BeginSource(g, source_tokens[g]);
     for (int t = 0; t < source_tokens[g]; ++t) {
@@ -355,21 +359,21 @@ void DrawTokens(const RoutingParams& params, const Placement& placement, int ste
   }
 }
 
-// Draws every token of step `step` (see SampleRouting) into `sink`.
+// Draws the tokens of step `step` (see SampleRouting) of sources [begin, end) into `sink`.
 void SampleTokens(const RoutingParams& params, const Placement& placement, int step,
-                  const std::vector<int>& source_tokens, TokenSink& sink) {
+                  const std::vector<int>& source_tokens, int begin, int end, TokenSink& sink) {
   const int num_experts = placement.num_experts();
   if (params.top_k > num_experts) throw std::invalid_argument("top_k exceeds the number of experts");
   if (params.spec.kind == RoutingSpec::Kind::kTrace && params.spec.TraceSteps() == 0)
     throw std::invalid_argument("the routing trace is not loaded (LoadRoutingTrace)");
-  if (params.spec.IsTokenTrace()) return ReplayTrace(params, placement, step, source_tokens, sink);
+  if (params.spec.IsTokenTrace()) return ReplayTrace(params, placement, step, source_tokens, begin, end, sink);
   StepDistribution distribution = Distribution(params, num_experts, step);
   if (params.node_limit > 0 && params.gpus_per_node > 0) {
     NodeLimitedChooser chooser(distribution, params, placement);
-    DrawTokens(params, placement, step, source_tokens, chooser, sink);
+    DrawTokens(params, step, source_tokens, begin, end, chooser, sink);
   } else {
     TokenChooser chooser(std::move(distribution), params.top_k);
-    DrawTokens(params, placement, step, source_tokens, chooser, sink);
+    DrawTokens(params, step, source_tokens, begin, end, chooser, sink);
   }
 }
 
@@ -419,17 +423,27 @@ int BurstExpert(const RoutingParams& params, int num_experts, int64_t step) {
 }
 
 RoutingPlan SampleRouting(const RoutingParams& params, const Placement& placement, int step) {
-  const std::vector<int> tokens = TokensPerSource(params, placement.num_gpus(), step);
-  PlanSink sink(params, placement);
-  SampleTokens(params, placement, step, tokens, sink);
-  return sink.Finish();
+  const int gpus = placement.num_gpus();
+  const std::vector<int> tokens = TokensPerSource(params, gpus, step);
+  // Each source draws from its own stream, so the sources split into parts, a sink each,
+  // give the plan of one pass over all of them, on any number of threads.
+  const int parts = std::max(1, std::min(gpus, WorkerThreads()));
+  std::vector<std::unique_ptr<PlanSink>> sinks(parts);
+  ParallelFor(parts, [&](int part) {
+    const auto [begin, end] = PartRange(gpus, parts, part);
+    sinks[part] = std::make_unique<PlanSink>(params, placement);
+    SampleTokens(params, placement, step, tokens, static_cast<int>(begin), static_cast<int>(end), *sinks[part]);
+  });
+  for (int part = 1; part < parts; ++part) sinks[0]->Absorb(std::move(*sinks[part]));
+  return sinks[0]->Finish();
 }
 
 std::vector<std::vector<std::vector<int>>> SampleTokenChoices(const RoutingParams& params,
                                                               const Placement& placement,
                                                               int step) {
   ChoiceSink sink(placement.num_gpus());
-  SampleTokens(params, placement, step, TokensPerSource(params, placement.num_gpus(), step), sink);
+  SampleTokens(params, placement, step, TokensPerSource(params, placement.num_gpus(), step), 0,
+               placement.num_gpus(), sink);
   return std::move(sink.choices);
 }
 

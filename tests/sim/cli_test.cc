@@ -101,6 +101,24 @@ TEST(CliTest, WritesResultsDeterministically) {
   EXPECT_NE(std::system(("ls " + a + " | grep -q tmp").c_str()), 0);
 }
 
+TEST(CliTest, AnyThreadCountWritesTheSameFiles) {
+  // The routing sampler splits the sources over the threads, the fast path and links.csv
+  // split the links: 128 GPUs on the fast path (processor sharing, with faults), and the
+  // SimGrid replay (sampling only).
+  const std::string fast = "--gpus 128 --nodes 16 --tokens-per-gpu 256 --routing zipf:1 --steps 2 --engine analytic "
+                           "--sharing processor-sharing --fault nic:3.1:0.5 --fault gpu:7:0.8@1";
+  for (const std::string& args : {fast, std::string(kSmall) + " --routing zipf:1 --engine simgrid"}) {
+    const std::string one = ::testing::TempDir() + "/threads_1", three = ::testing::TempDir() + "/threads_3";
+    CliRun r1 = Epsim(args + " --threads 1 --out " + one);
+    ASSERT_EQ(r1.exit_status, 0) << r1.err;
+    CliRun r3 = Epsim(args + " --threads 3 --out " + three);
+    ASSERT_EQ(r3.exit_status, 0) << r3.err;
+    EXPECT_EQ(r1.out.substr(0, r1.out.rfind("# results")), r3.out.substr(0, r3.out.rfind("# results"))) << args;
+    for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"})
+      EXPECT_EQ(ReadFile(one + "/" + file), ReadFile(three + "/" + file)) << file << ": " << args;
+  }
+}
+
 TEST(CliTest, DifferentSeedsDiffer) {
   CliRun a = Epsim(std::string(kSmall) + " --routing zipf:1 --seed 1");
   CliRun b = Epsim(std::string(kSmall) + " --routing zipf:1 --seed 2");

@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "common/parallel.h"
 #include "sim/engine/fluid.h"
 #include "sim/engine/max_min.h"
 
@@ -142,6 +143,23 @@ TEST(FluidTest, MatchesPerLinkSharingFromScratchOnRandomFlows) {
     const std::vector<double> got = ProcessorSharingCompletions(in.flows, in.capacity);
     for (size_t f = 0; f < want.size(); ++f) EXPECT_NEAR(got[f], want[f], 1e-9 * want[f]) << "trial " << trial << " flow " << f;
   }
+}
+
+// Links are simulated on the worker threads; any count gives the same times, bit for bit.
+TEST(FluidTest, AnyThreadCountGivesTheSameTimes) {
+  std::mt19937 rng(12);
+  const Instance in = RandomInstance(
+      rng, 300, 20000, [](std::mt19937& r) { return 4.0 * (1 + r() % 5); },
+      [](std::mt19937& r) { return 0.5 * (r() % 4); });
+  SetWorkerThreads(1);
+  const std::vector<double> serial = ProcessorSharingCompletions(in.flows, in.capacity);
+  const std::vector<double> want = PlainProcessorSharing(in.flows, in.capacity);
+  for (size_t f = 0; f < want.size(); ++f) ASSERT_NEAR(serial[f], want[f], 1e-9 * want[f]) << "flow " << f;
+  for (const int threads : {2, 3, 8}) {
+    SetWorkerThreads(threads);
+    EXPECT_EQ(ProcessorSharingCompletions(in.flows, in.capacity), serial) << threads << " threads";
+  }
+  SetWorkerThreads(Cores());
 }
 
 // Max-min on one link is processor sharing: the schedules above again.

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "sim/workload/placement.h"
 #include "sim/workload/routing_plan.h"
 #include "sim/workload/routing_spec.h"
@@ -435,6 +436,50 @@ RoutingParams TinyTraceParams(int tokens, double cf) {
   RoutingParams p = Params("trace:tests/testdata/token_trace_tiny.csv", tokens, 2, cf);
   LoadRoutingTrace(p.spec, p.spec.trace_path, 4, 2);
   return p;
+}
+
+// The plan of SampleRouting, which splits the sources over `threads` threads.
+RoutingPlan SampleOnThreads(const RoutingParams& p, const Placement& placement, int step, int threads) {
+  SetWorkerThreads(threads);
+  RoutingPlan plan = SampleRouting(p, placement, step);
+  SetWorkerThreads(Cores());
+  return plan;
+}
+
+TEST(RoutingTest, AnyThreadCountGivesThePlanOfOnePassOverTheTokens) {
+  // The reference is one pass over the sampled tokens (PlanFromChoices), which no thread
+  // splits: dropping by position and by score, node-limited routing, a token trace whose
+  // tokens wrap across the sources (4 GPUs, 2 tokens per GPU, 3 in the file step).
+  const Placement placement = Placement::Contiguous(32, 8);
+  RoutingParams by_position = Params("zipf:1", 300, 4, 1.0, 5), by_score = by_position;
+  by_score.drop_by_score = true;
+  RoutingParams node_limited = Params("zipf:1", 300, 4, 0, 6);
+  node_limited.gpus_per_node = 2;
+  node_limited.node_limit = 2;
+  const struct {
+    const char* name;
+    RoutingParams params;
+    Placement placement;
+    int64_t capacity;
+  } cases[] = {{"by position", by_position, placement, CapacityPerSource(by_position, 32)},
+               {"by score", by_score, placement, CapacityPerSource(by_score, 32)},
+               {"node-limited", node_limited, placement, -1},
+               {"token trace", TinyTraceParams(2, 0), Placement::Contiguous(4, 4), -1}};
+  for (const auto& c : cases) {
+    const RoutingPlan one_pass = PlanFromChoices(SampleTokenChoices(c.params, c.placement, 1), c.placement, c.capacity,
+                                                 c.params.gpus_per_node, c.params.drop_by_score);
+    for (const int threads : {1, 2, 3, 8})
+      ExpectSamePlan(SampleOnThreads(c.params, c.placement, 1, threads), one_pass,
+                     std::string(c.name) + ", " + std::to_string(threads) + " threads");
+  }
+  // Per-source token counts (capacity follows each source's count) and replicated experts
+  // (64 GPUs, 16 experts): against one thread.
+  RoutingParams varied = Params("zipf:1.2", 200, 4, 1.0, 8);
+  varied.token_sigma = 0.5;
+  varied.gpus_per_node = 8;
+  const Placement replicated = Placement::Contiguous(16, 64);
+  const RoutingPlan serial = SampleOnThreads(varied, replicated, 0, 1);
+  for (const int threads : {2, 5, 64}) ExpectSamePlan(SampleOnThreads(varied, replicated, 0, threads), serial, "varied tokens");
 }
 
 TEST(TokenTraceTest, LoadsTheTinyTrace) {

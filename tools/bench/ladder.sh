@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale ladder: wall time, peak memory and simulated step time of one EP step
+# Scale ladder: CPU and wall time, peak memory and simulated step time of one EP step
 # (dgx-h100-superpod: dgx-h100 up to 128 nodes, three tiers beyond; 4096 tokens per GPU,
 # hidden 7168, top-8, 256 experts, fp8 dispatch), for uniform and Zipf 1.0 routing and the
 # direct and hierarchical all-to-alls, with the analytic fast path at 64..32768 GPUs (its
@@ -111,10 +111,11 @@ done
 /usr/bin/python3 - "$work" "$root/BENCHMARKS.md" "$sizes" "$simgrid_sizes" "$simgrid_large" <<'PY'
 import csv, datetime, json, os, re, subprocess, sys
 work, out, sizes, sg_sizes, sg_large = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split(), sys.argv[5].split()
-runs = {}
+runs, walls = {}, {}
 for line in open(os.path.join(work, "runs")):
-    name, cpu, rss, step, _wall = line.split()
+    name, cpu, rss, step, wall = line.split()
     runs[name] = (float(cpu), rss, step)  # rss "-" and step "timeout" for a stopped run
+    walls[name] = wall  # "LIMIT_S" for a stopped run
 
 def per_gpu_error(a, b):
     ra = list(csv.DictReader(open(os.path.join(work, a, "gpus.csv"))))
@@ -141,13 +142,15 @@ lines = ["# epsim benchmarks", "",
          "experts, experts are replicated. The binary is the build `tools/epsim` runs (.bazelrc:",
          "fastbuild with -O2).", "",
          f"- machine: {cpu}, {os.cpu_count()} cores; date {datetime.date.today()}; commit {commit}",
-         "- time = CPU time (user + system) of the whole single-threaded `epsim` process (routing",
-         "  sampling included; robust to other load on the machine), peak RSS, one run each", "",
+         "- time = CPU time (user + system) of the whole `epsim` process (routing sampling included;",
+         "  robust to other load on the machine), peak RSS, one run each. `epsim` runs the routing",
+         f"  sampler and the fast path's per-link work on every core (`--threads`, here {os.cpu_count()}); the",
+         "  fast path's table also gives the wall time, which is what a user waits", "",
          "## Analytic fast path", "",
          "`--engine analytic` as a user gets it: exact max-min sharing where it is predicted to take at",
          "most 10 s of CPU, per-link processor sharing beyond (the `sharing` column).", "",
-         "| GPUs | routing | all-to-all | sharing | time (s) | peak RSS (MB) | step (ms) |",
-         "| --- | --- | --- | --- | --- | --- | --- |"]
+         "| GPUs | routing | all-to-all | sharing | CPU (s) | wall (s) | peak RSS (MB) | step (ms) |",
+         "| --- | --- | --- | --- | --- | --- | --- | --- |"]
 def sharing(name):
     model = json.load(open(os.path.join(work, name, "summary.json")))["network_model"]
     return "max-min" if "max-min fair sharing" in model else "processor sharing"
@@ -156,7 +159,7 @@ for n in sizes:
         for a2a in ("direct", "hierarchical"):
             name = f"analytic-{n}-{routing}-{a2a}"
             w, r, s = runs[name]
-            lines.append(f"| {n} | {routing} | {a2a} | {sharing(name)} | {w:.2f} | {r} | {float(s):.3f} |")
+            lines.append(f"| {n} | {routing} | {a2a} | {sharing(name)} | {w:.2f} | {float(walls[name]):.2f} | {r} | {float(s):.3f} |")
 lines += ["", "## SimGrid replay (reference) against the fast path", "",
           "The plain SimGrid replay (`--engine simgrid`): one mailbox put/get per GPU-pair flow, max-min",
           "sharing on SimGrid 3.32 (CM02, equal sharing), the same traffic; the fast path with each of its",
