@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -214,6 +216,50 @@ scale_out:
 // Closed forms on the three-tier fabric: 1, 3 and 5 switches within a leaf, a pod and across
 // pods; a uniform all-to-all is NIC-bound (every tier non-blocking): each NIC carries S to
 // each of the 14 GPUs of other nodes, 14 S at 50 GB/s, plus 5 switch traversals. Both engines.
+// Each bundled fabric at a size whose two halves of nodes sit on different leaves (or pods,
+// or racks): every GPU exchanges S bytes with its counterpart in the other half (GPU g and
+// g + P / 2, the same local index, so the same rail and plane). Every flow crosses the
+// bisection, so each takes S over its GPU's share of its node's NICs, over the cut's
+// oversubscription: 2 between cloud-h100-2to1's pods, 1 elsewhere. S = 10 GB makes the
+// route latencies (microseconds) negligible. Both engines.
+TEST(ReplayTest, BisectionOfEveryBundledFabricIsItsClosedForm) {
+  const struct {
+    const char* file;
+    int nodes;
+    double cut_oversubscription;
+  } fabrics[] = {{"dgx-h100", 64, 1},        {"dgx-h200", 64, 1},      {"h800-ib", 64, 1},
+                 {"dgx-a100-hdr", 40, 1},    {"dgx-h100-superpod", 256, 1},
+                 {"cloud-h100-2to1", 256, 2}, {"h800-mpft", 64, 1},    {"rail-only-h100", 16, 1},
+                 {"p5-like-efa", 64, 1},     {"gb200-nvl72", 36, 1}};
+  std::set<std::string> listed, bundled;
+  for (const auto& fabric : fabrics) listed.insert(fabric.file);
+  for (const auto& entry : std::filesystem::directory_iterator("topologies"))
+    if (entry.path().extension() == ".yaml") bundled.insert(entry.path().stem().string());
+  EXPECT_EQ(listed, bundled) << "a bundled fabric without its bisection case";
+  const double bytes = 10e9;
+  for (const auto& fabric : fabrics) {
+    const Topology topo = LoadTopology(std::string("topologies/") + fabric.file + ".yaml", fabric.nodes);
+    const int gpus = topo.total_gpus();
+    const double gpu_Bps = topo.scale_out.nic_bandwidth_Bps * topo.scale_out.nics_per_node / topo.gpus_per_node;
+    const double expected = bytes / gpu_Bps * fabric.cut_oversubscription;
+    StepWork work;
+    for (int g = 0; g < gpus; ++g) {
+      const int partner = (g + gpus / 2) % gpus;
+      ASSERT_FALSE(topo.SameDomain(g, partner)) << fabric.file;
+      work.dispatch.push_back({g, partner, bytes});
+    }
+    work.route_s.assign(gpus, 0);
+    work.expert_s.assign(gpus, 0);
+    work.reduce_s.assign(gpus, 0);
+    const StepTimeline t = AnalyticReplayStep(FabricLayout(topo, gpus), work);
+    const Phase simgrid = ReplayOnce(topo, gpus, work.dispatch, {});
+    for (int g = 0; g < gpus; ++g) {
+      ASSERT_NEAR(t.gpus[g].dispatch_end, expected, 1e-4 * expected) << fabric.file << ", GPU " << g;
+      ASSERT_NEAR(simgrid.dispatch_end[g], expected, 1e-4 * expected) << fabric.file << ", GPU " << g << ", SimGrid";
+    }
+  }
+}
+
 TEST(ReplayTest, ThreeTierHopsAndUniformAllToAll) {
   const Topology topo = ParseTopology(kThreeTierTopology, "three-tier.yaml");
   const FabricLayout layout(topo, 16);
