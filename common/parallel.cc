@@ -54,6 +54,14 @@ void ParallelFor(int parts, const std::function<void(int)>& body) {
     if (error) std::rethrow_exception(error);
 }
 
+void ParallelForRanges(size_t count, const std::function<void(size_t begin, size_t end)>& body) {
+  const int parts = static_cast<int>(std::min<size_t>(std::max<size_t>(count, 1), 4 * static_cast<size_t>(WorkerThreads())));
+  ParallelFor(parts, [&](int part) {
+    const auto [begin, end] = PartRange(count, parts, part);
+    body(begin, end);
+  });
+}
+
 std::pair<size_t, size_t> PartRange(size_t count, int parts, int part) {
   const size_t base = count / parts, extra = count % parts;
   const size_t p = static_cast<size_t>(part);

@@ -23,6 +23,10 @@ void SetWorkerThreads(int threads);
 // exception of the lowest such part is rethrown (the same one on any thread count).
 void ParallelFor(int parts, const std::function<void(int)>& body);
 
+// Calls body(begin, end) over consecutive ranges that tile [0, count), a few per thread (so
+// that uneven items even out), on the worker threads; as ParallelFor otherwise.
+void ParallelForRanges(size_t count, const std::function<void(size_t begin, size_t end)>& body);
+
 // [begin, end) of part `part` of `parts` over `count` items: contiguous, sizes differing by
 // at most one, in order.
 std::pair<size_t, size_t> PartRange(size_t count, int parts, int part);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/parallel.h"
 #include "sim/engine/fluid.h"
 #include "sim/engine/max_min.h"
 
@@ -26,22 +27,25 @@ std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, c
   for (size_t g = 0; g < enter.size(); ++g)
     ready[g] = (cost.barrier ? last_entry : enter[g]) + cost.OverheadS(static_cast<int>(g));
   // One fluid flow per stripe (a GPU with several NICs splits its fabric flows over the
-  // ones that are up).
-  std::vector<FluidFlow> fluid;
-  std::vector<int> member_of;  // fluid flow -> index into members
-  fluid.reserve(members.size());
-  for (size_t i = 0; i < members.size(); ++i) {
-    const Flow& f = flows[members[i]];
-    layout.ForEachStripe(f.src, f.dst, f.via_fabric, &link_down, [&](int s, int used) {
-      FluidFlow part;
-      part.bytes = f.bytes / used;
-      part.start_s = std::max(ready[f.src], ready[f.dst]);
-      part.latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric, s);
-      part.links = layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &link_down);
-      fluid.push_back(part);
-      member_of.push_back(static_cast<int>(i));
-    });
-  }
+  // ones that are up), in member order, routed on the worker threads.
+  const std::vector<size_t> first_fluid =
+      StripeOffsets(layout, members.size(), [&](size_t i) -> const Flow& { return flows[members[i]]; }, link_down);
+  std::vector<FluidFlow> fluid(first_fluid.back());
+  std::vector<int> member_of(fluid.size());  // fluid flow -> index into members
+  ParallelForRanges(members.size(), [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const Flow& f = flows[members[i]];
+      size_t j = first_fluid[i];
+      layout.ForEachStripe(f.src, f.dst, f.via_fabric, &link_down, [&](int s, int used) {
+        FluidFlow& part_flow = fluid[j];
+        part_flow.bytes = f.bytes / used;
+        part_flow.start_s = std::max(ready[f.src], ready[f.dst]);
+        part_flow.latency_s = layout.RouteLatencyS(f.src, f.dst, f.via_fabric, s);
+        part_flow.links = layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &link_down);
+        member_of[j++] = static_cast<int>(i);
+      });
+    }
+  });
   const std::vector<double> arrival = solver == SharingSolver::kMaxMin ? MaxMinCompletions(fluid, capacity)
                                                                        : ProcessorSharingCompletions(fluid, capacity);
   std::vector<double> leave = ready;

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/parallel.h"
 #include "sim/config/topology.h"
 
 namespace epsim {
@@ -157,6 +158,24 @@ class FabricLayout {
   SmBudget sm_;
   int sm_base_ = 0;  // the first SM link, after every NVLink and fabric link
 };
+
+// Where each flow's stripes (those ForEachStripe visits, around `down`) sit in one list of
+// every flow's stripes, flow by flow: flow i's are [first[i], first[i + 1]), the last entry
+// the total. `flow_at(i)` is flow i of `count`; counted on the worker threads, so that a
+// second pass can fill the list in parallel, each flow writing its own entries.
+template <typename FlowAt>
+std::vector<size_t> StripeOffsets(const FabricLayout& layout, size_t count, FlowAt flow_at,
+                                  const std::vector<char>& down) {
+  std::vector<size_t> first(count + 1, 0);
+  ParallelForRanges(count, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const auto& f = flow_at(i);
+      first[i + 1] = static_cast<size_t>(layout.ForEachStripe(f.src, f.dst, f.via_fabric, &down, [](int, int) {}));
+    }
+  });
+  for (size_t i = 0; i < count; ++i) first[i + 1] += first[i];
+  return first;
+}
 
 }  // namespace epsim
 

@@ -8,6 +8,8 @@
 #include <tuple>
 #include <utility>
 
+#include "common/parallel.h"
+
 namespace epsim {
 namespace {
 
@@ -176,9 +178,11 @@ class Attribution {
 std::vector<TimeLost> AttributeTimeLost(const FabricLayout& layout, const StepWork& work,
                                         const StepTimeline& timeline, const std::vector<double>& compute_s) {
   const Attribution attribution(layout, work, timeline);
-  std::vector<TimeLost> lost;
-  lost.reserve(compute_s.size());
-  for (int g = 0; g < static_cast<int>(compute_s.size()); ++g) lost.push_back(attribution.Of(g, compute_s[g]));
+  std::vector<TimeLost> lost(compute_s.size());
+  // GPUs are independent: ranges of them on the worker threads.
+  ParallelForRanges(lost.size(), [&](size_t begin, size_t end) {
+    for (size_t g = begin; g < end; ++g) lost[g] = attribution.Of(static_cast<int>(g), compute_s[g]);
+  });
   return lost;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "common/parallel.h"
 #include "sim/engine/fluid.h"
 
 namespace epsim {
@@ -12,34 +13,36 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
                                       const StepTimeline& timeline) {
   struct Route {
     std::array<int, kMaxRouteLinks> links;
+    double bytes;  // its stripe's
   };
-  std::vector<Route> routes;
-  std::vector<double> starts, ends;
   const int num_links = layout.num_links();
-  std::vector<double> bytes(num_links, 0);
-  auto add = [&](const std::vector<Flow>& flows, const std::vector<double>& start, const std::vector<double>& end) {
-    for (size_t i = 0; i < flows.size(); ++i) {
-      const Flow& f = flows[i];
-      // A GPU with several NICs stripes its fabric flows over the ones that are up.
+  // One route per stripe (a GPU with several NICs stripes its fabric flows over the ones that
+  // are up), dispatch then combine, in flow order, routed on the worker threads.
+  const size_t dispatch = work.dispatch.size(), flows = dispatch + work.combine.size();
+  auto flow = [&](size_t i) -> const Flow& { return i < dispatch ? work.dispatch[i] : work.combine[i - dispatch]; };
+  const std::vector<size_t> first_route = StripeOffsets(layout, flows, flow, work.link_down);
+  std::vector<Route> routes(first_route.back());
+  std::vector<double> starts(routes.size()), ends(routes.size());
+  ParallelForRanges(flows, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const Flow& f = flow(i);
+      const double start = i < dispatch ? timeline.dispatch_flow_start[i] : timeline.combine_flow_start[i - dispatch];
+      const double arrival = i < dispatch ? timeline.dispatch_flow_end[i] : timeline.combine_flow_end[i - dispatch];
+      size_t r = first_route[i];
       layout.ForEachStripe(f.src, f.dst, f.via_fabric, &work.link_down, [&](int s, int used) {
-        const Route r{layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &work.link_down)};
-        for (const int l : r.links)
-          if (l >= 0) bytes[l] += f.bytes / used;
-        routes.push_back(r);
-        starts.push_back(start[i]);
-        ends.push_back(end[i]);
+        routes[r] = {layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &work.link_down), f.bytes / used};
+        starts[r] = start;
+        ends[r++] = arrival;
       });
     }
-  };
-  add(work.dispatch, timeline.dispatch_flow_start, timeline.dispatch_flow_end);
-  add(work.combine, timeline.combine_flow_start, timeline.combine_flow_end);
+  });
 
   // Per link, its flows (offsets per link), then one sweep over their starts and arrivals
   // in time order: at equal times arrivals count before starts, so a flow that starts as
   // another arrives neither overlaps it nor joins its busy period.
   const FlowsByLink by_link = GroupByLink(routes, num_links, [](const Route& r) { return r.links; });
   std::vector<int> peak(num_links, 0);
-  std::vector<double> busy(num_links, 0);
+  std::vector<double> busy(num_links, 0), bytes(num_links, 0);
   ForLinkRanges(by_link, [&](size_t begin, size_t end) {
     std::vector<double> link_starts, link_ends;
     for (size_t l = begin; l < end; ++l) {
@@ -48,6 +51,7 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
       for (size_t k = by_link.first[l]; k < by_link.first[l + 1]; ++k) {
         link_starts.push_back(starts[by_link.flows[k]]);
         link_ends.push_back(ends[by_link.flows[k]]);
+        bytes[l] += routes[by_link.flows[k]].bytes;
       }
       std::sort(link_starts.begin(), link_starts.end());
       std::sort(link_ends.begin(), link_ends.end());

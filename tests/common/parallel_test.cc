@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,23 @@ TEST_F(ParallelTest, RunsEveryPartOnceOnAnyThreadCount) {
       std::vector<std::atomic<int>> calls(parts);
       ParallelFor(parts, [&](int part) { ++calls[part]; });
       for (int part = 0; part < parts; ++part) EXPECT_EQ(calls[part].load(), 1) << threads << " threads, part " << part;
+    }
+  }
+}
+
+TEST_F(ParallelTest, RangesTileTheItemsOnAnyThreadCount) {
+  for (const int threads : {1, 3}) {
+    SetWorkerThreads(threads);
+    for (const size_t count : {0, 1, 5, 1000}) {
+      std::vector<std::atomic<int>> calls(count);
+      std::atomic<int> ranges{0};
+      ParallelForRanges(count, [&](size_t begin, size_t end) {
+        ++ranges;
+        EXPECT_LE(begin, end);
+        for (size_t i = begin; i < end; ++i) ++calls[i];
+      });
+      for (size_t i = 0; i < count; ++i) EXPECT_EQ(calls[i].load(), 1) << threads << " threads, item " << i;
+      EXPECT_LE(ranges.load(), static_cast<int>(std::max<size_t>(count, 1)));
     }
   }
 }
