@@ -18,7 +18,8 @@ static_assert(kMaxRouteLinks == std::tuple_size<decltype(FluidFlow::links)>::val
 // when both are ready; a GPU leaves when all of its flows have arrived, or when it is ready
 // if it has none. Routes avoid the links that are down. Writes the flows' start and
 // arrival times; returns when each GPU leaves.
-std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, const std::vector<double>& capacity,
+std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, double precision_s,
+                             const std::vector<double>& capacity,
                              const std::vector<char>& link_down, const std::vector<Flow>& flows, const std::vector<int>& members,
                              const CallCost& cost, const std::vector<double>& enter,
                              std::vector<double>& flow_start, std::vector<double>& flow_end) {
@@ -46,7 +47,7 @@ std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, c
       });
     }
   });
-  const std::vector<double> arrival = solver == SharingSolver::kMaxMin ? MaxMinCompletions(fluid, capacity)
+  const std::vector<double> arrival = solver == SharingSolver::kMaxMin ? MaxMinCompletions(fluid, capacity, precision_s)
                                                                        : ProcessorSharingCompletions(fluid, capacity);
   std::vector<double> leave = ready;
   for (size_t i = 0; i < members.size(); ++i) flow_end[members[i]] = 0;
@@ -67,7 +68,8 @@ std::vector<double> Exchange(const FabricLayout& layout, SharingSolver solver, c
 // exchanges in flight at once share only fabric-internal links (a GPU's own ports carry
 // one exchange at a time, since a flow starts only once both ends are in it), where this
 // ignores their mutual slowdown.
-StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work, SharingSolver solver) {
+StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work, SharingSolver solver,
+                                double precision_s) {
   const int p = layout.num_gpus();
   const int mbs = work.micro_batches;
   std::vector<double> capacity = layout.LinkCapacities();
@@ -100,7 +102,7 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
                        std::vector<double>& flow_end, std::vector<std::vector<double>>& leave) {
     for (int m = 0; m < mbs; ++m) {
       for (int g = 0; g < p; ++g) enter[g] = std::max(comm_free[g], ready[m][g]);
-      leave[m] = Exchange(layout, solver, capacity, work.link_down, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
+      leave[m] = Exchange(layout, solver, precision_s, capacity, work.link_down, flows, of[m], (work.*cost)(m), enter, flow_start, flow_end);
       for (int g = 0; g < p; ++g) {
         comm_free[g] = leave[m][g];
         task(t.gpus[g], name, m, true, enter[g], comm_free[g]);

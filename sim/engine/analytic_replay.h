@@ -16,9 +16,10 @@ namespace epsim {
 
 enum class SharingSolver { kMaxMin, kProcessorSharing };
 
-// The timeline of one step, as ReplaySteps would report it.
+// The timeline of one step, as ReplaySteps would report it; max-min at `precision_s`
+// (MaxMinCompletions).
 StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work,
-                                SharingSolver solver = SharingSolver::kMaxMin);
+                                SharingSolver solver = SharingSolver::kMaxMin, double precision_s = 0);
 
 }  // namespace epsim
 

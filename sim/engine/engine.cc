@@ -26,13 +26,20 @@ double LinkFloorBps(const Topology& t) {
 
 }  // namespace
 
+double EndPrecisionS(const SimulationInputs& in) {
+  const Scenario& s = in.scenario;
+  const double send_all_s = static_cast<double>(s.tokens_per_gpu) * s.top_k * ShapeOf(s).dispatch_token_bytes /
+                            LinkFloorBps(in.topology);
+  return std::clamp(1e-4 * send_all_s, 1e-10, 1e-5);
+}
+
 double PredictedSimGridCpuS(double flows_per_step, int steps) {
   constexpr double kFlows = 8064, kSeconds = 1.49, kExponent = 1.93;
   return steps * kSeconds * std::pow(std::max(flows_per_step, 0.0) / kFlows, kExponent);
 }
 
 double PredictedMaxMinCpuS(double flows_per_step, int steps) {
-  constexpr double kFlows = 32512, kSeconds = 12.8, kExponent = 1.97;
+  constexpr double kFlows = 32512, kSeconds = 4.45, kExponent = 1.53;
   return steps * kSeconds * std::pow(std::max(flows_per_step, 0.0) / kFlows, kExponent);
 }
 
@@ -99,7 +106,7 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
     const FabricLayout layout(in.topology, s.gpus, sm);
     for (int step = 0; step < s.steps; ++step) {
       const StepWork work = step_work(step);
-      on_step(step, work, AnalyticReplayStep(layout, work, solver));
+      on_step(step, work, AnalyticReplayStep(layout, work, solver, EndPrecisionS(in)));
     }
     run.description = describe(model + "; route latency added per flow");
     return run;
@@ -109,9 +116,7 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
   char* argv[] = {name, nullptr};
   simgrid::s4u::Engine engine(&argc, argv);
   xbt_log_control_set("root.thres:warning");
-  const double send_all_s = static_cast<double>(s.tokens_per_gpu) * s.top_k * ShapeOf(s).dispatch_token_bytes /
-                            LinkFloorBps(in.topology);
-  Platform::ConfigurePrecision(engine, send_all_s);
+  Platform::ConfigurePrecision(engine, EndPrecisionS(in));
   run.description = describe(Platform::ConfigureNetworkModel(engine, s.gpus));
   Platform platform(in.topology, s.gpus, sm);
   ReplaySteps(engine, platform, s.steps, step_work, on_step);

@@ -25,14 +25,23 @@ constexpr double kAutoSimGridLimitS = 30;
 // predicts the 256-GPU run (130560 flows, 261 s measured) at 319 s.
 double PredictedSimGridCpuS(double flows_per_step, int steps);
 
-// CPU seconds the fast path's exact max-min solver (max_min.h) takes for the same, measured
-// like the above on its slowest case, uniform routing (flows that end at nearly one rate,
-// so that each end refills most of them; Zipf 1.0 takes 4-7x less): 0.82 s for one step of
-// 8064 flows (64 GPUs, direct, 4096 tokens), 12.8 s for 32512 (128 GPUs): exponent 1.97.
+// CPU seconds the fast path's exact max-min solver (max_min.h, at EndPrecisionS) takes for
+// the same, measured like the above on its slowest case, uniform routing (flows that end at
+// nearly one rate, so that each end refills most of them; Zipf 1.0 takes 3-4x less), on the
+// same machine type when the precision came in (parent commit b349f0f): 4.45 s for one step
+// of 32512 flows (128 GPUs, direct, 4096 tokens), 37.3 s for 130560 (256 GPUs): exponent
+// 1.53; it predicts 0.53 s for 8064 flows (64 GPUs; 0.49 s measured).
 // With `sharing: auto` the fast path uses it where this is at most kMaxMinLimitS, per-link
 // processor sharing beyond.
 double PredictedMaxMinCpuS(double flows_per_step, int steps);
 constexpr double kMaxMinLimitS = 10;
+
+// The precision both engines solve max-min sharing at: flows whose ends fall this close
+// together end together (SimGrid's surf/precision; MaxMinCompletions). 1e-4 of the time one
+// GPU needs to send all its tokens over the topology's slowest per-GPU link, within
+// [1e-10, 1e-5] s: on the default scenario this moved SimGrid's step time by 0.02% against
+// 1e-9 and halved its run.
+double EndPrecisionS(const SimulationInputs& inputs);
 
 struct EngineRun {
   Engine engine = Engine::kSimGrid;  // the engine that ran (auto resolved)

@@ -73,8 +73,8 @@ class IndexedMinHeap {
 
 class MaxMinSolver {
  public:
-  MaxMinSolver(const std::vector<FluidFlow>& flows, const std::vector<double>& capacity)
-      : flows_(flows), capacity_(capacity), alloc_(capacity.size(), 0),
+  MaxMinSolver(const std::vector<FluidFlow>& flows, const std::vector<double>& capacity, double precision_s)
+      : flows_(flows), capacity_(capacity), precision_s_(precision_s), alloc_(capacity.size(), 0),
         residual_(capacity.size(), 0), to_fix_(capacity.size()), unfixed_(capacity.size(), 0), stamp_(capacity.size(), 0),
         remaining_(flows.size()), rate_(flows.size(), 0), updated_(flows.size(), 0),
         state_(flows.size(), kWaiting), finish_(flows.size(), 0), position_(flows.size(), -1),
@@ -100,9 +100,9 @@ class MaxMinSolver {
         while (next < by_start.size() && flows_[by_start[next]].start_s == next_start) Start(by_start[next++], next_start);
         Refill(0, next_start);
       } else {
-        // Every flow ending now (to a relative 1e-12); the rest refilled from the lowest
-        // rate among them up.
-        const double tolerance = next_end * 1e-12;
+        // Every flow ending now (within the precision, or a relative 1e-12); the rest
+        // refilled from the lowest rate among them up.
+        const double tolerance = std::max(next_end * 1e-12, precision_s_);
         size_t from = order_.size();
         while (!ends_.empty() && ends_.top_key() <= next_end + tolerance) {
           const int f = ends_.top();
@@ -213,6 +213,7 @@ class MaxMinSolver {
 
   const std::vector<FluidFlow>& flows_;
   const std::vector<double>& capacity_;
+  const double precision_s_;                // ends this close to the next one are one event
   std::vector<double> alloc_;               // per link: the rates of its active flows
   std::vector<double> residual_;            // Refill's scratch per link: capacity left,
   std::vector<std::vector<int>> to_fix_;    // the flows to fix,
@@ -234,8 +235,8 @@ class MaxMinSolver {
 }  // namespace
 
 std::vector<double> MaxMinCompletions(const std::vector<FluidFlow>& flows,
-                                      const std::vector<double>& link_capacity_Bps) {
-  return MaxMinSolver(flows, link_capacity_Bps).Run();
+                                      const std::vector<double>& link_capacity_Bps, double precision_s) {
+  return MaxMinSolver(flows, link_capacity_Bps, precision_s).Run();
 }
 
 }  // namespace epsim

@@ -38,9 +38,8 @@ class Platform {
   // or latency factors, no cross traffic, no TCP window cap. Returns its description.
   static std::string ConfigureNetworkModel(simgrid::s4u::Engine& engine, int num_gpus);
   // SimGrid completes together the flows whose ends fall within surf/precision seconds
-  // (default 10 us): scales it to the phase, 1e-4 of `send_all_s` (the time one GPU needs
-  // to send all its tokens over one link).
-  static void ConfigurePrecision(simgrid::s4u::Engine& engine, double send_all_s);
+  // (default 10 us): sets it to `precision_s` (EndPrecisionS).
+  static void ConfigurePrecision(simgrid::s4u::Engine& engine, double precision_s);
 
   // Builds the platform for the first `num_gpus` GPUs of `topology` (ranks in node order),
   // with SM links when `sm` gives a budget (fabric_layout.h).

@@ -181,6 +181,20 @@ TEST(MaxMinTest, OneLinkIsProcessorSharing) {
 // link 1 fixes A and C at 1 B/s, B takes the 9 B/s A leaves on link 0: 50 bytes in 50/9 s;
 // A and C move 10 bytes each in 10 s. Per-link processor sharing gives B only half of link
 // 0 until A's 10 bytes are through there (2 s), then all of it: 2 + 40/10 = 6 s.
+TEST(MaxMinTest, EndsWithinThePrecisionAreOneEvent) {
+  // One link of 10 B/s, 10 B and 10.001 B from 0: each at 5 B/s, the first leaves at 2 s and
+  // the second 0.001 B later at the full 10 B/s, at 2.0001 s. With a precision of 1 ms both
+  // leave at 2 s (as SimGrid completes them); with 10 us the second still leaves on its own.
+  const std::vector<FluidFlow> flows = {On(0, 10), On(0, 10.001)};
+  const std::vector<double> exact = MaxMinCompletions(flows, {10});
+  EXPECT_NEAR(exact[0], 2.0, 1e-12);
+  EXPECT_NEAR(exact[1], 2.0001, 1e-12);
+  const std::vector<double> coarse = MaxMinCompletions(flows, {10}, 1e-3);
+  EXPECT_NEAR(coarse[0], 2.0, 1e-12);
+  EXPECT_NEAR(coarse[1], 2.0, 1e-12);
+  EXPECT_EQ(MaxMinCompletions(flows, {10}, 1e-5), exact);
+}
+
 TEST(MaxMinTest, AFlowBoundElsewhereLeavesItsShareToTheOthers) {
   FluidFlow a = On(0, 10);
   a.links = {0, 1, -1, -1, -1, -1};
