@@ -1,6 +1,7 @@
 // epsim common: worker threads for work that splits into independent parts (the routing
-// sampler's sources, the fast path's links). Results never depend on the thread count:
-// callers give each part its own output and combine the parts in part order.
+// sampler's sources, the fast path's links and flows, the time attribution's GPUs). Results
+// never depend on the thread count: callers give each part its own output and combine the
+// parts in part order (or order-free, as a maximum).
 #ifndef EPSIM_COMMON_PARALLEL_H_
 #define EPSIM_COMMON_PARALLEL_H_
 
