@@ -27,7 +27,7 @@ double PredictedSimGridCpuS(double flows_per_step, int steps);
 
 // CPU seconds the fast path's exact max-min solver (max_min.h, at EndPrecisionS) takes for
 // the same, measured like the above on its slowest case, uniform routing (flows that end at
-// nearly one rate, so that each end refills most of them; Zipf 1.0 takes 3-4x less), on the
+// nearly one rate, so that each end refills most of them; Zipf 1.0 takes 2-6x less), on the
 // same machine type when the precision came in (parent commit b349f0f): 4.45 s for one step
 // of 32512 flows (128 GPUs, direct, 4096 tokens), 37.3 s for 130560 (256 GPUs): exponent
 // 1.53; it predicts 0.53 s for 8064 flows (64 GPUs; 0.49 s measured).
