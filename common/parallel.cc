@@ -54,9 +54,12 @@ void ParallelFor(int parts, const std::function<void(int)>& body) {
     if (error) std::rethrow_exception(error);
 }
 
+int RangesFor(size_t count) {
+  return static_cast<int>(std::min<size_t>(std::max<size_t>(count, 1), 4 * static_cast<size_t>(WorkerThreads())));
+}
+
 void ParallelForRanges(size_t count, const std::function<void(size_t begin, size_t end)>& body) {
-  const size_t ranges = std::min<size_t>(std::max<size_t>(count, 1), 4 * static_cast<size_t>(WorkerThreads()));
-  const int parts = static_cast<int>(ranges);
+  const int parts = RangesFor(count);
   ParallelFor(parts, [&](int part) {
     const auto [begin, end] = PartRange(count, parts, part);
     body(begin, end);

@@ -24,8 +24,12 @@ void SetWorkerThreads(int threads);
 // exception of the lowest such part is rethrown (the same one on any thread count).
 void ParallelFor(int parts, const std::function<void(int)>& body);
 
-// Calls body(begin, end) over consecutive ranges that tile [0, count), a few per thread (so
-// that uneven items even out), on the worker threads; as ParallelFor otherwise.
+// How many ranges to split `count` items into: a few per thread (so that uneven items even
+// out), at least 1, at most `count`.
+int RangesFor(size_t count);
+
+// Calls body(begin, end) over RangesFor(count) consecutive ranges that tile [0, count), on
+// the worker threads; as ParallelFor otherwise.
 void ParallelForRanges(size_t count, const std::function<void(size_t begin, size_t end)>& body);
 
 // [begin, end) of part `part` of `parts` over `count` items: contiguous, sizes differing by

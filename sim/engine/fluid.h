@@ -58,8 +58,7 @@ FlowsByLink GroupByLink(const std::vector<Item>& items, size_t num_links, LinksO
 template <typename Body>
 void ForLinkRanges(const FlowsByLink& by_link, Body body) {
   const size_t links = by_link.first.size() - 1;
-  // A few ranges per thread, so that one crowded link does not hold up the rest.
-  const int parts = static_cast<int>(std::min<size_t>(std::max<size_t>(links, 1), 4 * WorkerThreads()));
+  const int parts = RangesFor(links);  // a few per thread: one crowded link holds up none
   std::vector<size_t> bound(parts + 1, links);
   bound[0] = 0;
   for (int p = 1; p < parts; ++p) {

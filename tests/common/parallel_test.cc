@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <string>
@@ -42,9 +41,16 @@ TEST_F(ParallelTest, RangesTileTheItemsOnAnyThreadCount) {
         for (size_t i = begin; i < end; ++i) ++calls[i];
       });
       for (size_t i = 0; i < count; ++i) EXPECT_EQ(calls[i].load(), 1) << threads << " threads, item " << i;
-      EXPECT_LE(ranges.load(), static_cast<int>(std::max<size_t>(count, 1)));
+      EXPECT_EQ(ranges.load(), RangesFor(count));
     }
   }
+}
+
+TEST_F(ParallelTest, AFewRangesPerThreadAtMostOnePerItem) {
+  SetWorkerThreads(3);
+  EXPECT_EQ(RangesFor(1000), 12);
+  EXPECT_EQ(RangesFor(5), 5);
+  EXPECT_EQ(RangesFor(0), 1);
 }
 
 TEST_F(ParallelTest, RethrowsTheLowestFailingPart) {
