@@ -47,4 +47,12 @@ GroupedGemm DownGemm(const std::vector<int64_t>& rows, double hidden, double ffn
   return {rows, hidden, ffn, dtype};
 }
 
+GroupedGemm DownInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype) {
+  return {rows, ffn, hidden, dtype};
+}
+
+GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype) {
+  return {rows, hidden, 2 * ffn, dtype};
+}
+
 }  // namespace epsim

@@ -73,6 +73,8 @@ void CheckScenarioFields(const Scenario& s) {
   }
   if (s.pxn && (s.a2a != A2aAlgorithm::kDirect || s.parallelism != Parallelism::kExpert))
     throw FieldError(s, "strategy.pxn", "relays the direct all-to-all (strategy.a2a direct, expert parallelism)");
+  if (s.recompute && s.mode != Mode::kTraining)
+    throw FieldError(s, "workload.recompute", "recomputes the experts' forward in the backward: needs workload.mode training");
   if (s.overlap == Overlap::kTwoBatch && s.tokens_per_gpu < 2)
     throw FieldError(s, "strategy.overlap", "two micro-batches need workload.tokens_per_gpu >= 2");
   if (s.burst_every > 0 && s.burst_share * s.top_k > 1.0 + 1e-12) {

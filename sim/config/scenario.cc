@@ -49,6 +49,10 @@ const EnumTable<Overlap>& OverlapNames() {
   static const EnumTable<Overlap> kNames = {{Overlap::kNone, "none"}, {Overlap::kTwoBatch, "two-batch"}};
   return kNames;
 }
+const EnumTable<Mode>& ModeNames() {
+  static const EnumTable<Mode> kNames = {{Mode::kForward, "forward"}, {Mode::kTraining, "training"}};
+  return kNames;
+}
 const EnumTable<Engine>& EngineNames() {
   static const EnumTable<Engine> kNames = {
       {Engine::kAuto, "auto"}, {Engine::kSimGrid, "simgrid"}, {Engine::kAnalytic, "analytic"}};
@@ -229,6 +233,15 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](S s) { return std::to_string(s.seed); }},
       {"workload.routing", "--routing", "uniform", "uniform|zipf:S|hot:SHARE|trace:FILE", ReadRouting,
        [](S s) { return s.routing.ToString(); }},
+      {"workload.mode", "--mode", "forward", JoinedNames(ModeNames(), "|"),
+       [](R r, Scenario& s) { s.mode = r.Enum(ModeNames()); },
+       [](S s) -> std::string { return NameOf(ModeNames(), s.mode); }},
+      {"workload.recompute", "--recompute", "off", "on|off",
+       [](R r, Scenario& s) {
+         if (r.Text() != "on" && r.Text() != "off") r.Fail("expected on or off");
+         s.recompute = r.Text() == "on";
+       },
+       [](S s) -> std::string { return s.recompute ? "on" : "off"; }},
       {"workload.drift_steps", "--drift-steps", "0", "N",
        [](R r, Scenario& s) { s.drift_steps = static_cast<int>(r.Int(0, 1'000'000)); },
        [](S s) { return Whole(s.drift_steps); }},

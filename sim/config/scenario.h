@@ -35,6 +35,8 @@ enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical 
 // Which assignments an expert over capacity drops.
 enum class DropPolicy { kPosition, kScore };
 enum class Overlap { kNone, kTwoBatch };
+// What a step is: the MoE layer's forward pass, or its forward and backward (training).
+enum class Mode { kForward, kTraining };
 // How a run is replayed: SimGrid's max-min flows (the reference), the fast path, or auto:
 // SimGrid where its replay is predicted to take seconds, else the fast path (engine.h).
 enum class Engine { kAuto, kSimGrid, kAnalytic };
@@ -50,6 +52,7 @@ const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
 const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
 const EnumTable<Overlap>& OverlapNames();                  // none, two-batch
+const EnumTable<Mode>& ModeNames();                        // forward, training
 const EnumTable<Engine>& EngineNames();                    // auto, simgrid, analytic
 const EnumTable<Sharing>& SharingNames();                  // auto, max-min, processor-sharing
 
@@ -80,6 +83,12 @@ struct Scenario {
   int steps = 0;
   uint64_t seed = 0;
   RoutingSpec routing;
+  // training: each step is the forward pass, then the backward pass (step_builder.h), after
+  // every GPU's forward has ended (between them lies the rest of the model's forward and
+  // backward); recompute: the backward runs the experts' forward again first (activation
+  // checkpointing of the expert layer)
+  Mode mode = Mode::kForward;
+  bool recompute = false;
   int drift_steps = 0;         // popularity (Zipf order, hot expert) redrawn every N steps; 0: fixed
   double token_sigma = 0;      // per-GPU tokens log-normal with this sigma (mean kept); 0: equal
   double balance = 0;          // load-balancing strength in [0, 1] (see RoutingParams::balance)

@@ -47,6 +47,19 @@ double CostModel::SharedExpertsS(int64_t count, int64_t tokens) {
   return ExpertsS(std::vector<int64_t>(static_cast<size_t>(count), tokens));
 }
 
+double CostModel::ExpertsBackwardS(const std::vector<int64_t>& rows) {
+  const OpModel& model = profile_.Op("expert");
+  if (!model.IsGroupedGemm()) return 2 * ExpertsS(rows);
+  const double h = static_cast<double>(shape_.hidden), f = static_cast<double>(shape_.expert_ffn);
+  return model.GroupedGemmS(DownInputGradGemm(rows, h, f, shape_.expert_dtype)) +
+         model.GroupedGemmS(GateUpInputGradGemm(rows, h, f, shape_.expert_dtype)) + ExpertsS(rows);
+}
+
+double CostModel::SharedExpertsBackwardS(int64_t count, int64_t tokens) {
+  if (count <= 0 || tokens <= 0) return 0;
+  return ExpertsBackwardS(std::vector<int64_t>(static_cast<size_t>(count), tokens));
+}
+
 double CostModel::CombineS(int64_t returned_copies, int64_t tokens) {
   return Time("combine", CombineWork(static_cast<double>(returned_copies), static_cast<double>(tokens),
                                      shape_.hidden));

@@ -38,6 +38,13 @@ class CostModel {
   double ExpertsS(const std::vector<int64_t>& rows);
   // `count` shared experts over the GPU's `tokens`, in launches of their own.
   double SharedExpertsS(int64_t count, int64_t tokens);
+  // Training's backward of the same: the input gradients as their own grouped GEMMs
+  // (op_work.h: down's, then gate/up's) and the weight gradients priced as the forward's
+  // launches, whose FLOPs they have: twice the forward's FLOPs. (A weight gradient's K is
+  // the expert's rows, a shape the profile's kernels were not measured at; at few rows it
+  // runs slower than this.) With the roofline form, twice one FFN per expert.
+  double ExpertsBackwardS(const std::vector<int64_t>& rows);
+  double SharedExpertsBackwardS(int64_t count, int64_t tokens);
   double CombineS(int64_t returned_copies, int64_t tokens);
 
   const Profile& profile() const { return profile_; }

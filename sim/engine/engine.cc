@@ -43,14 +43,15 @@ double PredictedMaxMinCpuS(double flows_per_step, int steps) {
   return steps * kSeconds * std::pow(std::max(flows_per_step, 0.0) / kFlows, kExponent);
 }
 
-EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int step)>& make_step,
-                   const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step) {
+EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<StepWork(int unit)>& make_step,
+                   const std::function<void(int unit, const StepWork&, const StepTimeline&)>& on_step) {
   const Scenario& s = in.scenario;
   const SmBudget sm = SmBudgetOf(in);
   EngineRun run;
   run.engine = s.engine;
-  // Step 0's flows say how long SimGrid, and the exact fast path, would take (a flow striped
-  // over a GPU's NICs is one transfer per stripe); the step is kept, not rebuilt.
+  // Unit 0's flows say how long SimGrid, and the exact fast path, would take (a flow striped
+  // over a GPU's NICs is one transfer per stripe; a backward pass has the forward's flows);
+  // the unit is kept, not rebuilt.
   std::optional<StepWork> first_step;
   double flows = 0;
   if (s.engine != Engine::kSimGrid) {
@@ -66,11 +67,13 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
     why = "engine auto chose the fast path: '" + turning->text +
           "' is a part down inside the fabric, and SimGrid's fat-tree routes do not turn around it";
   } else if (s.engine == Engine::kAuto) {
-    const double predicted_s = PredictedSimGridCpuS(flows, s.steps);
+    const double predicted_s = PredictedSimGridCpuS(flows, units);
     run.engine = predicted_s <= kAutoSimGridLimitS ? Engine::kSimGrid : Engine::kAnalytic;
-    why = StrFormat("engine auto chose %s: a SimGrid replay of %.0f flows per step x %d steps would take about "
+    const std::string times = units == s.steps ? StrFormat("step x %d steps", s.steps)
+                                               : StrFormat("pass x %d passes", units);
+    why = StrFormat("engine auto chose %s: a SimGrid replay of %.0f flows per %s would take about "
                     "%.3g s of CPU (%s %.0f s)",
-                    run.engine == Engine::kSimGrid ? "SimGrid" : "the fast path", flows, s.steps, predicted_s,
+                    run.engine == Engine::kSimGrid ? "SimGrid" : "the fast path", flows, times.c_str(), predicted_s,
                     run.engine == Engine::kSimGrid ? "at most" : "over", kAutoSimGridLimitS);
   }
   auto step_work = [&](int step) {
@@ -84,7 +87,7 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
   auto describe = [&](const std::string& model) { return why.empty() ? model : why + "; " + model; };
   if (run.engine == Engine::kAnalytic) {
     // Exact max-min where it is predicted to take seconds, processor sharing beyond.
-    const double max_min_s = PredictedMaxMinCpuS(flows, s.steps);
+    const double max_min_s = PredictedMaxMinCpuS(flows, units);
     const SharingSolver solver =
         s.sharing == Sharing::kMaxMin || (s.sharing == Sharing::kAuto && max_min_s <= kMaxMinLimitS)
             ? SharingSolver::kMaxMin
@@ -104,9 +107,9 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
                         max_min_s, kMaxMinLimitS, approximation);
     }
     const FabricLayout layout(in.topology, s.gpus, sm);
-    for (int step = 0; step < s.steps; ++step) {
-      const StepWork work = step_work(step);
-      on_step(step, work, AnalyticReplayStep(layout, work, solver, EndPrecisionS(in)));
+    for (int unit = 0; unit < units; ++unit) {
+      const StepWork work = step_work(unit);
+      on_step(unit, work, AnalyticReplayStep(layout, work, solver, EndPrecisionS(in)));
     }
     run.description = describe(model + "; route latency added per flow");
     return run;
@@ -119,7 +122,7 @@ EngineRun RunSteps(const SimulationInputs& in, const std::function<StepWork(int 
   Platform::ConfigurePrecision(engine, EndPrecisionS(in));
   run.description = describe(Platform::ConfigureNetworkModel(engine, s.gpus));
   Platform platform(in.topology, s.gpus, sm);
-  ReplaySteps(engine, platform, s.steps, step_work, on_step);
+  ReplaySteps(engine, platform, units, step_work, on_step);
   return run;
 }
 

@@ -48,11 +48,12 @@ struct EngineRun {
   std::string description;           // its network model, and for auto why it was chosen
 };
 
-// Runs `inputs.scenario.steps` steps: `make_step(s)` builds step s's work, between steps;
-// `on_step(s, work, timeline)` receives each finished step. The SimGrid engine exists once
-// per process: call once.
-EngineRun RunSteps(const SimulationInputs& inputs, const std::function<StepWork(int step)>& make_step,
-                   const std::function<void(int step, const StepWork&, const StepTimeline&)>& on_step);
+// Runs `units` replay units one after the other, each starting once every GPU has finished
+// the last: the run's steps, or in training each step's forward and then its backward pass.
+// `make_unit(u)` builds unit u's work, between units; `on_unit(u, work, timeline)` receives
+// each finished unit. The SimGrid engine exists once per process: call once.
+EngineRun RunSteps(const SimulationInputs& inputs, int units, const std::function<StepWork(int unit)>& make_unit,
+                   const std::function<void(int unit, const StepWork&, const StepTimeline&)>& on_unit);
 
 }  // namespace epsim
 

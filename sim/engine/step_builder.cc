@@ -183,23 +183,39 @@ CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>&
   return cost;
 }
 
-StepWork StepBuilder::Build(int step, const RoutingPlan& plan) {
+StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass) {
   ActivateFaults(step);
-  StepWork work = inputs_.scenario.parallelism == Parallelism::kTensor ? TensorParallel(plan)
-                  : inputs_.scenario.overlap == Overlap::kTwoBatch     ? TwoMicroBatches(plan)
-                                                                       : ExpertParallel(plan);
+  StepWork work = inputs_.scenario.parallelism == Parallelism::kTensor ? TensorParallel(plan, pass)
+                  : inputs_.scenario.overlap == Overlap::kTwoBatch     ? TwoMicroBatches(plan, pass)
+                                                                       : ExpertParallel(plan, pass);
   ApplyFaults(work);
   return work;
 }
 
-StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
+double StepBuilder::ExpertSlotS(CostModel& costs, Pass pass, const std::vector<int64_t>& rows,
+                                int64_t shared_tokens) const {
+  const int shared = inputs_.scenario.shared_experts;
+  const double forward = costs.ExpertsS(rows) + costs.SharedExpertsS(shared, shared_tokens);
+  if (pass == Pass::kForward) return forward;
+  return costs.ExpertsBackwardS(rows) + costs.SharedExpertsBackwardS(shared, shared_tokens) +
+         (inputs_.scenario.recompute ? forward : 0);
+}
+
+double StepBuilder::ReduceSlotS(Pass pass, int64_t returned, int64_t tokens) {
+  const double reduce = costs_.CombineS(returned, tokens);
+  return pass == Pass::kForward ? reduce : reduce + 2 * costs_.RouteS(tokens);
+}
+
+StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan, Pass pass) {
   const Scenario& s = inputs_.scenario;
   const int p = s.gpus;
+  const bool backward = pass == Pass::kBackward;
   StepWork work = EmptyWork(p);
   for (int g = 0; g < p; ++g) {
     int64_t copies = 0;  // tokens the source gathers into send order
     for (const auto& entry : plan.dispatch_tokens[g]) copies += entry.second;
-    work.route_s[g] = costs_.RouteS(plan.source_tokens[g]) + costs_.PermuteS(copies);
+    work.route_s[g] = backward ? costs_.CombineS(ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g])
+                               : costs_.RouteS(plan.source_tokens[g]) + costs_.PermuteS(copies);
   }
   // A message per flow (per GPU pair), or per (token, expert) for the low-latency kernels.
   std::vector<int64_t> dispatch_messages(p, 0), combine_messages(p, 0);
@@ -236,18 +252,18 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan) {
     std::vector<int64_t> rows;
     for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) rows.push_back(tokens);
     // Shared experts run on every GPU over its own tokens.
-    work.expert_s[g] = costs_.ExpertsS(rows) + costs_.SharedExpertsS(s.shared_experts, plan.source_tokens[g]);
-    work.reduce_s[g] = costs_.CombineS(ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
+    work.expert_s[g] = ExpertSlotS(costs_, pass, rows, plan.source_tokens[g]);
+    work.reduce_s[g] = ReduceSlotS(pass, ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
   }
   return work;
 }
 
-StepWork StepBuilder::TwoMicroBatches(const RoutingPlan& plan) {
+StepWork StepBuilder::TwoMicroBatches(const RoutingPlan& plan, Pass pass) {
   const int p = inputs_.scenario.gpus;
   StepWork work = EmptyWork(p);
   work.micro_batches = 2;
   for (int m = 0; m < 2; ++m) {
-    StepWork part = ExpertParallel(HalfOfPlan(plan, m));
+    StepWork part = ExpertParallel(HalfOfPlan(plan, m), pass);
     for (Flow& f : part.dispatch) work.dispatch.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
     for (Flow& f : part.combine) work.combine.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
     for (int g = 0; g < p; ++g) {
@@ -264,10 +280,11 @@ StepWork StepBuilder::TwoMicroBatches(const RoutingPlan& plan) {
   return work;
 }
 
-StepWork StepBuilder::TensorParallel(const RoutingPlan& plan) {
+StepWork StepBuilder::TensorParallel(const RoutingPlan& plan, Pass pass) {
   const Scenario& s = inputs_.scenario;
   const int p = s.gpus;
   const int domain = DomainGpus(s, inputs_.topology);
+  const bool backward = pass == Pass::kBackward;
   const double dispatch_bytes = dispatch_wire_bytes_, combine_bytes = combine_wire_bytes_;
   StepWork work = EmptyWork(p);
   // Each GPU sends to and receives from every other GPU of its domain: one message each.
@@ -281,13 +298,12 @@ StepWork StepBuilder::TensorParallel(const RoutingPlan& plan) {
       domain_tokens += plan.source_tokens[g];
       for (const auto& [expert, tokens] : plan.gpu_expert_tokens[g]) rows.push_back(tokens);
     }
-    const double expert_s =
-        sliced_costs_.ExpertsS(rows) + sliced_costs_.SharedExpertsS(s.shared_experts, domain_tokens);
+    const double expert_s = ExpertSlotS(sliced_costs_, pass, rows, domain_tokens);
     for (int g = d0; g < d0 + domain; ++g) {
-      work.route_s[g] = costs_.RouteS(plan.source_tokens[g]);
+      const int64_t partials = static_cast<int64_t>(domain) * plan.source_tokens[g];  // summed in the reduce
+      work.route_s[g] = backward ? costs_.CombineS(partials, plan.source_tokens[g]) : costs_.RouteS(plan.source_tokens[g]);
       work.expert_s[g] = expert_s;
-      work.reduce_s[g] = costs_.CombineS(static_cast<int64_t>(domain) * plan.source_tokens[g],
-                                         plan.source_tokens[g]);
+      work.reduce_s[g] = ReduceSlotS(pass, partials, plan.source_tokens[g]);
       for (int h = d0; h < d0 + domain; ++h) {
         if (h == g) continue;
         work.dispatch.push_back({g, h, plan.source_tokens[g] * dispatch_bytes, false});

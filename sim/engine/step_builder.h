@@ -28,18 +28,41 @@ class StepBuilder {
   // layout does not have.
   explicit StepBuilder(const SimulationInputs& inputs);
 
-  // Step `step`'s work, with the faults active at that step applied.
-  StepWork Build(int step, const RoutingPlan& plan);
+  // Step `step`'s work for one pass of the layer, with the faults active at that step
+  // applied.
+  //
+  // The backward pass (training) has the forward's shape, each slot holding the gradient of
+  // the forward's task in the mirrored slot:
+  //   route     the weighted sum's gradient: the output gradient scaled into one copy per
+  //             expert (and the routing weights' gradients), priced as the forward's reduce,
+  //             which moves the same bytes
+  //   dispatch  the combine's gradients, from each token's GPU to its experts' GPUs: the
+  //             dispatch's flows, through the dispatch kernels in the dispatch's dtype (as
+  //             DeepSeek-V3 trains: these gradients in FP8 like its dispatch, both combines
+  //             in BF16; arXiv:2412.19437, section 3.3.2)
+  //   expert    the experts' input and weight gradients (CostModel::ExpertsBackwardS), after
+  //             the experts' forward again with workload.recompute
+  //   combine   the dispatch's gradients, back to the tokens' GPUs: the combine's flows
+  //   reduce    the copies' gradients summed per token (the forward's reduce again) and the
+  //             gate GEMM's input and weight gradients (twice the forward's route)
+  // Under tensor parallelism the gradient of the all-gather is a reduce-scatter and the other
+  // way round: again the forward's flows in the forward's slots.
+  StepWork Build(int step, const RoutingPlan& plan, Pass pass = Pass::kForward);
 
  private:
   // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
-  StepWork ExpertParallel(const RoutingPlan& plan);
+  StepWork ExpertParallel(const RoutingPlan& plan, Pass pass);
   // Two-batch overlap: the two halves of the plan as micro-batches 0 and 1.
-  StepWork TwoMicroBatches(const RoutingPlan& plan);
+  StepWork TwoMicroBatches(const RoutingPlan& plan, Pass pass);
   // Tensor parallelism inside each NVLink domain: the domain's tokens all-gathered, every
   // GPU computing its 1/D slice of every expert over all of them, the partial outputs
   // reduce-scattered back to the tokens' GPUs.
-  StepWork TensorParallel(const RoutingPlan& plan);
+  StepWork TensorParallel(const RoutingPlan& plan, Pass pass);
+  // The expert slot's time for `rows` (per expert) and `shared_tokens` through each shared
+  // expert, in `pass`, with `costs` (the whole experts, or under tensor parallelism a slice).
+  double ExpertSlotS(CostModel& costs, Pass pass, const std::vector<int64_t>& rows, int64_t shared_tokens) const;
+  // The reduce slot's time for a GPU's `returned` copies of its `tokens`, in `pass`.
+  double ReduceSlotS(Pass pass, int64_t returned, int64_t tokens);
 
   // Per GPU: the cost of one call in which it sends messages[g] messages.
   static CallCost CostOf(const CommModel& model, const std::vector<int64_t>& messages);
@@ -54,7 +77,7 @@ class StepBuilder {
   CostModel costs_;
   CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
   CommModel dispatch_model_, combine_model_;
-  double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire
+  double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire, either pass
   std::vector<std::vector<int>> fault_links_;  // per scenario fault: the links it slows
   // The step being built (ActivateFaults): its faults' links and fractions, the links
   // down (empty: none) and the GPUs whose NIC is down (empty: none).

@@ -2,9 +2,20 @@
 #include "sim/engine/step_work.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 namespace epsim {
+
+std::string SlotName(Pass pass, const std::string& slot) {
+  if (pass == Pass::kForward) return slot;
+  static const char* const kMirror[][2] = {
+      {"route", "reduce"}, {"dispatch", "combine"}, {"expert", "expert"}, {"combine", "dispatch"}, {"reduce", "route"}};
+  for (const auto& [from, to] : kMirror)
+    if (slot == from) return std::string(to) + " grad";
+  return slot + " grad";
+}
+
 std::vector<std::vector<int>> FlowsByMicroBatch(const std::vector<Flow>& flows, int micro_batches) {
   std::vector<std::vector<int>> members(micro_batches);
   for (int f = 0; f < static_cast<int>(flows.size()); ++f) members[flows[f].micro_batch].push_back(f);

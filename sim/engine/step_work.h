@@ -3,10 +3,23 @@
 #ifndef EPSIM_SIM_ENGINE_STEP_WORK_H_
 #define EPSIM_SIM_ENGINE_STEP_WORK_H_
 
+#include <string>
 #include <utility>
 #include <vector>
 
 namespace epsim {
+
+// Which pass of the MoE layer a replayed unit is. In training, the backward mirrors the
+// forward task for task (step_builder.h): its first all-to-all carries the combine's
+// gradients the way the dispatch went, its second the dispatch's gradients the way the
+// combine came back; StepWork and GpuTimeline keep the forward's names for its slots.
+enum class Pass { kForward, kBackward };
+inline const char* PassName(Pass pass) { return pass == Pass::kForward ? "forward" : "backward"; }
+// What one of StepWork's slots (route, dispatch, expert, combine, reduce) holds in `pass`:
+// itself in the forward; in the backward the gradient of the forward task it mirrors
+// ("reduce grad" in the route slot, "combine grad", "expert grad", "dispatch grad", and
+// "route grad" in the reduce slot).
+std::string SlotName(Pass pass, const std::string& slot);
 
 struct Flow {
   int src = 0;

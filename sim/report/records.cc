@@ -64,7 +64,8 @@ GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, 
   return r;
 }
 
-void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline) {
+void StepRecorder::Add(int step, Pass pass, const RoutingPlan& plan, const StepWork& work,
+                       const StepTimeline& timeline) {
   const int p = inputs_.scenario.gpus;
   std::vector<double> compute(p);
   std::vector<int64_t> unique_received(p, 0);
@@ -73,30 +74,54 @@ void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, 
     compute[g] = work.route_s[g] + work.expert_s[g] + work.reduce_s[g];
   }
   const std::vector<TimeLost> lost = AttributeTimeLost(layout_, work, timeline, compute);
-  StepRecord rec;
-  rec.step = step;
-  rec.step_time_s = timeline.step_time_s;
-  std::vector<double> stalls, gpu_tokens, dispatch_rates, combine_rates;
+  int critical_gpu = 0;
+  std::vector<double> gpu_tokens, dispatch_rates, combine_rates;
   for (int g = 0; g < p; ++g) {
     GpuStepRecord r = GpuRecord(step, g, plan, work, timeline, lost[g], compute[g]);
+    r.pass = pass;
     r.unique_tokens_received = unique_received[g];
-    stalls.push_back(r.stall_s);
     gpu_tokens.push_back(static_cast<double>(r.expert_tokens));
     dispatch_rates.push_back(r.dispatch_GBps);
     combine_rates.push_back(r.combine_GBps);
-    if (timeline.gpus[g].end >= timeline.gpus[rec.critical_gpu].end) rec.critical_gpu = g;
+    if (timeline.gpus[g].end >= timeline.gpus[critical_gpu].end) critical_gpu = g;
     result_.gpus.push_back(r);
   }
-  const GpuStepRecord& critical = result_.gpus[result_.gpus.size() - p + rec.critical_gpu];
-  rec.route_s = critical.route_s;
-  rec.dispatch_s = critical.dispatch_s;
-  rec.expert_s = critical.expert_s;
-  rec.combine_s = critical.combine_s;
+  const GpuStepRecord& critical = result_.gpus[result_.gpus.size() - p + critical_gpu];
+  const PassTimes times{timeline.step_time_s, critical.route_s, critical.dispatch_s, critical.expert_s,
+                        critical.combine_s};
+  for (LinkStepRecord link : LinkLoads(layout_, step, work, timeline)) {
+    link.pass = pass;
+    result_.links.push_back(link);
+  }
+  // Each GPU's stall over the step's passes recorded so far (the last p records per pass).
+  const size_t passes = pass == Pass::kBackward ? 2 : 1;
+  std::vector<double> stalls(p, 0.0);
+  for (size_t i = result_.gpus.size() - passes * p; i < result_.gpus.size(); ++i)
+    stalls[result_.gpus[i].gpu] += result_.gpus[i].stall_s;
+  auto set_stalls = [&stalls](StepRecord& rec) {
+    rec.stall_min_s = *std::min_element(stalls.begin(), stalls.end());
+    rec.stall_median_s = PercentileNearestRank(stalls, 50);
+    rec.stall_max_s = *std::max_element(stalls.begin(), stalls.end());
+  };
+  if (pass == Pass::kBackward) {  // the step's record exists: the backward joins it
+    StepRecord& rec = result_.steps.back();
+    rec.backward = times;
+    rec.backward_critical_gpu = critical_gpu;
+    rec.step_time_s += timeline.step_time_s;
+    set_stalls(rec);
+    return;
+  }
+  StepRecord rec;
+  rec.step = step;
+  rec.step_time_s = rec.forward_s = timeline.step_time_s;
+  rec.critical_gpu = critical_gpu;
+  rec.route_s = times.route_s;
+  rec.dispatch_s = times.dispatch_s;
+  rec.expert_s = times.expert_s;
+  rec.combine_s = times.combine_s;
   rec.dispatch_split = critical.dispatch_split;
   rec.combine_split = critical.combine_split;
-  rec.stall_min_s = *std::min_element(stalls.begin(), stalls.end());
-  rec.stall_median_s = PercentileNearestRank(stalls, 50);
-  rec.stall_max_s = *std::max_element(stalls.begin(), stalls.end());
+  set_stalls(rec);
   rec.token_skew = MaxOverMean(gpu_tokens);
   std::vector<double> expert_loads;  // routed load: kept + dropped
   for (int e = 0; e < inputs_.scenario.num_experts; ++e)
@@ -109,7 +134,6 @@ void StepRecorder::Add(int step, const RoutingPlan& plan, const StepWork& work, 
   result_.steps.push_back(rec);
   for (int e = 0; e < inputs_.scenario.num_experts; ++e)
     result_.experts.push_back({step, e, plan.expert_kept[e], plan.expert_dropped[e]});
-  for (const LinkStepRecord& link : LinkLoads(layout_, step, work, timeline)) result_.links.push_back(link);
 }
 
 std::vector<BusiestLink> StepRecorder::BusiestLinks() const {
@@ -142,7 +166,15 @@ std::vector<BusiestLink> StepRecorder::BusiestLinks() const {
 Summary Summarize(const SimulationResult& result, int num_gpus) {
   Summary sum;
   std::vector<double> times, route, dispatch, expert, combine, token_skew, expert_skew, drate, crate;
+  const double steps = static_cast<double>(result.steps.size());
   for (const StepRecord& r : result.steps) {
+    sum.forward_s += r.forward_s / steps;
+    for (auto [total, part] : {std::make_pair(&sum.backward.time_s, r.backward.time_s),
+                               std::make_pair(&sum.backward.route_s, r.backward.route_s),
+                               std::make_pair(&sum.backward.dispatch_s, r.backward.dispatch_s),
+                               std::make_pair(&sum.backward.expert_s, r.backward.expert_s),
+                               std::make_pair(&sum.backward.combine_s, r.backward.combine_s)})
+      *total += part / steps;
     times.push_back(r.step_time_s);
     route.push_back(r.route_s);
     dispatch.push_back(r.dispatch_s);
@@ -174,15 +206,17 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
       total->wait_s += split->wait_s / result.steps.size();
     }
   }
+  // Per GPU and step: in training both passes of each step add up.
+  const double gpu_steps = steps * num_gpus;
   for (const GpuStepRecord& r : result.gpus) {
-    sum.fixed_cost_s += r.fixed_cost_s / result.gpus.size();
-    sum.wait_peers_s += r.wait_peers_s / result.gpus.size();
-    sum.exposed_comm_s += r.exposed_comm_s / result.gpus.size();
-    sum.contention_s += r.contention_s / result.gpus.size();
+    sum.training = sum.training || r.pass == Pass::kBackward;
+    sum.fixed_cost_s += r.fixed_cost_s / gpu_steps;
+    sum.wait_peers_s += r.wait_peers_s / gpu_steps;
+    sum.exposed_comm_s += r.exposed_comm_s / gpu_steps;
+    sum.contention_s += r.contention_s / gpu_steps;
   }
   sum.dropped_fraction =
       sum.assignments > 0 ? static_cast<double>(sum.dropped_tokens) / sum.assignments : 0;
-  const double steps = static_cast<double>(result.steps.size());
   std::vector<double> gpu_stall(num_gpus, 0.0);
   for (const GpuStepRecord& r : result.gpus) gpu_stall[r.gpu] += r.stall_s / steps;
   sum.stall_min_s = *std::min_element(gpu_stall.begin(), gpu_stall.end());

@@ -20,10 +20,12 @@
 
 namespace epsim {
 
-// One GPU in one step. Durations in seconds.
+// One GPU in one pass of one step (in training a forward and a backward record per step,
+// whose slots step_work.h names). Durations in seconds.
 struct GpuStepRecord {
   int step = 0;
   int gpu = 0;
+  Pass pass = Pass::kForward;
   double route_s = 0;      // route + permute compute
   double dispatch_s = 0;   // route end to all dispatch traffic arrived
   double expert_s = 0;     // expert compute
@@ -50,12 +52,25 @@ struct GpuStepRecord {
   double combine_GBps = 0;
 };
 
+// One pass's time and its phases on its critical GPU (the GPU that finished last).
+struct PassTimes {
+  double time_s = 0;
+  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
+};
+
+// One step. In training the step is its forward and then its backward pass: step_time_s,
+// the stalls (per GPU, both passes summed) and the drops are the whole step's; the critical
+// GPU, the phases, the splits and the all-to-all rates are the forward's, and `backward`
+// holds the backward's.
 struct StepRecord {
   int step = 0;
   double step_time_s = 0;
   int critical_gpu = 0;    // the GPU that finished last
   double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;  // on that GPU
   PhaseSplit dispatch_split, combine_split;                          // on that GPU
+  double forward_s = 0;    // the forward pass (all of step_time_s without training)
+  PassTimes backward;      // zeros without training
+  int backward_critical_gpu = 0;
   double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;
   double token_skew = 0;   // max GPU expert-input tokens / mean
   double expert_skew = 0;  // max routed expert load (kept + dropped) / mean
@@ -82,7 +97,10 @@ struct Summary {
   double wait_peers_s = 0, fixed_cost_s = 0, exposed_comm_s = 0, contention_s = 0;  // mean over GPUs and steps
   PhaseSplit dispatch_split, combine_split;  // the critical GPU's, mean over steps
   double step_time_s = 0, step_time_p50_s = 0, step_time_p99_s = 0;
-  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
+  double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;  // the forward's
+  bool training = false;
+  double forward_s = 0;  // means over steps, as StepRecord has them
+  PassTimes backward;
   double stall_min_s = 0, stall_median_s = 0, stall_max_s = 0;  // per-GPU mean over steps
   double token_skew = 0, expert_skew = 0;                       // mean over steps
   int64_t dropped_tokens = 0, assignments = 0;
@@ -106,7 +124,8 @@ class StepRecorder {
  public:
   // Keeps references to `inputs` and `result`.
   StepRecorder(const SimulationInputs& inputs, SimulationResult& result);
-  void Add(int step, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline);
+  // Adds one pass of step `step`; a step's backward comes right after its forward.
+  void Add(int step, Pass pass, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline);
   // Per tier, the link with the most load over the recorded steps (names from the layout).
   std::vector<BusiestLink> BusiestLinks() const;
   const FabricLayout& layout() const { return layout_; }

@@ -99,7 +99,7 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
                 s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.expert_dtype),
                 NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype));
-  out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d steps, "
+  out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d %ssteps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
                 (std::string(s.drift_steps > 0 ? StrFormat(" (popularity redrawn every %d steps)", s.drift_steps) : "") +
@@ -107,7 +107,9 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                  (s.balance > 0 ? StrFormat(", balance %g", s.balance) : "") +
                  (s.burst_every > 0 ? StrFormat(", burst every %d steps (one expert +%g of assignments)", s.burst_every, s.burst_share) : "")).c_str(),
                 s.capacity_factor > 0 ? StrFormat("%g", s.capacity_factor).c_str() : "none (dropless)",
-                s.steps, static_cast<unsigned long long>(s.seed));
+                s.steps,
+                s.mode == Mode::kTraining ? (s.recompute ? "training (forward + backward, experts recomputed) " : "training (forward + backward) ") : "",
+                static_cast<unsigned long long>(s.seed));
   std::string placement = NameOf(PlacementPolicyNames(), s.placement);
   if (s.UsesEplb()) {
     placement += StrFormat(" (%d redundant experts, plan from the previous %d steps)",
@@ -128,8 +130,14 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
     for (const Fault& f : s.faults) faults += (faults.empty() ? "" : "; ") + DescribeFault(f);
     out += "# faults    : " + faults + " (the slowdown: epsim compare SCENARIO --vary fault=none,...)\n";
   }
-  out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
-         "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
+  if (s.mode == Mode::kTraining) {
+    out += "# time = forward + backward; phases and a2a of the forward pass, on its critical path (the\n"
+           "# backward's below); stall = time a GPU neither computes nor moves its own data, both passes;\n"
+           "# a2a = bytes a GPU sent to others / its phase time\n";
+  } else {
+    out += "# phases on the critical path (the GPU that finished last); stall = time a GPU neither\n"
+           "# computes nor moves its own data; a2a = bytes a GPU sent to others / its phase time\n";
+  }
   out += kHeader;
   for (const StepRecord& st : r.steps) {
     out += Row(std::to_string(st.step), st.step_time_s, st.route_s, st.dispatch_s, st.expert_s,
@@ -143,6 +151,15 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
              m.stall_median_s, m.stall_max_s, m.token_skew, m.expert_skew,
              static_cast<double>(m.dropped_tokens) / r.steps.size(), m.dropped_fraction,
              m.dispatch_GBps, m.combine_GBps);
+  if (m.training) {
+    const PassTimes& b = m.backward;
+    out += StrFormat("# training: forward %.3f + backward %.3f ms; backward on its critical path: %s %.3f, %s %.3f, "
+                     "%s %.3f, %s %.3f ms (means)\n",
+                     m.forward_s * 1e3, b.time_s * 1e3, SlotName(Pass::kBackward, "route").c_str(), b.route_s * 1e3,
+                     SlotName(Pass::kBackward, "dispatch").c_str(), b.dispatch_s * 1e3,
+                     SlotName(Pass::kBackward, "expert").c_str(), b.expert_s * 1e3,
+                     SlotName(Pass::kBackward, "combine").c_str(), b.combine_s * 1e3);
+  }
   out += StrFormat("# per GPU and step, besides compute: waiting for peers %.3f ms, fixed and per-message costs %.3f ms, exposed "
                    "communication %.3f ms, contention %.3f ms (means)\n",
                    m.wait_peers_s * 1e3, m.fixed_cost_s * 1e3, m.exposed_comm_s * 1e3, m.contention_s * 1e3);

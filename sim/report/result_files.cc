@@ -40,12 +40,22 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   str("topology_file", DisplayPath(in.topology.source_file));
   str("profile_file", DisplayPath(in.profile.file));
   str("profile_source", in.profile.source);
+  str("mode", NameOf(ModeNames(), s.mode));
   num("step_time_s", m.step_time_s);
   num("step_time_p50_s", m.step_time_p50_s);
   num("step_time_p99_s", m.step_time_p99_s);
-  j += "  \"phases_s\": {\"route\": " + JsonNumber(m.route_s) + ", \"dispatch\": " +
-       JsonNumber(m.dispatch_s) + ", \"expert\": " + JsonNumber(m.expert_s) +
-       ", \"combine\": " + JsonNumber(m.combine_s) + "},\n";
+  // The forward pass's phases; in training the backward's as well, in the slots of
+  // step_work.h (what each gradient mirrors).
+  auto phases = [](const PassTimes& p) {
+    return "{\"route\": " + JsonNumber(p.route_s) + ", \"dispatch\": " + JsonNumber(p.dispatch_s) +
+           ", \"expert\": " + JsonNumber(p.expert_s) + ", \"combine\": " + JsonNumber(p.combine_s) + "}";
+  };
+  j += "  \"phases_s\": " + phases({m.forward_s, m.route_s, m.dispatch_s, m.expert_s, m.combine_s}) + ",\n";
+  if (m.training) {
+    num("forward_s", m.forward_s);
+    num("backward_s", m.backward.time_s);
+    j += "  \"backward_phases_s\": " + phases(m.backward) + ",\n";
+  }
   j += "  \"stall_s\": {\"min\": " + JsonNumber(m.stall_min_s) + ", \"median\": " +
        JsonNumber(m.stall_median_s) + ", \"max\": " + JsonNumber(m.stall_max_s) + "},\n";
   num("token_skew", m.token_skew);
@@ -91,14 +101,18 @@ std::string StepsCsv(const SimulationResult& r) {
       "step,step_time_s,critical_gpu,route_s,dispatch_s,expert_s,combine_s,stall_min_s,"
       "stall_median_s,stall_max_s,token_skew,expert_skew,assignments,dropped_tokens,"
       "dispatch_GBps_per_gpu,combine_GBps_per_gpu,dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,"
-      "combine_fixed_s,combine_link_s,combine_wait_s\n";
+      "combine_fixed_s,combine_link_s,combine_wait_s,forward_s,backward_s,backward_critical_gpu,"
+      "backward_route_s,backward_dispatch_s,backward_expert_s,backward_combine_s\n";
   for (const StepRecord& s : r.steps) {
-    csv += StrFormat("%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%.9g,%.9g,%s\n",
+    csv += StrFormat("%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%.9g,%.9g,%s,%.9g,%.9g,%d,"
+                     "%.9g,%.9g,%.9g,%.9g\n",
                      s.step, s.step_time_s, s.critical_gpu, s.route_s, s.dispatch_s, s.expert_s,
                      s.combine_s, s.stall_min_s, s.stall_median_s, s.stall_max_s, s.token_skew,
                      s.expert_skew, static_cast<long long>(s.assignments),
                      static_cast<long long>(s.dropped), s.dispatch_GBps, s.combine_GBps,
-                     SplitColumns(s.dispatch_split, s.combine_split).c_str());
+                     SplitColumns(s.dispatch_split, s.combine_split).c_str(), s.forward_s, s.backward.time_s,
+                     s.backward_critical_gpu, s.backward.route_s, s.backward.dispatch_s, s.backward.expert_s,
+                     s.backward.combine_s);
   }
   return csv;
 }
@@ -109,9 +123,9 @@ std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
       "wait_peers_s,fixed_cost_s,exposed_comm_s,contention_s,"
       "expert_tokens,dropped_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
       "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps,"
-      "dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,combine_fixed_s,combine_link_s,combine_wait_s\n";
+      "dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,combine_fixed_s,combine_link_s,combine_wait_s,pass\n";
   for (const GpuStepRecord& g : r.gpus) {
-    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g,%s\n",
+    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g,%s,%s\n",
                   g.step, g.gpu, in.topology.NodeOf(g.gpu), g.route_s, g.dispatch_s, g.expert_s,
                   g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s, g.wait_peers_s, g.fixed_cost_s,
                   g.exposed_comm_s, g.contention_s,
@@ -120,7 +134,8 @@ std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
                   static_cast<long long>(g.unique_tokens_received),
                   static_cast<long long>(g.node_tokens_sent), g.dispatch_sent_bytes,
                   g.dispatch_recv_bytes, g.combine_sent_bytes, g.combine_recv_bytes,
-                  g.dispatch_GBps, g.combine_GBps, SplitColumns(g.dispatch_split, g.combine_split).c_str());
+                  g.dispatch_GBps, g.combine_GBps, SplitColumns(g.dispatch_split, g.combine_split).c_str(),
+                  PassName(g.pass));
   }
   return csv;
 }
@@ -136,10 +151,11 @@ std::string ExpertsCsv(const SimulationResult& r) {
 
 std::string LinksCsv(const SimulationInputs& in, const SimulationResult& r) {
   const FabricLayout layout(in.topology, in.scenario.gpus, SmBudgetOf(in));
-  std::string csv = "step,link,tier,capacity_Bps,bytes,load_s,busy_s,peak_flows\n";
+  std::string csv = "step,link,tier,capacity_Bps,bytes,load_s,busy_s,peak_flows,pass\n";
   for (const LinkStepRecord& l : r.links) {
-    csv += StrFormat("%d,%s,%s,%.9g,%.0f,%.9g,%.9g,%d\n", l.step, layout.LinkName(l.link).c_str(),
-                     layout.LinkTier(l.link), l.capacity_Bps, l.bytes, l.load_s, l.busy_s, l.peak_flows);
+    csv += StrFormat("%d,%s,%s,%.9g,%.0f,%.9g,%.9g,%d,%s\n", l.step, layout.LinkName(l.link).c_str(),
+                     layout.LinkTier(l.link), l.capacity_Bps, l.bytes, l.load_s, l.busy_s, l.peak_flows,
+                     PassName(l.pass));
   }
   return csv;
 }

@@ -55,14 +55,14 @@ void TraceWriter::CommSlice(int gpu, const std::string& name, double start_s, do
              ",\"ts\":" + Us(offset_s_ + start_s) + ",\"dur\":" + Us(end_s - start_s) + "},\n";
 }
 
-void TraceWriter::Flows(int step, const char* phase, const std::vector<Flow>& flows,
+void TraceWriter::Flows(int step, const std::string& phase, const std::vector<Flow>& flows,
                         const std::vector<double>& start, const std::vector<double>& end) {
   for (size_t f = 0; f < flows.size() && f < start.size(); ++f) {
     const std::string common = "\"cat\":" + JsonString(phase) + ",\"id\":" +
                                std::to_string(next_flow_id_++) + ",\"pid\":" +
                                std::to_string(topology_.NodeOf(flows[f].src)) + ",\"tid\":" +
                                std::to_string(flows[f].src);
-    const std::string name = JsonString(std::string(phase) + " to gpu " + std::to_string(flows[f].dst));
+    const std::string name = JsonString(phase + " to gpu " + std::to_string(flows[f].dst));
     events_ += "{\"name\":" + name + ",\"ph\":\"b\"," + common + ",\"ts\":" +
                Us(offset_s_ + start[f]) + ",\"args\":{\"step\":" + std::to_string(step) +
                ",\"dst_gpu\":" + std::to_string(flows[f].dst) + ",\"bytes\":" +
@@ -72,7 +72,9 @@ void TraceWriter::Flows(int step, const char* phase, const std::vector<Flow>& fl
   }
 }
 
-void TraceWriter::AddStep(int step, const StepWork& work, const StepTimeline& t) {
+void TraceWriter::AddStep(int step, Pass pass, const StepWork& work, const StepTimeline& t) {
+  auto name = [pass](const char* slot) { return SlotName(pass, slot); };
+  const std::string step_name = "step " + std::to_string(step) + (pass == Pass::kBackward ? " backward" : "");
   // First flow start per GPU and phase: before it, the GPU waited for its peers to enter.
   auto first_starts = [&](const std::vector<Flow>& flows, const std::vector<double>& start) {
     std::vector<double> first(num_gpus_, std::numeric_limits<double>::infinity());
@@ -89,24 +91,24 @@ void TraceWriter::AddStep(int step, const StepWork& work, const StepTimeline& t)
   for (int g = 0; g < num_gpus_; ++g) {
     const GpuTimeline& x = t.gpus[g];
     if (!x.tasks.empty()) {  // micro-batches: compute on the GPU's row, all-to-alls on its comm row
-      Slice(g, "step " + std::to_string(step), 0, t.step_time_s);
+      Slice(g, step_name, 0, t.step_time_s);
       for (const TaskSpan& task : x.tasks) {
-        const std::string name = std::string(task.name) + " " + std::to_string(task.micro_batch);
+        const std::string task_name = name(task.name) + " " + std::to_string(task.micro_batch);
         if (task.communication)
-          CommSlice(g, name, task.start, task.end);
+          CommSlice(g, task_name, task.start, task.end);
         else
-          Slice(g, name, task.start, task.end);
+          Slice(g, task_name, task.start, task.end);
       }
       continue;
     }
-    Slice(g, "step " + std::to_string(step), 0, t.step_time_s);
-    Slice(g, "route", 0, x.route_end);
-    Slice(g, "dispatch", x.route_end, x.dispatch_end,
+    Slice(g, step_name, 0, t.step_time_s);
+    Slice(g, name("route"), 0, x.route_end);
+    Slice(g, name("dispatch"), x.route_end, x.dispatch_end,
           "\"sent_bytes\":" + JsonNumber(x.dispatch_sent_bytes) +
               ",\"recv_bytes\":" + JsonNumber(x.dispatch_recv_bytes));
     // Before a call's first flow: waiting (for peers, or the call's barrier), then the
     // call's own costs, which end where the first flow starts (as the attribution has it).
-    auto before_first_flow = [&](double enter, double first, double leave, double overhead, const char* why) {
+    auto before_first_flow = [&](double enter, double first, double leave, double overhead, const std::string& why) {
       if (!(first > enter && first <= leave)) return;
       const double costs_start = std::max(enter, first - overhead);
       if (costs_start > enter) Slice(g, "wait", enter, costs_start, why);
@@ -114,23 +116,24 @@ void TraceWriter::AddStep(int step, const StepWork& work, const StepTimeline& t)
         Slice(g, "call costs", costs_start, first, "\"what\":\"the call's fixed and per-message costs\"");
     };
     before_first_flow(x.route_end, dispatch_first[g], x.dispatch_end, work.DispatchCost(0).OverheadS(g),
-                      "\"reason\":\"peers still routing, or the call's barrier: no dispatch flow can start\"");
-    Slice(g, "expert", x.dispatch_end, x.expert_end);
-    Slice(g, "combine", x.expert_end, x.combine_end,
+                      "\"reason\":\"peers still in " + name("route") + ", or the call's barrier: no " + name("dispatch") +
+                          " flow can start\"");
+    Slice(g, name("expert"), x.dispatch_end, x.expert_end);
+    Slice(g, name("combine"), x.expert_end, x.combine_end,
           "\"sent_bytes\":" + JsonNumber(x.combine_sent_bytes) +
               ",\"recv_bytes\":" + JsonNumber(x.combine_recv_bytes));
     before_first_flow(x.expert_end, combine_first[g], x.combine_end, work.CombineCost(0).OverheadS(g),
-                      "\"reason\":\"peers still computing experts, or the call's barrier: no combine flow can "
-                      "start\"");
-    Slice(g, "reduce", x.combine_end, x.end);
+                      "\"reason\":\"peers still in " + name("expert") + ", or the call's barrier: no " + name("combine") +
+                          " flow can start\"");
+    Slice(g, name("reduce"), x.combine_end, x.end);
     if (t.step_time_s > x.end) {
       Slice(g, "wait", x.end, t.step_time_s,
             "\"reason\":\"step done here; waiting for the slowest GPU\",\"slowest_gpu\":" +
                 std::to_string(slowest));
     }
   }
-  Flows(step, "dispatch", work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end);
-  Flows(step, "combine", work.combine, t.combine_flow_start, t.combine_flow_end);
+  Flows(step, name("dispatch"), work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end);
+  Flows(step, name("combine"), work.combine, t.combine_flow_start, t.combine_flow_end);
   offset_s_ += t.step_time_s;
 }
 

@@ -22,8 +22,8 @@ namespace epsim {
 class TraceWriter {
  public:
   explicit TraceWriter(const Topology& topology, int num_gpus);
-  // Appends one finished step; steps must come in order.
-  void AddStep(int step, const StepWork& work, const StepTimeline& timeline);
+  // Appends one finished pass of a step (step_work.h names its slots); passes come in order.
+  void AddStep(int step, Pass pass, const StepWork& work, const StepTimeline& timeline);
   // The whole trace as JSON text.
   std::string Json() const;
 
@@ -31,7 +31,7 @@ class TraceWriter {
   void Slice(int gpu, const std::string& name, double start_s, double end_s,
              const std::string& args = "");
   void CommSlice(int gpu, const std::string& name, double start_s, double end_s);
-  void Flows(int step, const char* phase, const std::vector<Flow>& flows,
+  void Flows(int step, const std::string& phase, const std::vector<Flow>& flows,
              const std::vector<double>& start, const std::vector<double>& end);
 
   Topology topology_;

@@ -57,11 +57,20 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   StepBuilder builder(in);
   SimulationResult result;
   StepRecorder recorder(in, result);
+  // A replay unit per pass: each step's forward, and in training its backward after it, on
+  // the same routing.
+  const int passes = in.scenario.mode == Mode::kTraining ? 2 : 1;
+  auto pass_of = [passes](int unit) { return unit % passes == 0 ? Pass::kForward : Pass::kBackward; };
   const EngineRun run = RunSteps(
-      in, [&](int step) { return builder.Build(step, routing.Next(step)); },
-      [&](int step, const StepWork& work, const StepTimeline& timeline) {
-        if (trace != nullptr) trace->AddStep(step, work, timeline);
-        recorder.Add(step, routing.plan(), work, timeline);
+      in, in.scenario.steps * passes,
+      [&](int unit) {
+        const int step = unit / passes;
+        const Pass pass = pass_of(unit);
+        return builder.Build(step, pass == Pass::kForward ? routing.Next(step) : routing.plan(), pass);
+      },
+      [&](int unit, const StepWork& work, const StepTimeline& timeline) {
+        if (trace != nullptr) trace->AddStep(unit / passes, pass_of(unit), work, timeline);
+        recorder.Add(unit / passes, pass_of(unit), routing.plan(), work, timeline);
       });
   result.engine = NameOf(EngineNames(), run.engine);
   result.network_model = run.description;

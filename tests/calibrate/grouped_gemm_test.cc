@@ -56,6 +56,24 @@ TEST(GroupedGemmTest, WorkCountsUsefulFlopsAndEachExpertsWeightsOnce) {
   EXPECT_EQ(down.k, 2048);
 }
 
+// Training's backward: the input gradients of down (N = F, K = H) and gate/up (N = H,
+// K = 2F) over the forward's rows have the forward's 6 M H F FLOPs; with the weight
+// gradients (the forward's FLOPs again) the backward is twice the forward.
+TEST(GroupedGemmTest, InputGradientsHaveTheForwardsFlops) {
+  const std::vector<int64_t> rows = {3, 0, 5};
+  const double h = 7168, f = 2048;
+  const GroupedGemm down = DownInputGradGemm(rows, h, f, GemmDtype::kBf16);
+  const GroupedGemm up = GateUpInputGradGemm(rows, h, f, GemmDtype::kBf16);
+  EXPECT_EQ(down.n, f);
+  EXPECT_EQ(down.k, h);
+  EXPECT_EQ(up.n, h);
+  EXPECT_EQ(up.k, 2 * f);
+  const double forward = GroupedGemmWork(GateUpGemm(rows, h, f, GemmDtype::kBf16)).flops +
+                         GroupedGemmWork(DownGemm(rows, h, f, GemmDtype::kBf16)).flops;
+  EXPECT_DOUBLE_EQ(forward, 6.0 * 8 * h * f);
+  EXPECT_DOUBLE_EQ(GroupedGemmWork(down).flops + GroupedGemmWork(up).flops, 6.0 * 8 * h * f);
+}
+
 TEST(GroupedGemmTest, ComputeIsWholeTilesInWaves) {
   OpModel m = Model();
   m.mem_rate_Bps = 1e30;  // compute alone

@@ -185,55 +185,54 @@ TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
 // fixed and per-message costs, moving data and waiting (both engines, with DeepEP's
 // barrier and SMs too).
 TEST(CliTest, TimeLostAddsUpToTheStep) {
-  for (const char* engine : {"simgrid", "analytic", "analytic --a2a hierarchical --comm-sms 4"}) {
-    const std::string dir = ::testing::TempDir() + "/attr_" + std::string(engine).substr(0, 8) +
-                            std::to_string(std::string(engine).size());
+  // In training each GPU has a record per pass, whose time adds up to that pass's; the two
+  // passes add up to the step.
+  for (const char* engine : {"simgrid", "analytic", "analytic --a2a hierarchical --comm-sms 4",
+                             "analytic --mode training", "simgrid --mode training --overlap two-batch"}) {
+    const std::string dir = ::testing::TempDir() + "/attr_" + std::to_string(std::hash<std::string>()(engine));
     CliRun r = Epsim(std::string(kSmall) + " --routing zipf:1 --engine " + engine + " --out " + dir);
     ASSERT_EQ(r.exit_status, 0) << r.err;
-    std::map<int, double> step_time;
-    {
-      std::ifstream steps(dir + "/steps.csv");
-      std::string line;
-      std::getline(steps, line);
-      while (std::getline(steps, line)) {
-        int step;
-        double t;
-        ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lf", &step, &t), 2);
-        step_time[step] = t;
-      }
+    const bool training = std::string(engine).find("training") != std::string::npos;
+    const std::vector<double> step_time = CsvColumn(dir + "/steps.csv", "step_time_s");
+    const std::vector<double> forward = CsvColumn(dir + "/steps.csv", "forward_s");
+    const std::vector<double> backward = CsvColumn(dir + "/steps.csv", "backward_s");
+    ASSERT_EQ(step_time.size(), 2u);
+    for (size_t i = 0; i < step_time.size(); ++i) {
+      EXPECT_NEAR(step_time[i], forward[i] + backward[i], 1e-8 * step_time[i]) << engine;  // 9 digits
+      EXPECT_EQ(backward[i] > 0, training) << engine;
     }
-    std::ifstream gpus(dir + "/gpus.csv");
-    std::string header;
-    std::getline(gpus, header);
-    std::vector<std::string> names;
-    {
-      std::stringstream hs(header);
-      for (std::string cell; std::getline(hs, cell, ',');) names.push_back(cell);
-    }
-    auto col = [&](const char* name) {
-      return static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin());
-    };
-    int rows = 0;
-    for (std::string line; std::getline(gpus, line); ++rows) {
-      std::vector<double> v;
-      std::stringstream ls(line);
-      for (std::string cell; std::getline(ls, cell, ',');) v.push_back(std::stod(cell));
-      const double total = v[col("compute_s")] + v[col("wait_peers_s")] + v[col("fixed_cost_s")] +
-                           v[col("exposed_comm_s")] + v[col("contention_s")];
-      const double step = step_time[static_cast<int>(v[col("step")])];
+    const std::string gpus = dir + "/gpus.csv";
+    const std::vector<std::string> pass = epsim::testing::CsvTextColumn(gpus, "pass");
+    const std::vector<double> step = CsvColumn(gpus, "step");
+    std::map<std::string, std::vector<double>> cols;
+    for (const char* name : {"compute_s", "wait_peers_s", "fixed_cost_s", "exposed_comm_s", "contention_s", "route_s",
+                             "expert_s", "dispatch_s", "combine_s"})
+      cols[name] = CsvColumn(gpus, name);
+    for (const std::string phase : {"dispatch", "combine"})
+      for (const char* part : {"_fixed_s", "_link_s", "_wait_s"}) cols[phase + part] = CsvColumn(gpus, phase + part);
+    auto col = [&](const std::string& name) -> const std::vector<double>& { return cols.at(name); };
+    const std::vector<double>&compute = col("compute_s"), &wait = col("wait_peers_s"), &fixed = col("fixed_cost_s"),
+                              &exposed = col("exposed_comm_s"), &contention = col("contention_s"),
+                              &route = col("route_s"), &expert = col("expert_s");
+    ASSERT_EQ(pass.size(), (training ? 4u : 2u) * 16);
+    for (size_t row = 0; row < pass.size(); ++row) {
+      ASSERT_TRUE(pass[row] == "forward" || (training && pass[row] == "backward")) << pass[row];
+      const size_t s = static_cast<size_t>(step[row]);
+      const double pass_time = pass[row] == "forward" ? forward[s] : backward[s];
       // Up to SimGrid's timing precision (flows completed within surf/precision of each other).
-      EXPECT_NEAR(total, step, 1e-4 * step) << engine << " row " << rows;
+      const double total = compute[row] + wait[row] + fixed[row] + exposed[row] + contention[row];
+      EXPECT_NEAR(total, pass_time, 1e-4 * pass_time) << engine << " row " << row;
+      if (std::string(engine).find("two-batch") != std::string::npos) continue;  // phases overlap
       // The combine phase (combine_s) ends with the GPU's reduce: compute besides route and
       // expert.
-      const double reduce = v[col("compute_s")] - v[col("route_s")] - v[col("expert_s")];
+      const double reduce = compute[row] - route[row] - expert[row];
       for (const std::string phase : {"dispatch", "combine"}) {
-        const double parts = v[col((phase + "_fixed_s").c_str())] + v[col((phase + "_link_s").c_str())] +
-                             v[col((phase + "_wait_s").c_str())] + (phase == "combine" ? reduce : 0);
-        EXPECT_NEAR(parts, v[col((phase + "_s").c_str())], 1e-4 * v[col((phase + "_s").c_str())] + 1e-12)
-            << engine << " row " << rows << " " << phase;
+        const double parts = col(phase + "_fixed_s")[row] + col(phase + "_link_s")[row] +
+                             col(phase + "_wait_s")[row] + (phase == "combine" ? reduce : 0);
+        const double whole = col(phase + "_s")[row];
+        EXPECT_NEAR(parts, whole, 1e-4 * whole + 1e-12) << engine << " row " << row << " " << phase;
       }
     }
-    EXPECT_EQ(rows, 2 * 16);
   }
 }
 

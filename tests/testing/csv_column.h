@@ -24,6 +24,17 @@ inline std::vector<double> CsvColumn(const std::string& path, const std::string&
   return values;
 }
 
+// The same as text (for columns such as gpus.csv's pass).
+inline std::vector<std::string> CsvTextColumn(const std::string& path, const std::string& name) {
+  std::string text;
+  if (!ReadFileIfPresent(path, &text)) throw std::runtime_error(path + ": cannot read");
+  const CsvTable table = ParseCsv(text, path);
+  const size_t column = table.Column(name);
+  std::vector<std::string> values;
+  for (const std::vector<std::string>& row : table.rows) values.push_back(row.at(column));
+  return values;
+}
+
 }  // namespace epsim::testing
 
 #endif  // EPSIM_TESTS_TESTING_CSV_COLUMN_H_
