@@ -73,6 +73,8 @@ void CheckScenarioFields(const Scenario& s) {
   }
   if (s.pxn && (s.a2a != A2aAlgorithm::kDirect || s.parallelism != Parallelism::kExpert))
     throw FieldError(s, "strategy.pxn", "relays the direct all-to-all (strategy.a2a direct, expert parallelism)");
+  if (s.overlap == Overlap::kForwardBackward && s.mode != Mode::kTraining)
+    throw FieldError(s, "strategy.overlap", "puts a forward beside a backward: needs workload.mode training");
   if (s.recompute && s.mode != Mode::kTraining)
     throw FieldError(s, "workload.recompute", "recomputes the experts' forward in the backward: needs workload.mode training");
   if (s.overlap == Overlap::kTwoBatch && s.tokens_per_gpu < 2)
@@ -239,8 +241,8 @@ void CheckScenarioOnInputs(const SimulationInputs& in) {
   }
   if (s.parallelism == Parallelism::kTensor && s.gpus > domain && s.gpus % domain != 0)
     throw FieldError(s, "strategy.parallelism", whole_domains);
-  if (s.overlap == Overlap::kTwoBatch && s.parallelism == Parallelism::kTensor)
-    throw FieldError(s, "strategy.overlap", "two-batch overlap is modelled for expert parallelism, not strategy.parallelism tp");
+  if (s.overlap != Overlap::kNone && s.parallelism == Parallelism::kTensor)
+    throw FieldError(s, "strategy.overlap", "overlap is modelled for expert parallelism, not strategy.parallelism tp");
   if (s.a2a == A2aAlgorithm::kHierarchical && s.gpus > domain && s.gpus % domain != 0)
     throw FieldError(s, "strategy.a2a", whole_domains);
   if (s.a2a == A2aAlgorithm::kRdmaOnly && t.scale_out.nics_per_node == 0)

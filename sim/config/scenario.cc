@@ -46,7 +46,8 @@ const EnumTable<DropPolicy>& DropPolicyNames() {
   return kNames;
 }
 const EnumTable<Overlap>& OverlapNames() {
-  static const EnumTable<Overlap> kNames = {{Overlap::kNone, "none"}, {Overlap::kTwoBatch, "two-batch"}};
+  static const EnumTable<Overlap> kNames = {{Overlap::kNone, "none"}, {Overlap::kTwoBatch, "two-batch"},
+                                            {Overlap::kForwardBackward, "forward-backward"}};
   return kNames;
 }
 const EnumTable<Mode>& ModeNames() {

@@ -34,7 +34,7 @@ enum class Parallelism { kExpert, kTensor };
 enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical };
 // Which assignments an expert over capacity drops.
 enum class DropPolicy { kPosition, kScore };
-enum class Overlap { kNone, kTwoBatch };
+enum class Overlap { kNone, kTwoBatch, kForwardBackward };
 // What a step is: the MoE layer's forward pass, or its forward and backward (training).
 enum class Mode { kForward, kTraining };
 // How a run is replayed: SimGrid's max-min flows (the reference), the fast path, or auto:
@@ -51,7 +51,7 @@ const EnumTable<CommImpl>& CommImplNames();                // auto, nccl, deepep
 const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
 const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
-const EnumTable<Overlap>& OverlapNames();                  // none, two-batch
+const EnumTable<Overlap>& OverlapNames();                  // none, two-batch, forward-backward
 const EnumTable<Mode>& ModeNames();                        // forward, training
 const EnumTable<Engine>& EngineNames();                    // auto, simgrid, analytic
 const EnumTable<Sharing>& SharingNames();                  // auto, max-min, processor-sharing
@@ -114,7 +114,9 @@ struct Scenario {
   int rebalance_interval = 0;
   // two-batch: the step's tokens split into two micro-batches on a compute stream and a
   // communication stream per GPU, so that one micro-batch's expert compute runs while the
-  // other's dispatch or combine moves
+  // other's dispatch or combine moves; forward-backward (training): the step's forward beside
+  // a backward, as two micro-batches on those streams (DualPipe's overlapped chunks), so
+  // that one pass computes while the other communicates
   Overlap overlap = Overlap::kNone;
   Engine engine = Engine::kAuto;
   Sharing sharing = Sharing::kAuto;  // the fast path's; SimGrid is always max-min

@@ -185,9 +185,16 @@ CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>&
 
 StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass) {
   ActivateFaults(step);
-  StepWork work = inputs_.scenario.parallelism == Parallelism::kTensor ? TensorParallel(plan, pass)
-                  : inputs_.scenario.overlap == Overlap::kTwoBatch     ? TwoMicroBatches(plan, pass)
-                                                                       : ExpertParallel(plan, pass);
+  StepWork work;
+  if (pass == Pass::kBoth) {
+    work = MicroBatches({ExpertParallel(plan, Pass::kForward), ExpertParallel(plan, Pass::kBackward)});
+  } else if (inputs_.scenario.parallelism == Parallelism::kTensor) {
+    work = TensorParallel(plan, pass);
+  } else if (inputs_.scenario.overlap == Overlap::kTwoBatch) {
+    work = MicroBatches({ExpertParallel(HalfOfPlan(plan, 0), pass), ExpertParallel(HalfOfPlan(plan, 1), pass)});
+  } else {
+    work = ExpertParallel(plan, pass);
+  }
   ApplyFaults(work);
   return work;
 }
@@ -258,12 +265,12 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan, Pass pass) {
   return work;
 }
 
-StepWork StepBuilder::TwoMicroBatches(const RoutingPlan& plan, Pass pass) {
-  const int p = inputs_.scenario.gpus;
+StepWork StepBuilder::MicroBatches(std::vector<StepWork> parts) {
+  const int p = static_cast<int>(parts[0].route_s.size());
   StepWork work = EmptyWork(p);
-  work.micro_batches = 2;
-  for (int m = 0; m < 2; ++m) {
-    StepWork part = ExpertParallel(HalfOfPlan(plan, m), pass);
+  work.micro_batches = static_cast<int>(parts.size());
+  for (int m = 0; m < work.micro_batches; ++m) {
+    StepWork& part = parts[m];
     for (Flow& f : part.dispatch) work.dispatch.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
     for (Flow& f : part.combine) work.combine.push_back({f.src, f.dst, f.bytes, f.via_fabric, m});
     for (int g = 0; g < p; ++g) {

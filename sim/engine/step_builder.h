@@ -47,13 +47,19 @@ class StepBuilder {
   //             gate GEMM's input and weight gradients (twice the forward's route)
   // Under tensor parallelism the gradient of the all-gather is a reduce-scatter and the other
   // way round: again the forward's flows in the forward's slots.
+  //
+  // Pass::kBoth (overlap forward-backward): the forward of the step's tokens as micro-batch 0
+  // and a backward of as many tokens as micro-batch 1, as in DualPipe's overlapped chunks,
+  // where the backward beside a forward is an earlier micro-batch's; here it has the same
+  // step's routing.
   StepWork Build(int step, const RoutingPlan& plan, Pass pass = Pass::kForward);
 
  private:
   // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
   StepWork ExpertParallel(const RoutingPlan& plan, Pass pass);
-  // Two-batch overlap: the two halves of the plan as micro-batches 0 and 1.
-  StepWork TwoMicroBatches(const RoutingPlan& plan, Pass pass);
+  // Micro-batches 0, 1, ... from one-micro-batch parts: two-batch overlap (the two halves of
+  // the plan, one pass) or forward beside backward (the whole plan, both passes).
+  static StepWork MicroBatches(std::vector<StepWork> parts);
   // Tensor parallelism inside each NVLink domain: the domain's tokens all-gathered, every
   // GPU computing its 1/D slice of every expert over all of them, the partial outputs
   // reduce-scattered back to the tokens' GPUs.

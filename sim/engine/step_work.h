@@ -13,8 +13,16 @@ namespace epsim {
 // forward task for task (step_builder.h): its first all-to-all carries the combine's
 // gradients the way the dispatch went, its second the dispatch's gradients the way the
 // combine came back; StepWork and GpuTimeline keep the forward's names for its slots.
-enum class Pass { kForward, kBackward };
-inline const char* PassName(Pass pass) { return pass == Pass::kForward ? "forward" : "backward"; }
+// kBoth: the forward as micro-batch 0 beside the backward as micro-batch 1 (overlap
+// forward-backward).
+enum class Pass { kForward, kBackward, kBoth };
+inline const char* PassName(Pass pass) {
+  return pass == Pass::kForward ? "forward" : pass == Pass::kBackward ? "backward" : "forward+backward";
+}
+// The pass micro-batch m of a `unit` belongs to.
+inline Pass MicroBatchPass(Pass unit, int m) {
+  return unit != Pass::kBoth ? unit : m == 0 ? Pass::kForward : Pass::kBackward;
+}
 // What one of StepWork's slots (route, dispatch, expert, combine, reduce) holds in `pass`:
 // itself in the forward; in the backward the gradient of the forward task it mirrors
 // ("reduce grad" in the route slot, "combine grad", "expert grad", "dispatch grad", and

@@ -114,6 +114,15 @@ void StepRecorder::Add(int step, Pass pass, const RoutingPlan& plan, const StepW
   StepRecord rec;
   rec.step = step;
   rec.step_time_s = rec.forward_s = timeline.step_time_s;
+  if (pass == Pass::kBoth) {  // one replay: when each pass's last task ended
+    rec.forward_s = 0;
+    for (const GpuTimeline& gpu : timeline.gpus) {
+      for (const TaskSpan& task : gpu.tasks) {
+        double& end = MicroBatchPass(pass, task.micro_batch) == Pass::kForward ? rec.forward_s : rec.backward.time_s;
+        end = std::max(end, task.end);
+      }
+    }
+  }
   rec.critical_gpu = critical_gpu;
   rec.route_s = times.route_s;
   rec.dispatch_s = times.dispatch_s;
@@ -209,7 +218,7 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
   // Per GPU and step: in training both passes of each step add up.
   const double gpu_steps = steps * num_gpus;
   for (const GpuStepRecord& r : result.gpus) {
-    sum.training = sum.training || r.pass == Pass::kBackward;
+    sum.training = sum.training || r.pass != Pass::kForward;
     sum.fixed_cost_s += r.fixed_cost_s / gpu_steps;
     sum.wait_peers_s += r.wait_peers_s / gpu_steps;
     sum.exposed_comm_s += r.exposed_comm_s / gpu_steps;

@@ -61,7 +61,9 @@ struct PassTimes {
 // One step. In training the step is its forward and then its backward pass: step_time_s,
 // the stalls (per GPU, both passes summed) and the drops are the whole step's; the critical
 // GPU, the phases, the splits and the all-to-all rates are the forward's, and `backward`
-// holds the backward's.
+// holds the backward's. With the forward beside the backward (Pass::kBoth) the step is one
+// replay: everything is the step's, but for forward_s and backward.time_s, when the last
+// task of each pass ended (they overlap), and the backward's phases, which stay 0.
 struct StepRecord {
   int step = 0;
   double step_time_s = 0;

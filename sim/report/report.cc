@@ -123,14 +123,21 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
     out += StrFormat("# strategy  : all-to-all %s%s, placement %s, drops by %s, node limit %s, overlap %s, engine %s\n",
                      NameOf(A2aAlgorithmNames(), s.a2a), s.pxn ? " with PXN" : "", placement.c_str(), NameOf(DropPolicyNames(), s.drop_policy),
                      s.node_limit > 0 ? std::to_string(s.node_limit).c_str() : "none",
-                     s.overlap == Overlap::kTwoBatch ? "two micro-batches" : "none", NameOf(EngineNames(), s.engine));
+                     s.overlap == Overlap::kTwoBatch          ? "two micro-batches"
+                     : s.overlap == Overlap::kForwardBackward ? "forward beside backward (micro-batches 0 and 1)"
+                                                              : "none",
+                     NameOf(EngineNames(), s.engine));
   }
   if (!s.faults.empty()) {
     std::string faults;
     for (const Fault& f : s.faults) faults += (faults.empty() ? "" : "; ") + DescribeFault(f);
     out += "# faults    : " + faults + " (the slowdown: epsim compare SCENARIO --vary fault=none,...)\n";
   }
-  if (s.mode == Mode::kTraining) {
+  if (s.mode == Mode::kTraining && s.overlap == Overlap::kForwardBackward) {
+    out += "# time = forward beside backward in one replay; phases end with the backward's tasks in their\n"
+           "# slots, on the critical path; stall = time a GPU neither computes nor moves its own data;\n"
+           "# a2a = bytes a GPU sent to others / its phase time\n";
+  } else if (s.mode == Mode::kTraining) {
     out += "# time = forward + backward; phases and a2a of the forward pass, on its critical path (the\n"
            "# backward's below); stall = time a GPU neither computes nor moves its own data, both passes;\n"
            "# a2a = bytes a GPU sent to others / its phase time\n";
@@ -151,7 +158,11 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
              m.stall_median_s, m.stall_max_s, m.token_skew, m.expert_skew,
              static_cast<double>(m.dropped_tokens) / r.steps.size(), m.dropped_fraction,
              m.dispatch_GBps, m.combine_GBps);
-  if (m.training) {
+  if (m.training && s.overlap == Overlap::kForwardBackward) {
+    out += StrFormat("# training, the forward beside the backward: the last forward task ended at %.3f ms, the last "
+                     "backward task at %.3f ms (means)\n",
+                     m.forward_s * 1e3, m.backward.time_s * 1e3);
+  } else if (m.training) {
     const PassTimes& b = m.backward;
     out += StrFormat("# training: forward %.3f + backward %.3f ms; backward on its critical path: %s %.3f, %s %.3f, "
                      "%s %.3f, %s %.3f ms (means)\n",

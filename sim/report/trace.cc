@@ -93,7 +93,8 @@ void TraceWriter::AddStep(int step, Pass pass, const StepWork& work, const StepT
     if (!x.tasks.empty()) {  // micro-batches: compute on the GPU's row, all-to-alls on its comm row
       Slice(g, step_name, 0, t.step_time_s);
       for (const TaskSpan& task : x.tasks) {
-        const std::string task_name = name(task.name) + " " + std::to_string(task.micro_batch);
+        const std::string task_name =
+            SlotName(MicroBatchPass(pass, task.micro_batch), task.name) + " " + std::to_string(task.micro_batch);
         if (task.communication)
           CommSlice(g, task_name, task.start, task.end);
         else

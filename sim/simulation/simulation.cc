@@ -58,15 +58,19 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   SimulationResult result;
   StepRecorder recorder(in, result);
   // A replay unit per pass: each step's forward, and in training its backward after it, on
-  // the same routing.
-  const int passes = in.scenario.mode == Mode::kTraining ? 2 : 1;
-  auto pass_of = [passes](int unit) { return unit % passes == 0 ? Pass::kForward : Pass::kBackward; };
+  // the same routing; or, with the forward beside the backward, both in one unit.
+  const Scenario& s = in.scenario;
+  const bool both = s.mode == Mode::kTraining && s.overlap == Overlap::kForwardBackward;
+  const int passes = s.mode == Mode::kTraining && !both ? 2 : 1;
+  auto pass_of = [passes, both](int unit) {
+    return both ? Pass::kBoth : unit % passes == 0 ? Pass::kForward : Pass::kBackward;
+  };
   const EngineRun run = RunSteps(
       in, in.scenario.steps * passes,
       [&](int unit) {
         const int step = unit / passes;
         const Pass pass = pass_of(unit);
-        return builder.Build(step, pass == Pass::kForward ? routing.Next(step) : routing.plan(), pass);
+        return builder.Build(step, pass == Pass::kBackward ? routing.plan() : routing.Next(step), pass);
       },
       [&](int unit, const StepWork& work, const StepTimeline& timeline) {
         if (trace != nullptr) trace->AddStep(unit / passes, pass_of(unit), work, timeline);

@@ -111,8 +111,40 @@ TEST(TrainingTest, StepIsForwardThenBackwardOnBothEngines) {
     EXPECT_NE(summary.find(key), std::string::npos) << key;
 }
 
+// The forward beside the backward (one replay, two micro-batches) does the work of both
+// passes: each GPU computes and sends what it computes and sends in the forward and the
+// backward replayed one after the other; its compute stream runs them all, so no GPU ends
+// before its compute.
+TEST(TrainingTest, ForwardBesideBackwardDoesBothPassesWork) {
+  for (const char* engine : {"analytic", "simgrid"}) {
+    const std::string apart = RunTraining(std::string("apart_") + engine, std::string("--engine ") + engine);
+    const std::string both =
+        RunTraining(std::string("both_") + engine, std::string("--engine ") + engine + " --overlap forward-backward");
+    ASSERT_EQ(CsvTextColumn(both + "/gpus.csv", "pass"), std::vector<std::string>(2 * kGpus, "forward+backward"));
+    for (const char* column : {"compute_s", "dispatch_sent_bytes", "combine_sent_bytes", "dispatch_recv_bytes"}) {
+      const ByPass split = Column(apart, column);
+      const std::vector<double> together = CsvColumn(both + "/gpus.csv", column);
+      for (size_t i = 0; i < together.size(); ++i) {
+        const double sum = split.forward[i] + split.backward[i];
+        EXPECT_NEAR(together[i], sum, 1e-8 * sum) << column << " row " << i;
+      }
+    }
+    const std::vector<double> compute = CsvColumn(both + "/gpus.csv", "compute_s");
+    const std::vector<double> end = CsvColumn(both + "/gpus.csv", "end_s");
+    for (size_t i = 0; i < compute.size(); ++i) EXPECT_GE(end[i], compute[i] * (1 - 1e-8)) << i;
+    const std::vector<double> forward_end = CsvColumn(both + "/steps.csv", "forward_s"),
+                              backward_end = CsvColumn(both + "/steps.csv", "backward_s"),
+                              step = CsvColumn(both + "/steps.csv", "step_time_s");
+    for (size_t s = 0; s < step.size(); ++s) {
+      EXPECT_LE(forward_end[s], step[s]);
+      EXPECT_NEAR(std::max(forward_end[s], backward_end[s]), step[s], 1e-8 * step[s]);
+    }
+  }
+}
+
 TEST(TrainingTest, WritesTheSameFilesTwice) {
-  for (const char* extra : {"--engine analytic", "--engine simgrid --overlap two-batch --recompute on"}) {
+  for (const char* extra : {"--engine analytic", "--engine simgrid --overlap two-batch --recompute on",
+                            "--engine analytic --overlap forward-backward"}) {
     const std::string a = RunTraining("same_a", extra), b = RunTraining("same_b", extra);
     for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"}) {
       const std::string fa = ReadFile(a + "/" + file);
@@ -121,11 +153,21 @@ TEST(TrainingTest, WritesTheSameFilesTwice) {
     }
     // One row per step, per (step, GPU, pass), per (step, expert).
     EXPECT_EQ(epsim::testing::CountLines(ReadFile(a + "/steps.csv")), 1 + 2);
-    EXPECT_EQ(epsim::testing::CountLines(ReadFile(a + "/gpus.csv")), 1 + 2 * 2 * kGpus);
+    const bool both = std::string(extra).find("forward-backward") != std::string::npos;  // one replay per step
+    EXPECT_EQ(epsim::testing::CountLines(ReadFile(a + "/gpus.csv")), 1 + 2 * (both ? 1 : 2) * kGpus);
     EXPECT_EQ(epsim::testing::CountLines(ReadFile(a + "/experts.csv")), 1 + 2 * 32);
     const std::vector<std::string> link_pass = CsvTextColumn(a + "/links.csv", "pass");
-    EXPECT_NE(std::find(link_pass.begin(), link_pass.end(), "backward"), link_pass.end());
+    EXPECT_NE(std::find(link_pass.begin(), link_pass.end(), both ? "forward+backward" : "backward"), link_pass.end());
   }
+}
+
+TEST(TrainingTest, BundledTrainingScenarioRuns) {
+  // scenarios/deepseek-v3-training-h800.yaml, shrunk in tokens and steps so the suite stays fast.
+  const epsim::testing::CommandResult r = Epsim("simulate deepseek-v3-training-h800 --tokens-per-gpu 256 --steps 1");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("deepseek-v3-training-64xh800"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 training (forward + backward) steps"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("# training: forward "), std::string::npos) << r.out;
 }
 
 }  // namespace
