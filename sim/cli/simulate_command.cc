@@ -94,7 +94,7 @@ int Simulate(int argc, char** argv) {
   if (slash != std::string::npos && slash > 0) MakeFolderFor("--trace", trace_path, trace_path.substr(0, slash));
 
   std::unique_ptr<TraceWriter> trace;
-  if (!trace_path.empty()) trace = std::make_unique<TraceWriter>(inputs.topology, inputs.scenario.gpus);
+  if (!trace_path.empty()) trace = std::make_unique<TraceWriter>(inputs.topology, inputs.scenario.gpus, inputs.scenario.layers);
   const SimulationResult result = RunSimulation(inputs, trace.get());
   std::fputs(FormatReport(inputs, result).c_str(), stdout);
   if (!out_dir.empty()) {

@@ -144,7 +144,8 @@ double EstimatedMemoryBytes(const Scenario& s) {
                                  static_cast<double>(s.tokens_per_gpu) * s.top_k});
   const double flows = static_cast<double>(s.gpus) * std::max(reach, 1.0);
   const double per_flow = s.engine == Engine::kSimGrid ? 4000.0 : 250.0;
-  return 64e6 + flows * per_flow + 16.0 * s.gpus * s.num_experts;
+  // Each further layer of a stack keeps its own routing plan (about 64 B per flow).
+  return 64e6 + flows * per_flow + 64.0 * flows * (s.layers - 1) + 16.0 * s.gpus * s.num_experts * s.layers;
 }
 
 // The limit: $EPSIM_MAX_MEMORY_GB, or 75% of this machine's memory.

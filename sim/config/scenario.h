@@ -73,6 +73,9 @@ struct Scenario {
   int64_t expert_ffn = 0;
   int num_experts = 0;
   int shared_experts = 0;
+  // MoE layers in the stack: a step runs them in order (the backward in reverse), each with
+  // its own routing draw and, with EPLB, its own placement
+  int layers = 1;
   int top_k = 0;
   Dtype dispatch_dtype = Dtype::kBf16;
   Dtype combine_dtype = Dtype::kBf16;

@@ -70,7 +70,7 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
     const double predicted_s = PredictedSimGridCpuS(flows, units);
     run.engine = predicted_s <= kAutoSimGridLimitS ? Engine::kSimGrid : Engine::kAnalytic;
     const std::string times = units == s.steps ? StrFormat("step x %d steps", s.steps)
-                                               : StrFormat("pass x %d passes", units);
+                                               : StrFormat("unit x %d units (a pass of a layer each)", units);
     why = StrFormat("engine auto chose %s: a SimGrid replay of %.0f flows per %s would take about "
                     "%.3g s of CPU (%s %.0f s)",
                     run.engine == Engine::kSimGrid ? "SimGrid" : "the fast path", flows, times.c_str(), predicted_s,

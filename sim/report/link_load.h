@@ -14,6 +14,7 @@ namespace epsim {
 // One link in one step (only links that carried bytes).
 struct LinkStepRecord {
   int step = 0;
+  int layer = 0;
   Pass pass = Pass::kForward;
   int link = 0;          // FabricLayout's index: LinkName and LinkTier say what it is
   double capacity_Bps = 0;  // its rate this step (a fault's fraction applied)

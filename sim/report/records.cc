@@ -64,7 +64,7 @@ GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, 
   return r;
 }
 
-void StepRecorder::Add(int step, Pass pass, const RoutingPlan& plan, const StepWork& work,
+void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, const StepWork& work,
                        const StepTimeline& timeline) {
   const int p = inputs_.scenario.gpus;
   std::vector<double> compute(p);
@@ -78,6 +78,7 @@ void StepRecorder::Add(int step, Pass pass, const RoutingPlan& plan, const StepW
   std::vector<double> gpu_tokens, dispatch_rates, combine_rates;
   for (int g = 0; g < p; ++g) {
     GpuStepRecord r = GpuRecord(step, g, plan, work, timeline, lost[g], compute[g]);
+    r.layer = layer;
     r.pass = pass;
     r.unique_tokens_received = unique_received[g];
     gpu_tokens.push_back(static_cast<double>(r.expert_tokens));
@@ -90,59 +91,78 @@ void StepRecorder::Add(int step, Pass pass, const RoutingPlan& plan, const StepW
   const PassTimes times{timeline.step_time_s, critical.route_s, critical.dispatch_s, critical.expert_s,
                         critical.combine_s};
   for (LinkStepRecord link : LinkLoads(layout_, step, work, timeline)) {
+    link.layer = layer;
     link.pass = pass;
     result_.links.push_back(link);
   }
-  // Each GPU's stall over the step's passes recorded so far (the last p records per pass).
-  const size_t passes = pass == Pass::kBackward ? 2 : 1;
-  std::vector<double> stalls(p, 0.0);
-  for (size_t i = result_.gpus.size() - passes * p; i < result_.gpus.size(); ++i)
-    stalls[result_.gpus[i].gpu] += result_.gpus[i].stall_s;
-  auto set_stalls = [&stalls](StepRecord& rec) {
-    rec.stall_min_s = *std::min_element(stalls.begin(), stalls.end());
-    rec.stall_median_s = PercentileNearestRank(stalls, 50);
-    rec.stall_max_s = *std::max_element(stalls.begin(), stalls.end());
+  // A step's first unit opens its record; its other units (more layers, the backward) add
+  // to it, in the order they ran.
+  if (result_.steps.empty() || result_.steps.back().step != step) {
+    result_.steps.emplace_back();
+    result_.steps.back().step = step;
+    step_stalls_.assign(p, 0.0);
+    step_forward_units_ = 0;
+    for (const int tokens : plan.source_tokens) result_.steps.back().tokens += tokens;
+  }
+  StepRecord& rec = result_.steps.back();
+  rec.step_time_s += timeline.step_time_s;
+  for (int g = 0; g < p; ++g) step_stalls_[g] += result_.gpus[result_.gpus.size() - p + g].stall_s;
+  rec.stall_min_s = *std::min_element(step_stalls_.begin(), step_stalls_.end());
+  rec.stall_median_s = PercentileNearestRank(step_stalls_, 50);
+  rec.stall_max_s = *std::max_element(step_stalls_.begin(), step_stalls_.end());
+  auto add_phases = [](PassTimes& total, const PassTimes& unit) {
+    total.time_s += unit.time_s;
+    total.route_s += unit.route_s;
+    total.dispatch_s += unit.dispatch_s;
+    total.expert_s += unit.expert_s;
+    total.combine_s += unit.combine_s;
   };
-  if (pass == Pass::kBackward) {  // the step's record exists: the backward joins it
-    StepRecord& rec = result_.steps.back();
-    rec.backward = times;
+  if (pass == Pass::kBackward) {
+    add_phases(rec.backward, times);
     rec.backward_critical_gpu = critical_gpu;
-    rec.step_time_s += timeline.step_time_s;
-    set_stalls(rec);
     return;
   }
-  StepRecord rec;
-  rec.step = step;
-  rec.step_time_s = rec.forward_s = timeline.step_time_s;
+  // The forward (or both passes in one replay): its phases, its calls, its routing.
+  PassTimes forward = times;
   if (pass == Pass::kBoth) {  // one replay: when each pass's last task ended
-    rec.forward_s = 0;
+    forward.time_s = 0;
+    double backward_end = 0;
     for (const GpuTimeline& gpu : timeline.gpus) {
       for (const TaskSpan& task : gpu.tasks) {
-        double& end = MicroBatchPass(pass, task.micro_batch) == Pass::kForward ? rec.forward_s : rec.backward.time_s;
+        double& end = MicroBatchPass(pass, task.micro_batch) == Pass::kForward ? forward.time_s : backward_end;
         end = std::max(end, task.end);
       }
     }
+    rec.backward.time_s += backward_end;
   }
+  PassTimes sums{rec.forward_s, rec.route_s, rec.dispatch_s, rec.expert_s, rec.combine_s};
+  add_phases(sums, forward);
+  rec.forward_s = sums.time_s;
+  rec.route_s = sums.route_s;
+  rec.dispatch_s = sums.dispatch_s;
+  rec.expert_s = sums.expert_s;
+  rec.combine_s = sums.combine_s;
   rec.critical_gpu = critical_gpu;
-  rec.route_s = times.route_s;
-  rec.dispatch_s = times.dispatch_s;
-  rec.expert_s = times.expert_s;
-  rec.combine_s = times.combine_s;
-  rec.dispatch_split = critical.dispatch_split;
-  rec.combine_split = critical.combine_split;
-  set_stalls(rec);
-  rec.token_skew = MaxOverMean(gpu_tokens);
+  for (auto [total, unit] : {std::make_pair(&rec.dispatch_split, &critical.dispatch_split),
+                             std::make_pair(&rec.combine_split, &critical.combine_split)}) {
+    total->fixed_s += unit->fixed_s;
+    total->link_s += unit->link_s;
+    total->wait_s += unit->wait_s;
+  }
   std::vector<double> expert_loads;  // routed load: kept + dropped
   for (int e = 0; e < inputs_.scenario.num_experts; ++e)
     expert_loads.push_back(static_cast<double>(plan.expert_kept[e] + plan.expert_dropped[e]));
-  rec.expert_skew = MaxOverMean(expert_loads);
-  rec.assignments = plan.assignments;
-  rec.dropped = plan.dropped;
-  rec.dispatch_GBps = Mean(dispatch_rates);
-  rec.combine_GBps = Mean(combine_rates);
-  result_.steps.push_back(rec);
+  // Over the layers: means of the skews and rates, sums of the assignments and drops.
+  const double n = step_forward_units_++;
+  auto mean_in = [n](double& mean, double value) { mean = (mean * n + value) / (n + 1); };
+  mean_in(rec.token_skew, MaxOverMean(gpu_tokens));
+  mean_in(rec.expert_skew, MaxOverMean(expert_loads));
+  mean_in(rec.dispatch_GBps, Mean(dispatch_rates));
+  mean_in(rec.combine_GBps, Mean(combine_rates));
+  rec.assignments += plan.assignments;
+  rec.dropped += plan.dropped;
   for (int e = 0; e < inputs_.scenario.num_experts; ++e)
-    result_.experts.push_back({step, e, plan.expert_kept[e], plan.expert_dropped[e]});
+    result_.experts.push_back({step, e, plan.expert_kept[e], plan.expert_dropped[e], layer});
 }
 
 std::vector<BusiestLink> StepRecorder::BusiestLinks() const {
@@ -226,8 +246,23 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
   }
   sum.dropped_fraction =
       sum.assignments > 0 ? static_cast<double>(sum.dropped_tokens) / sum.assignments : 0;
+  double tokens = 0, time = 0;
+  for (const StepRecord& r : result.steps) {
+    tokens += static_cast<double>(r.tokens);
+    time += r.step_time_s;
+  }
+  sum.tokens_per_s_per_gpu = time > 0 ? tokens / num_gpus / time : 0;
   std::vector<double> gpu_stall(num_gpus, 0.0);
   for (const GpuStepRecord& r : result.gpus) gpu_stall[r.gpu] += r.stall_s / steps;
+  sum.most_stalled_gpu = static_cast<int>(std::max_element(gpu_stall.begin(), gpu_stall.end()) - gpu_stall.begin());
+  std::vector<double> layer_stall;
+  for (const GpuStepRecord& r : result.gpus) {
+    if (r.gpu != sum.most_stalled_gpu) continue;
+    if (r.layer >= static_cast<int>(layer_stall.size())) layer_stall.resize(r.layer + 1, 0.0);
+    layer_stall[r.layer] += r.stall_s / steps;
+  }
+  sum.its_worst_layer = static_cast<int>(std::max_element(layer_stall.begin(), layer_stall.end()) - layer_stall.begin());
+  sum.its_worst_layer_stall_s = layer_stall[sum.its_worst_layer];
   sum.stall_min_s = *std::min_element(gpu_stall.begin(), gpu_stall.end());
   sum.stall_median_s = PercentileNearestRank(gpu_stall, 50);
   sum.stall_max_s = *std::max_element(gpu_stall.begin(), gpu_stall.end());

@@ -25,6 +25,7 @@ namespace epsim {
 struct GpuStepRecord {
   int step = 0;
   int gpu = 0;
+  int layer = 0;
   Pass pass = Pass::kForward;
   double route_s = 0;      // route + permute compute
   double dispatch_s = 0;   // route end to all dispatch traffic arrived
@@ -58,12 +59,15 @@ struct PassTimes {
   double route_s = 0, dispatch_s = 0, expert_s = 0, combine_s = 0;
 };
 
-// One step. In training the step is its forward and then its backward pass: step_time_s,
-// the stalls (per GPU, both passes summed) and the drops are the whole step's; the critical
-// GPU, the phases, the splits and the all-to-all rates are the forward's, and `backward`
-// holds the backward's. With the forward beside the backward (Pass::kBoth) the step is one
-// replay: everything is the step's, but for forward_s and backward.time_s, when the last
-// task of each pass ended (they overlap), and the backward's phases, which stay 0.
+// One step: a replay unit per pass of each layer, summed. Phases are each unit's on its
+// critical GPU (the GPU that finished last), summed over the layers; the critical GPU is
+// the last layer's; stalls are each GPU's over all units; skews and all-to-all rates are
+// means over the layers, assignments and drops sums. In training the step is its forward
+// and then its backward: step_time_s, the stalls and the drops are the whole step's, the
+// critical GPU, phases, splits and rates the forward's, and `backward` holds the
+// backward's. With the forward beside the backward (Pass::kBoth) a layer's two passes are
+// one replay: everything is the step's, but for forward_s and backward.time_s, when the last
+// task of each pass ended in its unit (they overlap), and the backward's phases, which stay 0.
 struct StepRecord {
   int step = 0;
   double step_time_s = 0;
@@ -78,6 +82,7 @@ struct StepRecord {
   double expert_skew = 0;  // max routed expert load (kept + dropped) / mean
   int64_t assignments = 0, dropped = 0;
   double dispatch_GBps = 0, combine_GBps = 0;  // mean over GPUs
+  int64_t tokens = 0;      // through the stack: every GPU's tokens (the same in every layer)
 };
 
 struct ExpertStepRecord {
@@ -85,6 +90,7 @@ struct ExpertStepRecord {
   int expert = 0;
   int64_t kept = 0;
   int64_t dropped = 0;
+  int layer = 0;
 };
 
 // The link of one tier with the most load (bytes / capacity), means over the steps.
@@ -108,6 +114,11 @@ struct Summary {
   int64_t dropped_tokens = 0, assignments = 0;
   double dropped_fraction = 0;
   double dispatch_GBps = 0, combine_GBps = 0;
+  double tokens_per_s_per_gpu = 0;  // tokens through the stack / (GPUs x the steps' time)
+  // Where stalls accumulate over a stack: the GPU with the most stall per step, the layer
+  // where it stalls most, and that layer's share (per step, means over the steps).
+  int most_stalled_gpu = 0, its_worst_layer = 0;
+  double its_worst_layer_stall_s = 0;
   std::vector<BusiestLink> busiest_links;  // one per tier that carried bytes, in link order
 };
 
@@ -126,8 +137,10 @@ class StepRecorder {
  public:
   // Keeps references to `inputs` and `result`.
   StepRecorder(const SimulationInputs& inputs, SimulationResult& result);
-  // Adds one pass of step `step`; a step's backward comes right after its forward.
-  void Add(int step, Pass pass, const RoutingPlan& plan, const StepWork& work, const StepTimeline& timeline);
+  // Adds one pass of one layer of step `step`; a step's units come together, in the order
+  // they ran.
+  void Add(int step, int layer, Pass pass, const RoutingPlan& plan, const StepWork& work,
+           const StepTimeline& timeline);
   // Per tier, the link with the most load over the recorded steps (names from the layout).
   std::vector<BusiestLink> BusiestLinks() const;
   const FabricLayout& layout() const { return layout_; }
@@ -140,6 +153,8 @@ class StepRecorder {
   const SimulationInputs& inputs_;
   SimulationResult& result_;
   const FabricLayout layout_;
+  std::vector<double> step_stalls_;  // per GPU: its stall over the current step's units so far
+  int step_forward_units_ = 0;       // the current step's forward units so far (layers)
 };
 
 // The summary over the steps of `result`'s records, for a run of `num_gpus` GPUs.

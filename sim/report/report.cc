@@ -95,10 +95,11 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
   out += "# network   : " + r.network_model + "\n";
   out += "# all-to-all: " + CommLine(in) + "\n";
   out += StrFormat("# model     : hidden %lld, expert FFN %lld, %d routed experts + %d shared, top-%d, "
-                "experts %s, dispatch %s, combine %s\n",
+                "experts %s, dispatch %s, combine %s%s\n",
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
                 s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.expert_dtype),
-                NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype));
+                NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype),
+                s.layers > 1 ? StrFormat(", %d MoE layers", s.layers).c_str() : "");
   out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d %ssteps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
@@ -185,6 +186,13 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 m.step_time_p50_s * 1e3, m.step_time_p99_s * 1e3, r.steps.size(),
                 static_cast<long long>(m.dropped_tokens), static_cast<long long>(m.assignments),
                 100.0 * m.dropped_fraction);
+  if (s.layers > 1) {
+    out += StrFormat("# stalls over the stack: GPU %d stalls most, %.3f ms per step, %.3f ms of it in layer %d (gpus.csv "
+                     "has every GPU's per layer)\n",
+                     m.most_stalled_gpu, m.stall_max_s * 1e3, m.its_worst_layer_stall_s * 1e3, m.its_worst_layer);
+  }
+  out += StrFormat("# throughput: %.0f tokens per second per GPU through %d MoE layer%s (%s)\n", m.tokens_per_s_per_gpu,
+                   s.layers, s.layers > 1 ? "s" : "", s.mode == Mode::kTraining ? "forward and backward" : "forward");
   if (!m.busiest_links.empty()) {
     // Load = the link's bytes at its rate, against the mean step time (links.csv has them all).
     std::string links;

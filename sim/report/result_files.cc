@@ -58,6 +58,7 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   }
   j += "  \"stall_s\": {\"min\": " + JsonNumber(m.stall_min_s) + ", \"median\": " +
        JsonNumber(m.stall_median_s) + ", \"max\": " + JsonNumber(m.stall_max_s) + "},\n";
+  num("tokens_per_s_per_gpu", m.tokens_per_s_per_gpu);
   num("token_skew", m.token_skew);
   num("expert_skew", m.expert_skew);
   num("dropped_tokens", static_cast<double>(m.dropped_tokens));
@@ -123,9 +124,9 @@ std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
       "wait_peers_s,fixed_cost_s,exposed_comm_s,contention_s,"
       "expert_tokens,dropped_tokens,unique_tokens_received,node_tokens_sent,dispatch_sent_bytes,"
       "dispatch_recv_bytes,combine_sent_bytes,combine_recv_bytes,dispatch_GBps,combine_GBps,"
-      "dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,combine_fixed_s,combine_link_s,combine_wait_s,pass\n";
+      "dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,combine_fixed_s,combine_link_s,combine_wait_s,pass,layer\n";
   for (const GpuStepRecord& g : r.gpus) {
-    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g,%s,%s\n",
+    csv += StrFormat("%d,%d,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%lld,%lld,%.0f,%.0f,%.0f,%.0f,%.9g,%.9g,%s,%s,%d\n",
                   g.step, g.gpu, in.topology.NodeOf(g.gpu), g.route_s, g.dispatch_s, g.expert_s,
                   g.combine_s, g.compute_s, g.comm_s, g.stall_s, g.end_s, g.wait_peers_s, g.fixed_cost_s,
                   g.exposed_comm_s, g.contention_s,
@@ -135,27 +136,27 @@ std::string GpusCsv(const SimulationInputs& in, const SimulationResult& r) {
                   static_cast<long long>(g.node_tokens_sent), g.dispatch_sent_bytes,
                   g.dispatch_recv_bytes, g.combine_sent_bytes, g.combine_recv_bytes,
                   g.dispatch_GBps, g.combine_GBps, SplitColumns(g.dispatch_split, g.combine_split).c_str(),
-                  PassName(g.pass));
+                  PassName(g.pass), g.layer);
   }
   return csv;
 }
 
 std::string ExpertsCsv(const SimulationResult& r) {
-  std::string csv = "step,expert,kept_tokens,dropped_tokens\n";
+  std::string csv = "step,expert,kept_tokens,dropped_tokens,layer\n";
   for (const ExpertStepRecord& e : r.experts) {
-    csv += StrFormat("%d,%d,%lld,%lld\n", e.step, e.expert, static_cast<long long>(e.kept),
-                  static_cast<long long>(e.dropped));
+    csv += StrFormat("%d,%d,%lld,%lld,%d\n", e.step, e.expert, static_cast<long long>(e.kept),
+                     static_cast<long long>(e.dropped), e.layer);
   }
   return csv;
 }
 
 std::string LinksCsv(const SimulationInputs& in, const SimulationResult& r) {
   const FabricLayout layout(in.topology, in.scenario.gpus, SmBudgetOf(in));
-  std::string csv = "step,link,tier,capacity_Bps,bytes,load_s,busy_s,peak_flows,pass\n";
+  std::string csv = "step,link,tier,capacity_Bps,bytes,load_s,busy_s,peak_flows,pass,layer\n";
   for (const LinkStepRecord& l : r.links) {
-    csv += StrFormat("%d,%s,%s,%.9g,%.0f,%.9g,%.9g,%d,%s\n", l.step, layout.LinkName(l.link).c_str(),
+    csv += StrFormat("%d,%s,%s,%.9g,%.0f,%.9g,%.9g,%d,%s,%d\n", l.step, layout.LinkName(l.link).c_str(),
                      layout.LinkTier(l.link), l.capacity_Bps, l.bytes, l.load_s, l.busy_s, l.peak_flows,
-                     PassName(l.pass));
+                     PassName(l.pass), l.layer);
   }
   return csv;
 }

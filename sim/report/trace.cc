@@ -18,8 +18,8 @@ std::string Us(double seconds) {
 
 }  // namespace
 
-TraceWriter::TraceWriter(const Topology& topology, int num_gpus)
-    : topology_(topology), num_gpus_(num_gpus) {
+TraceWriter::TraceWriter(const Topology& topology, int num_gpus, int layers)
+    : topology_(topology), num_gpus_(num_gpus), layers_(layers) {
   const int nodes = (num_gpus + topology.gpus_per_node - 1) / topology.gpus_per_node;
   for (int node = 0; node < nodes; ++node) {
     events_ += "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(node) +
@@ -72,9 +72,10 @@ void TraceWriter::Flows(int step, const std::string& phase, const std::vector<Fl
   }
 }
 
-void TraceWriter::AddStep(int step, Pass pass, const StepWork& work, const StepTimeline& t) {
+void TraceWriter::AddStep(int step, int layer, Pass pass, const StepWork& work, const StepTimeline& t) {
   auto name = [pass](const char* slot) { return SlotName(pass, slot); };
-  const std::string step_name = "step " + std::to_string(step) + (pass == Pass::kBackward ? " backward" : "");
+  const std::string step_name = "step " + std::to_string(step) + (layers_ > 1 ? " layer " + std::to_string(layer) : "") +
+                                (pass == Pass::kBackward ? " backward" : "");
   // First flow start per GPU and phase: before it, the GPU waited for its peers to enter.
   auto first_starts = [&](const std::vector<Flow>& flows, const std::vector<double>& start) {
     std::vector<double> first(num_gpus_, std::numeric_limits<double>::infinity());

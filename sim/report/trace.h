@@ -21,9 +21,11 @@ namespace epsim {
 
 class TraceWriter {
  public:
-  explicit TraceWriter(const Topology& topology, int num_gpus);
-  // Appends one finished pass of a step (step_work.h names its slots); passes come in order.
-  void AddStep(int step, Pass pass, const StepWork& work, const StepTimeline& timeline);
+  // `layers`: the stack's MoE layers (with more than one, each slice names its layer).
+  TraceWriter(const Topology& topology, int num_gpus, int layers = 1);
+  // Appends one finished pass of one layer of a step (step_work.h names its slots), in the
+  // order they ran.
+  void AddStep(int step, int layer, Pass pass, const StepWork& work, const StepTimeline& timeline);
   // The whole trace as JSON text.
   std::string Json() const;
 
@@ -36,6 +38,7 @@ class TraceWriter {
 
   Topology topology_;
   int num_gpus_;
+  int layers_;
   double offset_s_ = 0;  // start of the current step on the trace's clock
   int64_t next_flow_id_ = 0;
   std::string events_;

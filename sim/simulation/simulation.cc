@@ -1,6 +1,8 @@
 // epsim simulation: scenario to records (see simulation.h).
 #include "sim/simulation/simulation.h"
 
+#include <vector>
+
 #include "sim/engine/engine.h"
 #include "sim/engine/step_builder.h"
 #include "sim/workload/placement.h"
@@ -50,31 +52,53 @@ StepRoutingOptions RoutingOptionsOf(const SimulationInputs& in) {
   return options;
 }
 
+// One replay unit: a pass of one layer in one step.
+struct Unit {
+  int step = 0;
+  int layer = 0;
+  Pass pass = Pass::kForward;
+};
+
+// The units of every step in order: each step's layers forward, and in training their
+// backward after them from the last layer to the first, on the same routing; or, with the
+// forward beside the backward, both passes of a layer in one unit.
+std::vector<Unit> UnitsOf(const Scenario& s) {
+  const bool both = s.mode == Mode::kTraining && s.overlap == Overlap::kForwardBackward;
+  std::vector<Unit> units;
+  for (int step = 0; step < s.steps; ++step) {
+    for (int layer = 0; layer < s.layers; ++layer) units.push_back({step, layer, both ? Pass::kBoth : Pass::kForward});
+    if (s.mode != Mode::kTraining || both) continue;
+    for (int layer = s.layers - 1; layer >= 0; --layer) units.push_back({step, layer, Pass::kBackward});
+  }
+  return units;
+}
+
 }  // namespace
 
 SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
-  StepRouting routing(RoutingParamsOf(in), InitialPlacement(in), RoutingOptionsOf(in));
+  const Scenario& s = in.scenario;
+  std::vector<StepRouting> routings;  // per layer
+  for (int layer = 0; layer < s.layers; ++layer) {
+    RoutingParams params = RoutingParamsOf(in);
+    params.layer = layer;
+    routings.emplace_back(params, InitialPlacement(in), RoutingOptionsOf(in));
+  }
   StepBuilder builder(in);
   SimulationResult result;
   StepRecorder recorder(in, result);
-  // A replay unit per pass: each step's forward, and in training its backward after it, on
-  // the same routing; or, with the forward beside the backward, both in one unit.
-  const Scenario& s = in.scenario;
-  const bool both = s.mode == Mode::kTraining && s.overlap == Overlap::kForwardBackward;
-  const int passes = s.mode == Mode::kTraining && !both ? 2 : 1;
-  auto pass_of = [passes, both](int unit) {
-    return both ? Pass::kBoth : unit % passes == 0 ? Pass::kForward : Pass::kBackward;
-  };
+  const std::vector<Unit> units = UnitsOf(s);
   const EngineRun run = RunSteps(
-      in, in.scenario.steps * passes,
-      [&](int unit) {
-        const int step = unit / passes;
-        const Pass pass = pass_of(unit);
-        return builder.Build(step, pass == Pass::kBackward ? routing.plan() : routing.Next(step), pass);
+      in, static_cast<int>(units.size()),
+      [&](int u) {
+        const Unit& unit = units[u];
+        StepRouting& routing = routings[unit.layer];
+        return builder.Build(unit.step, unit.pass == Pass::kBackward ? routing.plan() : routing.Next(unit.step),
+                             unit.pass);
       },
-      [&](int unit, const StepWork& work, const StepTimeline& timeline) {
-        if (trace != nullptr) trace->AddStep(unit / passes, pass_of(unit), work, timeline);
-        recorder.Add(unit / passes, pass_of(unit), routing.plan(), work, timeline);
+      [&](int u, const StepWork& work, const StepTimeline& timeline) {
+        const Unit& unit = units[u];
+        if (trace != nullptr) trace->AddStep(unit.step, unit.layer, unit.pass, work, timeline);
+        recorder.Add(unit.step, unit.layer, unit.pass, routings[unit.layer].plan(), work, timeline);
       });
   result.engine = NameOf(EngineNames(), run.engine);
   result.network_model = run.description;

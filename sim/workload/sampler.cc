@@ -165,12 +165,17 @@ struct StepDistribution {
 
 // The expert weights of step `step`: the spec's (or the trace's) weights, pulled toward
 // uniform by the balance, with the hot expert set apart.
+// The seed of a layer's popularity and choices: the scenario's for layer 0.
+uint64_t LayerSeed(const RoutingParams& params) {
+  return params.seed ^ (static_cast<uint64_t>(params.layer) * 0xD1B54A32D192ED03ull);
+}
+
 StepDistribution Distribution(const RoutingParams& params, int num_experts, int step) {
   StepDistribution d;
   d.hot = params.spec.kind == RoutingSpec::Kind::kHot;
   // Popularity (Zipf permutation, hot expert) is redrawn each drift epoch; epoch 0 keeps the
   // plain seed so that runs without drift are unchanged.
-  const uint64_t popularity_seed = params.seed ^ (static_cast<uint64_t>(params.epoch) * 0x9E3779B97F4A7C15ull);
+  const uint64_t popularity_seed = LayerSeed(params) ^ (static_cast<uint64_t>(params.epoch) * 0x9E3779B97F4A7C15ull);
   d.weights = params.spec.kind == RoutingSpec::Kind::kTrace
                   ? params.spec.trace_weights[static_cast<size_t>(step) % params.spec.trace_weights.size()]
                   : ExpertWeights(params.spec, num_experts, popularity_seed);
@@ -348,7 +353,7 @@ void DrawTokens(const RoutingParams& params, int step, const std::vector<int>& s
                 int begin, int end, Chooser& chooser, TokenSink& sink) {
   std::vector<int> token;
   for (int g = begin; g < end; ++g) {
-    Rng rng = StreamFor(params.seed, static_cast<uint64_t>(step), g);
+    Rng rng = StreamFor(LayerSeed(params), static_cast<uint64_t>(step), g);
     sink.BeginSource(g, source_tokens[g]);
     for (int t = 0; t < source_tokens[g]; ++t) {
       token.clear();

@@ -21,6 +21,10 @@ struct RoutingParams {
   double capacity_factor = 0;  // 0: dropless
   bool drop_by_score = false;  // drop the lowest-scoring assignments, not the last tokens
   uint64_t seed = 0;
+  // The layer of a stack (model.layers): each layer draws its own popularity and token
+  // choices; the token counts per GPU and the bursts are the step's, the same in every
+  // layer. Layer 0 draws as a single layer does.
+  int layer = 0;
   int epoch = 0;               // drift epoch: which experts are popular is redrawn per epoch
   // Per-GPU token counts vary log-normally with this sigma around tokens_per_gpu (mean
   // kept); 0: every GPU has tokens_per_gpu.

@@ -1,0 +1,139 @@
+// epsim tests: a stack of MoE layers (model.layers), end to end: identical layers against
+// one layer, each layer's own routing, tokens per second.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tests/testing/csv_column.h"
+#include "tests/testing/run_command.h"
+
+namespace {
+
+using epsim::testing::CsvColumn;
+using epsim::testing::ReadFile;
+
+constexpr int kGpus = 16, kTokens = 64, kExperts = 32, kTopK = 4;
+const std::string kSmall = "--gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 "
+                           "--expert-ffn 512 --steps 2";
+
+std::string RunStack(const std::string& name, const std::string& args) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  const epsim::testing::CommandResult r = epsim::testing::RunCommand("sim/epsim " + kSmall + " " + args + " --out " + dir);
+  EXPECT_EQ(r.exit_status, 0) << r.err;
+  return dir;
+}
+
+// A per-token routing trace (the same choices in every layer): token t of GPU g in step s
+// takes experts (g + t + s + 7 j) mod 32, j < 4, skewed towards low experts by a few
+// repeats of expert 0.
+std::string TokenTrace() {
+  const std::string path = ::testing::TempDir() + "/stack_trace.csv";
+  std::string csv = "step,gpu,token,experts\n";
+  for (int s = 0; s < 2; ++s) {
+    for (int g = 0; g < kGpus; ++g) {
+      for (int t = 0; t < kTokens; ++t) {
+        std::string experts;
+        for (int j = 0; j < kTopK; ++j) {
+          const int e = t % 3 == 0 && j == 0 ? 0 : (g + t + s + 7 * j + 1) % (kExperts - 1) + 1;
+          experts += (j ? " " : "") + std::to_string(e);
+        }
+        csv += std::to_string(s) + "," + std::to_string(g) + "," + std::to_string(t) + ",\"" + experts + "\"\n";
+      }
+    }
+  }
+  epsim::testing::WriteFile(path, csv);
+  return path;
+}
+
+// Layers with the same routing cost the layers times one layer: the units run one after
+// the other and each starts from idle GPUs, on both engines, forward and training alike.
+TEST(StackTest, IdenticalLayersCostLayersTimesOneLayer) {
+  const std::string trace = TokenTrace();
+  for (const std::string& extra : {std::string("--engine analytic"), std::string("--engine simgrid --mode training")}) {
+    const std::string one = RunStack("one", "--routing trace:" + trace + " " + extra);
+    const std::string three = RunStack("three", "--routing trace:" + trace + " --layers 3 " + extra);
+    for (const char* column : {"step_time_s", "forward_s", "backward_s", "dispatch_s", "expert_s", "stall_max_s",
+                               "assignments"}) {
+      const std::vector<double> a = CsvColumn(one + "/steps.csv", column), b = CsvColumn(three + "/steps.csv", column);
+      ASSERT_EQ(a.size(), 2u);
+      ASSERT_EQ(b.size(), 2u);
+      for (size_t s = 0; s < a.size(); ++s) EXPECT_NEAR(b[s], 3 * a[s], 1e-8 * a[s]) << column << " " << extra;
+    }
+    for (const char* column : {"token_skew", "expert_skew"}) {  // means over the layers
+      const std::vector<double> a = CsvColumn(one + "/steps.csv", column), b = CsvColumn(three + "/steps.csv", column);
+      for (size_t s = 0; s < a.size(); ++s) EXPECT_NEAR(b[s], a[s], 1e-8 * a[s]) << column;
+    }
+    const int passes = extra.find("training") != std::string::npos ? 2 : 1;
+    EXPECT_EQ(CsvColumn(three + "/gpus.csv", "layer").size(), 2u * 3 * passes * kGpus);
+    EXPECT_EQ(CsvColumn(three + "/experts.csv", "layer").size(), 2u * 3 * kExperts);
+  }
+}
+
+// Layer 0 of a stack draws what a single layer draws; the next layers draw their own
+// experts (which are hot differs), over the same tokens per GPU.
+TEST(StackTest, EachLayerDrawsItsOwnRouting) {
+  const std::string one = RunStack("own_1", "--routing zipf:1 --engine analytic --token-spread lognormal:0.3");
+  const std::string two = RunStack("own_2", "--routing zipf:1 --engine analytic --token-spread lognormal:0.3 --layers 2");
+  const std::vector<double> single = CsvColumn(one + "/experts.csv", "kept_tokens");
+  const std::vector<double> stacked = CsvColumn(two + "/experts.csv", "kept_tokens");
+  const std::vector<double> layer = CsvColumn(two + "/experts.csv", "layer");
+  std::vector<double> layer0, layer1;
+  for (size_t i = 0; i < stacked.size(); ++i) (layer[i] == 0 ? layer0 : layer1).push_back(stacked[i]);
+  EXPECT_EQ(layer0, single);
+  EXPECT_NE(layer1, layer0);
+  // Every layer routes the step's tokens: each GPU's (log-normal) count, top-k each.
+  const std::vector<double> a1 = CsvColumn(one + "/steps.csv", "assignments");
+  const std::vector<double> a2 = CsvColumn(two + "/steps.csv", "assignments");
+  for (size_t st = 0; st < a1.size(); ++st) EXPECT_EQ(a2[st], 2 * a1[st]) << st;
+}
+
+// Tokens per second per GPU: each GPU's tokens over the step time, whatever the layers.
+TEST(StackTest, ThroughputIsTokensOverStepTime) {
+  for (const char* layers : {"1", "4"}) {
+    const std::string dir = RunStack(std::string("tps_") + layers, std::string("--engine analytic --layers ") + layers);
+    const std::vector<double> step = CsvColumn(dir + "/steps.csv", "step_time_s");
+    const double expected = 2.0 * kTokens / (step[0] + step[1]);
+    const std::string summary = ReadFile(dir + "/summary.json");
+    const size_t at = summary.find("\"tokens_per_s_per_gpu\": ");
+    ASSERT_NE(at, std::string::npos) << summary;
+    EXPECT_NEAR(std::stod(summary.substr(at + 24)), expected, 1e-6 * expected) << layers;
+  }
+}
+
+// The report names where stalls accumulate: the GPU with the most stall per step (from
+// gpus.csv, summed over its layers) and the layer where it stalls most.
+TEST(StackTest, ReportNamesTheMostStalledGpuAndItsWorstLayer) {
+  const std::string dir = ::testing::TempDir() + "/stalls";
+  const epsim::testing::CommandResult r = epsim::testing::RunCommand(
+      "sim/epsim " + kSmall + " --routing zipf:1.2 --engine analytic --layers 3 --out " + dir);
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  const std::vector<double> gpu = CsvColumn(dir + "/gpus.csv", "gpu"), layer = CsvColumn(dir + "/gpus.csv", "layer"),
+                            stall = CsvColumn(dir + "/gpus.csv", "stall_s");
+  std::vector<double> per_gpu(kGpus, 0), per_layer(3, 0);
+  for (size_t i = 0; i < gpu.size(); ++i) per_gpu[static_cast<size_t>(gpu[i])] += stall[i] / 2;
+  const int worst = static_cast<int>(std::max_element(per_gpu.begin(), per_gpu.end()) - per_gpu.begin());
+  for (size_t i = 0; i < gpu.size(); ++i)
+    if (gpu[i] == worst) per_layer[static_cast<size_t>(layer[i])] += stall[i] / 2;
+  const int worst_layer = static_cast<int>(std::max_element(per_layer.begin(), per_layer.end()) - per_layer.begin());
+  char expected[200];
+  std::snprintf(expected, sizeof(expected), "# stalls over the stack: GPU %d stalls most, %.3f ms per step, %.3f ms of it in layer %d",
+                worst, per_gpu[worst] * 1e3, per_layer[worst_layer] * 1e3, worst_layer);
+  EXPECT_NE(r.out.find(expected), std::string::npos) << expected << "\n" << r.out;
+  EXPECT_GT(per_gpu[worst], 0);
+}
+
+TEST(StackTest, WritesTheSameFilesTwice) {
+  const std::string args = "--engine simgrid --layers 3 --mode training --routing zipf:1 --placement eplb "
+                           "--redundant-experts 16 --rebalance-interval 1";
+  const std::string a = RunStack("same_a", args), b = RunStack("same_b", args);
+  for (const char* file : {"summary.json", "steps.csv", "gpus.csv", "experts.csv", "links.csv"}) {
+    const std::string fa = ReadFile(a + "/" + file);
+    EXPECT_FALSE(fa.empty()) << file;
+    EXPECT_EQ(fa, ReadFile(b + "/" + file)) << file;
+  }
+}
+
+}  // namespace
