@@ -55,4 +55,16 @@ GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden,
   return {rows, hidden, 2 * ffn, dtype};
 }
 
+std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& a) {
+  const std::vector<int64_t> rows = {static_cast<int64_t>(tokens)};
+  return {{rows, (a.heads + 2 * a.kv_heads) * a.head_dim, a.hidden, GemmDtype::kBf16},
+          {rows, a.hidden, a.heads * a.head_dim, GemmDtype::kBf16}};
+}
+
+OpWork AttentionCoreWork(double tokens, double context, const AttentionShape& a, bool kv_cache) {
+  const double q_and_o = 2 * tokens * a.heads * a.head_dim * 2;
+  const double kv_tokens = kv_cache ? tokens * context : tokens;
+  return {4 * tokens * context * a.heads * a.head_dim, q_and_o + 2 * kv_tokens * a.kv_heads * a.head_dim * 2, tokens};
+}
+
 }  // namespace epsim

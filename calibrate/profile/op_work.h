@@ -41,6 +41,7 @@ OpWork PermuteWork(double copies, double token_bytes);
 OpWork ExpertWork(double rows, double hidden, double ffn);
 OpWork CombineWork(double returned_copies, double tokens, double hidden);
 
+
 // One grouped GEMM launch: every expert of `rows` (its row count; 0: an expert without
 // tokens, which costs nothing) multiplies rows x K by its K x N weights.
 struct GroupedGemm {
@@ -62,6 +63,19 @@ GroupedGemm DownGemm(const std::vector<int64_t>& rows, double hidden, double ffn
 // K = 2F). Each has its forward launch's FLOPs; the weight gradients have them too.
 GroupedGemm DownInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
 GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
+
+// A layer's attention (model.heads), bf16, for `tokens` tokens each attending to `context`
+// earlier tokens (causal prefill and training: (S + 1) / 2 on average; decode: S):
+//   projections  Q, K, V: tokens x H by H x (heads + 2 kv_heads) d; output: tokens x heads d
+//                by heads d x H (AttentionProjections)
+//   core         QK^T and PV: 4 tokens context heads d FLOPs; reads Q, writes O, and reads K
+//                and V: the tokens' own (prefill, FlashAttention streaming them from HBM), or
+//                a KV cache of `context` tokens per token (decode: each token its sequence's)
+struct AttentionShape {
+  double hidden = 0, heads = 0, kv_heads = 0, head_dim = 0;
+};
+std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& shape);
+OpWork AttentionCoreWork(double tokens, double context, const AttentionShape& shape, bool kv_cache);
 
 }  // namespace epsim
 

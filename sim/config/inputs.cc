@@ -75,6 +75,14 @@ void CheckScenarioFields(const Scenario& s) {
     throw FieldError(s, "strategy.pxn", "relays the direct all-to-all (strategy.a2a direct, expert parallelism)");
   if (s.overlap == Overlap::kForwardBackward && s.mode != Mode::kTraining)
     throw FieldError(s, "strategy.overlap", "puts a forward beside a backward: needs workload.mode training");
+  if (s.heads > 0 && s.sequence_length <= 0)
+    throw FieldError(s, "model.heads", "costs attention over sequences: needs workload.sequence_length > 0");
+  if (s.kv_heads > 0 && s.heads == 0)
+    throw FieldError(s, "model.kv_heads", "groups attention heads: needs model.heads > 0");
+  if (s.kv_heads > 0 && s.heads % s.kv_heads != 0)
+    throw FieldError(s, "model.kv_heads", "must divide model.heads (" + std::to_string(s.heads) + ")");
+  if (s.head_dim > 0 && s.heads == 0)
+    throw FieldError(s, "model.head_dim", "sizes attention heads: needs model.heads > 0");
   if (s.recompute && s.mode != Mode::kTraining)
     throw FieldError(s, "workload.recompute", "recomputes the experts' forward in the backward: needs workload.mode training");
   if (s.overlap == Overlap::kTwoBatch && s.tokens_per_gpu < 2)

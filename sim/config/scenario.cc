@@ -51,7 +51,7 @@ const EnumTable<Overlap>& OverlapNames() {
   return kNames;
 }
 const EnumTable<Mode>& ModeNames() {
-  static const EnumTable<Mode> kNames = {{Mode::kForward, "forward"}, {Mode::kTraining, "training"}};
+  static const EnumTable<Mode> kNames = {{Mode::kForward, "forward"}, {Mode::kTraining, "training"}, {Mode::kDecode, "decode"}};
   return kNames;
 }
 const EnumTable<Engine>& EngineNames() {
@@ -212,6 +212,12 @@ const std::vector<ScenarioField>& ScenarioSchema() {
       {"model.layers", "--layers", "1", "L",
        [](R r, Scenario& s) { s.layers = static_cast<int>(r.Int(1, 1000)); },
        [](S s) { return Whole(s.layers); }},
+      {"model.heads", "--heads", "0", "N (0: no attention costed)",
+       [](R r, Scenario& s) { s.heads = static_cast<int>(r.Int(0, 4096)); }, [](S s) { return Whole(s.heads); }},
+      {"model.kv_heads", "--kv-heads", "0", "N (0: model.heads)",
+       [](R r, Scenario& s) { s.kv_heads = static_cast<int>(r.Int(0, 4096)); }, [](S s) { return Whole(s.kv_heads); }},
+      {"model.head_dim", "--head-dim", "0", "D (0: hidden / heads)",
+       [](R r, Scenario& s) { s.head_dim = static_cast<int>(r.Int(0, 1 << 16)); }, [](S s) { return Whole(s.head_dim); }},
       {"model.top_k", "--top-k", nullptr, "K", [](R r, Scenario& s) { s.top_k = static_cast<int>(r.Int(1, 1024)); },
        [](S s) { return Whole(s.top_k); }},
       {"model.dispatch_dtype", "--dispatch-dtype", "bf16", JoinedNames(DtypeNames(), "|"),
@@ -246,6 +252,9 @@ const std::vector<ScenarioField>& ScenarioSchema() {
          s.recompute = r.Text() == "on";
        },
        [](S s) -> std::string { return s.recompute ? "on" : "off"; }},
+      {"workload.sequence_length", "--sequence-length", "0", "S",
+       [](R r, Scenario& s) { s.sequence_length = static_cast<int>(r.Int(0, 1 << 24)); },
+       [](S s) { return Whole(s.sequence_length); }},
       {"workload.drift_steps", "--drift-steps", "0", "N",
        [](R r, Scenario& s) { s.drift_steps = static_cast<int>(r.Int(0, 1'000'000)); },
        [](S s) { return Whole(s.drift_steps); }},

@@ -35,8 +35,10 @@ enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical 
 // Which assignments an expert over capacity drops.
 enum class DropPolicy { kPosition, kScore };
 enum class Overlap { kNone, kTwoBatch, kForwardBackward };
-// What a step is: the MoE layer's forward pass, or its forward and backward (training).
-enum class Mode { kForward, kTraining };
+// What a step is: the layers' forward pass (a batch of prefill or of training tokens),
+// their forward and backward (training), or one decode step (each token its sequence's
+// next, attending to a KV cache of workload.sequence_length tokens).
+enum class Mode { kForward, kTraining, kDecode };
 // How a run is replayed: SimGrid's max-min flows (the reference), the fast path, or auto:
 // SimGrid where its replay is predicted to take seconds, else the fast path (engine.h).
 enum class Engine { kAuto, kSimGrid, kAnalytic };
@@ -52,7 +54,7 @@ const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
 const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
 const EnumTable<Overlap>& OverlapNames();                  // none, two-batch, forward-backward
-const EnumTable<Mode>& ModeNames();                        // forward, training
+const EnumTable<Mode>& ModeNames();                        // forward, training, decode
 const EnumTable<Engine>& EngineNames();                    // auto, simgrid, analytic
 const EnumTable<Sharing>& SharingNames();                  // auto, max-min, processor-sharing
 
@@ -76,6 +78,12 @@ struct Scenario {
   // MoE layers in the stack: a step runs them in order (the backward in reverse), each with
   // its own routing draw and, with EPLB, its own placement
   int layers = 1;
+  // attention before each MoE layer (op_work.h AttentionCoreWork): query heads (0: not
+  // costed), key/value heads (0: as many as query heads; fewer: grouped-query), head size
+  // (0: hidden / heads)
+  int heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
   int top_k = 0;
   Dtype dispatch_dtype = Dtype::kBf16;
   Dtype combine_dtype = Dtype::kBf16;
@@ -92,6 +100,7 @@ struct Scenario {
   // checkpointing of the expert layer)
   Mode mode = Mode::kForward;
   bool recompute = false;
+  int sequence_length = 0;     // tokens per sequence (prefill, training) or in the KV cache (decode)
   int drift_steps = 0;         // popularity (Zipf order, hot expert) redrawn every N steps; 0: fixed
   double token_sigma = 0;      // per-GPU tokens log-normal with this sigma (mean kept); 0: equal
   double balance = 0;          // load-balancing strength in [0, 1] (see RoutingParams::balance)

@@ -1,6 +1,7 @@
 // epsim engine: compute-phase durations (see cost_model.h).
 #include "sim/engine/cost_model.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace epsim {
@@ -58,6 +59,28 @@ double CostModel::ExpertsBackwardS(const std::vector<int64_t>& rows) {
 double CostModel::SharedExpertsBackwardS(int64_t count, int64_t tokens) {
   if (count <= 0 || tokens <= 0) return 0;
   return ExpertsBackwardS(std::vector<int64_t>(static_cast<size_t>(count), tokens));
+}
+
+double CostModel::AttentionS(int64_t tokens, bool backward) {
+  const AttentionShape& a = shape_.attention;
+  if (a.heads <= 0 || tokens <= 0) return 0;
+  const OpModel& model = profile_.Op("expert");
+  double projections = 0;
+  for (const GroupedGemm& gemm : AttentionProjections(static_cast<double>(tokens), a)) {
+    projections += model.IsGroupedGemm() ? model.GroupedGemmS(gemm) : [&] {
+      const OpWork w = GroupedGemmWork(gemm);
+      return model.TimeS(w.flops, w.bytes, w.tokens);
+    }();
+  }
+  const OpWork core = AttentionCoreWork(static_cast<double>(tokens), shape_.context, a, shape_.kv_cache);
+  double core_s = 0;
+  if (model.IsGroupedGemm()) {
+    const double rate = model.gemm.PeakFps(GemmDtype::kBf16) * model.gemm.Efficiency(GemmDtype::kBf16);
+    core_s = model.fixed_s + std::max(core.flops / rate, model.mem_rate_Bps > 0 ? core.bytes / model.mem_rate_Bps : 0.0);
+  } else {
+    core_s = model.TimeS(core.flops, core.bytes, core.tokens);
+  }
+  return backward ? 2 * projections + 2.5 * core_s : projections + core_s;
 }
 
 double CostModel::CombineS(int64_t returned_copies, int64_t tokens) {

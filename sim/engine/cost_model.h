@@ -24,6 +24,9 @@ struct LayerShape {
   double dispatch_token_bytes = 0;
   double combine_token_bytes = 0;
   GemmDtype expert_dtype = GemmDtype::kBf16;
+  AttentionShape attention;    // heads 0: no attention costed
+  double context = 0;          // tokens each token attends to (op_work.h)
+  bool kv_cache = false;       // decode: the context is read from a KV cache
 };
 
 class CostModel {
@@ -46,6 +49,12 @@ class CostModel {
   double ExpertsBackwardS(const std::vector<int64_t>& rows);
   double SharedExpertsBackwardS(int64_t count, int64_t tokens);
   double CombineS(int64_t returned_copies, int64_t tokens);
+  // The attention before the layer's router over a GPU's `tokens`: its projections as GEMMs
+  // and its core as a roofline, both at the expert operation's rates (the profile's GEMM
+  // model); 0 without heads. The backward: twice the projections (input and weight
+  // gradients) and 2.5 times the core (FlashAttention's backward: five matrix products of
+  // the forward's two, one of them recomputing QK^T).
+  double AttentionS(int64_t tokens, bool backward);
 
   const Profile& profile() const { return profile_; }
 

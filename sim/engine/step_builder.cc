@@ -39,6 +39,13 @@ LayerShape ShapeOf(const Scenario& s) {
   shape.dispatch_token_bytes = Scenario::TokenBytes(s.dispatch_dtype, s.hidden);
   shape.combine_token_bytes = Scenario::TokenBytes(s.combine_dtype, s.hidden);
   shape.expert_dtype = s.expert_dtype == Dtype::kFp8 ? GemmDtype::kFp8 : GemmDtype::kBf16;
+  if (s.heads > 0) {
+    shape.attention = {static_cast<double>(s.hidden), static_cast<double>(s.heads),
+                       static_cast<double>(s.kv_heads > 0 ? s.kv_heads : s.heads),
+                       static_cast<double>(s.head_dim > 0 ? s.head_dim : s.hidden / s.heads)};
+    shape.kv_cache = s.mode == Mode::kDecode;
+    shape.context = shape.kv_cache ? s.sequence_length : (s.sequence_length + 1) / 2.0;
+  }
   return shape;
 }
 
@@ -208,6 +215,13 @@ double StepBuilder::ExpertSlotS(CostModel& costs, Pass pass, const std::vector<i
          (inputs_.scenario.recompute ? forward : 0);
 }
 
+void StepBuilder::AddAttention(Pass pass, int64_t tokens, double& route_s, double& reduce_s) {
+  if (pass == Pass::kBackward)
+    reduce_s += costs_.AttentionS(tokens, true);
+  else
+    route_s += costs_.AttentionS(tokens, false);
+}
+
 double StepBuilder::ReduceSlotS(Pass pass, int64_t returned, int64_t tokens) {
   const double reduce = costs_.CombineS(returned, tokens);
   return pass == Pass::kForward ? reduce : reduce + 2 * costs_.RouteS(tokens);
@@ -261,6 +275,7 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan, Pass pass) {
     // Shared experts run on every GPU over its own tokens.
     work.expert_s[g] = ExpertSlotS(costs_, pass, rows, plan.source_tokens[g]);
     work.reduce_s[g] = ReduceSlotS(pass, ReturnedCopies(plan, g, s.a2a), plan.source_tokens[g]);
+    AddAttention(pass, plan.source_tokens[g], work.route_s[g], work.reduce_s[g]);
   }
   return work;
 }
@@ -311,6 +326,7 @@ StepWork StepBuilder::TensorParallel(const RoutingPlan& plan, Pass pass) {
       work.route_s[g] = backward ? costs_.CombineS(partials, plan.source_tokens[g]) : costs_.RouteS(plan.source_tokens[g]);
       work.expert_s[g] = expert_s;
       work.reduce_s[g] = ReduceSlotS(pass, partials, plan.source_tokens[g]);
+      AddAttention(pass, plan.source_tokens[g], work.route_s[g], work.reduce_s[g]);
       for (int h = d0; h < d0 + domain; ++h) {
         if (h == g) continue;
         work.dispatch.push_back({g, h, plan.source_tokens[g] * dispatch_bytes, false});

@@ -69,6 +69,9 @@ class StepBuilder {
   double ExpertSlotS(CostModel& costs, Pass pass, const std::vector<int64_t>& rows, int64_t shared_tokens) const;
   // The reduce slot's time for a GPU's `returned` copies of its `tokens`, in `pass`.
   double ReduceSlotS(Pass pass, int64_t returned, int64_t tokens);
+  // The layer's attention over a GPU's `tokens` (model.heads): it runs before the router,
+  // in the route slot; its gradients after the router's, in the backward's reduce slot.
+  void AddAttention(Pass pass, int64_t tokens, double& route_s, double& reduce_s);
 
   // Per GPU: the cost of one call in which it sends messages[g] messages.
   static CallCost CostOf(const CommModel& model, const std::vector<int64_t>& messages);

@@ -99,7 +99,12 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
                 s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.expert_dtype),
                 NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype),
-                s.layers > 1 ? StrFormat(", %d MoE layers", s.layers).c_str() : "");
+                (std::string(s.layers > 1 ? StrFormat(", %d MoE layers", s.layers) : "") +
+                 (s.heads > 0 ? StrFormat(", attention %d heads (%d KV) x %d over %s %d tokens", s.heads,
+                                          s.kv_heads > 0 ? s.kv_heads : s.heads,
+                                          s.head_dim > 0 ? s.head_dim : static_cast<int>(s.hidden / s.heads),
+                                          s.mode == Mode::kDecode ? "a KV cache of" : "sequences of", s.sequence_length)
+                              : "")).c_str());
   out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d %ssteps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu, s.routing.ToString().c_str(),
@@ -109,7 +114,9 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                  (s.burst_every > 0 ? StrFormat(", burst every %d steps (one expert +%g of assignments)", s.burst_every, s.burst_share) : "")).c_str(),
                 s.capacity_factor > 0 ? StrFormat("%g", s.capacity_factor).c_str() : "none (dropless)",
                 s.steps,
-                s.mode == Mode::kTraining ? (s.recompute ? "training (forward + backward, experts recomputed) " : "training (forward + backward) ") : "",
+                s.mode == Mode::kTraining ? (s.recompute ? "training (forward + backward, experts recomputed) " : "training (forward + backward) ")
+                : s.mode == Mode::kDecode ? "decode "
+                                          : "",
                 static_cast<unsigned long long>(s.seed));
   std::string placement = NameOf(PlacementPolicyNames(), s.placement);
   if (s.UsesEplb()) {
@@ -191,8 +198,14 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                      "has every GPU's per layer)\n",
                      m.most_stalled_gpu, m.stall_max_s * 1e3, m.its_worst_layer_stall_s * 1e3, m.its_worst_layer);
   }
+  if (s.mode == Mode::kDecode) {
+    out += StrFormat("# decode: time per output token %.3f ms (a step: each GPU's %d tokens its sequences' next, "
+                     "through %d MoE layer%s)\n",
+                     m.step_time_s * 1e3, s.tokens_per_gpu, s.layers, s.layers > 1 ? "s" : "");
+  }
   out += StrFormat("# throughput: %.0f tokens per second per GPU through %d MoE layer%s (%s)\n", m.tokens_per_s_per_gpu,
-                   s.layers, s.layers > 1 ? "s" : "", s.mode == Mode::kTraining ? "forward and backward" : "forward");
+                   s.layers, s.layers > 1 ? "s" : "", s.mode == Mode::kTraining ? "forward and backward"
+                                                      : s.mode == Mode::kDecode ? "decode" : "forward");
   if (!m.busiest_links.empty()) {
     // Load = the link's bytes at its rate, against the mean step time (links.csv has them all).
     std::string links;

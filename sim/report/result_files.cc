@@ -59,6 +59,7 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   j += "  \"stall_s\": {\"min\": " + JsonNumber(m.stall_min_s) + ", \"median\": " +
        JsonNumber(m.stall_median_s) + ", \"max\": " + JsonNumber(m.stall_max_s) + "},\n";
   num("tokens_per_s_per_gpu", m.tokens_per_s_per_gpu);
+  if (s.mode == Mode::kDecode) num("time_per_output_token_s", m.step_time_s);
   num("token_skew", m.token_skew);
   num("expert_skew", m.expert_skew);
   num("dropped_tokens", static_cast<double>(m.dropped_tokens));

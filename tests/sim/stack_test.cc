@@ -125,6 +125,23 @@ TEST(StackTest, ReportNamesTheMostStalledGpuAndItsWorstLayer) {
   EXPECT_GT(per_gpu[worst], 0);
 }
 
+// Decode: a step is one token of each sequence through the stack, so its time is the time
+// per output token; attention there reads each sequence's KV cache, and with more cache the
+// step is longer (the attention sits in the route slot, before the router).
+TEST(StackTest, DecodeStepIsTheTimePerOutputToken) {
+  const std::string attention = " --heads 32 --kv-heads 8 --head-dim 64 --a2a low-latency --engine analytic --mode decode";
+  const std::string short_cache = RunStack("decode_4k", "--sequence-length 4096" + attention);
+  const std::string long_cache = RunStack("decode_32k", "--sequence-length 32768" + attention);
+  const std::vector<double> step = CsvColumn(short_cache + "/steps.csv", "step_time_s");
+  const std::string summary = ReadFile(short_cache + "/summary.json");
+  const size_t at = summary.find("\"time_per_output_token_s\": ");
+  ASSERT_NE(at, std::string::npos) << summary;
+  EXPECT_NEAR(std::stod(summary.substr(at + 27)), (step[0] + step[1]) / 2, 1e-9 * step[0]);
+  const std::vector<double> route_short = CsvColumn(short_cache + "/steps.csv", "route_s");
+  const std::vector<double> route_long = CsvColumn(long_cache + "/steps.csv", "route_s");
+  EXPECT_GT(route_long[0], route_short[0]);
+}
+
 TEST(StackTest, WritesTheSameFilesTwice) {
   const std::string args = "--engine simgrid --layers 3 --mode training --routing zipf:1 --placement eplb "
                            "--redundant-experts 16 --rebalance-interval 1";
