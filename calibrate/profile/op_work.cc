@@ -17,9 +17,21 @@ OpWork CombineWork(double copies, double t, double h) {
   return {2.0 * copies * h, copies * 2 * h + t * 2 * h, t};
 }
 
+namespace {
+
+double WeightBytes(const GroupedGemm& g) {
+  return g.dtype == GemmDtype::kFp8 ? g.n * g.k + 4 * std::ceil(g.n / 128) * std::ceil(g.k / 128) : 2 * g.n * g.k;
+}
+
+}  // namespace
+
+double ExpertWeightBytes(double hidden, double ffn, GemmDtype dtype) {
+  return WeightBytes(GateUpGemm({1}, hidden, ffn, dtype)) + WeightBytes(DownGemm({1}, hidden, ffn, dtype));
+}
+
 OpWork GroupedGemmWork(const GroupedGemm& g) {
   const bool fp8 = g.dtype == GemmDtype::kFp8;
-  const double weight_bytes = fp8 ? g.n * g.k + 4 * std::ceil(g.n / 128) * std::ceil(g.k / 128) : 2 * g.n * g.k;
+  const double weight_bytes = WeightBytes(g);
   const double input_bytes_per_row = fp8 ? g.k + 4 * std::ceil(g.k / 128) : 2 * g.k;
   OpWork work;
   for (const int64_t r : g.rows) {

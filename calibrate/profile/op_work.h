@@ -58,6 +58,9 @@ double GroupedGemmTiles(const GroupedGemm& gemm, int row_tile, int col_tile);
 // The expert layer of one GPU: gate/up then down, for the experts' rows.
 GroupedGemm GateUpGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
 GroupedGemm DownGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
+// One expert's weights in `dtype` (gate/up and down, with fp8's block scales), as the
+// grouped GEMMs read them: what a rebalance moves per copy.
+double ExpertWeightBytes(double hidden, double ffn, GemmDtype dtype);
 // The input gradients of the expert layer (training's backward), with the forward's rows:
 // down's (rows x H by H x F: N = F, K = H), then gate/up's (rows x 2F by 2F x H: N = H,
 // K = 2F). Each has its forward launch's FLOPs; the weight gradients have them too.

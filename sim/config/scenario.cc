@@ -180,6 +180,12 @@ void ReadBurst(const FieldReader& r, Scenario& s) {
 
 std::string Whole(int64_t value) { return std::to_string(value); }
 
+// A two-way choice, written `yes` or `no` (on or off, blocking or free): true for `yes`.
+bool ReadSwitch(const FieldReader& r, const std::string& yes, const std::string& no) {
+  if (r.Text() != yes && r.Text() != no) r.Fail("expected " + yes + " or " + no);
+  return r.Text() == yes;
+}
+
 }  // namespace
 
 const std::vector<ScenarioField>& ScenarioSchema() {
@@ -247,10 +253,7 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](R r, Scenario& s) { s.mode = r.Enum(ModeNames()); },
        [](S s) -> std::string { return NameOf(ModeNames(), s.mode); }},
       {"workload.recompute", "--recompute", "off", "on|off",
-       [](R r, Scenario& s) {
-         if (r.Text() != "on" && r.Text() != "off") r.Fail("expected on or off");
-         s.recompute = r.Text() == "on";
-       },
+       [](R r, Scenario& s) { s.recompute = ReadSwitch(r, "on", "off"); },
        [](S s) -> std::string { return s.recompute ? "on" : "off"; }},
       {"workload.sequence_length", "--sequence-length", "0", "S",
        [](R r, Scenario& s) { s.sequence_length = static_cast<int>(r.Int(0, 1 << 24)); },
@@ -289,10 +292,7 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](R r, Scenario& s) { s.comm_sms = static_cast<int>(r.Int(0, 1024)); },
        [](S s) { return Whole(s.comm_sms); }},
       {"strategy.pxn", "--pxn", "off", "on|off",
-       [](R r, Scenario& s) {
-         if (r.Text() != "on" && r.Text() != "off") r.Fail("expected on or off");
-         s.pxn = r.Text() == "on";
-       },
+       [](R r, Scenario& s) { s.pxn = ReadSwitch(r, "on", "off"); },
        [](S s) -> std::string { return s.pxn ? "on" : "off"; }},
       {"strategy.node_limit", "--node-limit", "0", "M",
        [](R r, Scenario& s) { s.node_limit = static_cast<int>(r.Int(0, 1'000'000)); },
@@ -309,6 +309,9 @@ const std::vector<ScenarioField>& ScenarioSchema() {
       {"strategy.rebalance_interval", "--rebalance-interval", "10", "N",
        [](R r, Scenario& s) { s.rebalance_interval = static_cast<int>(r.Int(1, 1'000'000)); },
        [](S s) { return Whole(s.rebalance_interval); }},
+      {"strategy.rebalance_cost", "--rebalance-cost", "free", "free|blocking",
+       [](R r, Scenario& s) { s.rebalance_blocking = ReadSwitch(r, "blocking", "free"); },
+       [](S s) -> std::string { return s.rebalance_blocking ? "blocking" : "free"; }},
       {"strategy.overlap", "--overlap", "none", JoinedNames(OverlapNames(), "|"), [](R r, Scenario& s) { s.overlap = r.Enum(OverlapNames()); },
        [](S s) -> std::string { return NameOf(OverlapNames(), s.overlap); }},
       {"faults", "--fault", "none", "KIND:TARGET:FRACTION[@STEP][;...]",

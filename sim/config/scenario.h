@@ -124,6 +124,9 @@ struct Scenario {
   Parallelism parallelism = Parallelism::kExpert;
   int redundant_experts = 0;
   int rebalance_interval = 0;
+  // blocking: each rebalance after the first moves the new copies' weights over the fabric
+  // before its step starts (weight_moves.h); free: placements change at no cost
+  bool rebalance_blocking = false;
   // two-batch: the step's tokens split into two micro-batches on a compute stream and a
   // communication stream per GPU, so that one micro-batch's expert compute runs while the
   // other's dispatch or combine moves; forward-backward (training): the step's forward beside

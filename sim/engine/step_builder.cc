@@ -61,7 +61,10 @@ StepBuilder::StepBuilder(const SimulationInputs& inputs)
       sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))),
       dispatch_model_(CommModelFor(inputs, Phase::kDispatch)), combine_model_(CommModelFor(inputs, Phase::kCombine)),
       dispatch_wire_bytes_(WireBytesPerToken(inputs, Phase::kDispatch)),
-      combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)) {
+      combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)),
+      expert_weight_bytes_(ExpertWeightBytes(static_cast<double>(inputs.scenario.hidden),
+                                             static_cast<double>(inputs.scenario.expert_ffn),
+                                             ShapeOf(inputs.scenario).expert_dtype)) {
   const FabricLayout& layout = layout_;
   for (const Fault& f : inputs.scenario.faults) {
     const std::string what = "'" + f.text + "': ";
@@ -202,6 +205,16 @@ StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass) {
   } else {
     work = ExpertParallel(plan, pass);
   }
+  ApplyFaults(work);
+  return work;
+}
+
+StepWork StepBuilder::Rebalance(int step, const std::vector<WeightMove>& moves) {
+  ActivateFaults(step);
+  StepWork work = EmptyWork(inputs_.scenario.gpus);
+  std::map<std::pair<int, int>, double> bytes;  // per (source, destination), in order
+  for (const WeightMove& m : moves) bytes[{m.src, m.dst}] += expert_weight_bytes_;
+  for (const auto& [pair, b] : bytes) work.dispatch.push_back({pair.first, pair.second, b});
   ApplyFaults(work);
   return work;
 }

@@ -13,6 +13,7 @@
 #include "sim/engine/step_work.h"
 #include "sim/traffic/comm_model.h"
 #include "sim/workload/routing_plan.h"
+#include "sim/workload/weight_moves.h"
 
 namespace epsim {
 
@@ -53,6 +54,9 @@ class StepBuilder {
   // where the backward beside a forward is an earlier micro-batch's; here it has the same
   // step's routing.
   StepWork Build(int step, const RoutingPlan& plan, Pass pass = Pass::kForward);
+  // Step `step`'s rebalance (Pass::kRebalance): each move's expert weights as a flow from its
+  // source to its destination (one flow per GPU pair), nothing computed.
+  StepWork Rebalance(int step, const std::vector<WeightMove>& moves);
 
  private:
   // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
@@ -87,6 +91,7 @@ class StepBuilder {
   CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
   CommModel dispatch_model_, combine_model_;
   double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire, either pass
+  double expert_weight_bytes_;                       // one expert copy, as a rebalance moves it
   std::vector<std::vector<int>> fault_links_;  // per scenario fault: the links it slows
   // The step being built (ActivateFaults): its faults' links and fractions, the links
   // down (empty: none) and the GPUs whose NIC is down (empty: none).

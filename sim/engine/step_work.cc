@@ -9,6 +9,7 @@ namespace epsim {
 
 std::string SlotName(Pass pass, const std::string& slot) {
   if (pass == Pass::kForward) return slot;
+  if (pass == Pass::kRebalance) return slot == "dispatch" ? "expert weights" : slot;
   static const char* const kMirror[][2] = {
       {"route", "reduce"}, {"dispatch", "combine"}, {"expert", "expert"}, {"combine", "dispatch"}, {"reduce", "route"}};
   for (const auto& [from, to] : kMirror)

@@ -14,10 +14,14 @@ namespace epsim {
 // gradients the way the dispatch went, its second the dispatch's gradients the way the
 // combine came back; StepWork and GpuTimeline keep the forward's names for its slots.
 // kBoth: the forward as micro-batch 0 beside the backward as micro-batch 1 (overlap
-// forward-backward).
-enum class Pass { kForward, kBackward, kBoth };
+// forward-backward). kRebalance: the expert weights a rebalance moves, before its step's
+// first layer, as flows in the dispatch slot (nothing to compute).
+enum class Pass { kForward, kBackward, kBoth, kRebalance };
 inline const char* PassName(Pass pass) {
-  return pass == Pass::kForward ? "forward" : pass == Pass::kBackward ? "backward" : "forward+backward";
+  return pass == Pass::kForward    ? "forward"
+         : pass == Pass::kBackward ? "backward"
+         : pass == Pass::kBoth     ? "forward+backward"
+                                   : "rebalance";
 }
 // The pass micro-batch m of a `unit` belongs to.
 inline Pass MicroBatchPass(Pass unit, int m) {

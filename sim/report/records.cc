@@ -81,6 +81,8 @@ void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, 
     r.layer = layer;
     r.pass = pass;
     r.unique_tokens_received = unique_received[g];
+    if (pass == Pass::kRebalance)  // moves weights, routes no token
+      r.expert_tokens = r.dropped_tokens = r.unique_tokens_received = r.node_tokens_sent = 0;
     gpu_tokens.push_back(static_cast<double>(r.expert_tokens));
     dispatch_rates.push_back(r.dispatch_GBps);
     combine_rates.push_back(r.combine_GBps);
@@ -117,6 +119,11 @@ void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, 
     total.expert_s += unit.expert_s;
     total.combine_s += unit.combine_s;
   };
+  if (pass == Pass::kRebalance) {
+    rec.rebalance_s += timeline.step_time_s;
+    for (const Flow& f : work.dispatch) rec.rebalance_bytes += f.bytes;
+    return;
+  }
   if (pass == Pass::kBackward) {
     add_phases(rec.backward, times);
     rec.backward_critical_gpu = critical_gpu;
@@ -238,7 +245,7 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
   // Per GPU and step: in training both passes of each step add up.
   const double gpu_steps = steps * num_gpus;
   for (const GpuStepRecord& r : result.gpus) {
-    sum.training = sum.training || r.pass != Pass::kForward;
+    sum.training = sum.training || r.pass == Pass::kBackward || r.pass == Pass::kBoth;
     sum.fixed_cost_s += r.fixed_cost_s / gpu_steps;
     sum.wait_peers_s += r.wait_peers_s / gpu_steps;
     sum.exposed_comm_s += r.exposed_comm_s / gpu_steps;
@@ -250,6 +257,11 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
   for (const StepRecord& r : result.steps) {
     tokens += static_cast<double>(r.tokens);
     time += r.step_time_s;
+    if (r.rebalance_s <= 0) continue;
+    ++sum.rebalances;
+    sum.rebalance_bytes += r.rebalance_bytes;
+    sum.rebalance_s += r.rebalance_s;
+    sum.rebalanced_steps.push_back(r.step);
   }
   sum.tokens_per_s_per_gpu = time > 0 ? tokens / num_gpus / time : 0;
   std::vector<double> gpu_stall(num_gpus, 0.0);
@@ -257,7 +269,7 @@ Summary Summarize(const SimulationResult& result, int num_gpus) {
   sum.most_stalled_gpu = static_cast<int>(std::max_element(gpu_stall.begin(), gpu_stall.end()) - gpu_stall.begin());
   std::vector<double> layer_stall;
   for (const GpuStepRecord& r : result.gpus) {
-    if (r.gpu != sum.most_stalled_gpu) continue;
+    if (r.gpu != sum.most_stalled_gpu || r.layer < 0) continue;  // a rebalance: no layer's
     if (r.layer >= static_cast<int>(layer_stall.size())) layer_stall.resize(r.layer + 1, 0.0);
     layer_stall[r.layer] += r.stall_s / steps;
   }

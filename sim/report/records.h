@@ -83,6 +83,8 @@ struct StepRecord {
   int64_t assignments = 0, dropped = 0;
   double dispatch_GBps = 0, combine_GBps = 0;  // mean over GPUs
   int64_t tokens = 0;      // through the stack: every GPU's tokens (the same in every layer)
+  double rebalance_s = 0;      // the weights a blocking rebalance moved before the step (0: none)
+  double rebalance_bytes = 0;
 };
 
 struct ExpertStepRecord {
@@ -119,6 +121,10 @@ struct Summary {
   // where it stalls most, and that layer's share (per step, means over the steps).
   int most_stalled_gpu = 0, its_worst_layer = 0;
   double its_worst_layer_stall_s = 0;
+  // Blocking rebalances: how many steps had one, the bytes and time of all of them.
+  int rebalances = 0;
+  double rebalance_bytes = 0, rebalance_s = 0;
+  std::vector<int> rebalanced_steps;
   std::vector<BusiestLink> busiest_links;  // one per tier that carried bytes, in link order
 };
 

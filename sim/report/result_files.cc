@@ -60,6 +60,12 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
        JsonNumber(m.stall_median_s) + ", \"max\": " + JsonNumber(m.stall_max_s) + "},\n";
   num("tokens_per_s_per_gpu", m.tokens_per_s_per_gpu);
   if (s.mode == Mode::kDecode) num("time_per_output_token_s", m.step_time_s);
+  if (s.rebalance_blocking) {
+    std::string steps;
+    for (const int step : m.rebalanced_steps) steps += (steps.empty() ? "" : ", ") + std::to_string(step);
+    j += "  \"rebalances\": {\"count\": " + JsonNumber(m.rebalances) + ", \"bytes\": " + JsonNumber(m.rebalance_bytes) +
+         ", \"time_s\": " + JsonNumber(m.rebalance_s) + ", \"steps\": [" + steps + "]},\n";
+  }
   num("token_skew", m.token_skew);
   num("expert_skew", m.expert_skew);
   num("dropped_tokens", static_cast<double>(m.dropped_tokens));
@@ -104,17 +110,17 @@ std::string StepsCsv(const SimulationResult& r) {
       "stall_median_s,stall_max_s,token_skew,expert_skew,assignments,dropped_tokens,"
       "dispatch_GBps_per_gpu,combine_GBps_per_gpu,dispatch_fixed_s,dispatch_link_s,dispatch_wait_s,"
       "combine_fixed_s,combine_link_s,combine_wait_s,forward_s,backward_s,backward_critical_gpu,"
-      "backward_route_s,backward_dispatch_s,backward_expert_s,backward_combine_s\n";
+      "backward_route_s,backward_dispatch_s,backward_expert_s,backward_combine_s,rebalance_s,rebalance_bytes\n";
   for (const StepRecord& s : r.steps) {
     csv += StrFormat("%d,%.9g,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%lld,%lld,%.9g,%.9g,%s,%.9g,%.9g,%d,"
-                     "%.9g,%.9g,%.9g,%.9g\n",
+                     "%.9g,%.9g,%.9g,%.9g,%.9g,%.0f\n",
                      s.step, s.step_time_s, s.critical_gpu, s.route_s, s.dispatch_s, s.expert_s,
                      s.combine_s, s.stall_min_s, s.stall_median_s, s.stall_max_s, s.token_skew,
                      s.expert_skew, static_cast<long long>(s.assignments),
                      static_cast<long long>(s.dropped), s.dispatch_GBps, s.combine_GBps,
                      SplitColumns(s.dispatch_split, s.combine_split).c_str(), s.forward_s, s.backward.time_s,
                      s.backward_critical_gpu, s.backward.route_s, s.backward.dispatch_s, s.backward.expert_s,
-                     s.backward.combine_s);
+                     s.backward.combine_s, s.rebalance_s, s.rebalance_bytes);
   }
   return csv;
 }

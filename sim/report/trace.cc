@@ -74,7 +74,10 @@ void TraceWriter::Flows(int step, const std::string& phase, const std::vector<Fl
 
 void TraceWriter::AddStep(int step, int layer, Pass pass, const StepWork& work, const StepTimeline& t) {
   auto name = [pass](const char* slot) { return SlotName(pass, slot); };
-  const std::string step_name = "step " + std::to_string(step) + (layers_ > 1 ? " layer " + std::to_string(layer) : "") +
+  const std::string step_name = "step " + std::to_string(step) +
+                                (pass == Pass::kRebalance ? " rebalance"
+                                 : layers_ > 1            ? " layer " + std::to_string(layer)
+                                                          : "") +
                                 (pass == Pass::kBackward ? " backward" : "");
   // First flow start per GPU and phase: before it, the GPU waited for its peers to enter.
   auto first_starts = [&](const std::vector<Flow>& flows, const std::vector<double>& start) {

@@ -1,6 +1,7 @@
 // epsim simulation: scenario to records (see simulation.h).
 #include "sim/simulation/simulation.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "sim/engine/engine.h"
@@ -8,6 +9,7 @@
 #include "sim/workload/placement.h"
 #include "sim/workload/sampler.h"
 #include "sim/workload/step_routing.h"
+#include "sim/workload/weight_moves.h"
 
 namespace epsim {
 namespace {
@@ -52,7 +54,8 @@ StepRoutingOptions RoutingOptionsOf(const SimulationInputs& in) {
   return options;
 }
 
-// One replay unit: a pass of one layer in one step.
+// One replay unit: a pass of one layer in one step, or a step's rebalance (every layer's
+// weights; layer -1).
 struct Unit {
   int step = 0;
   int layer = 0;
@@ -61,11 +64,15 @@ struct Unit {
 
 // The units of every step in order: each step's layers forward, and in training their
 // backward after them from the last layer to the first, on the same routing; or, with the
-// forward beside the backward, both passes of a layer in one unit.
-std::vector<Unit> UnitsOf(const Scenario& s) {
+// forward beside the backward, both passes of a layer in one unit. With blocking rebalances,
+// a step that starts with a new placement (not the first) first moves the weights.
+std::vector<Unit> UnitsOf(const SimulationInputs& in) {
+  const Scenario& s = in.scenario;
   const bool both = s.mode == Mode::kTraining && s.overlap == Overlap::kForwardBackward;
   std::vector<Unit> units;
   for (int step = 0; step < s.steps; ++step) {
+    if (s.rebalance_blocking && step > 0 && RebalancesAt(RoutingOptionsOf(in), step))
+      units.push_back({step, -1, Pass::kRebalance});
     for (int layer = 0; layer < s.layers; ++layer) units.push_back({step, layer, both ? Pass::kBoth : Pass::kForward});
     if (s.mode != Mode::kTraining || both) continue;
     for (int layer = s.layers - 1; layer >= 0; --layer) units.push_back({step, layer, Pass::kBackward});
@@ -86,19 +93,36 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   StepBuilder builder(in);
   SimulationResult result;
   StepRecorder recorder(in, result);
-  const std::vector<Unit> units = UnitsOf(s);
+  const std::vector<Unit> units = UnitsOf(in);
+  // Each layer's routing advances once per step, at its step's first unit that needs it.
+  std::vector<int> routed_step(s.layers, -1);
+  auto route = [&](int layer, int step) -> const RoutingPlan& {
+    if (routed_step[layer] < step) {
+      routings[layer].Next(step);
+      routed_step[layer] = step;
+    }
+    return routings[layer].plan();
+  };
   const EngineRun run = RunSteps(
       in, static_cast<int>(units.size()),
       [&](int u) {
         const Unit& unit = units[u];
-        StepRouting& routing = routings[unit.layer];
-        return builder.Build(unit.step, unit.pass == Pass::kBackward ? routing.plan() : routing.Next(unit.step),
-                             unit.pass);
+        if (unit.pass == Pass::kRebalance) {  // every layer's new copies, fetched from the old placement
+          std::vector<WeightMove> moves;
+          for (int layer = 0; layer < s.layers; ++layer) {
+            const Placement before = routings[layer].placement();
+            route(layer, unit.step);
+            for (const WeightMove& m : WeightMoves(before, routings[layer].placement(), DomainGpus(s, in.topology)))
+              moves.push_back(m);
+          }
+          return builder.Rebalance(unit.step, moves);
+        }
+        return builder.Build(unit.step, route(unit.layer, unit.step), unit.pass);
       },
       [&](int u, const StepWork& work, const StepTimeline& timeline) {
         const Unit& unit = units[u];
         if (trace != nullptr) trace->AddStep(unit.step, unit.layer, unit.pass, work, timeline);
-        recorder.Add(unit.step, unit.layer, unit.pass, routings[unit.layer].plan(), work, timeline);
+        recorder.Add(unit.step, unit.layer, unit.pass, routings[std::max(unit.layer, 0)].plan(), work, timeline);
       });
   result.engine = NameOf(EngineNames(), run.engine);
   result.network_model = run.description;

@@ -38,7 +38,7 @@ void StepRouting::Rebalance(int step) {
 }
 
 const RoutingPlan& StepRouting::Next(int step) {
-  if (options_.rebalancing != Rebalancing::kNone && step % options_.rebalance_interval == 0) Rebalance(step);
+  if (RebalancesAt(options_, step)) Rebalance(step);
   params_.epoch = options_.drift_steps > 0 ? step / options_.drift_steps : 0;
   plan_ = SampleRouting(params_, placement_, step);
   for (int e = 0; e < placement_.num_experts(); ++e)

@@ -31,6 +31,12 @@ struct StepRoutingOptions {
   int drift_steps = 0;         // popularity redrawn every N steps; 0: fixed
 };
 
+// True when step `step` starts with a new placement: every rebalance_interval steps with
+// EPLB, step 0 included (the plan in force when the run starts).
+inline bool RebalancesAt(const StepRoutingOptions& options, int step) {
+  return options.rebalancing != Rebalancing::kNone && step % options.rebalance_interval == 0;
+}
+
 class StepRouting {
  public:
   // `initial`: the placement before any rebalance (EPLB replaces it before step 0).

@@ -54,7 +54,7 @@ done
 
 # Each notebook writes its key figures.
 for fig in skew_phases skew_stall_heatmap capacity_tradeoff capacity_eplb scaling calibration_fit \
-           calibration_residuals; do
+           calibration_residuals rebalance_steps; do
   if [ ! -s "$EPSIM_FIGURES/$fig.png" ]; then
     echo "FAIL: figure $fig.png was not written" >&2
     status=1

@@ -12,6 +12,7 @@
 #include "sim/workload/routing_spec.h"
 #include "sim/workload/routing_trace.h"
 #include "sim/workload/sampler.h"
+#include "sim/workload/weight_moves.h"
 
 namespace epsim {
 namespace {
@@ -214,6 +215,33 @@ TEST(HierarchicalEplbTest, NodeLimitWithMoreGpusThanExperts) {
   const auto choices = SampleTokenChoices(params, p, 0);
   for (int g = 0; g < 16; ++g)
     for (const auto& token : choices[g]) EXPECT_EQ(p.GpuFor(token[0], g) / 4, p.GpuFor(token[1], g) / 4);
+}
+
+// A rebalance moves exactly the copies whose GPU is new to their expert: a copy kept where
+// it was moves nothing, a second copy on the same GPU is one move, and each comes from an old
+// holder in the receiver's domain (2 GPUs each here) when there is one, else the first.
+TEST(WeightMovesTest, OnlyCopiesNewToTheirGpuMoveFromTheNearestHolder) {
+  const Placement before = Placement::FromReplicas(4, {{0}, {1, 2}, {3}});
+  const Placement after = Placement::FromReplicas(4, {{0, 1}, {3, 3}, {3, 2}});
+  const std::vector<WeightMove> moves = WeightMoves(before, after, 2);
+  // Expert 0: new on GPU 1, from GPU 0 (same domain). Expert 1: new on GPU 3 (twice, one
+  // move), from GPU 2 (GPU 3's domain). Expert 2: new on GPU 2, from GPU 3 (same domain).
+  ASSERT_EQ(moves.size(), 3u);
+  EXPECT_EQ(moves[0].expert, 0);
+  EXPECT_EQ(moves[0].src, 0);
+  EXPECT_EQ(moves[0].dst, 1);
+  EXPECT_EQ(moves[1].expert, 1);
+  EXPECT_EQ(moves[1].src, 2);
+  EXPECT_EQ(moves[1].dst, 3);
+  EXPECT_EQ(moves[2].expert, 2);
+  EXPECT_EQ(moves[2].src, 3);
+  EXPECT_EQ(moves[2].dst, 2);
+  // Across domains: expert 0's new copy on GPU 3 comes from its only holder, GPU 0.
+  const std::vector<WeightMove> far = WeightMoves(before, Placement::FromReplicas(4, {{3}, {1, 2}, {3}}), 2);
+  ASSERT_EQ(far.size(), 1u);
+  EXPECT_EQ(far[0].src, 0);
+  EXPECT_EQ(far[0].dst, 3);
+  EXPECT_TRUE(WeightMoves(before, before, 2).empty());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -140,6 +141,36 @@ TEST(StackTest, DecodeStepIsTheTimePerOutputToken) {
   const std::vector<double> route_short = CsvColumn(short_cache + "/steps.csv", "route_s");
   const std::vector<double> route_long = CsvColumn(long_cache + "/steps.csv", "route_s");
   EXPECT_GT(route_long[0], route_short[0]);
+}
+
+// A blocking rebalance adds its weight moves before its step and changes nothing else: the
+// step takes its time under free rebalances plus the moves'. Rebalances come every interval
+// after step 0 (the plan in force when the run starts is free), and move whole experts:
+// 3 H F bf16 weights (fp8: one byte each plus a 4-byte scale per 128 x 128 block).
+TEST(StackTest, BlockingRebalancesAddTheirMovesBeforeTheirStep) {
+  for (const std::string dtype : {"bf16", "fp8"}) {
+    const std::string common = "--routing zipf:1 --drift-steps 2 --placement eplb --redundant-experts 16 "
+                               "--rebalance-interval 2 --steps 6 --layers 2 --engine analytic --expert-dtype " + dtype +
+                               (dtype == "fp8" ? " --profile h100" : "");
+    const std::string free = RunStack("free_" + dtype, common);
+    const std::string blocking = RunStack("blocking_" + dtype, common + " --rebalance-cost blocking");
+    const std::vector<double> t_free = CsvColumn(free + "/steps.csv", "step_time_s");
+    const std::vector<double> t_blocking = CsvColumn(blocking + "/steps.csv", "step_time_s");
+    const std::vector<double> moved_s = CsvColumn(blocking + "/steps.csv", "rebalance_s");
+    const std::vector<double> moved = CsvColumn(blocking + "/steps.csv", "rebalance_bytes");
+    ASSERT_EQ(t_blocking.size(), 6u);
+    // H 1024, F 512: gate/up 1024 x 1024 and down 1024 x 512 weights.
+    const double expert = dtype == "bf16" ? 2.0 * 3 * 1024 * 512 : 3.0 * 1024 * 512 + 4 * (8 * 8 + 8 * 4);
+    for (size_t s = 0; s < t_blocking.size(); ++s) {
+      EXPECT_NEAR(t_blocking[s], t_free[s] + moved_s[s], 1e-8 * t_blocking[s]) << dtype << " step " << s;
+      EXPECT_EQ(moved[s] > 0, s == 2 || s == 4) << dtype << " step " << s;
+      EXPECT_EQ(moved_s[s] > 0, moved[s] > 0) << s;
+      const double copies = moved[s] / expert;
+      EXPECT_EQ(copies, std::round(copies)) << dtype << " step " << s << ": " << moved[s];
+    }
+    const std::vector<std::string> pass = epsim::testing::CsvTextColumn(blocking + "/gpus.csv", "pass");
+    EXPECT_EQ(std::count(pass.begin(), pass.end(), "rebalance"), 2 * kGpus);
+  }
 }
 
 TEST(StackTest, WritesTheSameFilesTwice) {
