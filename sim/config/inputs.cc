@@ -75,6 +75,8 @@ void CheckScenarioFields(const Scenario& s) {
     throw FieldError(s, "strategy.pxn", "relays the direct all-to-all (strategy.a2a direct, expert parallelism)");
   if (s.overlap == Overlap::kForwardBackward && s.mode != Mode::kTraining)
     throw FieldError(s, "strategy.overlap", "puts a forward beside a backward: needs workload.mode training");
+  if (s.dense_layers > 0 && s.dense_ffn <= 0 && s.heads <= 0)
+    throw FieldError(s, "model.dense_layers", "need something to compute: model.dense_ffn > 0 or model.heads > 0");
   if (s.heads > 0 && s.sequence_length <= 0)
     throw FieldError(s, "model.heads", "costs attention over sequences: needs workload.sequence_length > 0");
   if (s.kv_heads > 0 && s.heads == 0)

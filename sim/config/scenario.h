@@ -78,6 +78,10 @@ struct Scenario {
   // MoE layers in the stack: a step runs them in order (the backward in reverse), each with
   // its own routing draw and, with EPLB, its own placement
   int layers = 1;
+  // dense layers before the MoE layers (DeepSeek-V3: 3): each an attention (model.heads) and
+  // a dense FFN of dense_ffn, priced as one expert over all of a GPU's tokens; no all-to-all
+  int dense_layers = 0;
+  int64_t dense_ffn = 0;
   // attention before each MoE layer (op_work.h AttentionCoreWork): query heads (0: not
   // costed), key/value heads (0: as many as query heads; fewer: grouped-query), head size
   // (0: hidden / heads)

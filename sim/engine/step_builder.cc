@@ -13,6 +13,13 @@
 namespace epsim {
 namespace {
 
+LayerShape DenseShape(const LayerShape& shape, int64_t dense_ffn) {
+  LayerShape dense = shape;
+  dense.expert_ffn = dense_ffn;
+  dense.shared_experts = 0;
+  return dense;
+}
+
 LayerShape SlicedShape(const LayerShape& shape, int64_t ways) {
   LayerShape sliced = shape;
   sliced.expert_ffn = (shape.expert_ffn + ways - 1) / ways;
@@ -59,6 +66,7 @@ StepBuilder::StepBuilder(const SimulationInputs& inputs)
     : inputs_(inputs), layout_(inputs.topology, inputs.scenario.gpus, SmBudgetOf(inputs)),
       costs_(inputs.profile, ShapeOf(inputs.scenario)),
       sliced_costs_(inputs.profile, SlicedShape(ShapeOf(inputs.scenario), DomainGpus(inputs.scenario, inputs.topology))),
+      dense_costs_(inputs.profile, DenseShape(ShapeOf(inputs.scenario), inputs.scenario.dense_ffn)),
       dispatch_model_(CommModelFor(inputs, Phase::kDispatch)), combine_model_(CommModelFor(inputs, Phase::kCombine)),
       dispatch_wire_bytes_(WireBytesPerToken(inputs, Phase::kDispatch)),
       combine_wire_bytes_(WireBytesPerToken(inputs, Phase::kCombine)),
@@ -209,6 +217,31 @@ StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass) {
   return work;
 }
 
+StepWork StepBuilder::Dense(int step, const RoutingPlan& plan, Pass pass) {
+  ActivateFaults(step);
+  StepWork work;
+  if (pass == Pass::kBoth) {
+    work = MicroBatches({DenseLayer(plan, Pass::kForward), DenseLayer(plan, Pass::kBackward)});
+  } else if (inputs_.scenario.overlap == Overlap::kTwoBatch) {
+    work = MicroBatches({DenseLayer(HalfOfPlan(plan, 0), pass), DenseLayer(HalfOfPlan(plan, 1), pass)});
+  } else {
+    work = DenseLayer(plan, pass);
+  }
+  ApplyFaults(work);
+  return work;
+}
+
+StepWork StepBuilder::DenseLayer(const RoutingPlan& plan, Pass pass) {
+  StepWork work = EmptyWork(inputs_.scenario.gpus);
+  for (int g = 0; g < inputs_.scenario.gpus; ++g) {
+    const std::vector<int64_t> rows = {plan.source_tokens[g]};
+    if (inputs_.scenario.dense_ffn > 0)
+      work.expert_s[g] = pass == Pass::kBackward ? dense_costs_.ExpertsBackwardS(rows) : dense_costs_.ExpertsS(rows);
+    AddAttention(pass, plan.source_tokens[g], work.route_s[g], work.reduce_s[g]);
+  }
+  return work;
+}
+
 StepWork StepBuilder::Rebalance(int step, const std::vector<WeightMove>& moves) {
   ActivateFaults(step);
   StepWork work = EmptyWork(inputs_.scenario.gpus);
@@ -309,8 +342,9 @@ StepWork StepBuilder::MicroBatches(std::vector<StepWork> parts) {
     work.batch_route_s.push_back(std::move(part.route_s));
     work.batch_expert_s.push_back(std::move(part.expert_s));
     work.batch_reduce_s.push_back(std::move(part.reduce_s));
-    work.dispatch_cost.push_back(std::move(part.dispatch_cost[0]));
-    work.combine_cost.push_back(std::move(part.combine_cost[0]));
+    // A part without all-to-alls (a dense layer) costs nothing to call.
+    work.dispatch_cost.push_back(part.dispatch_cost.empty() ? CallCost{} : std::move(part.dispatch_cost[0]));
+    work.combine_cost.push_back(part.combine_cost.empty() ? CallCost{} : std::move(part.combine_cost[0]));
   }
   return work;
 }

@@ -54,6 +54,11 @@ class StepBuilder {
   // where the backward beside a forward is an earlier micro-batch's; here it has the same
   // step's routing.
   StepWork Build(int step, const RoutingPlan& plan, Pass pass = Pass::kForward);
+  // A dense layer of step `step` (model.dense_layers) over the plan's tokens per GPU: its
+  // attention in the route slot (its gradients in the reduce slot), its FFN in the expert
+  // slot (one expert of model.dense_ffn over all of the GPU's tokens; the backward twice
+  // that), no all-to-all; halves and passes as Build has them.
+  StepWork Dense(int step, const RoutingPlan& plan, Pass pass);
   // Step `step`'s rebalance (Pass::kRebalance): each move's expert weights as a flow from its
   // source to its destination (one flow per GPU pair), nothing computed.
   StepWork Rebalance(int step, const std::vector<WeightMove>& moves);
@@ -61,6 +66,8 @@ class StepBuilder {
  private:
   // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
   StepWork ExpertParallel(const RoutingPlan& plan, Pass pass);
+  // One dense layer over each GPU's plan.source_tokens, one micro-batch of `pass`.
+  StepWork DenseLayer(const RoutingPlan& plan, Pass pass);
   // Micro-batches 0, 1, ... from one-micro-batch parts: two-batch overlap (the two halves of
   // the plan, one pass) or forward beside backward (the whole plan, both passes).
   static StepWork MicroBatches(std::vector<StepWork> parts);
@@ -89,6 +96,7 @@ class StepBuilder {
   FabricLayout layout_;
   CostModel costs_;
   CostModel sliced_costs_;  // one GPU's slice of an expert under tensor parallelism
+  CostModel dense_costs_;   // a dense layer's FFN: one expert of model.dense_ffn
   CommModel dispatch_model_, combine_model_;
   double dispatch_wire_bytes_, combine_wire_bytes_;  // one token (message) on the wire, either pass
   double expert_weight_bytes_;                       // one expert copy, as a rebalance moves it

@@ -64,7 +64,7 @@ GpuStepRecord StepRecorder::GpuRecord(int step, int g, const RoutingPlan& plan, 
   return r;
 }
 
-void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, const StepWork& work,
+void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, bool routed, const StepWork& work,
                        const StepTimeline& timeline) {
   const int p = inputs_.scenario.gpus;
   std::vector<double> compute(p);
@@ -81,7 +81,7 @@ void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, 
     r.layer = layer;
     r.pass = pass;
     r.unique_tokens_received = unique_received[g];
-    if (pass == Pass::kRebalance)  // moves weights, routes no token
+    if (!routed)  // a dense layer or a rebalance: no token routed
       r.expert_tokens = r.dropped_tokens = r.unique_tokens_received = r.node_tokens_sent = 0;
     gpu_tokens.push_back(static_cast<double>(r.expert_tokens));
     dispatch_rates.push_back(r.dispatch_GBps);
@@ -156,6 +156,7 @@ void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, 
     total->link_s += unit->link_s;
     total->wait_s += unit->wait_s;
   }
+  if (!routed) return;  // a dense layer: no routing to add
   std::vector<double> expert_loads;  // routed load: kept + dropped
   for (int e = 0; e < inputs_.scenario.num_experts; ++e)
     expert_loads.push_back(static_cast<double>(plan.expert_kept[e] + plan.expert_dropped[e]));

@@ -143,9 +143,10 @@ class StepRecorder {
  public:
   // Keeps references to `inputs` and `result`.
   StepRecorder(const SimulationInputs& inputs, SimulationResult& result);
-  // Adds one pass of one layer of step `step`; a step's units come together, in the order
-  // they ran.
-  void Add(int step, int layer, Pass pass, const RoutingPlan& plan, const StepWork& work,
+  // Adds one unit of step `step`: a pass of one layer, or a rebalance; a step's units come
+  // together, in the order they ran. `routed`: a MoE layer's pass, routed by `plan`;
+  // otherwise (a dense layer, a rebalance) `plan` only gives the step's tokens per GPU.
+  void Add(int step, int layer, Pass pass, const RoutingPlan& plan, bool routed, const StepWork& work,
            const StepTimeline& timeline);
   // Per tier, the link with the most load over the recorded steps (names from the layout).
   std::vector<BusiestLink> BusiestLinks() const;

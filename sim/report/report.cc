@@ -69,6 +69,12 @@ std::string CommLine(const SimulationInputs& in) {
                    WireBytesPerToken(in, Phase::kDispatch), WireBytesPerToken(in, Phase::kCombine));
 }
 
+// The stack a step runs through: "1 MoE layer", "3 dense + 58 MoE layers".
+std::string StackText(const Scenario& s) {
+  return (s.dense_layers > 0 ? StrFormat("%d dense + ", s.dense_layers) : std::string()) +
+         StrFormat("%d MoE layer%s", s.layers, s.layers + s.dense_layers > 1 ? "s" : "");
+}
+
 constexpr char kHeader[] =
     "#  step     time    route dispatch   expert  combine    stall    stall    stall    token   expert    dropped     drop   a2a disp   a2a comb\n"
     "#           (ms)     (ms)     (ms)     (ms)     (ms) min (ms) med (ms) max (ms)     skew     skew   (tokens) fraction (GB/s/GPU) (GB/s/GPU)\n";
@@ -99,7 +105,8 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 static_cast<long long>(s.hidden), static_cast<long long>(s.expert_ffn),
                 s.num_experts, s.shared_experts, s.top_k, NameOf(DtypeNames(), s.expert_dtype),
                 NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype),
-                (std::string(s.layers > 1 ? StrFormat(", %d MoE layers", s.layers) : "") +
+                (std::string(s.layers + s.dense_layers > 1 ? ", " + StackText(s) : "") +
+                 (s.dense_layers > 0 ? StrFormat(" (dense FFN %lld)", static_cast<long long>(s.dense_ffn)) : "") +
                  (s.heads > 0 ? StrFormat(", attention %d heads (%d KV) x %d over %s %d tokens", s.heads,
                                           s.kv_heads > 0 ? s.kv_heads : s.heads,
                                           s.head_dim > 0 ? s.head_dim : static_cast<int>(s.hidden / s.heads),
@@ -193,7 +200,7 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 m.step_time_p50_s * 1e3, m.step_time_p99_s * 1e3, r.steps.size(),
                 static_cast<long long>(m.dropped_tokens), static_cast<long long>(m.assignments),
                 100.0 * m.dropped_fraction);
-  if (s.layers > 1) {
+  if (s.layers + s.dense_layers > 1) {
     out += StrFormat("# stalls over the stack: GPU %d stalls most, %.3f ms per step, %.3f ms of it in layer %d (gpus.csv "
                      "has every GPU's per layer)\n",
                      m.most_stalled_gpu, m.stall_max_s * 1e3, m.its_worst_layer_stall_s * 1e3, m.its_worst_layer);
@@ -209,12 +216,12 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
   }
   if (s.mode == Mode::kDecode) {
     out += StrFormat("# decode: time per output token %.3f ms (a step: each GPU's %d tokens its sequences' next, "
-                     "through %d MoE layer%s)\n",
-                     m.step_time_s * 1e3, s.tokens_per_gpu, s.layers, s.layers > 1 ? "s" : "");
+                     "through %s)\n",
+                     m.step_time_s * 1e3, s.tokens_per_gpu, StackText(s).c_str());
   }
-  out += StrFormat("# throughput: %.0f tokens per second per GPU through %d MoE layer%s (%s)\n", m.tokens_per_s_per_gpu,
-                   s.layers, s.layers > 1 ? "s" : "", s.mode == Mode::kTraining ? "forward and backward"
-                                                      : s.mode == Mode::kDecode ? "decode" : "forward");
+  out += StrFormat("# throughput: %.0f tokens per second per GPU through %s (%s)\n", m.tokens_per_s_per_gpu,
+                   StackText(s).c_str(), s.mode == Mode::kTraining ? "forward and backward"
+                                         : s.mode == Mode::kDecode ? "decode" : "forward");
   if (!m.busiest_links.empty()) {
     // Load = the link's bytes at its rate, against the mean step time (links.csv has them all).
     std::string links;

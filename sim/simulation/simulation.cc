@@ -1,7 +1,6 @@
 // epsim simulation: scenario to records (see simulation.h).
 #include "sim/simulation/simulation.h"
 
-#include <algorithm>
 #include <vector>
 
 #include "sim/engine/engine.h"
@@ -54,8 +53,8 @@ StepRoutingOptions RoutingOptionsOf(const SimulationInputs& in) {
   return options;
 }
 
-// One replay unit: a pass of one layer in one step, or a step's rebalance (every layer's
-// weights; layer -1).
+// One replay unit: a pass of one layer in one step (layers numbered through the stack: the
+// dense ones first), or a step's rebalance (every layer's weights; layer -1).
 struct Unit {
   int step = 0;
   int layer = 0;
@@ -73,9 +72,10 @@ std::vector<Unit> UnitsOf(const SimulationInputs& in) {
   for (int step = 0; step < s.steps; ++step) {
     if (s.rebalance_blocking && step > 0 && RebalancesAt(RoutingOptionsOf(in), step))
       units.push_back({step, -1, Pass::kRebalance});
-    for (int layer = 0; layer < s.layers; ++layer) units.push_back({step, layer, both ? Pass::kBoth : Pass::kForward});
+    const int stack = s.dense_layers + s.layers;
+    for (int layer = 0; layer < stack; ++layer) units.push_back({step, layer, both ? Pass::kBoth : Pass::kForward});
     if (s.mode != Mode::kTraining || both) continue;
-    for (int layer = s.layers - 1; layer >= 0; --layer) units.push_back({step, layer, Pass::kBackward});
+    for (int layer = stack - 1; layer >= 0; --layer) units.push_back({step, layer, Pass::kBackward});
   }
   return units;
 }
@@ -84,7 +84,7 @@ std::vector<Unit> UnitsOf(const SimulationInputs& in) {
 
 SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   const Scenario& s = in.scenario;
-  std::vector<StepRouting> routings;  // per layer
+  std::vector<StepRouting> routings;  // per MoE layer (stack layer dense_layers + i)
   for (int layer = 0; layer < s.layers; ++layer) {
     RoutingParams params = RoutingParamsOf(in);
     params.layer = layer;
@@ -117,12 +117,16 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
           }
           return builder.Rebalance(unit.step, moves);
         }
-        return builder.Build(unit.step, route(unit.layer, unit.step), unit.pass);
+        // A dense layer computes over the step's tokens per GPU, which every layer shares.
+        if (unit.layer < s.dense_layers) return builder.Dense(unit.step, route(0, unit.step), unit.pass);
+        return builder.Build(unit.step, route(unit.layer - s.dense_layers, unit.step), unit.pass);
       },
       [&](int u, const StepWork& work, const StepTimeline& timeline) {
         const Unit& unit = units[u];
         if (trace != nullptr) trace->AddStep(unit.step, unit.layer, unit.pass, work, timeline);
-        recorder.Add(unit.step, unit.layer, unit.pass, routings[std::max(unit.layer, 0)].plan(), work, timeline);
+        const bool routed = unit.layer >= s.dense_layers;  // a MoE layer's pass (not a rebalance, not dense)
+        recorder.Add(unit.step, unit.layer, unit.pass, routings[routed ? unit.layer - s.dense_layers : 0].plan(), routed,
+                     work, timeline);
       });
   result.engine = NameOf(EngineNames(), run.engine);
   result.network_model = run.description;

@@ -173,6 +173,40 @@ TEST(StackTest, BlockingRebalancesAddTheirMovesBeforeTheirStep) {
   }
 }
 
+// Dense layers come first in the stack, move nothing and compute an FFN of dense_ffn over
+// every token of the GPU: on a made-up roofline profile (no floors, 100 TFLOP/s, 1 TB/s) one
+// expert of T rows costs max(6 T H F / 1e14, (2 x 3 H F + 2 T (2 H + 3 F)) / 1e12), twice
+// that in the backward.
+TEST(StackTest, DenseLayersComputeTheirFfnAndMoveNothing) {
+  std::string profile = "schema_version: 2\nname: round\nsource: datasheet\ndevice:\n  name: Round GPU\n  memory: 80GB\n"
+                        "operations:\n";
+  for (const char* op : {"route", "permute", "expert", "combine"})
+    profile += std::string("  ") + op + ":\n    form: roofline\n    fixed_us: 0\n    flop_rate_TFLOPs: 100\n"
+               "    mem_rate_GBps: 1000\n";
+  const std::string path = ::testing::TempDir() + "/round_profile.yaml";
+  epsim::testing::WriteFile(path, profile);
+  const std::string dir = RunStack("dense", "--profile " + path + " --dense-layers 2 --dense-ffn 4096 --layers 1 "
+                                                                 "--mode training --engine analytic --routing zipf:1");
+  const std::string gpus = dir + "/gpus.csv";
+  const std::vector<double> layer = CsvColumn(gpus, "layer"), expert = CsvColumn(gpus, "expert_s"),
+                            sent = CsvColumn(gpus, "dispatch_sent_bytes"), tokens = CsvColumn(gpus, "expert_tokens");
+  const std::vector<std::string> pass = epsim::testing::CsvTextColumn(gpus, "pass");
+  const double h = 1024, f = 4096, t = kTokens;
+  const double ffn = std::max(6 * t * h * f / 1e14, (2 * 3 * h * f + 2 * t * (2 * h + 3 * f)) / 1e12);
+  int dense_rows = 0;
+  for (size_t i = 0; i < layer.size(); ++i) {
+    if (layer[i] >= 2) continue;  // the MoE layer
+    ++dense_rows;
+    EXPECT_NEAR(expert[i], (pass[i] == "backward" ? 2 : 1) * ffn, 1e-8 * ffn) << i;
+    EXPECT_EQ(sent[i], 0) << i;
+    EXPECT_EQ(tokens[i], 0) << i;  // no token routed
+  }
+  EXPECT_EQ(dense_rows, 2 * 2 * 2 * kGpus);  // steps x dense layers x passes x GPUs
+  // experts.csv: the MoE layer's experts only, as stack layer 2.
+  const std::vector<double> expert_layer = CsvColumn(dir + "/experts.csv", "layer");
+  EXPECT_EQ(expert_layer, std::vector<double>(2 * kExperts, 2));
+}
+
 TEST(StackTest, WritesTheSameFilesTwice) {
   const std::string args = "--engine simgrid --layers 3 --mode training --routing zipf:1 --placement eplb "
                            "--redundant-experts 16 --rebalance-interval 1";
