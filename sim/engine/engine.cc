@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
+#include <deque>
 #include <utility>
 
 #include <simgrid/s4u.hpp>
@@ -49,17 +49,21 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
   const SmBudget sm = SmBudgetOf(in);
   EngineRun run;
   run.engine = s.engine;
-  // Unit 0's flows say how long SimGrid, and the exact fast path, would take (a flow striped
-  // over a GPU's NICs is one transfer per stripe; a backward pass has the forward's flows);
-  // the unit is kept, not rebuilt.
-  std::optional<StepWork> first_step;
+  // The first unit with flows says how long SimGrid, and the exact fast path, would take
+  // per unit (a flow striped over a GPU's NICs is one transfer per stripe; a backward pass
+  // has the forward's flows; dense layers before it have none); the units built to find it
+  // are kept, not rebuilt.
+  std::deque<StepWork> built;
   double flows = 0;
   if (s.engine != Engine::kSimGrid) {
-    first_step = make_step(0);
     const FabricLayout layout(in.topology, s.gpus, sm);
-    for (const std::vector<Flow>* phase : {&first_step->dispatch, &first_step->combine})
-      for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);
+    while (flows == 0 && static_cast<int>(built.size()) < units) {
+      built.push_back(make_step(static_cast<int>(built.size())));
+      for (const std::vector<Flow>* phase : {&built.back().dispatch, &built.back().combine})
+        for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);
+    }
   }
+  const int prebuilt = static_cast<int>(built.size());
   std::string why;
   const auto turning = std::find_if(s.faults.begin(), s.faults.end(), TurnsRoutes);
   if (s.engine == Engine::kAuto && turning != s.faults.end()) {
@@ -77,9 +81,9 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
                     run.engine == Engine::kSimGrid ? "at most" : "over", kAutoSimGridLimitS);
   }
   auto step_work = [&](int step) {
-    if (step == 0 && first_step) {
-      StepWork work = std::move(*first_step);
-      first_step.reset();
+    if (step < prebuilt) {  // in order: the front one is `step`
+      StepWork work = std::move(built.front());
+      built.pop_front();
       return work;
     }
     return make_step(step);

@@ -207,6 +207,16 @@ TEST(StackTest, DenseLayersComputeTheirFfnAndMoveNothing) {
   EXPECT_EQ(expert_layer, std::vector<double>(2 * kExperts, 2));
 }
 
+TEST(StackTest, BundledDecodeScenarioRuns) {
+  // scenarios/deepseek-v3-decode-h800.yaml, shrunk in layers and sequences so the suite stays fast.
+  const epsim::testing::CommandResult r = epsim::testing::RunCommand(
+      "sim/epsim simulate deepseek-v3-decode-h800 --layers 2 --dense-layers 1 --tokens-per-gpu 8");
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  EXPECT_NE(r.out.find("deepseek-v3-decode-256xh800"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("through 1 dense + 2 MoE layers)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("# decode: time per output token "), std::string::npos) << r.out;
+}
+
 TEST(StackTest, WritesTheSameFilesTwice) {
   const std::string args = "--engine simgrid --layers 3 --mode training --routing zipf:1 --placement eplb "
                            "--redundant-experts 16 --rebalance-interval 1";
