@@ -49,15 +49,18 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
   const SmBudget sm = SmBudgetOf(in);
   EngineRun run;
   run.engine = s.engine;
-  // The first unit with flows says how long SimGrid, and the exact fast path, would take
-  // per unit (a flow striped over a GPU's NICs is one transfer per stripe; a backward pass
-  // has the forward's flows; dense layers before it have none); the units built to find it
-  // are kept, not rebuilt.
+  // The first unit of step 0 with flows says how long SimGrid, and the exact fast path,
+  // would take per unit (a flow striped over a GPU's NICs is one transfer per stripe; a
+  // backward pass has the forward's flows; dense layers before it have none); the units
+  // built to find it are kept, not rebuilt. Only step 0's (units / steps: later steps may
+  // add a rebalance), so that no unit is built before the units of an earlier step are
+  // received.
   std::deque<StepWork> built;
   double flows = 0;
   if (s.engine != Engine::kSimGrid) {
     const FabricLayout layout(in.topology, s.gpus, sm);
-    while (flows == 0 && static_cast<int>(built.size()) < units) {
+    const int step_zero_units = std::max(1, units / std::max(1, s.steps));
+    while (flows == 0 && static_cast<int>(built.size()) < step_zero_units) {
       built.push_back(make_step(static_cast<int>(built.size())));
       for (const std::vector<Flow>* phase : {&built.back().dispatch, &built.back().combine})
         for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);

@@ -207,6 +207,25 @@ TEST(StackTest, DenseLayersComputeTheirFfnAndMoveNothing) {
   EXPECT_EQ(expert_layer, std::vector<double>(2 * kExperts, 2));
 }
 
+// Dense layers change no routing: each step's MoE layer records the experts and drops of a
+// SimGrid replay without them (which builds each unit only once the last is recorded), also
+// where no unit has flows (one GPU), whose steps the fast path's engine choice must not
+// build ahead of recording them.
+TEST(StackTest, DenseLayersLeaveEachStepsRoutingAlone) {
+  for (const std::string& gpus : {std::string(" --gpus 1 --nodes 1"), std::string()}) {
+    const std::string args = kSmall + gpus + " --routing zipf:1 --capacity-factor 1 --steps 3";
+    const std::string reference = ::testing::TempDir() + "/reference";
+    ASSERT_EQ(epsim::testing::RunCommand("sim/epsim " + args + " --engine simgrid --out " + reference).exit_status, 0);
+    for (const std::string& extra : {std::string(), std::string(" --dense-layers 2 --dense-ffn 512")}) {
+      const std::string dir = ::testing::TempDir() + "/fast";
+      ASSERT_EQ(epsim::testing::RunCommand("sim/epsim " + args + extra + " --engine analytic --out " + dir).exit_status, 0);
+      for (const char* column : {"kept_tokens", "dropped_tokens"})
+        EXPECT_EQ(CsvColumn(reference + "/experts.csv", column), CsvColumn(dir + "/experts.csv", column))
+            << column << gpus << extra;
+    }
+  }
+}
+
 TEST(StackTest, BundledDecodeScenarioRuns) {
   // scenarios/deepseek-v3-decode-h800.yaml, shrunk in layers and sequences so the suite stays fast.
   const epsim::testing::CommandResult r = epsim::testing::RunCommand(
