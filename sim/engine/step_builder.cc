@@ -2,6 +2,7 @@
 #include "sim/engine/step_builder.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -202,30 +203,26 @@ CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>&
 }
 
 StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass) {
-  ActivateFaults(step);
-  StepWork work;
-  if (pass == Pass::kBoth) {
-    work = MicroBatches({ExpertParallel(plan, Pass::kForward), ExpertParallel(plan, Pass::kBackward)});
-  } else if (inputs_.scenario.parallelism == Parallelism::kTensor) {
-    work = TensorParallel(plan, pass);
-  } else if (inputs_.scenario.overlap == Overlap::kTwoBatch) {
-    work = MicroBatches({ExpertParallel(HalfOfPlan(plan, 0), pass), ExpertParallel(HalfOfPlan(plan, 1), pass)});
-  } else {
-    work = ExpertParallel(plan, pass);
-  }
-  ApplyFaults(work);
-  return work;
+  const bool tensor = inputs_.scenario.parallelism == Parallelism::kTensor;  // never overlapped
+  return Assemble(step, plan, pass, [&](const RoutingPlan& part, Pass part_pass) {
+    return tensor ? TensorParallel(part, part_pass) : ExpertParallel(part, part_pass);
+  });
 }
 
 StepWork StepBuilder::Dense(int step, const RoutingPlan& plan, Pass pass) {
+  return Assemble(step, plan, pass, [&](const RoutingPlan& part, Pass part_pass) { return DenseLayer(part, part_pass); });
+}
+
+StepWork StepBuilder::Assemble(int step, const RoutingPlan& plan, Pass pass,
+                               const std::function<StepWork(const RoutingPlan&, Pass)>& one) {
   ActivateFaults(step);
   StepWork work;
   if (pass == Pass::kBoth) {
-    work = MicroBatches({DenseLayer(plan, Pass::kForward), DenseLayer(plan, Pass::kBackward)});
+    work = MicroBatches({one(plan, Pass::kForward), one(plan, Pass::kBackward)});
   } else if (inputs_.scenario.overlap == Overlap::kTwoBatch) {
-    work = MicroBatches({DenseLayer(HalfOfPlan(plan, 0), pass), DenseLayer(HalfOfPlan(plan, 1), pass)});
+    work = MicroBatches({one(HalfOfPlan(plan, 0), pass), one(HalfOfPlan(plan, 1), pass)});
   } else {
-    work = DenseLayer(plan, pass);
+    work = one(plan, pass);
   }
   ApplyFaults(work);
   return work;

@@ -4,6 +4,7 @@
 #ifndef EPSIM_SIM_ENGINE_STEP_BUILDER_H_
 #define EPSIM_SIM_ENGINE_STEP_BUILDER_H_
 
+#include <functional>
 #include <map>
 #include <vector>
 
@@ -66,6 +67,11 @@ class StepBuilder {
  private:
   // Expert parallelism, one micro-batch: the algorithm's flows and per-GPU durations.
   StepWork ExpertParallel(const RoutingPlan& plan, Pass pass);
+  // Step `step`'s work from `one` (a micro-batch of a pass over a plan): as it is, its two
+  // halves (two-batch overlap) or its forward beside its backward (Pass::kBoth), with the
+  // step's faults applied.
+  StepWork Assemble(int step, const RoutingPlan& plan, Pass pass,
+                    const std::function<StepWork(const RoutingPlan&, Pass)>& one);
   // One dense layer over each GPU's plan.source_tokens, one micro-batch of `pass`.
   StepWork DenseLayer(const RoutingPlan& plan, Pass pass);
   // Micro-batches 0, 1, ... from one-micro-batch parts: two-batch overlap (the two halves of
