@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/testing/csv_column.h"
@@ -234,6 +235,46 @@ TEST(StackTest, BundledDecodeScenarioRuns) {
   EXPECT_NE(r.out.find("deepseek-v3-decode-256xh800"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("through 1 dense + 2 MoE layers)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("# decode: time per output token "), std::string::npos) << r.out;
+}
+
+// Decode at one token per GPU costs its fixed costs: on one NVSwitch node whose links move
+// the few bytes in no time (100 TB/s, 1 ns), with a profile of floors only (route 10,
+// permute 20, expert 30 per expert with rows and per shared expert, combine 40 us; rates
+// that take no time), the step is route + permute, DeepEP low-latency's dispatch call
+// (15.935 us less the 1 ns the replay adds to a flow), the experts of the GPU with the most,
+// its combine call (16.861 us less 1 ns) and the combine: within the calls' per-message
+// costs (5.30 and 4.74 ns per message) and the flows' ns.
+TEST(StackTest, DecodeAtOneTokenPerGpuCostsItsFixedCosts) {
+  const std::string topology = ::testing::TempDir() + "/floor_node.yaml", profile = ::testing::TempDir() + "/floors.yaml";
+  epsim::testing::WriteFile(topology, "name: floor-node\ngpu: h100\nnodes: 1\ngpus_per_node: 8\n"
+                                      "scale_up: {domain_gpus: 8, bandwidth: 100000GB/s, latency: 1ns}\n");
+  std::string floors = "schema_version: 2\nname: floors\nsource: datasheet\ndevice:\n  name: Floors\n  memory: 80GB\n"
+                       "operations:\n";
+  for (const auto& [op, us] : std::vector<std::pair<std::string, int>>{{"route", 10}, {"permute", 20}, {"expert", 30},
+                                                                         {"combine", 40}})
+    floors += "  " + op + ":\n    form: roofline\n    fixed_us: " + std::to_string(us) +
+              "\n    flop_rate_TFLOPs: 1000000\n    mem_rate_GBps: 1000000000\n";
+  epsim::testing::WriteFile(profile, floors);
+  const std::string dir = ::testing::TempDir() + "/decode_floors";
+  const epsim::testing::CommandResult r = epsim::testing::RunCommand(
+      "sim/epsim --topology " + topology + " --profile " + profile + " --gpus 8 --nodes 1 --tokens-per-gpu 1 "
+      "--experts 8 --shared-experts 1 --top-k 2 --hidden 128 --expert-ffn 128 --a2a low-latency --mode decode "
+      "--engine analytic --capacity-factor none --steps 1 --out " + dir);
+  ASSERT_EQ(r.exit_status, 0) << r.err;
+  // Contiguous placement, 8 experts on 8 GPUs: expert e on GPU e; the most experts with rows
+  // on one GPU, with its shared expert.
+  const std::vector<double> kept = CsvColumn(dir + "/experts.csv", "kept_tokens");
+  double most_experts = 0, most_kept = 0;
+  for (const double k : kept) {
+    most_experts = std::max(most_experts, k > 0 ? 1.0 : 0.0);
+    most_kept = std::max(most_kept, k);
+  }
+  const double expected = (10 + 20 + (15.935 - 0.001) + 30 * (most_experts + 1) + (16.861 - 0.001) + 40) * 1e-6;
+  const double step = CsvColumn(dir + "/steps.csv", "step_time_s")[0];
+  EXPECT_GE(step, expected * (1 - 1e-9));
+  // A GPU's dispatch sends its token's 2 messages, its combine one per token it computed;
+  // each call's flows arrive 1 ns (and a few ps) after they start.
+  EXPECT_LE(step, expected + 2 * 5.30e-9 + most_kept * 4.74e-9 + 3e-9) << step - expected;
 }
 
 TEST(StackTest, WritesTheSameFilesTwice) {
