@@ -67,10 +67,8 @@ double CostModel::AttentionS(int64_t tokens, bool backward) {
   const OpModel& model = profile_.Op("expert");
   double projections = 0;
   for (const GroupedGemm& gemm : AttentionProjections(static_cast<double>(tokens), a)) {
-    projections += model.IsGroupedGemm() ? model.GroupedGemmS(gemm) : [&] {
-      const OpWork w = GroupedGemmWork(gemm);
-      return model.TimeS(w.flops, w.bytes, w.tokens);
-    }();
+    const OpWork w = GroupedGemmWork(gemm);
+    projections += model.IsGroupedGemm() ? model.GroupedGemmS(gemm) : model.TimeS(w.flops, w.bytes, w.tokens);
   }
   const OpWork core = AttentionCoreWork(static_cast<double>(tokens), shape_.context, a, shape_.kv_cache);
   double core_s = 0;

@@ -142,13 +142,11 @@ void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, 
     }
     rec.backward.time_s += backward_end;
   }
-  PassTimes sums{rec.forward_s, rec.route_s, rec.dispatch_s, rec.expert_s, rec.combine_s};
-  add_phases(sums, forward);
-  rec.forward_s = sums.time_s;
-  rec.route_s = sums.route_s;
-  rec.dispatch_s = sums.dispatch_s;
-  rec.expert_s = sums.expert_s;
-  rec.combine_s = sums.combine_s;
+  rec.forward_s += forward.time_s;
+  rec.route_s += forward.route_s;
+  rec.dispatch_s += forward.dispatch_s;
+  rec.expert_s += forward.expert_s;
+  rec.combine_s += forward.combine_s;
   rec.critical_gpu = critical_gpu;
   for (auto [total, unit] : {std::make_pair(&rec.dispatch_split, &critical.dispatch_split),
                              std::make_pair(&rec.combine_split, &critical.combine_split)}) {
@@ -198,6 +196,12 @@ std::vector<BusiestLink> StepRecorder::BusiestLinks() const {
     if (it == out.end()) out.push_back(b); else *it = b;
   }
   return out;
+}
+
+std::string RebalancedSteps(const Summary& summary) {
+  std::string steps;
+  for (const int step : summary.rebalanced_steps) steps += (steps.empty() ? "" : ", ") + std::to_string(step);
+  return steps;
 }
 
 Summary Summarize(const SimulationResult& result, int num_gpus) {

@@ -164,6 +164,9 @@ class StepRecorder {
   int step_forward_units_ = 0;       // the current step's forward units so far (layers)
 };
 
+// The steps a blocking rebalance moved weights before, as text: "8, 16, 24".
+std::string RebalancedSteps(const Summary& summary);
+
 // The summary over the steps of `result`'s records, for a run of `num_gpus` GPUs.
 Summary Summarize(const SimulationResult& result, int num_gpus);
 

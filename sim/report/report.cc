@@ -206,13 +206,11 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                      m.most_stalled_gpu, m.stall_max_s * 1e3, m.its_worst_layer_stall_s * 1e3, m.its_worst_layer);
   }
   if (s.rebalance_blocking) {
-    std::string steps;
-    for (const int step : m.rebalanced_steps) steps += (steps.empty() ? "" : ", ") + std::to_string(step);
     out += m.rebalances == 0
                ? std::string("# rebalancing: no rebalance after step 0 moved weights\n")
                : StrFormat("# rebalancing: %d rebalances moved %.4g GB of expert weights, %.3f ms each on average, before "
                            "steps %s (blocking)\n",
-                           m.rebalances, m.rebalance_bytes / 1e9, m.rebalance_s / m.rebalances * 1e3, steps.c_str());
+                           m.rebalances, m.rebalance_bytes / 1e9, m.rebalance_s / m.rebalances * 1e3, RebalancedSteps(m).c_str());
   }
   if (s.mode == Mode::kDecode) {
     out += StrFormat("# decode: time per output token %.3f ms (a step: each GPU's %d tokens its sequences' next, "

@@ -61,10 +61,8 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
   num("tokens_per_s_per_gpu", m.tokens_per_s_per_gpu);
   if (s.mode == Mode::kDecode) num("time_per_output_token_s", m.step_time_s);
   if (s.rebalance_blocking) {
-    std::string steps;
-    for (const int step : m.rebalanced_steps) steps += (steps.empty() ? "" : ", ") + std::to_string(step);
     j += "  \"rebalances\": {\"count\": " + JsonNumber(m.rebalances) + ", \"bytes\": " + JsonNumber(m.rebalance_bytes) +
-         ", \"time_s\": " + JsonNumber(m.rebalance_s) + ", \"steps\": [" + steps + "]},\n";
+         ", \"time_s\": " + JsonNumber(m.rebalance_s) + ", \"steps\": [" + RebalancedSteps(m) + "]},\n";
   }
   num("token_skew", m.token_skew);
   num("expert_skew", m.expert_skew);
