@@ -44,15 +44,33 @@ void CheckFaults(const Scenario& s, const Topology& t) {
 void CheckScenarioFields(const Scenario& s) {
   if (s.top_k > s.num_experts)
     throw FieldError(s, "model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
-  const bool hot = s.routing.kind == RoutingSpec::Kind::kHot;
-  if (hot && s.routing.parameter * s.top_k > 1.0 + 1e-12)
-    throw FieldError(s, "workload.routing", "hot share exceeds 1/top_k: a token picks an expert at most once");
+  if (!s.layer_routing.empty() && static_cast<int>(s.layer_routing.size()) != s.layers) {
+    throw FieldError(s, "workload.layer_routing", "gives " + std::to_string(s.layer_routing.size()) +
+                                                      " routings for model.layers = " + std::to_string(s.layers) +
+                                                      " (one per MoE layer)");
+  }
+  // Layers' routings replace workload.routing: both given is a contradiction, unless a flag
+  // gives the layers' over a file's single routing.
+  const auto is_flag = [&](const char* key) { return s.sources.at(key).origin[0] == '-'; };
+  if (!s.layer_routing.empty() && SetByUser(s, "workload.routing") &&
+      (is_flag("workload.routing") || !is_flag("workload.layer_routing")))
+    throw FieldError(s, "workload.layer_routing", "replaces workload.routing: give one of them");
+  // Which key the layers' routings came from, for the checks on each.
+  const std::string routing_key = s.layer_routing.empty() ? "workload.routing" : "workload.layer_routing";
+  bool hot = false, token_trace = false;
+  for (const RoutingSpec* spec : s.LayerRoutings()) {
+    const bool this_hot = spec->kind == RoutingSpec::Kind::kHot;
+    if (this_hot && spec->parameter * s.top_k > 1.0 + 1e-12)
+      throw FieldError(s, routing_key, "hot share exceeds 1/top_k: a token picks an expert at most once");
+    hot = hot || this_hot;
+    token_trace = token_trace || spec->IsTokenTrace();
+  }
   // A token that does not take the hot expert (or the burst expert) draws all top_k from
   // the others: there must be that many.
   if (hot && s.top_k > s.num_experts - 1) {
-    throw FieldError(s, "workload.routing", "needs model.top_k (" + std::to_string(s.top_k) +
-                                                ") below model.experts (" + std::to_string(s.num_experts) +
-                                                "): a token without the hot expert takes top_k others");
+    throw FieldError(s, routing_key, "needs model.top_k (" + std::to_string(s.top_k) +
+                                         ") below model.experts (" + std::to_string(s.num_experts) +
+                                         "): a token without the hot expert takes top_k others");
   }
   if (s.burst_every > 0 && s.top_k > s.num_experts - 1 - (hot ? 1 : 0)) {
     throw FieldError(s, "workload.burst", "needs model.top_k (" + std::to_string(s.top_k) + ") at most model.experts - " +
@@ -95,9 +113,9 @@ void CheckScenarioFields(const Scenario& s) {
     throw FieldError(s, "workload.burst", "burst share exceeds 1/model.top_k = " + FormatG(1.0 / s.top_k) +
                                               ": a token picks an expert at most once");
   }
-  if (s.routing.IsTokenTrace()) {
+  if (token_trace) {
     // The trace fixes every token's experts: nothing may reshape them.
-    const std::string why = "a per-token routing trace (workload.routing) fixes each token's experts: ";
+    const std::string why = "a per-token routing trace (" + routing_key + ") fixes each token's experts: ";
     if (s.node_limit > 0) throw FieldError(s, "strategy.node_limit", why + "a node limit cannot apply");
     if (s.burst_every > 0) throw FieldError(s, "workload.burst", why + "bursts cannot apply");
     if (s.balance > 0) throw FieldError(s, "workload.balance", why + "balance cannot apply");

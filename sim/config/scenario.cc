@@ -138,19 +138,40 @@ bool SplitAt(const std::string& text, char separator, std::string* head, std::st
   return true;
 }
 
-void ReadRouting(const FieldReader& r, Scenario& s) {
+// One routing as written ("zipf:1.2", "trace:FILE"), a trace read from its file; a relative
+// trace path is relative to the scenario file that names it (`origin`).
+RoutingSpec ReadRoutingSpec(const FieldReader& r, const std::string& text, const Scenario& s,
+                            const std::string& entry) {
+  RoutingSpec spec;
   try {
-    s.routing = RoutingSpec::Parse(r.Text());
+    spec = RoutingSpec::Parse(text);
   } catch (const std::invalid_argument& e) {
-    r.Fail(e.what());
+    r.Fail(entry + e.what());
   }
-  if (s.routing.kind != RoutingSpec::Kind::kTrace) return;
-  // A relative trace path is relative to the scenario file that names it.
-  std::string path = s.routing.trace_path;
+  if (spec.kind != RoutingSpec::Kind::kTrace) return spec;
+  std::string path = spec.trace_path;
   const std::string& origin = r.Origin();
   if (!path.empty() && path[0] != '/' && origin.find('/') != std::string::npos && origin[0] != '-')
     path = origin.substr(0, origin.rfind('/') + 1) + path;
-  LoadRoutingTrace(s.routing, path, s.num_experts, s.top_k);
+  LoadRoutingTrace(spec, path, s.num_experts, s.top_k);
+  return spec;
+}
+
+void ReadRouting(const FieldReader& r, Scenario& s) { s.routing = ReadRoutingSpec(r, r.Text(), s, ""); }
+
+// workload.layer_routing: "same", or one routing per MoE layer separated by ';'.
+void ReadLayerRouting(const FieldReader& r, Scenario& s) {
+  if (r.Text() == "same") return;
+  size_t begin = 0;
+  for (int layer = 0;; ++layer) {
+    const size_t end = r.Text().find(';', begin);
+    std::string text = r.Text().substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    text.erase(0, text.find_first_not_of(' '));
+    text.erase(text.find_last_not_of(' ') + 1);
+    s.layer_routing.push_back(ReadRoutingSpec(r, text, s, "layer " + std::to_string(layer) + ": "));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
 }
 
 void ReadTokenSpread(const FieldReader& r, Scenario& s) {
@@ -254,6 +275,8 @@ const std::vector<ScenarioField>& ScenarioSchema() {
        [](S s) { return std::to_string(s.seed); }},
       {"workload.routing", "--routing", "uniform", "uniform|zipf:S|hot:SHARE|trace:FILE", ReadRouting,
        [](S s) { return s.routing.ToString(); }},
+      {"workload.layer_routing", "--layer-routing", "same", "same|ROUTING;ROUTING;...", ReadLayerRouting,
+       [](S s) { return s.layer_routing.empty() ? std::string("same") : s.RoutingText(); }},
       {"workload.mode", "--mode", "forward", JoinedNames(ModeNames(), "|"),
        [](R r, Scenario& s) { s.mode = r.Enum(ModeNames()); },
        [](S s) -> std::string { return NameOf(ModeNames(), s.mode); }},
@@ -357,6 +380,20 @@ CommImpl Scenario::Implementation() const {
   return CommImpl::kNccl;
 }
 
+std::vector<const RoutingSpec*> Scenario::LayerRoutings() const {
+  if (layer_routing.empty()) return {&routing};
+  std::vector<const RoutingSpec*> specs;
+  for (const RoutingSpec& spec : layer_routing) specs.push_back(&spec);
+  return specs;
+}
+
+std::string Scenario::RoutingText() const {
+  if (layer_routing.empty()) return routing.ToString();
+  std::string text;
+  for (const RoutingSpec& spec : layer_routing) text += (text.empty() ? "" : "; ") + spec.ToString();
+  return text;
+}
+
 double Scenario::TokenBytes(Dtype dtype, int64_t hidden) {
   const double h = static_cast<double>(hidden);
   return dtype == Dtype::kFp8 ? h + 4.0 * std::ceil(h / 128.0) : 2.0 * h;
@@ -383,13 +420,17 @@ void ReadFile(const std::string& path, Scenario& s) {
   static const std::set<std::string> kSections = {"model", "workload", "strategy"};
   auto take = [&](const std::string& key, const YAML::Node& value) {
     if (FindField(key) == nullptr) throw ConfigError(path, key, "", "unknown key");
-    if (key == "faults" && value.IsSequence()) {  // a list of faults: one per item
+    // A list of faults or of layers' routings: one per item, joined by ';'.
+    if ((key == "faults" || key == "workload.layer_routing") && value.IsSequence()) {
       std::string joined;
       for (const YAML::Node& item : value) {
-        if (!item.IsScalar()) throw ConfigError(path, key, "", "expected a list of faults as text (gpu:3:0.9@2)");
+        if (!item.IsScalar()) {
+          throw ConfigError(path, key, "", key == "faults" ? "expected a list of faults as text (gpu:3:0.9@2)"
+                                                           : "expected a list of routings as text (zipf:1.2)");
+        }
         joined += (joined.empty() ? "" : ";") + item.Scalar();
       }
-      s.sources[key] = {joined.empty() ? "none" : joined, path};
+      s.sources[key] = {joined.empty() ? (key == "faults" ? "none" : "same") : joined, path};
       return;
     }
     if (!value.IsScalar()) throw ConfigError(path, key, "", "expected a single value");

@@ -98,6 +98,9 @@ struct Scenario {
   int steps = 0;
   uint64_t seed = 0;
   RoutingSpec routing;
+  // per MoE layer of the stack, in order (workload.layer_routing): each layer's distribution
+  // or trace in place of `routing`; empty: every layer draws from `routing`
+  std::vector<RoutingSpec> layer_routing;
   // training: each step is the forward pass, then the backward pass (step_builder.h), after
   // every GPU's forward has ended (between them lies the rest of the model's forward and
   // backward); recompute: the backward runs the experts' forward again first (activation
@@ -152,6 +155,14 @@ struct Scenario {
   // Bytes of one token on the wire: bf16 = 2H; fp8 = H (1 + 4/128) with one fp32 scale
   // per 128 elements.
   static double TokenBytes(Dtype dtype, int64_t hidden);
+  // The routing MoE layer `moe_layer` (0 = the first after the dense layers) draws from.
+  const RoutingSpec& RoutingOfLayer(int moe_layer) const {
+    return layer_routing.empty() ? routing : layer_routing[static_cast<size_t>(moe_layer)];
+  }
+  // Every distinct routing the layers use: `routing`, or each of layer_routing.
+  std::vector<const RoutingSpec*> LayerRoutings() const;
+  // The routing as the report writes it: `routing`, or the layers' joined by "; ".
+  std::string RoutingText() const;
   // True for the placements that replicate experts from observed loads (eplb, eplb-hierarchical).
   bool UsesEplb() const {
     return placement == PlacementPolicy::kEplb || placement == PlacementPolicy::kEplbHierarchical;

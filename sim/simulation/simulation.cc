@@ -13,10 +13,10 @@
 namespace epsim {
 namespace {
 
+// The routing parameters every layer shares (each layer adds its own spec and index).
 RoutingParams RoutingParamsOf(const SimulationInputs& in) {
   const Scenario& s = in.scenario;
   RoutingParams params;
-  params.spec = s.routing;
   params.tokens_per_gpu = s.tokens_per_gpu;
   params.token_sigma = s.token_sigma;
   params.balance = s.balance;
@@ -87,6 +87,7 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
   std::vector<StepRouting> routings;  // per MoE layer (stack layer dense_layers + i)
   for (int layer = 0; layer < s.layers; ++layer) {
     RoutingParams params = RoutingParamsOf(in);
+    params.spec = s.RoutingOfLayer(layer);
     params.layer = layer;
     routings.emplace_back(params, InitialPlacement(in), RoutingOptionsOf(in));
   }

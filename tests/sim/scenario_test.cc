@@ -237,6 +237,31 @@ workload: {gpus: 8, tokens_per_gpu: 128, routing: "trace:tokens.csv"}
   }
 }
 
+// workload.layer_routing: a YAML list, one routing per MoE layer, traces relative to the
+// file; a per-token trace in any layer fixes that layer's choices, so what would reshape
+// them is refused as it is for workload.routing.
+TEST(ScenarioTest, LayerRoutingList) {
+  WriteTemp("layer_tokens.csv", "step,gpu,token,experts\n0,0,0,3 1\n");
+  const std::string yaml = R"(topology: dgx-h100
+model: {hidden: 1024, expert_ffn: 512, experts: 16, top_k: 2, layers: 3}
+workload: {gpus: 8, tokens_per_gpu: 128, layer_routing: [zipf:1.2, "hot:0.1", "trace:layer_tokens.csv"]}
+)";
+  const Scenario s = LoadScenario(WriteTemp("layers.yaml", yaml), {});
+  ASSERT_EQ(s.layer_routing.size(), 3u);
+  EXPECT_EQ(s.RoutingOfLayer(0).kind, RoutingSpec::Kind::kZipf);
+  EXPECT_EQ(s.RoutingOfLayer(1).parameter, 0.1);
+  EXPECT_EQ(s.RoutingOfLayer(2).trace_choices, (std::vector<int32_t>{3, 1}));
+  EXPECT_EQ(s.RoutingText(), "zipf:1.2; hot:0.1; trace:layer_tokens.csv");
+  ExpectError(yaml, {{"--node-limit", "1"}}, "--node-limit");
+  // A flag's layers over a file's single routing is what a user means; the flag's single
+  // routing over a file's layers is a contradiction.
+  std::string single = kScenario;
+  single.replace(single.find("128}"), 4, "128, routing: zipf:1}");
+  const SimulationInputs flagged = Resolve(WriteTemp("single.yaml", single), {{"--layer-routing", "uniform"}});
+  EXPECT_EQ(flagged.scenario.RoutingOfLayer(0).kind, RoutingSpec::Kind::kUniform);
+  ExpectError(yaml, {{"--routing", "uniform"}}, "workload.layer_routing");
+}
+
 // scenarios/README.md documents every field of the schema table, in its order, with its
 // flag, and with its default where the README gives one as a value.
 TEST(ScenarioTest, ReadmeDocumentsEveryField) {

@@ -28,20 +28,22 @@ std::string RunStack(const std::string& name, const std::string& args) {
   return dir;
 }
 
-// A per-token routing trace (the same choices in every layer): token t of GPU g in step s
-// takes experts (g + t + s + 7 j) mod 32, j < 4, skewed towards low experts by a few
-// repeats of expert 0.
-std::string TokenTrace() {
-  const std::string path = ::testing::TempDir() + "/stack_trace.csv";
+// Expert j of token t of GPU g in step s of a per-token trace with `stride`: expert 0 for
+// every third token's first pick (a skew towards it), else (g + t + s + stride j + 1)
+// mod 31 + 1, distinct for j < 4 when stride is 7 or 5.
+int TraceExpert(int g, int t, int s, int j, int stride) {
+  return t % 3 == 0 && j == 0 ? 0 : (g + t + s + stride * j + 1) % (kExperts - 1) + 1;
+}
+
+// A per-token routing trace file of TraceExpert's choices.
+std::string TokenTrace(const std::string& name = "stack_trace", int stride = 7) {
+  const std::string path = ::testing::TempDir() + "/" + name + ".csv";
   std::string csv = "step,gpu,token,experts\n";
   for (int s = 0; s < 2; ++s) {
     for (int g = 0; g < kGpus; ++g) {
       for (int t = 0; t < kTokens; ++t) {
         std::string experts;
-        for (int j = 0; j < kTopK; ++j) {
-          const int e = t % 3 == 0 && j == 0 ? 0 : (g + t + s + 7 * j + 1) % (kExperts - 1) + 1;
-          experts += (j ? " " : "") + std::to_string(e);
-        }
+        for (int j = 0; j < kTopK; ++j) experts += (j ? " " : "") + std::to_string(TraceExpert(g, t, s, j, stride));
         csv += std::to_string(s) + "," + std::to_string(g) + "," + std::to_string(t) + ",\"" + experts + "\"\n";
       }
     }
@@ -90,6 +92,60 @@ TEST(StackTest, EachLayerDrawsItsOwnRouting) {
   const std::vector<double> a1 = CsvColumn(one + "/steps.csv", "assignments");
   const std::vector<double> a2 = CsvColumn(two + "/steps.csv", "assignments");
   for (size_t st = 0; st < a1.size(); ++st) EXPECT_EQ(a2[st], 2 * a1[st]) << st;
+}
+
+// workload.layer_routing gives each layer its own trace: each layer's expert counts are its
+// trace's (counted here from the choices), and since every layer starts from idle GPUs the
+// stack costs exactly the two traces' single-layer runs added.
+TEST(StackTest, EachLayerReplaysItsOwnTrace) {
+  const std::string a = TokenTrace("layer_trace_a", 7), b = TokenTrace("layer_trace_b", 5);
+  const std::string stack = RunStack("layer_traces", "--engine analytic --capacity-factor none --layers 2 --layer-routing \"trace:" + a +
+                                                         ";trace:" + b + "\"");
+  const std::vector<double> step = CsvColumn(stack + "/experts.csv", "step"),
+                            expert = CsvColumn(stack + "/experts.csv", "expert"),
+                            layer = CsvColumn(stack + "/experts.csv", "layer"),
+                            kept = CsvColumn(stack + "/experts.csv", "kept_tokens");
+  ASSERT_EQ(kept.size(), 2u * 2 * kExperts);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const int s = static_cast<int>(step[i]), e = static_cast<int>(expert[i]);
+    const int stride = layer[i] == 0 ? 7 : 5;
+    int expected = 0;
+    for (int g = 0; g < kGpus; ++g)
+      for (int t = 0; t < kTokens; ++t)
+        for (int j = 0; j < kTopK; ++j) expected += TraceExpert(g, t, s, j, stride) == e;
+    EXPECT_EQ(kept[i], expected) << "step " << s << " layer " << layer[i] << " expert " << e;
+  }
+  const std::string single = "--engine analytic --capacity-factor none --routing trace:";
+  const std::vector<double> one_a = CsvColumn(RunStack("layer_trace_1a", single + a) + "/steps.csv", "step_time_s");
+  const std::vector<double> one_b = CsvColumn(RunStack("layer_trace_1b", single + b) + "/steps.csv", "step_time_s");
+  const std::vector<double> both = CsvColumn(stack + "/steps.csv", "step_time_s");
+  ASSERT_EQ(both.size(), 2u);
+  for (size_t s = 0; s < both.size(); ++s) EXPECT_NEAR(both[s], one_a[s] + one_b[s], 1e-9 * both[s] + 2e-12) << s;  // steps.csv's digits
+  EXPECT_NE(one_a[0], one_b[0]);  // the traces differ in cost, so the sum tells them apart
+}
+
+// Distributions per layer: with hot:0.25 and top-4, every token of layer 1 takes the hot
+// expert (probability SHARE k = 1), so it holds exactly a quarter of the layer's
+// assignments, while layer 0, uniform, has no such expert.
+TEST(StackTest, EachLayerDrawsFromItsOwnDistribution) {
+  const std::string dir = RunStack("layer_dists", "--engine analytic --capacity-factor none --layers 2 --layer-routing \"uniform; hot:0.25\"");
+  const std::vector<double> step = CsvColumn(dir + "/experts.csv", "step"), layer = CsvColumn(dir + "/experts.csv", "layer"),
+                            kept = CsvColumn(dir + "/experts.csv", "kept_tokens");
+  for (int s = 0; s < 2; ++s) {
+    for (int l = 0; l < 2; ++l) {
+      double most = 0, total = 0;
+      for (size_t i = 0; i < kept.size(); ++i) {
+        if (step[i] != s || layer[i] != l) continue;
+        most = std::max(most, kept[i]);
+        total += kept[i];
+      }
+      EXPECT_EQ(total, kGpus * kTokens * kTopK);
+      if (l == 1) EXPECT_EQ(most, kGpus * kTokens) << s;
+      if (l == 0) EXPECT_LT(most, 0.1 * total) << s;
+    }
+  }
+  EXPECT_NE(ReadFile(dir + "/summary.json").find("\"workload.layer_routing\": \"uniform; hot:0.25\""),
+            std::string::npos);
 }
 
 // Tokens per second per GPU: each GPU's tokens over the step time, whatever the layers.
