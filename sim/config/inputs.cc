@@ -103,7 +103,7 @@ void CheckScenarioFields(const Scenario& s) {
     throw FieldError(s, "model.kv_heads", "must divide model.heads (" + std::to_string(s.heads) + ")");
   if (s.head_dim > 0 && s.heads == 0)
     throw FieldError(s, "model.head_dim", "sizes attention heads: needs model.heads > 0");
-  if (s.rebalance_blocking && !s.UsesEplb())
+  if (s.rebalance_cost != RebalanceCost::kFree && !s.UsesEplb())
     throw FieldError(s, "strategy.rebalance_cost", "prices EPLB's rebalances: needs strategy.placement eplb or eplb-hierarchical");
   if (s.recompute && s.mode != Mode::kTraining)
     throw FieldError(s, "workload.recompute", "recomputes the experts' forward in the backward: needs workload.mode training");

@@ -50,6 +50,11 @@ const EnumTable<Overlap>& OverlapNames() {
                                             {Overlap::kForwardBackward, "forward-backward"}};
   return kNames;
 }
+const EnumTable<RebalanceCost>& RebalanceCostNames() {
+  static const EnumTable<RebalanceCost> kNames = {
+      {RebalanceCost::kFree, "free"}, {RebalanceCost::kBlocking, "blocking"}, {RebalanceCost::kOverlapped, "overlapped"}};
+  return kNames;
+}
 const EnumTable<Mode>& ModeNames() {
   static const EnumTable<Mode> kNames = {{Mode::kForward, "forward"}, {Mode::kTraining, "training"}, {Mode::kDecode, "decode"}};
   return kNames;
@@ -337,9 +342,9 @@ const std::vector<ScenarioField>& ScenarioSchema() {
       {"strategy.rebalance_interval", "--rebalance-interval", "10", "N",
        [](R r, Scenario& s) { s.rebalance_interval = static_cast<int>(r.Int(1, 1'000'000)); },
        [](S s) { return Whole(s.rebalance_interval); }},
-      {"strategy.rebalance_cost", "--rebalance-cost", "free", "free|blocking",
-       [](R r, Scenario& s) { s.rebalance_blocking = ReadSwitch(r, "blocking", "free"); },
-       [](S s) -> std::string { return s.rebalance_blocking ? "blocking" : "free"; }},
+      {"strategy.rebalance_cost", "--rebalance-cost", "free", JoinedNames(RebalanceCostNames(), "|"),
+       [](R r, Scenario& s) { s.rebalance_cost = r.Enum(RebalanceCostNames()); },
+       [](S s) -> std::string { return NameOf(RebalanceCostNames(), s.rebalance_cost); }},
       {"strategy.overlap", "--overlap", "none", JoinedNames(OverlapNames(), "|"), [](R r, Scenario& s) { s.overlap = r.Enum(OverlapNames()); },
        [](S s) -> std::string { return NameOf(OverlapNames(), s.overlap); }},
       {"faults", "--fault", "none", "KIND:TARGET:FRACTION[@STEP][;...]",

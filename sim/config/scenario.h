@@ -35,6 +35,10 @@ enum class PlacementPolicy { kContiguous, kRoundRobin, kEplb, kEplbHierarchical 
 // Which assignments an expert over capacity drops.
 enum class DropPolicy { kPosition, kScore };
 enum class Overlap { kNone, kTwoBatch, kForwardBackward };
+// What an EPLB rebalance after step 0 costs: nothing (free), the moves before its step
+// (blocking), or the moves beside its step, each layer's while its experts compute, with the
+// new placement from the next step on (overlapped; weight_moves.h).
+enum class RebalanceCost { kFree, kBlocking, kOverlapped };
 // What a step is: the layers' forward pass (a batch of prefill or of training tokens),
 // their forward and backward (training), or one decode step (each token its sequence's
 // next, attending to a KV cache of workload.sequence_length tokens).
@@ -54,6 +58,7 @@ const EnumTable<Parallelism>& ParallelismNames();          // ep, tp
 const EnumTable<PlacementPolicy>& PlacementPolicyNames();  // contiguous, round-robin, eplb, eplb-hierarchical
 const EnumTable<DropPolicy>& DropPolicyNames();            // position, score
 const EnumTable<Overlap>& OverlapNames();                  // none, two-batch, forward-backward
+const EnumTable<RebalanceCost>& RebalanceCostNames();      // free, blocking, overlapped
 const EnumTable<Mode>& ModeNames();                        // forward, training, decode
 const EnumTable<Engine>& EngineNames();                    // auto, simgrid, analytic
 const EnumTable<Sharing>& SharingNames();                  // auto, max-min, processor-sharing
@@ -131,9 +136,11 @@ struct Scenario {
   Parallelism parallelism = Parallelism::kExpert;
   int redundant_experts = 0;
   int rebalance_interval = 0;
-  // blocking: each rebalance after the first moves the new copies' weights over the fabric
-  // before its step starts (weight_moves.h); free: placements change at no cost
-  bool rebalance_blocking = false;
+  // free: placements change at no cost; blocking: each rebalance after the first moves the
+  // new copies' weights over the fabric before its step starts; overlapped: during its step,
+  // on each GPU's communication stream while the experts compute, the step still on the old
+  // placement (weight_moves.h)
+  RebalanceCost rebalance_cost = RebalanceCost::kFree;
   // two-batch: the step's tokens split into two micro-batches on a compute stream and a
   // communication stream per GPU, so that one micro-batch's expert compute runs while the
   // other's dispatch or combine moves; forward-backward (training): the step's forward beside

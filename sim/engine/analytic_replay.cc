@@ -80,6 +80,8 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
   t.dispatch_flow_end.assign(work.dispatch.size(), 0);
   t.combine_flow_start.assign(work.combine.size(), 0);
   t.combine_flow_end.assign(work.combine.size(), 0);
+  t.moves_flow_start.assign(work.moves.size(), 0);
+  t.moves_flow_end.assign(work.moves.size(), 0);
   const std::vector<std::vector<int>> dispatch_of = FlowsByMicroBatch(work.dispatch, mbs);
   const std::vector<std::vector<int>> combine_of = FlowsByMicroBatch(work.combine, mbs);
   std::vector<double> compute_free(p, 0), comm_free(p, 0), enter(p);
@@ -111,6 +113,16 @@ StepTimeline AnalyticReplayStep(const FabricLayout& layout, const StepWork& work
   };
   exchanges("dispatch", work.dispatch, dispatch_of, route_end, &StepWork::DispatchCost, t.dispatch_flow_start,
             t.dispatch_flow_end, dispatch_leave);
+  if (!work.moves.empty()) {  // the weights beside the step, next on the communication stream
+    std::vector<int> all(work.moves.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    const std::vector<double> leave = Exchange(layout, solver, precision_s, capacity, work.link_down, work.moves, all,
+                                               CallCost{}, comm_free, t.moves_flow_start, t.moves_flow_end);
+    for (int g = 0; g < p; ++g) {
+      task(t.gpus[g], "weights", 0, true, comm_free[g], leave[g]);
+      t.gpus[g].moves_end = comm_free[g] = leave[g];
+    }
+  }
   for (int m = 0; m < mbs; ++m) {
     expert_end[m].resize(p);
     for (int g = 0; g < p; ++g) {

@@ -122,6 +122,8 @@ struct ReplayState {
   // Current step: one exchange per micro-batch and all-to-all.
   StepWork work;
   std::vector<std::unique_ptr<Exchange>> dispatch, combine;
+  std::unique_ptr<Exchange> moves;  // the weights beside the step; null: none
+  CallCost no_cost;
   double step_start = 0;
   StepTimeline timeline;
 };
@@ -137,6 +139,8 @@ void PrepareStep(ReplayState& state, int step) {
   t.dispatch_flow_end.assign(work.dispatch.size(), 0);
   t.combine_flow_start.assign(work.combine.size(), 0);
   t.combine_flow_end.assign(work.combine.size(), 0);
+  t.moves_flow_start.assign(work.moves.size(), 0);
+  t.moves_flow_end.assign(work.moves.size(), 0);
   const std::vector<std::vector<int>> dispatch_of = FlowsByMicroBatch(work.dispatch, work.micro_batches);
   const std::vector<std::vector<int>> combine_of = FlowsByMicroBatch(work.combine, work.micro_batches);
   state.dispatch.clear();
@@ -149,13 +153,21 @@ void PrepareStep(ReplayState& state, int step) {
                                                        work.CombineCost(m), t.combine_flow_start,
                                                        t.combine_flow_end));
   }
+  state.moves.reset();
+  if (!work.moves.empty()) {
+    std::vector<int> all(work.moves.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    state.moves = std::make_unique<Exchange>(*state.platform, work.moves, all, work.link_down, state.no_cost,
+                                             t.moves_flow_start, t.moves_flow_end);
+  }
 }
 
 void FinishStep(ReplayState& state, int step) {
   StepTimeline& t = state.timeline;
   t.step_time_s = 0;
   for (const GpuTimeline& gpu : t.gpus) t.step_time_s = std::max(t.step_time_s, gpu.end);
-  for (auto* times : {&t.dispatch_flow_start, &t.dispatch_flow_end, &t.combine_flow_start, &t.combine_flow_end})
+  for (auto* times : {&t.dispatch_flow_start, &t.dispatch_flow_end, &t.combine_flow_start, &t.combine_flow_end,
+                      &t.moves_flow_start, &t.moves_flow_end})
     for (double& time : *times) time -= state.step_start;
   FillFlowTotals(state.work, t);
   state.on_step(step, state.work, t);
@@ -198,6 +210,12 @@ void GpuActor(ReplayState* state, int g) {
         last_end = sg4::Engine::get_clock() - t0;
       };
       exchanges("dispatch", state->dispatch, routed, dispatched, me.dispatch_end);
+      if (state->moves) {  // the weights beside the step, while the experts compute
+        const double enter = sg4::Engine::get_clock();
+        state->moves->Run(g);
+        span("weights", 0, true, enter);
+        me.moves_end = sg4::Engine::get_clock() - t0;
+      }
       exchanges("combine", state->combine, computed, combined, me.combine_end);
     });
     for (int m = 0; m < mbs; ++m) {

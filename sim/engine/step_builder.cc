@@ -166,7 +166,7 @@ void StepBuilder::ApplyFaults(StepWork& work) const {
   if (link_down_.empty()) return;
   // A flow whose NVLink port (the sender's up or the receiver's down) is down goes through
   // the NICs instead, as an RDMA transfer inside the domain.
-  for (std::vector<Flow>* flows : {&work.dispatch, &work.combine}) {
+  for (std::vector<Flow>* flows : {&work.dispatch, &work.combine, &work.moves}) {
     for (Flow& f : *flows) {
       if (f.IsSelf() || !layout_.UsesNvlink(f.src, f.dst, f.via_fabric)) continue;
       if (link_down_[layout_.SendPortLink(f.src, f.dst)] || link_down_[layout_.ReceivePortLink(f.src, f.dst)])
@@ -177,7 +177,7 @@ void StepBuilder::ApplyFaults(StepWork& work) const {
   auto no_route = [&](const std::string& why) {
     return FieldError(inputs_.scenario, "faults", "at step " + std::to_string(step_) + ": " + why);
   };
-  for (const std::vector<Flow>* flows : {&work.dispatch, &work.combine}) {
+  for (const std::vector<Flow>* flows : {&work.dispatch, &work.combine, &work.moves}) {
     for (const Flow& f : *flows) {
       const int used = layout_.ForEachStripe(f.src, f.dst, f.via_fabric, &link_down_, [&](int s, int) {
         try {
@@ -202,11 +202,14 @@ CallCost StepBuilder::CostOf(const CommModel& model, const std::vector<int64_t>&
   return cost;
 }
 
-StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass) {
+StepWork StepBuilder::Build(int step, const RoutingPlan& plan, Pass pass, const std::vector<WeightMove>& beside) {
   const bool tensor = inputs_.scenario.parallelism == Parallelism::kTensor;  // never overlapped
-  return Assemble(step, plan, pass, [&](const RoutingPlan& part, Pass part_pass) {
-    return tensor ? TensorParallel(part, part_pass) : ExpertParallel(part, part_pass);
-  });
+  return Assemble(
+      step, plan, pass,
+      [&](const RoutingPlan& part, Pass part_pass) {
+        return tensor ? TensorParallel(part, part_pass) : ExpertParallel(part, part_pass);
+      },
+      beside);
 }
 
 StepWork StepBuilder::Dense(int step, const RoutingPlan& plan, Pass pass) {
@@ -214,7 +217,8 @@ StepWork StepBuilder::Dense(int step, const RoutingPlan& plan, Pass pass) {
 }
 
 StepWork StepBuilder::Assemble(int step, const RoutingPlan& plan, Pass pass,
-                               const std::function<StepWork(const RoutingPlan&, Pass)>& one) {
+                               const std::function<StepWork(const RoutingPlan&, Pass)>& one,
+                               const std::vector<WeightMove>& beside) {
   ActivateFaults(step);
   StepWork work;
   if (pass == Pass::kBoth) {
@@ -224,6 +228,7 @@ StepWork StepBuilder::Assemble(int step, const RoutingPlan& plan, Pass pass,
   } else {
     work = one(plan, pass);
   }
+  work.moves = WeightFlows(beside);
   ApplyFaults(work);
   return work;
 }
@@ -242,11 +247,17 @@ StepWork StepBuilder::DenseLayer(const RoutingPlan& plan, Pass pass) {
 StepWork StepBuilder::Rebalance(int step, const std::vector<WeightMove>& moves) {
   ActivateFaults(step);
   StepWork work = EmptyWork(inputs_.scenario.gpus);
-  std::map<std::pair<int, int>, double> bytes;  // per (source, destination), in order
-  for (const WeightMove& m : moves) bytes[{m.src, m.dst}] += expert_weight_bytes_;
-  for (const auto& [pair, b] : bytes) work.dispatch.push_back({pair.first, pair.second, b});
+  work.dispatch = WeightFlows(moves);
   ApplyFaults(work);
   return work;
+}
+
+std::vector<Flow> StepBuilder::WeightFlows(const std::vector<WeightMove>& moves) const {
+  std::map<std::pair<int, int>, double> bytes;  // per (source, destination), in order
+  for (const WeightMove& m : moves) bytes[{m.src, m.dst}] += expert_weight_bytes_;
+  std::vector<Flow> flows;
+  for (const auto& [pair, b] : bytes) flows.push_back({pair.first, pair.second, b});
+  return flows;
 }
 
 double StepBuilder::ExpertSlotS(CostModel& costs, Pass pass, const std::vector<int64_t>& rows,

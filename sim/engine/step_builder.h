@@ -54,7 +54,9 @@ class StepBuilder {
   // and a backward of as many tokens as micro-batch 1, as in DualPipe's overlapped chunks,
   // where the backward beside a forward is an earlier micro-batch's; here it has the same
   // step's routing.
-  StepWork Build(int step, const RoutingPlan& plan, Pass pass = Pass::kForward);
+  // `beside`: expert weights an overlapped rebalance moves during this unit (StepWork::moves).
+  StepWork Build(int step, const RoutingPlan& plan, Pass pass = Pass::kForward,
+                 const std::vector<WeightMove>& beside = {});
   // A dense layer of step `step` (model.dense_layers) over the plan's tokens per GPU: its
   // attention in the route slot (its gradients in the reduce slot), its FFN in the expert
   // slot (one expert of model.dense_ffn over all of the GPU's tokens; the backward twice
@@ -71,7 +73,11 @@ class StepBuilder {
   // halves (two-batch overlap) or its forward beside its backward (Pass::kBoth), with the
   // step's faults applied.
   StepWork Assemble(int step, const RoutingPlan& plan, Pass pass,
-                    const std::function<StepWork(const RoutingPlan&, Pass)>& one);
+                    const std::function<StepWork(const RoutingPlan&, Pass)>& one,
+                    const std::vector<WeightMove>& beside = {});
+  // Each move's expert weights as a flow from its source to its destination, one flow per
+  // GPU pair.
+  std::vector<Flow> WeightFlows(const std::vector<WeightMove>& moves) const;
   // One dense layer over each GPU's plan.source_tokens, one micro-batch of `pass`.
   StepWork DenseLayer(const RoutingPlan& plan, Pass pass);
   // Micro-batches 0, 1, ... from one-micro-batch parts: two-batch overlap (the two halves of

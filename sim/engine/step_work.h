@@ -60,11 +60,15 @@ struct CallCost {
 // each task in stream order and after its input: dispatch m after route m, expert m after
 // dispatch m, combine m after expert m, reduce m after combine m. With M = 1 this is the
 // plain sequence; with M = 2 expert 0 runs while dispatch 1 moves and expert 1 while
-// combine 0 moves (two-batch overlap).
+// combine 0 moves (two-batch overlap). Expert weights moving beside the step (an overlapped
+// rebalance) are one more exchange on the communication stream, after the last dispatch and
+// before the first combine, so they move while the experts compute and delay the combine
+// only if they are still moving when it could start.
 struct StepWork {
   int micro_batches = 1;
   std::vector<Flow> dispatch;   // bytes > 0; all micro-batches; src == dst only with an SM budget
   std::vector<Flow> combine;
+  std::vector<Flow> moves;      // expert weights beside the step (micro-batch 0); empty: none
   std::vector<CallCost> dispatch_cost, combine_cost;  // per micro-batch; empty: no costs
   std::vector<double> route_s;  // per GPU: gate, top-k, layout, permute (sum over micro-batches)
   std::vector<double> expert_s; // per GPU: grouped GEMM of its experts (+ shared experts)
@@ -91,7 +95,7 @@ struct StepWork {
 
 // One task of a GPU's timeline (micro-batches only: with M = 1 the phase ends say it all).
 struct TaskSpan {
-  const char* name = "";  // route, expert, reduce (compute); dispatch, combine (communication)
+  const char* name = "";  // route, expert, reduce (compute); dispatch, weights, combine (communication)
   int micro_batch = 0;
   bool communication = false;
   double start = 0, end = 0;  // seconds since the step started; for an all-to-all, enter and leave
@@ -104,6 +108,7 @@ struct GpuTimeline {
   double dispatch_end = 0;      // all dispatch sends and receives arrived; expert starts
   double expert_end = 0;
   double combine_end = 0;       // all combine sends and receives arrived; reduce starts
+  double moves_end = 0;         // its communication stream left the weight moves (StepWork::moves); 0: none
   double end = 0;               // reduce done
   double dispatch_comm_s = 0;   // time with at least one own dispatch flow in flight
   double combine_comm_s = 0;
@@ -121,6 +126,7 @@ struct StepTimeline {
   // (latency included), seconds since the step started.
   std::vector<double> dispatch_flow_start, dispatch_flow_end;
   std::vector<double> combine_flow_start, combine_flow_end;
+  std::vector<double> moves_flow_start, moves_flow_end;  // per flow of StepWork::moves
 };
 
 // Indices into `flows` of each micro-batch's flows, in order.

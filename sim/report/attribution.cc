@@ -63,7 +63,7 @@ class Attribution {
   Attribution(const FabricLayout& layout, const StepWork& work, const StepTimeline& t)
       : layout_(layout), capacity_(layout.LinkCapacities()), work_(work), t_(t),
         dispatch_of_(FlowsByGpu(work.dispatch, layout.num_gpus())),
-        combine_of_(FlowsByGpu(work.combine, layout.num_gpus())) {}
+        combine_of_(FlowsByGpu(work.combine, layout.num_gpus())), moves_of_(FlowsByGpu(work.moves, layout.num_gpus())) {}
 
   TimeLost Of(int g, double compute_s) const {
     TimeLost r;
@@ -81,6 +81,18 @@ class Attribution {
   }
 
  private:
+  // Weights beside the step (an overlapped rebalance) still moving when the GPU's experts
+  // were done hold its combine (one micro-batch): exposed as much as its own resources would
+  // need for its moves alone, the rest contention; in the call's split, moving data.
+  void HeldByMoves(int g, TimeLost& r) const {
+    const double held = std::max(0.0, t_.gpus[g].moves_end - t_.gpus[g].expert_end);
+    if (held <= 0) return;
+    const double alone = std::min(held, AloneS(g, work_.moves, moves_of_[g], -1));
+    r.exposed_comm_s += alone;
+    r.contention_s += held - alone;
+    r.combine.link_s += held;
+  }
+
   // The calls of one kind: per micro-batch, from entering to leaving, its overhead, its own
   // flows in flight, and the rest (waiting). Collects each call's overhead as a span ending
   // where its first flow starts.
@@ -91,7 +103,10 @@ class Attribution {
     const bool dispatch = std::string(name) == "dispatch";
     PhaseSplit split;
     for (int m = 0; m < work_.micro_batches; ++m) {
-      double enter = dispatch ? x.route_end : x.expert_end, leave = dispatch ? x.dispatch_end : x.combine_end;
+      // The combine enters once the experts are done and the weight moves beside them left
+      // the communication stream (HeldByMoves counts the wait for the moves).
+      double enter = dispatch ? x.route_end : std::max(x.expert_end, x.moves_end);
+      double leave = dispatch ? x.dispatch_end : x.combine_end;
       for (const TaskSpan& task : x.tasks) {
         if (task.communication && task.micro_batch == m && std::string(task.name) == name) {
           enter = task.start;
@@ -133,6 +148,7 @@ class Attribution {
       r.exposed_comm_s += std::min(split.link_s, alone);
       r.contention_s += std::max(0.0, split.link_s - alone);
     }
+    HeldByMoves(g, r);
     r.wait_peers_s += std::max(0.0, t_.step_time_s - t_.gpus[g].end);  // done; the slowest GPU is not
   }
 
@@ -148,7 +164,8 @@ class Attribution {
     double alone = 0;
     for (const auto& [all, mine, start, end] :
          {std::make_tuple(&work_.dispatch, &dispatch_of_[g], &t_.dispatch_flow_start, &t_.dispatch_flow_end),
-          std::make_tuple(&work_.combine, &combine_of_[g], &t_.combine_flow_start, &t_.combine_flow_end)}) {
+          std::make_tuple(&work_.combine, &combine_of_[g], &t_.combine_flow_start, &t_.combine_flow_end),
+          std::make_tuple(&work_.moves, &moves_of_[g], &t_.moves_flow_start, &t_.moves_flow_end)}) {
       for (int f : *mine) flows.emplace_back((*start)[f], (*end)[f]);
       for (int m = 0; m < work_.micro_batches; ++m) alone += AloneS(g, *all, *mine, m);
     }
@@ -170,7 +187,7 @@ class Attribution {
   const std::vector<double> capacity_;
   const StepWork& work_;
   const StepTimeline& t_;
-  const std::vector<std::vector<int>> dispatch_of_, combine_of_;
+  const std::vector<std::vector<int>> dispatch_of_, combine_of_, moves_of_;
 };
 
 }  // namespace

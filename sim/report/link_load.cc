@@ -17,17 +17,25 @@ std::vector<LinkStepRecord> LinkLoads(const FabricLayout& layout, int step, cons
   };
   const int num_links = layout.num_links();
   // One route per stripe (a GPU with several NICs stripes its fabric flows over the ones that
-  // are up), dispatch then combine, in flow order, routed on the worker threads.
-  const size_t dispatch = work.dispatch.size(), flows = dispatch + work.combine.size();
-  auto flow = [&](size_t i) -> const Flow& { return i < dispatch ? work.dispatch[i] : work.combine[i - dispatch]; };
+  // are up), dispatch, combine, then the weight moves beside them, in flow order, routed on
+  // the worker threads.
+  const size_t dispatch = work.dispatch.size(), combine = dispatch + work.combine.size(),
+               flows = combine + work.moves.size();
+  auto flow = [&](size_t i) -> const Flow& {
+    return i < dispatch ? work.dispatch[i] : i < combine ? work.combine[i - dispatch] : work.moves[i - combine];
+  };
+  auto when = [&](size_t i, const std::vector<double>& dispatch_times, const std::vector<double>& combine_times,
+                  const std::vector<double>& moves_times) {
+    return i < dispatch ? dispatch_times[i] : i < combine ? combine_times[i - dispatch] : moves_times[i - combine];
+  };
   const std::vector<size_t> first_route = StripeOffsets(layout, flows, flow, work.link_down);
   std::vector<Route> routes(first_route.back());
   std::vector<double> starts(routes.size()), ends(routes.size());
   ParallelForRanges(flows, [&](size_t begin, size_t end) {
     for (size_t i = begin; i < end; ++i) {
       const Flow& f = flow(i);
-      const double start = i < dispatch ? timeline.dispatch_flow_start[i] : timeline.combine_flow_start[i - dispatch];
-      const double arrival = i < dispatch ? timeline.dispatch_flow_end[i] : timeline.combine_flow_end[i - dispatch];
+      const double start = when(i, timeline.dispatch_flow_start, timeline.combine_flow_start, timeline.moves_flow_start);
+      const double arrival = when(i, timeline.dispatch_flow_end, timeline.combine_flow_end, timeline.moves_flow_end);
       size_t r = first_route[i];
       layout.ForEachStripe(f.src, f.dst, f.via_fabric, &work.link_down, [&](int s, int used) {
         routes[r] = {layout.RouteLinks(f.src, f.dst, f.via_fabric, s, &work.link_down), f.bytes / used};

@@ -18,7 +18,7 @@ struct LinkStepRecord {
   Pass pass = Pass::kForward;
   int link = 0;          // FabricLayout's index: LinkName and LinkTier say what it is
   double capacity_Bps = 0;  // its rate this step (a fault's fraction applied)
-  double bytes = 0;      // every flow crossing it, dispatch and combine
+  double bytes = 0;      // every flow crossing it: dispatch, combine and weights moved beside them
   double load_s = 0;     // bytes / capacity: the time its bytes need at its rate
   double busy_s = 0;     // time with at least one flow crossing it in flight
   int peak_flows = 0;    // most flows crossing it at once

@@ -124,6 +124,11 @@ void StepRecorder::Add(int step, int layer, Pass pass, const RoutingPlan& plan, 
     for (const Flow& f : work.dispatch) rec.rebalance_bytes += f.bytes;
     return;
   }
+  if (!work.moves.empty()) {  // an overlapped rebalance's moves beside this layer: from the first start to the last arrival
+    rec.rebalance_s += *std::max_element(timeline.moves_flow_end.begin(), timeline.moves_flow_end.end()) -
+                       *std::min_element(timeline.moves_flow_start.begin(), timeline.moves_flow_start.end());
+    for (const Flow& f : work.moves) rec.rebalance_bytes += f.bytes;
+  }
   if (pass == Pass::kBackward) {
     add_phases(rec.backward, times);
     rec.backward_critical_gpu = critical_gpu;

@@ -83,7 +83,9 @@ struct StepRecord {
   int64_t assignments = 0, dropped = 0;
   double dispatch_GBps = 0, combine_GBps = 0;  // mean over GPUs
   int64_t tokens = 0;      // through the stack: every GPU's tokens (the same in every layer)
-  double rebalance_s = 0;      // the weights a blocking rebalance moved before the step (0: none)
+  // The weights a rebalance moved: blocking, the time before the step; overlapped, the
+  // time they were in flight beside it (each layer's, added up); 0: none.
+  double rebalance_s = 0;
   double rebalance_bytes = 0;
 };
 
@@ -121,7 +123,7 @@ struct Summary {
   // where it stalls most, and that layer's share (per step, means over the steps).
   int most_stalled_gpu = 0, its_worst_layer = 0;
   double its_worst_layer_stall_s = 0;
-  // Blocking rebalances: how many steps had one, the bytes and time of all of them.
+  // Rebalances that cost time: how many steps had one, the bytes and time of all of them.
   int rebalances = 0;
   double rebalance_bytes = 0, rebalance_s = 0;
   std::vector<int> rebalanced_steps;
@@ -164,7 +166,7 @@ class StepRecorder {
   int step_forward_units_ = 0;       // the current step's forward units so far (layers)
 };
 
-// The steps a blocking rebalance moved weights before, as text: "8, 16, 24".
+// The steps a rebalance moved weights before or beside, as text: "8, 16, 24".
 std::string RebalancedSteps(const Summary& summary);
 
 // The summary over the steps of `result`'s records, for a run of `num_gpus` GPUs.

@@ -206,12 +206,16 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                      "has every GPU's per layer)\n",
                      m.most_stalled_gpu, m.stall_max_s * 1e3, m.its_worst_layer_stall_s * 1e3, m.its_worst_layer);
   }
-  if (s.rebalance_blocking) {
+  if (s.rebalance_cost != RebalanceCost::kFree) {
+    const bool blocking = s.rebalance_cost == RebalanceCost::kBlocking;
     out += m.rebalances == 0
                ? std::string("# rebalancing: no rebalance after step 0 moved weights\n")
-               : StrFormat("# rebalancing: %d rebalances moved %.4g GB of expert weights, %.3f ms each on average, before "
-                           "steps %s (blocking)\n",
-                           m.rebalances, m.rebalance_bytes / 1e9, m.rebalance_s / m.rebalances * 1e3, RebalancedSteps(m).c_str());
+               : StrFormat("# rebalancing: %d rebalance%s moved %.4g GB of expert weights, %.3f ms each on average, %s "
+                           "step%s %s (%s)\n",
+                           m.rebalances, m.rebalances == 1 ? "" : "s", m.rebalance_bytes / 1e9, m.rebalance_s / m.rebalances * 1e3,
+                           blocking ? "before" : "beside", m.rebalances == 1 ? "" : "s", RebalancedSteps(m).c_str(),
+                           blocking ? "blocking"
+                                    : "overlapped: each layer's while its experts compute, the new placement a step later");
   }
   if (s.mode == Mode::kDecode) {
     out += StrFormat("# decode: time per output token %.3f ms (a step: each GPU's %d tokens its sequences' next, "

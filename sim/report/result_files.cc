@@ -60,7 +60,7 @@ std::string SummaryJson(const SimulationInputs& in, const SimulationResult& r) {
        JsonNumber(m.stall_median_s) + ", \"max\": " + JsonNumber(m.stall_max_s) + "},\n";
   num("tokens_per_s_per_gpu", m.tokens_per_s_per_gpu);
   if (s.mode == Mode::kDecode) num("time_per_output_token_s", m.step_time_s);
-  if (s.rebalance_blocking) {
+  if (s.rebalance_cost != RebalanceCost::kFree) {
     j += "  \"rebalances\": {\"count\": " + JsonNumber(m.rebalances) + ", \"bytes\": " + JsonNumber(m.rebalance_bytes) +
          ", \"time_s\": " + JsonNumber(m.rebalance_s) + ", \"steps\": [" + RebalancedSteps(m) + "]},\n";
   }

@@ -124,10 +124,12 @@ void TraceWriter::AddStep(int step, int layer, Pass pass, const StepWork& work, 
                       "\"reason\":\"peers still in " + name("route") + ", or the call's barrier: no " + name("dispatch") +
                           " flow can start\"");
     Slice(g, name("expert"), x.dispatch_end, x.expert_end);
+    // An overlapped rebalance's weights, on the communication stream while the experts compute.
+    if (!work.moves.empty() && x.moves_end > x.dispatch_end) CommSlice(g, "expert weights", x.dispatch_end, x.moves_end);
     Slice(g, name("combine"), x.expert_end, x.combine_end,
           "\"sent_bytes\":" + JsonNumber(x.combine_sent_bytes) +
               ",\"recv_bytes\":" + JsonNumber(x.combine_recv_bytes));
-    before_first_flow(x.expert_end, combine_first[g], x.combine_end, work.CombineCost(0).OverheadS(g),
+    before_first_flow(std::max(x.expert_end, x.moves_end), combine_first[g], x.combine_end, work.CombineCost(0).OverheadS(g),
                       "\"reason\":\"peers still in " + name("expert") + ", or the call's barrier: no " + name("combine") +
                           " flow can start\"");
     Slice(g, name("reduce"), x.combine_end, x.end);
@@ -139,6 +141,7 @@ void TraceWriter::AddStep(int step, int layer, Pass pass, const StepWork& work, 
   }
   Flows(step, name("dispatch"), work.dispatch, t.dispatch_flow_start, t.dispatch_flow_end);
   Flows(step, name("combine"), work.combine, t.combine_flow_start, t.combine_flow_end);
+  Flows(step, "expert weights", work.moves, t.moves_flow_start, t.moves_flow_end);
   offset_s_ += t.step_time_s;
 }
 

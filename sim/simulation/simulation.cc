@@ -50,6 +50,7 @@ StepRoutingOptions RoutingOptionsOf(const SimulationInputs& in) {
   options.rebalance_interval = s.rebalance_interval;
   options.domain_gpus = DomainGpus(s, in.topology);
   options.drift_steps = s.drift_steps;
+  options.defer_new_placement = s.rebalance_cost == RebalanceCost::kOverlapped;
   return options;
 }
 
@@ -64,13 +65,14 @@ struct Unit {
 // The units of every step in order: each step's layers forward, and in training their
 // backward after them from the last layer to the first, on the same routing; or, with the
 // forward beside the backward, both passes of a layer in one unit. With blocking rebalances,
-// a step that starts with a new placement (not the first) first moves the weights.
+// a step that starts with a new placement (not the first) first moves the weights; with
+// overlapped ones each MoE layer's forward moves its own beside it (RunSimulation).
 std::vector<Unit> UnitsOf(const SimulationInputs& in) {
   const Scenario& s = in.scenario;
   const bool both = s.mode == Mode::kTraining && s.overlap == Overlap::kForwardBackward;
   std::vector<Unit> units;
   for (int step = 0; step < s.steps; ++step) {
-    if (s.rebalance_blocking && step > 0 && RebalancesAt(RoutingOptionsOf(in), step))
+    if (s.rebalance_cost == RebalanceCost::kBlocking && step > 0 && RebalancesAt(RoutingOptionsOf(in), step))
       units.push_back({step, -1, Pass::kRebalance});
     const int stack = s.dense_layers + s.layers;
     for (int layer = 0; layer < stack; ++layer) units.push_back({step, layer, both ? Pass::kBoth : Pass::kForward});
@@ -120,7 +122,14 @@ SimulationResult RunSimulation(const SimulationInputs& in, TraceWriter* trace) {
         }
         // A dense layer computes over the step's tokens per GPU, which every layer shares.
         if (unit.layer < s.dense_layers) return builder.Dense(unit.step, route(0, unit.step), unit.pass);
-        return builder.Build(unit.step, route(unit.layer - s.dense_layers, unit.step), unit.pass);
+        const int layer = unit.layer - s.dense_layers;
+        const RoutingPlan& plan = route(layer, unit.step);
+        // An overlapped rebalance: the layer's new copies move beside its forward, from the
+        // placement the step still routes on.
+        const Placement* next = routings[layer].pending();
+        if (next == nullptr || unit.pass == Pass::kBackward) return builder.Build(unit.step, plan, unit.pass);
+        return builder.Build(unit.step, plan, unit.pass,
+                             WeightMoves(routings[layer].placement(), *next, DomainGpus(s, in.topology)));
       },
       [&](int u, const StepWork& work, const StepTimeline& timeline) {
         const Unit& unit = units[u];

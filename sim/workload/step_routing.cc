@@ -18,7 +18,7 @@ StepRouting::StepRouting(RoutingParams params, Placement initial, StepRoutingOpt
     : params_(std::move(params)), placement_(std::move(initial)), options_(options),
       window_load_(placement_.num_experts(), 0.0) {}
 
-void StepRouting::Rebalance(int step) {
+Placement StepRouting::Rebalance(int step) {
   const int num_experts = placement_.num_experts(), num_gpus = placement_.num_gpus();
   if (step == 0) {
     const Placement base = Placement::Contiguous(num_experts, num_gpus);
@@ -30,15 +30,25 @@ void StepRouting::Rebalance(int step) {
     }
   }
   // Hierarchical: one group of contiguous experts per domain, its copies kept there.
-  placement_ = options_.rebalancing == Rebalancing::kHierarchical
-                   ? HierarchicalReplication(window_load_, num_gpus, options_.redundant_experts,
-                                             options_.domain_gpus)
-                   : BalancedReplication(window_load_, num_gpus, options_.redundant_experts);
+  Placement plan = options_.rebalancing == Rebalancing::kHierarchical
+                       ? HierarchicalReplication(window_load_, num_gpus, options_.redundant_experts,
+                                                 options_.domain_gpus)
+                       : BalancedReplication(window_load_, num_gpus, options_.redundant_experts);
   std::fill(window_load_.begin(), window_load_.end(), 0.0);
+  return plan;
 }
 
 const RoutingPlan& StepRouting::Next(int step) {
-  if (RebalancesAt(options_, step)) Rebalance(step);
+  if (pending_) {
+    placement_ = std::move(*pending_);
+    pending_.reset();
+  }
+  if (RebalancesAt(options_, step)) {
+    if (options_.defer_new_placement && step > 0)
+      pending_ = Rebalance(step);
+    else
+      placement_ = Rebalance(step);
+  }
   params_.epoch = options_.drift_steps > 0 ? step / options_.drift_steps : 0;
   plan_ = SampleRouting(params_, placement_, step);
   for (int e = 0; e < placement_.num_experts(); ++e)

@@ -8,6 +8,7 @@
 #ifndef EPSIM_SIM_WORKLOAD_STEP_ROUTING_H_
 #define EPSIM_SIM_WORKLOAD_STEP_ROUTING_H_
 
+#include <optional>
 #include <vector>
 
 #include "sim/workload/placement.h"
@@ -29,6 +30,9 @@ struct StepRoutingOptions {
   int rebalance_interval = 1;  // steps between rebalances
   int domain_gpus = 1;         // kHierarchical: GPUs per domain
   int drift_steps = 0;         // popularity redrawn every N steps; 0: fixed
+  // A plan made at a step after step 0 takes effect a step later: its weights move during
+  // the step it was made at, which still routes on the old placement (overlapped rebalancing).
+  bool defer_new_placement = false;
 };
 
 // True when step `step` starts with a new placement: every rebalance_interval steps with
@@ -44,14 +48,20 @@ class StepRouting {
 
   // The plan of step `step`; steps come in order 0, 1, 2, ...
   const RoutingPlan& Next(int step);
+  // The placement the last step routed on.
   const Placement& placement() const { return placement_; }
+  // With defer_new_placement: the plan made at the last step, in force from the next one;
+  // nullptr when the last step made none.
+  const Placement* pending() const { return pending_ ? &*pending_ : nullptr; }
   const RoutingPlan& plan() const { return plan_; }
 
  private:
-  void Rebalance(int step);
+  // The plan from the loads since the last one (for step 0, from the history samples).
+  Placement Rebalance(int step);
 
   RoutingParams params_;
   Placement placement_;
+  std::optional<Placement> pending_;
   StepRoutingOptions options_;
   RoutingPlan plan_;
   std::vector<double> window_load_;  // routed load per expert since the last rebalance

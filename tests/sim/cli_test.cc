@@ -187,9 +187,14 @@ TEST(CliTest, ShapesOutsideAMeasuredProfileWarnOncePerOperation) {
 TEST(CliTest, TimeLostAddsUpToTheStep) {
   // In training each GPU has a record per pass, whose time adds up to that pass's; the two
   // passes add up to the step.
+  // The last two: EPLB rebalancing at step 1, its weights moved beside the step.
   for (const char* engine : {"simgrid", "analytic", "analytic --a2a hierarchical --comm-sms 4",
                              "analytic --mode training", "simgrid --mode training --overlap two-batch",
-                             "simgrid --mode training --overlap forward-backward"}) {
+                             "simgrid --mode training --overlap forward-backward",
+                             "simgrid --placement eplb --redundant-experts 16 --rebalance-interval 1 "
+                             "--rebalance-cost overlapped",
+                             "analytic --overlap two-batch --placement eplb --redundant-experts 16 "
+                             "--rebalance-interval 1 --rebalance-cost overlapped"}) {
     const std::string dir = ::testing::TempDir() + "/attr_" + std::to_string(std::hash<std::string>()(engine));
     CliRun r = Epsim(std::string(kSmall) + " --routing zipf:1 --engine " + engine + " --out " + dir);
     ASSERT_EQ(r.exit_status, 0) << r.err;

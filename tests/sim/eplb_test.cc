@@ -12,6 +12,7 @@
 #include "sim/workload/routing_spec.h"
 #include "sim/workload/routing_trace.h"
 #include "sim/workload/sampler.h"
+#include "sim/workload/step_routing.h"
 #include "sim/workload/weight_moves.h"
 
 namespace epsim {
@@ -242,6 +243,49 @@ TEST(WeightMovesTest, OnlyCopiesNewToTheirGpuMoveFromTheNearestHolder) {
   EXPECT_EQ(far[0].src, 0);
   EXPECT_EQ(far[0].dst, 3);
   EXPECT_TRUE(WeightMoves(before, before, 2).empty());
+}
+
+bool SamePlacement(const Placement& a, const Placement& b) {
+  if (a.num_experts() != b.num_experts()) return false;
+  for (int e = 0; e < a.num_experts(); ++e)
+    if (a.Replicas(e) != b.Replicas(e)) return false;
+  return true;
+}
+
+// Overlapped rebalancing defers each plan after step 0 by a step: a rebalance step still
+// routes on the placement before it (its plan pending, the one the undeferred run uses
+// there), and the plan is in force from the next step. The tokens' choices do not depend on
+// the placement, so both runs make the same plans from the same loads.
+TEST(StepRoutingTest, DeferredPlansTakeEffectAStepLater) {
+  RoutingParams params;
+  params.spec = RoutingSpec::Parse("zipf:1.2");
+  params.tokens_per_gpu = 256;
+  params.top_k = 4;
+  params.capacity_factor = 1.25;
+  params.seed = 5;
+  StepRoutingOptions options;
+  options.rebalancing = Rebalancing::kGlobal;
+  options.redundant_experts = 16;
+  options.rebalance_interval = 3;
+  options.drift_steps = 3;
+  StepRouting now(params, Placement::Contiguous(32, 16), options);
+  options.defer_new_placement = true;
+  StepRouting deferred(params, Placement::Contiguous(32, 16), options);
+  Placement before = now.placement();
+  for (int step = 0; step < 10; ++step) {
+    now.Next(step);
+    deferred.Next(step);
+    const bool rebalance = step > 0 && step % 3 == 0;
+    EXPECT_TRUE(SamePlacement(deferred.placement(), rebalance ? before : now.placement())) << step;
+    ASSERT_EQ(deferred.pending() != nullptr, rebalance) << step;
+    if (rebalance) {
+      EXPECT_TRUE(SamePlacement(*deferred.pending(), now.placement())) << step;
+      EXPECT_FALSE(SamePlacement(*deferred.pending(), before)) << step;  // the plan changed
+    } else {
+      EXPECT_EQ(deferred.plan().expert_kept, now.plan().expert_kept) << step;
+    }
+    before = now.placement();
+  }
 }
 
 }  // namespace

@@ -576,5 +576,46 @@ TEST(ReplayTest, TwoMicroBatchesFollowTheTwoStreamSchedule) {
   EXPECT_NEAR(analytic.step_time_s, end, 1e-9);
 }
 
+// Expert weights beside a step (an overlapped rebalance) on two GPUs of one NVSwitch node,
+// both engines: one exchange on the communication stream after the dispatch, so they move
+// while the experts compute. Route r, dispatch and combine x each (one flow each way of S),
+// expert e, reduce c, a move of W bytes from GPU 0 to GPU 1 taking w = W / B + latency:
+// hidden under the experts when w < e (the step is r + x + e + x + c, as without it), else
+// the combine waits for it (r + x + w + x + c).
+TEST(ReplayTest, WeightsBesideAStepMoveWhileTheExpertsCompute) {
+  const Topology topo = ParseTopology(kTwoNodeTopology, "two-node", 1);
+  const double r = 1e-3, e = 3e-3, c = 0.5e-3, bytes = 0.8e9;
+  const double x = bytes / 400e9 + 2e-6;
+  for (const double weight_bytes : {0.4e9, 2e9}) {  // w = 1 ms (hidden), 5 ms (exposed by 2 ms)
+    const double w = weight_bytes / 400e9 + 2e-6;
+    StepWork work;
+    work.dispatch = {{0, 1, bytes}, {1, 0, bytes}};
+    work.combine = {{1, 0, bytes}, {0, 1, bytes}};
+    work.moves = {{0, 1, weight_bytes}};
+    work.route_s = {r, r};
+    work.expert_s = {e, e};
+    work.reduce_s = {c, c};
+    const double end = r + x + std::max(e, w) + x + c;
+    const std::vector<double> simgrid = InSimGridChild(2, [&](simgrid::s4u::Engine& engine) {
+      engine.set_config("surf/precision:1e-9");
+      Platform platform(topo, 2);
+      std::vector<double> result;
+      ReplaySteps(engine, platform, 1, [&](int) { return work; },
+                  [&](int, const StepWork&, const StepTimeline& t) {
+                    result = {t.moves_flow_start[0], t.moves_flow_end[0], t.gpus[0].moves_end, t.gpus[1].end,
+                              t.step_time_s};
+                  });
+      return result;
+    });
+    const StepTimeline analytic = AnalyticReplayStep(FabricLayout(topo, 2), work);
+    for (const auto& [got, want] : std::vector<std::pair<double, double>>{
+             {simgrid[0], r + x}, {simgrid[1], r + x + w}, {simgrid[2], r + x + w}, {simgrid[3], end}, {simgrid[4], end},
+             {analytic.moves_flow_start[0], r + x}, {analytic.moves_flow_end[0], r + x + w},
+             {analytic.gpus[0].moves_end, r + x + w}, {analytic.gpus[1].end, end}, {analytic.step_time_s, end}}) {
+      EXPECT_NEAR(got, want, 1e-9) << weight_bytes;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace epsim

@@ -230,6 +230,36 @@ TEST(StackTest, BlockingRebalancesAddTheirMovesBeforeTheirStep) {
   }
 }
 
+// An overlapped rebalance moves the same weights as a blocking one (the same plans, from the
+// same loads) beside its step instead of before it, each layer's during its forward, and the
+// new placement takes effect at the next step: every other step is the free run's step, the
+// step after a rebalance included (both route on the new plan there). Both engines agree.
+TEST(StackTest, OverlappedRebalancesMoveBesideTheirStepAndApplyAStepLater) {
+  const std::string common = "--routing zipf:1 --drift-steps 2 --placement eplb --redundant-experts 16 "
+                             "--rebalance-interval 2 --steps 6 --layers 2 ";
+  const std::string free = RunStack("over_free", common + "--engine analytic");
+  const std::string blocking = RunStack("over_blocking", common + "--engine analytic --rebalance-cost blocking");
+  const std::string overlapped = RunStack("over_analytic", common + "--engine analytic --rebalance-cost overlapped");
+  const std::string simgrid = RunStack("over_simgrid", common + "--engine simgrid --rebalance-cost overlapped");
+  const std::vector<double> t_free = CsvColumn(free + "/steps.csv", "step_time_s");
+  const std::vector<double> t_over = CsvColumn(overlapped + "/steps.csv", "step_time_s");
+  const std::vector<double> t_simgrid = CsvColumn(simgrid + "/steps.csv", "step_time_s");
+  const std::vector<double> bytes_blocking = CsvColumn(blocking + "/steps.csv", "rebalance_bytes");
+  const std::vector<double> bytes_over = CsvColumn(overlapped + "/steps.csv", "rebalance_bytes");
+  const std::vector<double> moved_s = CsvColumn(overlapped + "/steps.csv", "rebalance_s");
+  ASSERT_EQ(t_over.size(), 6u);
+  for (size_t s = 0; s < t_over.size(); ++s) {
+    const bool rebalance = s == 2 || s == 4;
+    EXPECT_EQ(bytes_over[s], bytes_blocking[s]) << s;
+    EXPECT_EQ(bytes_over[s] > 0, rebalance) << s;
+    EXPECT_EQ(moved_s[s] > 0, rebalance) << s;
+    if (!rebalance) EXPECT_NEAR(t_over[s], t_free[s], 1e-9 * t_free[s]) << s;
+    EXPECT_NEAR(t_simgrid[s], t_over[s], 1e-3 * t_over[s]) << s;
+  }
+  const std::vector<std::string> pass = epsim::testing::CsvTextColumn(overlapped + "/gpus.csv", "pass");
+  EXPECT_EQ(std::count(pass.begin(), pass.end(), "rebalance"), 0);  // no unit of its own
+}
+
 // Dense layers come first in the stack, move nothing and compute an FFN of dense_ffn over
 // every token of the GPU: on a made-up roofline profile (no floors, 100 TFLOP/s, 1 TB/s) one
 // expert of T rows costs max(6 T H F / 1e14, (2 x 3 H F + 2 T (2 H + 3 F)) / 1e12), twice

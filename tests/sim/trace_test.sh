@@ -18,6 +18,13 @@ sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 128 --experts 32 --top-k 4 --hidd
 grep -q '"name":"gpu 15 comm"' "$out/overlap.json"
 grep -q '"name":"dispatch 1"' "$out/overlap.json"
 grep -q '"name":"expert 0"' "$out/overlap.json"
+# An overlapped rebalance: its weights on the communication track while the experts compute.
+sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 \
+  --expert-ffn 512 --steps 2 --routing zipf:1.0 --placement eplb --redundant-experts 16 --rebalance-interval 1 \
+  --rebalance-cost overlapped --engine analytic --trace "$out/weights.json" > /dev/null
+/usr/bin/python3 tests/sim/check_trace.py "$out/weights.json"
+grep -q '"name":"expert weights"' "$out/weights.json"
+grep -q '"cat":"expert weights"' "$out/weights.json"
 # A trace inside a results folder that does not exist yet.
 sim/epsim --gpus 16 --nodes 2 --tokens-per-gpu 64 --experts 32 --top-k 4 --hidden 1024 \
   --expert-ffn 512 --engine analytic --out "$out/new/run" --trace "$out/new/run/trace.json" > /dev/null
