@@ -67,13 +67,42 @@ GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden,
   return {rows, hidden, 2 * ffn, dtype};
 }
 
-std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& a) {
+std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& a, bool kv_cache) {
   const std::vector<int64_t> rows = {static_cast<int64_t>(tokens)};
-  return {{rows, (a.heads + 2 * a.kv_heads) * a.head_dim, a.hidden, GemmDtype::kBf16},
-          {rows, a.hidden, a.heads * a.head_dim, GemmDtype::kBf16}};
+  // Dense GEMMs of a cuBLAS-class library (split K where the tiles leave SMs idle), bf16.
+  auto dense = [](const std::vector<int64_t>& m, double n, double k) { return GroupedGemm{m, n, k, GemmDtype::kBf16, true}; };
+  const GroupedGemm output = dense(rows, a.hidden, a.heads * a.head_dim);
+  if (!a.IsLatent()) return {dense(rows, (a.heads + 2 * a.kv_heads) * a.head_dim, a.hidden), output};
+  const double d = a.head_dim, c = a.kv_lora_rank, r = a.rope_head_dim, query = a.heads * (d + r);
+  std::vector<GroupedGemm> gemms;
+  if (a.q_lora_rank > 0) {
+    gemms.push_back(dense(rows, a.q_lora_rank, a.hidden));
+    gemms.push_back(dense(rows, query, a.q_lora_rank));
+  } else {
+    gemms.push_back(dense(rows, query, a.hidden));
+  }
+  gemms.push_back(dense(rows, c + r, a.hidden));  // the latent and the RoPE key, kept in the cache
+  if (kv_cache) {  // absorbed: each head's query into the latent, its attended latent out to d
+    const std::vector<int64_t> per_head(static_cast<size_t>(a.heads), static_cast<int64_t>(tokens));
+    gemms.push_back(dense(per_head, c, d));
+    gemms.push_back(dense(per_head, d, c));
+  } else {
+    gemms.push_back(dense(rows, a.heads * 2 * d, c));  // keys and values up from the latent
+  }
+  gemms.push_back(output);
+  return gemms;
 }
 
 OpWork AttentionCoreWork(double tokens, double context, const AttentionShape& a, bool kv_cache) {
+  if (a.IsLatent()) {
+    const double d = a.head_dim, c = a.kv_lora_rank, r = a.rope_head_dim, h = a.heads;
+    if (kv_cache) {
+      const double q_and_o = tokens * h * ((c + r) + c) * 2;
+      return {2 * tokens * context * h * (2 * c + r), q_and_o + tokens * context * (c + r) * 2, tokens};
+    }
+    const double q_k_v_o = tokens * h * ((d + r) + (d + r) + d + d) * 2;
+    return {2 * tokens * context * h * (2 * d + r), q_k_v_o, tokens};
+  }
   const double q_and_o = 2 * tokens * a.heads * a.head_dim * 2;
   const double kv_tokens = kv_cache ? tokens * context : tokens;
   return {4 * tokens * context * a.heads * a.head_dim, q_and_o + 2 * kv_tokens * a.kv_heads * a.head_dim * 2, tokens};

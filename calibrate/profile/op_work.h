@@ -49,6 +49,10 @@ struct GroupedGemm {
   double n = 0;
   double k = 0;
   GemmDtype dtype = GemmDtype::kBf16;
+  // A dense GEMM of a library that splits K over the SMs its tiles leave idle (cuBLAS's and
+  // CUTLASS's split-K; the attention's projections, OpModel::GroupedGemmBreakdown), not a
+  // grouped expert kernel.
+  bool split_k = false;
 };
 // Useful FLOPs (2 x rows x N x K summed) and bytes through HBM, as the header says.
 OpWork GroupedGemmWork(const GroupedGemm& gemm);
@@ -68,16 +72,33 @@ GroupedGemm DownInputGradGemm(const std::vector<int64_t>& rows, double hidden, d
 GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
 
 // A layer's attention (model.heads), bf16, for `tokens` tokens each attending to `context`
-// earlier tokens (causal prefill and training: (S + 1) / 2 on average; decode: S):
+// earlier tokens (causal prefill and training: (S + 1) / 2 on average; decode: S), from a
+// KV cache (decode: each token its sequence's) or not (prefill, training: K and V the tokens'
+// own, FlashAttention streaming them from HBM).
+//
+// Multi-head and grouped-query (kv_lora_rank 0):
 //   projections  Q, K, V: tokens x H by H x (heads + 2 kv_heads) d; output: tokens x heads d
 //                by heads d x H (AttentionProjections)
 //   core         QK^T and PV: 4 tokens context heads d FLOPs; reads Q, writes O, and reads K
-//                and V: the tokens' own (prefill, FlashAttention streaming them from HBM), or
-//                a KV cache of `context` tokens per token (decode: each token its sequence's)
+//                and V (kv_heads d each per token)
+// Multi-head latent attention (MLA, kv_lora_rank c > 0; DeepSeek-V2 arXiv:2405.04434 2.1,
+// DeepSeek-V3 arXiv:2412.19437 2.1.1): keys and values come from one latent of c per token
+// (kv down: H -> c + r, r = rope_head_dim, the decoupled RoPE key shared by all heads),
+// queries from a latent of q = q_lora_rank (H -> q -> heads (d + r); q 0: H -> heads (d + r)),
+// value heads of d.
+//   without a cache  K and V up from the latent (c -> heads 2d), then attention with QK^T
+//                    over d + r and PV over d: 2 tokens context heads (2d + r) FLOPs;
+//                    reads Q, K, V, writes O
+//   with a cache     the up projections absorbed into the query and the output (per head
+//                    d -> c and c -> d), attention over the cached latents themselves:
+//                    2 tokens context heads (2c + r) FLOPs; reads c + r per cached token
+//                    once for all heads (the KV cache of MLA), Q and O of c + r and c per head
 struct AttentionShape {
   double hidden = 0, heads = 0, kv_heads = 0, head_dim = 0;
+  double kv_lora_rank = 0, q_lora_rank = 0, rope_head_dim = 0;  // MLA: kv_lora_rank > 0
+  bool IsLatent() const { return kv_lora_rank > 0; }
 };
-std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& shape);
+std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& shape, bool kv_cache);
 OpWork AttentionCoreWork(double tokens, double context, const AttentionShape& shape, bool kv_cache);
 
 }  // namespace epsim

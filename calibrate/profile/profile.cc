@@ -251,11 +251,14 @@ GroupedGemmParts OpModel::GroupedGemmBreakdown(const GroupedGemm& launch) const 
   const GroupedGemmModel& g = gemm;
   parts.fixed_s = fixed_s;
   parts.tiles = GroupedGemmTiles(launch, g.row_tile, g.col_tile);
-  parts.waves = std::ceil(parts.tiles / g.sms);
-  const double k_efficiency = g.Efficiency(launch.dtype) * launch.k / (launch.k + g.k_half);
-  const double tile_s = 2.0 * g.row_tile * g.col_tile * launch.k / (g.PeakFps(launch.dtype) / g.sms * k_efficiency);
+  if (launch.split_k && parts.tiles < g.sms) parts.splits = std::floor(g.sms / parts.tiles);
+  parts.waves = std::ceil(parts.tiles * parts.splits / g.sms);
+  const double k = launch.k / parts.splits;
+  const double k_efficiency = g.Efficiency(launch.dtype) * k / (k + g.k_half);
+  const double tile_s = 2.0 * g.row_tile * g.col_tile * k / (g.PeakFps(launch.dtype) / g.sms * k_efficiency);
   parts.compute_s = parts.waves * tile_s;
-  parts.memory_s = parts.work.bytes / mem_rate_Bps;
+  const double partials = parts.splits > 1 ? 8.0 * parts.splits * parts.work.tokens * launch.n : 0;
+  parts.memory_s = (parts.work.bytes + partials) / mem_rate_Bps;
   return parts;
 }
 

@@ -31,6 +31,10 @@ constexpr int kProfileSchemaVersion = 3;
 // so small experts pay for whole tiles, a last partial wave leaves SMs idle, short K runs
 // below the long-K efficiency, and at small M the weights' bytes bind. peak is the dtype's
 // dense peak; a dtype without one (0) is not supported by the device.
+// A dense GEMM that splits K (GroupedGemm::split_k) with fewer tiles than SMs runs
+// splits = floor(sms / tiles) slices of K / splits each (one wave, each slice at its own
+// K's efficiency) and writes and reads every slice's fp32 partial output (8 bytes per
+// element per slice) to sum them: a model of cuBLAS's split-K, not a fit.
 struct GroupedGemmModel {
   int sms = 0;
   int row_tile = 0;
@@ -57,6 +61,7 @@ struct CostParts {
 // One grouped GEMM launch as the grouped_gemm form sees it (no expert with rows: all 0).
 struct GroupedGemmParts : CostParts {
   double tiles = 0, waves = 0;
+  double splits = 1;  // slices of K (GroupedGemm::split_k)
   OpWork work;  // useful FLOPs and bytes (op_work.h)
 };
 

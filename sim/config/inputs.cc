@@ -103,6 +103,13 @@ void CheckScenarioFields(const Scenario& s) {
     throw FieldError(s, "model.kv_heads", "must divide model.heads (" + std::to_string(s.heads) + ")");
   if (s.head_dim > 0 && s.heads == 0)
     throw FieldError(s, "model.head_dim", "sizes attention heads: needs model.heads > 0");
+  if (s.kv_lora_rank > 0 && s.heads == 0)
+    throw FieldError(s, "model.kv_lora_rank", "makes attention latent (MLA): needs model.heads > 0");
+  if (s.kv_lora_rank > 0 && s.kv_heads > 0)
+    throw FieldError(s, "model.kv_heads", "groups key/value heads; with MLA (model.kv_lora_rank) every head reads one latent");
+  const std::string latent_only = "shapes multi-head latent attention: needs model.kv_lora_rank > 0";
+  if (s.kv_lora_rank == 0 && s.q_lora_rank > 0) throw FieldError(s, "model.q_lora_rank", latent_only);
+  if (s.kv_lora_rank == 0 && s.rope_head_dim > 0) throw FieldError(s, "model.rope_head_dim", latent_only);
   if (s.rebalance_cost != RebalanceCost::kFree && !s.UsesEplb())
     throw FieldError(s, "strategy.rebalance_cost", "prices EPLB's rebalances: needs strategy.placement eplb or eplb-hierarchical");
   if (s.recompute && s.mode != Mode::kTraining)

@@ -93,6 +93,11 @@ struct Scenario {
   int heads = 0;
   int kv_heads = 0;
   int head_dim = 0;
+  // multi-head latent attention (MLA) when kv_lora_rank > 0 (op_work.h AttentionShape): the
+  // key/value latent per token, the query latent (0: none), the decoupled RoPE head size
+  int kv_lora_rank = 0;
+  int q_lora_rank = 0;
+  int rope_head_dim = 0;
   int top_k = 0;
   Dtype dispatch_dtype = Dtype::kBf16;
   Dtype combine_dtype = Dtype::kBf16;

@@ -66,7 +66,7 @@ double CostModel::AttentionS(int64_t tokens, bool backward) {
   if (a.heads <= 0 || tokens <= 0) return 0;
   const OpModel& model = profile_.Op("expert");
   double projections = 0;
-  for (const GroupedGemm& gemm : AttentionProjections(static_cast<double>(tokens), a)) {
+  for (const GroupedGemm& gemm : AttentionProjections(static_cast<double>(tokens), a, shape_.kv_cache)) {
     const OpWork w = GroupedGemmWork(gemm);
     projections += model.IsGroupedGemm() ? model.GroupedGemmS(gemm) : model.TimeS(w.flops, w.bytes, w.tokens);
   }

@@ -50,7 +50,9 @@ LayerShape ShapeOf(const Scenario& s) {
   if (s.heads > 0) {
     shape.attention = {static_cast<double>(s.hidden), static_cast<double>(s.heads),
                        static_cast<double>(s.kv_heads > 0 ? s.kv_heads : s.heads),
-                       static_cast<double>(s.head_dim > 0 ? s.head_dim : s.hidden / s.heads)};
+                       static_cast<double>(s.head_dim > 0 ? s.head_dim : s.hidden / s.heads),
+                       static_cast<double>(s.kv_lora_rank), static_cast<double>(s.q_lora_rank),
+                       static_cast<double>(s.rope_head_dim)};
     shape.kv_cache = s.mode == Mode::kDecode;
     shape.context = shape.kv_cache ? s.sequence_length : (s.sequence_length + 1) / 2.0;
   }

@@ -87,6 +87,20 @@ std::string Row(const std::string& label, double time, double route, double disp
                 smin * 1e3, smed * 1e3, smax * 1e3, tskew, eskew, dropped, fraction, drate, crate);
 }
 
+// The model line's attention: its heads and kind (multi-head, grouped-query or latent) and
+// what each token attends to; "" when not costed.
+std::string AttentionText(const Scenario& s) {
+  if (s.heads <= 0) return "";
+  const int d = s.head_dim > 0 ? s.head_dim : static_cast<int>(s.hidden / s.heads);
+  const std::string kind =
+      s.kv_lora_rank > 0
+          ? StrFormat("MLA %d heads x %d (+%d RoPE), latent %d%s", s.heads, d, s.rope_head_dim, s.kv_lora_rank,
+                      s.q_lora_rank > 0 ? StrFormat(" (queries %d)", s.q_lora_rank).c_str() : "")
+          : StrFormat("%d heads (%d KV) x %d", s.heads, s.kv_heads > 0 ? s.kv_heads : s.heads, d);
+  return StrFormat(", attention %s over %s %d tokens", kind.c_str(),
+                   s.mode == Mode::kDecode ? "a KV cache of" : "sequences of", s.sequence_length);
+}
+
 }  // namespace
 
 std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) {
@@ -107,11 +121,7 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
                 NameOf(DtypeNames(), s.dispatch_dtype), NameOf(DtypeNames(), s.combine_dtype),
                 (std::string(s.layers + s.dense_layers > 1 ? ", " + StackText(s) : "") +
                  (s.dense_layers > 0 ? StrFormat(" (dense FFN %lld)", static_cast<long long>(s.dense_ffn)) : "") +
-                 (s.heads > 0 ? StrFormat(", attention %d heads (%d KV) x %d over %s %d tokens", s.heads,
-                                          s.kv_heads > 0 ? s.kv_heads : s.heads,
-                                          s.head_dim > 0 ? s.head_dim : static_cast<int>(s.hidden / s.heads),
-                                          s.mode == Mode::kDecode ? "a KV cache of" : "sequences of", s.sequence_length)
-                              : "")).c_str());
+                 AttentionText(s)).c_str());
   out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d %ssteps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu,

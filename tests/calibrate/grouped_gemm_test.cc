@@ -2,6 +2,7 @@
 // profile.h) against closed forms: tile rounding, waves over the SMs, the K efficiency, the
 // launch floor, the memory-bound regime of small M, fp8 against bf16; its work formulas
 // (op_work.h); and the profile file form.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -72,6 +73,28 @@ TEST(GroupedGemmTest, InputGradientsHaveTheForwardsFlops) {
                          GroupedGemmWork(DownGemm(rows, h, f, GemmDtype::kBf16)).flops;
   EXPECT_DOUBLE_EQ(forward, 6.0 * 8 * h * f);
   EXPECT_DOUBLE_EQ(GroupedGemmWork(down).flops + GroupedGemmWork(up).flops, 6.0 * 8 * h * f);
+}
+
+// A dense GEMM that splits K (the attention's projections): 128 rows x N 1536 is 12 tiles on
+// 100 SMs, so K 7168 is cut into floor(100 / 12) = 8 slices of 896, one wave at the slices'
+// K efficiency; the slices' fp32 partials (8 bytes per output element each) go through HBM.
+// With 120 tiles (N 15360) nothing splits; a grouped expert launch never does.
+TEST(GroupedGemmTest, DenseGemmsSplitKOverIdleSms) {
+  OpModel m = Model();
+  const GroupedGemm dense{{128}, 1536, 7168, GemmDtype::kBf16, true};
+  const GroupedGemmParts parts = m.GroupedGemmBreakdown(dense);
+  EXPECT_EQ(parts.splits, 8);
+  EXPECT_EQ(parts.waves, 1);
+  EXPECT_NEAR(parts.compute_s, TileS(896, 1000e12), 1e-15);
+  const double bytes = GroupedGemmWork(dense).bytes + 8.0 * 8 * 128 * 1536;
+  EXPECT_NEAR(parts.memory_s, bytes / 2e12, 1e-15);
+  EXPECT_NEAR(m.GroupedGemmS(dense), 5e-6 + std::max(TileS(896, 1000e12), bytes / 2e12), 1e-15);
+  GroupedGemm grouped = dense;
+  grouped.split_k = false;
+  EXPECT_EQ(m.GroupedGemmBreakdown(grouped).splits, 1);
+  EXPECT_NEAR(m.GroupedGemmBreakdown(grouped).compute_s, TileS(7168, 1000e12), 1e-15);
+  const GroupedGemm wide{{128}, 15360, 7168, GemmDtype::kBf16, true};
+  EXPECT_EQ(m.GroupedGemmBreakdown(wide).splits, 1);
 }
 
 TEST(GroupedGemmTest, ComputeIsWholeTilesInWaves) {

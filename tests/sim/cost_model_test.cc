@@ -1,6 +1,6 @@
 // epsim tests: the compute costs of the layer's passes (sim/engine/cost_model.h) on a made-up
 // roofline profile with round rates, against closed forms: attention (projections and core,
-// prefill and decode, forward and backward) and the experts' backward.
+// prefill and decode, forward and backward; grouped-query and latent) and the experts' backward.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -66,6 +66,45 @@ TEST(CostModelTest, AttentionIsItsProjectionsAndCore) {
   LayerShape none = Shape(false);
   none.attention = {};
   EXPECT_EQ(CostModel(profile, none).AttentionS(512, false), 0);
+}
+
+// Multi-head latent attention (DeepSeek-V3's shape scaled down: 32 heads of 128 + 64 RoPE, a
+// key/value latent of 512, a query latent of 1536) on the round roofline. Each bf16 GEMM of
+// t rows costs Roofline(2 t N K, 2 (N K + t K + t N)); per head, `heads` of them summed.
+TEST(CostModelTest, LatentAttentionIsItsProjectionsAndCore) {
+  const Profile profile = RoundProfile();
+  const double t = 512, h = 4096, heads = 32, d = 128, r = 64, c = 512, q = 1536;
+  auto gemm = [&](double n, double k, double groups = 1) {
+    return Roofline(groups * 2 * t * n * k, groups * 2 * (n * k + t * k + t * n));
+  };
+  // Both: queries down to 1536 and up to heads (d + r), the latent and RoPE key (c + r) from
+  // the hidden state, and the output from heads d.
+  const double common = gemm(q, h) + gemm(heads * (d + r), q) + gemm(c + r, h) + gemm(h, heads * d);
+  for (const bool decode : {false, true}) {
+    LayerShape shape = Shape(decode);
+    shape.attention = {h, heads, heads, d, c, q, r};
+    CostModel costs(profile, shape);
+    const double context = decode ? 8192 : 4096.5;
+    double projections = 0, core = 0;
+    if (decode) {
+      // Absorbed: per head d -> c into the latent and c -> d out of it; attention over the
+      // cached latents: 2 t S heads (2c + r) FLOPs, reading (c + r) per cached token once,
+      // Q of c + r and O of c per head.
+      projections = common + gemm(c, d, heads) + gemm(d, c, heads);
+      core = Roofline(2 * t * context * heads * (2 * c + r), 2 * (t * heads * (2 * c + r) + t * context * (c + r)));
+    } else {
+      // Keys and values up from the latent (c -> heads 2d); QK^T over d + r, PV over d.
+      projections = common + gemm(heads * 2 * d, c);
+      core = Roofline(2 * t * context * heads * (2 * d + r), 2 * t * heads * (2 * (d + r) + 2 * d));
+    }
+    EXPECT_NEAR(costs.AttentionS(512, false), projections + core, 1e-15) << decode;
+    EXPECT_NEAR(costs.AttentionS(512, true), 2 * projections + 2.5 * core, 1e-15) << decode;
+  }
+  // Decode reads the latent cache at least: c + r = 576 bf16 values per cached token.
+  LayerShape latent = Shape(true);
+  latent.attention = {h, heads, heads, d, c, q, r};
+  const double cache_s = t * 8192 * (c + r) * 2 / 2e12;
+  EXPECT_GT(CostModel(profile, latent).AttentionS(512, false), cache_s);
 }
 
 TEST(CostModelTest, ExpertsBackwardIsTwiceTheForwardOnARoofline) {
