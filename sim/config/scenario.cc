@@ -143,8 +143,9 @@ bool SplitAt(const std::string& text, char separator, std::string* head, std::st
   return true;
 }
 
-// One routing as written ("zipf:1.2", "trace:FILE"), a trace read from its file; a relative
-// trace path is relative to the scenario file that names it (`origin`).
+// One routing as written ("zipf:1.2", "trace:FILE") in field `r`, a trace read from its file
+// (a relative path is relative to the scenario file that names it); a parse error names the
+// field, prefixed by `entry` ("layer 2: " for an entry of a list).
 RoutingSpec ReadRoutingSpec(const FieldReader& r, const std::string& text, const Scenario& s,
                             const std::string& entry) {
   RoutingSpec spec;

@@ -171,7 +171,7 @@ struct Scenario {
   const RoutingSpec& RoutingOfLayer(int moe_layer) const {
     return layer_routing.empty() ? routing : layer_routing[static_cast<size_t>(moe_layer)];
   }
-  // Every distinct routing the layers use: `routing`, or each of layer_routing.
+  // What the MoE layers draw from, for checks on each: `routing` once, or layer_routing's.
   std::vector<const RoutingSpec*> LayerRoutings() const;
   // The routing as the report writes it: `routing`, or the layers' joined by "; ".
   std::string RoutingText() const;

@@ -81,6 +81,20 @@ Phase ReplayOnce(const Topology& topology, int gpus, const std::vector<Flow>& di
   return phase;
 }
 
+// Replays `work` as one step on SimGrid (in a child, at a precision of 1e-9); returns what
+// `collect` takes from its timeline.
+std::vector<double> ReplayWorkOnce(const Topology& topology, int gpus, const StepWork& work,
+                                   const std::function<std::vector<double>(const StepTimeline&)>& collect) {
+  return InSimGridChild(gpus, [&](simgrid::s4u::Engine& engine) {
+    engine.set_config("surf/precision:1e-9");
+    Platform platform(topology, gpus);
+    std::vector<double> result;
+    ReplaySteps(engine, platform, 1, [&](int) { return work; },
+                [&](int, const StepWork&, const StepTimeline& t) { result = collect(t); });
+    return result;
+  });
+}
+
 std::vector<Flow> AllToAll(int gpus, double bytes) {
   std::vector<Flow> flows;
   for (int s = 0; s < gpus; ++s)
@@ -550,16 +564,10 @@ TEST(ReplayTest, TwoMicroBatchesFollowTheTwoStreamSchedule) {
   ASSERT_NEAR(end, 11.5e-3, 0.05e-3);  // the numbers above, worked by hand: 11.5 ms
   // Without overlap the same work takes 2r + 2x + 2e + 2x + 2c = 17 ms.
 
-  const std::vector<double> simgrid = InSimGridChild(2, [&](simgrid::s4u::Engine& engine) {
-    engine.set_config("surf/precision:1e-9");
-    Platform platform(topo, 2);
+  const std::vector<double> simgrid = ReplayWorkOnce(topo, 2, work, [](const StepTimeline& t) {
     std::vector<double> result;
-    ReplaySteps(engine, platform, 1, [&](int) { return work; },
-                [&](int, const StepWork&, const StepTimeline& t) {
-                  for (const GpuTimeline& g : t.gpus)
-                    result.insert(result.end(), {g.dispatch_end, g.expert_end, g.combine_end, g.end,
-                                                 static_cast<double>(g.tasks.size())});
-                });
+    for (const GpuTimeline& g : t.gpus)
+      result.insert(result.end(), {g.dispatch_end, g.expert_end, g.combine_end, g.end, static_cast<double>(g.tasks.size())});
     return result;
   });
   const StepTimeline analytic = AnalyticReplayStep(FabricLayout(topo, 2), work);
@@ -596,16 +604,9 @@ TEST(ReplayTest, WeightsBesideAStepMoveWhileTheExpertsCompute) {
     work.expert_s = {e, e};
     work.reduce_s = {c, c};
     const double end = r + x + std::max(e, w) + x + c;
-    const std::vector<double> simgrid = InSimGridChild(2, [&](simgrid::s4u::Engine& engine) {
-      engine.set_config("surf/precision:1e-9");
-      Platform platform(topo, 2);
-      std::vector<double> result;
-      ReplaySteps(engine, platform, 1, [&](int) { return work; },
-                  [&](int, const StepWork&, const StepTimeline& t) {
-                    result = {t.moves_flow_start[0], t.moves_flow_end[0], t.gpus[0].moves_end, t.gpus[1].end,
-                              t.step_time_s};
-                  });
-      return result;
+    const std::vector<double> simgrid = ReplayWorkOnce(topo, 2, work, [](const StepTimeline& t) {
+      return std::vector<double>{t.moves_flow_start[0], t.moves_flow_end[0], t.gpus[0].moves_end, t.gpus[1].end,
+                                 t.step_time_s};
     });
     const StepTimeline analytic = AnalyticReplayStep(FabricLayout(topo, 2), work);
     for (const auto& [got, want] : std::vector<std::pair<double, double>>{
