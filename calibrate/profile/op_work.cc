@@ -69,8 +69,10 @@ GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden,
 
 std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& a, bool kv_cache) {
   const std::vector<int64_t> rows = {static_cast<int64_t>(tokens)};
-  // Dense GEMMs of a cuBLAS-class library (split K where the tiles leave SMs idle), bf16.
-  auto dense = [](const std::vector<int64_t>& m, double n, double k) { return GroupedGemm{m, n, k, GemmDtype::kBf16, true}; };
+  // Dense GEMMs of a cuBLAS-class library (split K where the tiles leave SMs idle).
+  auto dense = [&a](const std::vector<int64_t>& m, double n, double k) {
+    return GroupedGemm{m, n, k, a.projection_dtype, true};
+  };
   const GroupedGemm output = dense(rows, a.hidden, a.heads * a.head_dim);
   if (!a.IsLatent()) return {dense(rows, (a.heads + 2 * a.kv_heads) * a.head_dim, a.hidden), output};
   const double d = a.head_dim, c = a.kv_lora_rank, r = a.rope_head_dim, query = a.heads * (d + r);

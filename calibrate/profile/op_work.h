@@ -71,7 +71,7 @@ double ExpertWeightBytes(double hidden, double ffn, GemmDtype dtype);
 GroupedGemm DownInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
 GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden, double ffn, GemmDtype dtype);
 
-// A layer's attention (model.heads), bf16, for `tokens` tokens each attending to `context`
+// A layer's attention (model.heads) for `tokens` tokens each attending to `context`
 // earlier tokens (causal prefill and training: (S + 1) / 2 on average; decode: S), from a
 // KV cache (decode: each token its sequence's) or not (prefill, training: K and V the tokens'
 // own, FlashAttention streaming them from HBM).
@@ -96,6 +96,7 @@ GroupedGemm GateUpInputGradGemm(const std::vector<int64_t>& rows, double hidden,
 struct AttentionShape {
   double hidden = 0, heads = 0, kv_heads = 0, head_dim = 0;
   double kv_lora_rank = 0, q_lora_rank = 0, rope_head_dim = 0;  // MLA: kv_lora_rank > 0
+  GemmDtype projection_dtype = GemmDtype::kBf16;  // the projections' weights and inputs; the core is bf16
   bool IsLatent() const { return kv_lora_rank > 0; }
 };
 std::vector<GroupedGemm> AttentionProjections(double tokens, const AttentionShape& shape, bool kv_cache);

@@ -103,6 +103,8 @@ void CheckScenarioFields(const Scenario& s) {
     throw FieldError(s, "model.kv_heads", "must divide model.heads (" + std::to_string(s.heads) + ")");
   if (s.head_dim > 0 && s.heads == 0)
     throw FieldError(s, "model.head_dim", "sizes attention heads: needs model.heads > 0");
+  if (s.attention_dtype != Dtype::kBf16 && s.heads == 0)
+    throw FieldError(s, "model.attention_dtype", "sets the attention's projections: needs model.heads > 0");
   if (s.kv_lora_rank > 0 && s.heads == 0)
     throw FieldError(s, "model.kv_lora_rank", "makes attention latent (MLA): needs model.heads > 0");
   if (s.kv_lora_rank > 0 && s.kv_heads > 0)
@@ -237,24 +239,28 @@ void CheckCommFitsAlgorithm(const Scenario& s, int domain_gpus) {
   }
 }
 
-// fp8 experts need a model that knows the device's fp8 rate.
-void CheckExpertDtype(const SimulationInputs& in) {
+// fp8 GEMMs (the experts', or the attention's projections) need a model that knows the
+// device's fp8 rate.
+void CheckFp8Gemms(const SimulationInputs& in) {
   const Scenario& s = in.scenario;
-  if (s.expert_dtype != Dtype::kFp8) return;
-  const OpModel& expert = in.profile.Op("expert");
-  if (!expert.IsGroupedGemm())
-    throw FieldError(s, "model.expert_dtype",
-                     "profile " + in.profile.name + "'s expert model (" + expert.form +
-                         ") has one rate, measured in bf16: fp8 experts need a grouped_gemm model with peak_fp8_TFLOPs");
-  if (expert.gemm.peak_fp8_Fps <= 0)
-    throw FieldError(s, "model.expert_dtype",
-                     "profile " + in.profile.name + " (" + in.profile.device_name + ") has no fp8 peak: the device has no "
-                     "fp8 tensor cores");
+  for (const auto& [key, dtype] : {std::make_pair("model.expert_dtype", s.expert_dtype),
+                                   std::make_pair("model.attention_dtype", s.attention_dtype)}) {
+    if (dtype != Dtype::kFp8) continue;
+    const OpModel& expert = in.profile.Op("expert");
+    if (!expert.IsGroupedGemm())
+      throw FieldError(s, key,
+                       "profile " + in.profile.name + "'s expert model (" + expert.form +
+                           ") has one rate, measured in bf16: fp8 GEMMs need a grouped_gemm model with peak_fp8_TFLOPs");
+    if (expert.gemm.peak_fp8_Fps <= 0)
+      throw FieldError(s, key,
+                       "profile " + in.profile.name + " (" + in.profile.device_name + ") has no fp8 peak: the device has no "
+                       "fp8 tensor cores");
+  }
 }
 
 void CheckScenarioOnInputs(const SimulationInputs& in) {
   const Scenario& s = in.scenario;
-  CheckExpertDtype(in);
+  CheckFp8Gemms(in);
   const Topology& t = in.topology;
   const int domain = t.scale_up.domain_gpus;
   const std::string whole_domains = "needs whole NVLink domains: workload.gpus must be a multiple of " +

@@ -102,6 +102,7 @@ struct Scenario {
   Dtype dispatch_dtype = Dtype::kBf16;
   Dtype combine_dtype = Dtype::kBf16;
   Dtype expert_dtype = Dtype::kBf16;   // the experts' GEMMs: weights and inputs
+  Dtype attention_dtype = Dtype::kBf16;  // the attention's projections (its core stays bf16)
   // workload
   int gpus = 0;
   int tokens_per_gpu = 0;

@@ -52,7 +52,8 @@ LayerShape ShapeOf(const Scenario& s) {
                        static_cast<double>(s.kv_heads > 0 ? s.kv_heads : s.heads),
                        static_cast<double>(s.head_dim > 0 ? s.head_dim : s.hidden / s.heads),
                        static_cast<double>(s.kv_lora_rank), static_cast<double>(s.q_lora_rank),
-                       static_cast<double>(s.rope_head_dim)};
+                       static_cast<double>(s.rope_head_dim),
+                       s.attention_dtype == Dtype::kFp8 ? GemmDtype::kFp8 : GemmDtype::kBf16};
     shape.kv_cache = s.mode == Mode::kDecode;
     shape.context = shape.kv_cache ? s.sequence_length : (s.sequence_length + 1) / 2.0;
   }

@@ -97,7 +97,8 @@ std::string AttentionText(const Scenario& s) {
           ? StrFormat("MLA %d heads x %d (+%d RoPE), latent %d%s", s.heads, d, s.rope_head_dim, s.kv_lora_rank,
                       s.q_lora_rank > 0 ? StrFormat(" (queries %d)", s.q_lora_rank).c_str() : "")
           : StrFormat("%d heads (%d KV) x %d", s.heads, s.kv_heads > 0 ? s.kv_heads : s.heads, d);
-  return StrFormat(", attention %s over %s %d tokens", kind.c_str(),
+  return StrFormat(", attention %s%s over %s %d tokens", kind.c_str(),
+                   s.attention_dtype == Dtype::kFp8 ? " (fp8 projections)" : "",
                    s.mode == Mode::kDecode ? "a KV cache of" : "sequences of", s.sequence_length);
 }
 

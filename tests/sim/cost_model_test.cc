@@ -107,6 +107,23 @@ TEST(CostModelTest, LatentAttentionIsItsProjectionsAndCore) {
   EXPECT_GT(CostModel(profile, latent).AttentionS(512, false), cache_s);
 }
 
+// The projections are dense GEMMs (split K) in the attention's dtype: fp8 halves what each
+// reads of its weights (plus one fp32 scale per 128 x 128 block), GroupedGemmWork's closed form.
+TEST(CostModelTest, ProjectionsAreDenseGemmsInTheAttentionsDtype) {
+  AttentionShape a{4096, 32, 32, 128, 512, 1536, 64};
+  a.projection_dtype = GemmDtype::kFp8;
+  const std::vector<GroupedGemm> gemms = AttentionProjections(64, a, true);
+  ASSERT_EQ(gemms.size(), 6u);  // query down and up, latent down, two absorbed per head, output
+  for (const GroupedGemm& g : gemms) {
+    EXPECT_EQ(g.dtype, GemmDtype::kFp8);
+    EXPECT_TRUE(g.split_k);
+  }
+  const GroupedGemm& down = gemms[0];
+  EXPECT_EQ(down.n, 1536);
+  EXPECT_EQ(down.k, 4096);
+  EXPECT_DOUBLE_EQ(GroupedGemmWork(down).bytes, 1536.0 * 4096 + 4 * 12 * 32 + 64 * (4096 + 4 * 32 + 2 * 1536));
+}
+
 TEST(CostModelTest, ExpertsBackwardIsTwiceTheForwardOnARoofline) {
   const Profile profile = RoundProfile();
   CostModel costs(profile, Shape(false));
