@@ -44,7 +44,7 @@ void CheckFaults(const Scenario& s, const Topology& t) {
 void CheckScenarioFields(const Scenario& s) {
   if (s.top_k > s.num_experts)
     throw FieldError(s, "model.top_k", "exceeds model.experts = " + std::to_string(s.num_experts));
-  if (!s.layer_routing.empty() && static_cast<int>(s.layer_routing.size()) != s.layers) {
+  if (s.LayerRoutingGiven() && static_cast<int>(s.layer_routing.size()) != s.layers) {
     throw FieldError(s, "workload.layer_routing", "gives " + std::to_string(s.layer_routing.size()) +
                                                       " routings for model.layers = " + std::to_string(s.layers) +
                                                       " (one per MoE layer)");
@@ -52,11 +52,11 @@ void CheckScenarioFields(const Scenario& s) {
   // Layers' routings replace workload.routing: both given is a contradiction, unless a flag
   // gives the layers' over a file's single routing.
   const auto is_flag = [&](const char* key) { return s.sources.at(key).origin[0] == '-'; };
-  if (!s.layer_routing.empty() && SetByUser(s, "workload.routing") &&
+  if (s.LayerRoutingGiven() && SetByUser(s, "workload.routing") &&
       (is_flag("workload.routing") || !is_flag("workload.layer_routing")))
     throw FieldError(s, "workload.layer_routing", "replaces workload.routing: give one of them");
   // Which key the layers' routings came from, for the checks on each.
-  const std::string routing_key = s.layer_routing.empty() ? "workload.routing" : "workload.layer_routing";
+  const std::string routing_key = s.LayerRoutingGiven() ? "workload.layer_routing" : "workload.routing";
   bool hot = false, token_trace = false;
   for (const RoutingSpec* spec : s.LayerRoutings()) {
     const bool this_hot = spec->kind == RoutingSpec::Kind::kHot;

@@ -163,11 +163,18 @@ RoutingSpec ReadRoutingSpec(const FieldReader& r, const std::string& text, const
   return spec;
 }
 
-void ReadRouting(const FieldReader& r, Scenario& s) { s.routing = ReadRoutingSpec(r, r.Text(), s, ""); }
+// A trace with a layer column gives each MoE layer its own counts (workload.layer_routing,
+// unless that is given: it then replaces them).
+void ReadRouting(const FieldReader& r, Scenario& s) {
+  s.routing = ReadRoutingSpec(r, r.Text(), s, "");
+  if (!s.routing.IsLayeredTrace()) return;
+  for (int layer = 0; layer < s.layers; ++layer) s.layer_routing.push_back(s.routing.ForLayer(layer));
+}
 
 // workload.layer_routing: "same", or one routing per MoE layer separated by ';'.
 void ReadLayerRouting(const FieldReader& r, Scenario& s) {
   if (r.Text() == "same") return;
+  s.layer_routing.clear();
   size_t begin = 0;
   for (int layer = 0;; ++layer) {
     const size_t end = r.Text().find(';', begin);
@@ -294,7 +301,7 @@ const std::vector<ScenarioField>& ScenarioSchema() {
       {"workload.routing", "--routing", "uniform", "uniform|zipf:S|hot:SHARE|trace:FILE", ReadRouting,
        [](S s) { return s.routing.ToString(); }},
       {"workload.layer_routing", "--layer-routing", "same", "same|ROUTING;ROUTING;...", ReadLayerRouting,
-       [](S s) { return s.layer_routing.empty() ? std::string("same") : s.RoutingText(); }},
+       [](S s) { return s.LayerRoutingGiven() ? s.RoutingText() : std::string("same"); }},
       {"workload.mode", "--mode", "forward", JoinedNames(ModeNames(), "|"),
        [](R r, Scenario& s) { s.mode = r.Enum(ModeNames()); },
        [](S s) -> std::string { return NameOf(ModeNames(), s.mode); }},
@@ -405,8 +412,13 @@ std::vector<const RoutingSpec*> Scenario::LayerRoutings() const {
   return specs;
 }
 
+bool Scenario::LayerRoutingGiven() const {
+  const auto it = sources.find("workload.layer_routing");
+  return it != sources.end() && it->second.text != "same";
+}
+
 std::string Scenario::RoutingText() const {
-  if (layer_routing.empty()) return routing.ToString();
+  if (!LayerRoutingGiven()) return routing.ToString() + (routing.IsLayeredTrace() ? " (a layer column)" : "");
   std::string text;
   for (const RoutingSpec& spec : layer_routing) text += (text.empty() ? "" : "; ") + spec.ToString();
   return text;

@@ -109,8 +109,9 @@ struct Scenario {
   int steps = 0;
   uint64_t seed = 0;
   RoutingSpec routing;
-  // per MoE layer of the stack, in order (workload.layer_routing): each layer's distribution
-  // or trace in place of `routing`; empty: every layer draws from `routing`
+  // per MoE layer of the stack, in order: each layer's distribution or trace in place of
+  // `routing` (workload.layer_routing, or a trace's layer column); empty: every layer draws
+  // from `routing`
   std::vector<RoutingSpec> layer_routing;
   // training: each step is the forward pass, then the backward pass (step_builder.h), after
   // every GPU's forward has ended (between them lies the rest of the model's forward and
@@ -174,7 +175,10 @@ struct Scenario {
   }
   // What the MoE layers draw from, for checks on each: `routing` once, or layer_routing's.
   std::vector<const RoutingSpec*> LayerRoutings() const;
-  // The routing as the report writes it: `routing`, or the layers' joined by "; ".
+  // True when workload.layer_routing gives the layers' routings (else they come from
+  // `routing`: the same for every layer, or a trace's layer column).
+  bool LayerRoutingGiven() const;
+  // The routing as the report writes it: `routing`, or the layers' given joined by "; ".
   std::string RoutingText() const;
   // True for the placements that replicate experts from observed loads (eplb, eplb-hierarchical).
   bool UsesEplb() const {

@@ -126,7 +126,7 @@ std::string FormatReport(const SimulationInputs& in, const SimulationResult& r) 
   out += StrFormat("# workload  : %d GPUs x %d tokens, routing %s%s, capacity factor %s, %d %ssteps, "
                 "seed %llu\n",
                 s.gpus, s.tokens_per_gpu,
-                (s.layer_routing.empty() ? s.RoutingText() : "per layer " + s.RoutingText()).c_str(),
+                (s.LayerRoutingGiven() ? "per layer " + s.RoutingText() : s.RoutingText()).c_str(),
                 (std::string(s.drift_steps > 0 ? StrFormat(" (popularity redrawn every %d steps)", s.drift_steps) : "") +
                  (s.token_sigma > 0 ? StrFormat(", tokens per GPU log-normal sigma %g", s.token_sigma) : "") +
                  (s.balance > 0 ? StrFormat(", balance %g", s.balance) : "") +

@@ -49,9 +49,18 @@ std::string RoutingSpec::ToString() const {
       std::snprintf(buffer, sizeof(buffer), "hot:%g", parameter);
       return buffer;
     case Kind::kTrace:
-      return "trace:" + trace_path;
+      return "trace:" + trace_path + (trace_layer >= 0 ? " layer " + std::to_string(trace_layer) : "");
   }
   return "?";
+}
+
+RoutingSpec RoutingSpec::ForLayer(int layer) const {
+  RoutingSpec spec;
+  spec.kind = Kind::kTrace;
+  spec.trace_path = trace_path;
+  spec.trace_layer = layer % static_cast<int>(trace_layer_weights.size());
+  spec.trace_weights = trace_layer_weights[static_cast<size_t>(spec.trace_layer)];
+  return spec;
 }
 
 int RoutingSpec::TraceSteps() const {

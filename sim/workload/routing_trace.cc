@@ -15,6 +15,7 @@ namespace epsim {
 namespace {
 
 constexpr char kCountsHeader[] = "step,expert,tokens";
+constexpr char kLayeredCountsHeader[] = "step,layer,expert,tokens";
 constexpr char kChoicesHeader[] = "step,gpu,token,experts";
 // Step x expert counts a counts trace may hold (128 MB of doubles): a 16 MiB file of one-row
 // steps could otherwise ask for a million steps of every expert.
@@ -50,36 +51,54 @@ class TraceReader {
     return value;
   }
 
-  void LoadCounts(RoutingSpec& spec, const std::vector<std::string>& lines) const {
-    spec.trace_weights.clear();
+  // Counts, with a layer column when `layered`: [layer][step][expert], layers and each
+  // layer's steps numbered from 0 without gaps.
+  void LoadCounts(RoutingSpec& spec, const std::vector<std::string>& lines, bool layered) const {
+    std::vector<std::vector<std::vector<double>>> layers;
+    int64_t cells_total = 0;
+    const size_t columns = layered ? 4 : 3;
     for (size_t i = 1; i < lines.size(); ++i) {
       const int line = static_cast<int>(i + 1);
       if (lines[i].empty()) continue;
       const std::vector<std::string> cells = Cells(line, lines[i]);
-      if (cells.size() > 3) Bad(line, "row", RowText(lines[i]), "expected 3 columns (step,expert,tokens)");
-      const std::string& step_text = cells[0];
-      const std::string expert_text = cells.size() > 1 ? cells[1] : "";
-      const std::string tokens_text = cells.size() > 2 ? cells[2] : "";
+      if (cells.size() > columns)
+        Bad(line, "row", RowText(lines[i]), std::string("expected ") + std::to_string(columns) + " columns (" +
+                                                (layered ? kLayeredCountsHeader : kCountsHeader) + ")");
+      auto cell = [&](size_t c) { return cells.size() > c ? cells[c] : std::string(); };
+      const std::string step_text = cell(0), layer_text = layered ? cell(1) : "0";
+      const std::string expert_text = cell(layered ? 2 : 1), tokens_text = cell(layered ? 3 : 2);
       const auto step = WholeCell(line, step_text, "step", 1'000'000);
+      const auto layer = WholeCell(line, layer_text, "layer", 100'000);
       const auto expert = WholeCell(line, expert_text, "expert", num_experts_ - 1);
       const auto tokens = WholeCell(line, tokens_text, "tokens", int64_t{1} << 40);
-      const auto steps = static_cast<int64_t>(spec.trace_weights.size());
-      if (step > steps) Bad(line, "step", step_text, "steps must be numbered from 0 without gaps");
+      if (layer > static_cast<int64_t>(layers.size())) Bad(line, "layer", layer_text, "layers must be numbered from 0 without gaps");
+      if (layer == static_cast<int64_t>(layers.size())) layers.emplace_back();
+      std::vector<std::vector<double>>& weights = layers[static_cast<size_t>(layer)];
+      const auto steps = static_cast<int64_t>(weights.size());
+      if (step > steps)
+        Bad(line, "step", step_text, layered ? "each layer's steps must be numbered from 0 without gaps"
+                                             : "steps must be numbered from 0 without gaps");
       if (step == steps) {
-        if ((steps + 1) * num_experts_ > kMaxTraceCells)
+        if ((cells_total += num_experts_) > kMaxTraceCells)
           Bad(line, "step", step_text, "too many steps for " + std::to_string(num_experts_) +
                                            " experts (at most " + std::to_string(kMaxTraceCells) +
                                            " step x expert counts)");
-        spec.trace_weights.emplace_back(num_experts_, 0.0);
+        weights.emplace_back(num_experts_, 0.0);
       }
-      spec.trace_weights[step][expert] += static_cast<double>(tokens);
+      weights[step][expert] += static_cast<double>(tokens);
     }
-    if (spec.trace_weights.empty()) BadFile("no rows after the header");
-    for (size_t step = 0; step < spec.trace_weights.size(); ++step) {
-      double total = 0;
-      for (double w : spec.trace_weights[step]) total += w;
-      if (total <= 0) BadFile("step " + std::to_string(step) + " has no tokens");
+    if (layers.empty()) BadFile("no rows after the header");
+    for (size_t layer = 0; layer < layers.size(); ++layer) {
+      for (size_t step = 0; step < layers[layer].size(); ++step) {
+        double total = 0;
+        for (double w : layers[layer][step]) total += w;
+        if (total <= 0)
+          BadFile((layered ? "layer " + std::to_string(layer) + " " : std::string()) + "step " + std::to_string(step) +
+                  " has no tokens");
+      }
     }
+    spec.trace_weights = layers[0];
+    if (layered) spec.trace_layer_weights = std::move(layers);
   }
 
   void LoadChoices(RoutingSpec& spec, const std::vector<std::string>& lines, int top_k) const {
@@ -167,16 +186,18 @@ void LoadRoutingTrace(RoutingSpec& spec, const std::string& path, int num_expert
   spec.kind = RoutingSpec::Kind::kTrace;
   if (spec.trace_path.empty()) spec.trace_path = path;
   spec.trace_weights.clear();
+  spec.trace_layer_weights.clear();
   spec.trace_top_k = 0;
   spec.trace_choices.clear();
   spec.trace_step_begin.clear();
-  if (header == kCountsHeader) {
-    reader.LoadCounts(spec, lines);
+  if (header == kCountsHeader || header == kLayeredCountsHeader) {
+    reader.LoadCounts(spec, lines, header == kLayeredCountsHeader);
   } else if (header == kChoicesHeader) {
     reader.LoadChoices(spec, lines, top_k);
   } else {
-    reader.Bad(1, "header", header, std::string("expected '") + kCountsHeader + "' (expert counts) or '" +
-                                        kChoicesHeader + "' (per-token choices)");
+    reader.Bad(1, "header", header, std::string("expected '") + kCountsHeader + "' (expert counts), '" +
+                                        kLayeredCountsHeader + "' (expert counts per layer) or '" + kChoicesHeader +
+                                        "' (per-token choices)");
   }
 }
 

@@ -16,6 +16,9 @@ constexpr long long kMaxRoutingTraceBytes = 16LL << 20;
 // picks the form.
 //  - "step,expert,tokens": whole numbers; expert < num_experts; steps numbered from 0 without
 //    gaps; into spec.trace_weights (at most 2^24 step x expert counts).
+//  - "step,layer,expert,tokens": the same per layer, layers numbered from 0 without gaps and
+//    each layer's steps too; into spec.trace_layer_weights (layer 0's also in trace_weights;
+//    at most 2^24 counts in all).
 //  - "step,gpu,token,experts": one row per token, rows ordered by step (from 0, no gaps),
 //    then by (gpu, token), strictly increasing; `experts` is the token's top_k distinct
 //    expert ids (< num_experts) separated by spaces, highest score first, optionally in

@@ -596,7 +596,8 @@ TEST(TokenTraceTest, BadFilesNameLineColumnAndValue) {
   EXPECT_EQ(TraceError(header), "no rows after the header");
   EXPECT_EQ(TraceError("step,gpu,tokens,experts\n0,0,0,1 2\n"),
             "line 1: header: 'step,gpu,tokens,experts': expected 'step,expert,tokens' (expert "
-            "counts) or 'step,gpu,token,experts' (per-token choices)");
+            "counts), 'step,layer,expert,tokens' (expert counts per layer) or 'step,gpu,token,experts' "
+            "(per-token choices)");
   // The counts form keeps its errors.
   EXPECT_EQ(TraceError("step,expert,tokens\n0,9,5\n"), "line 2: expert: '9': expected a whole number in [0, 3]");
 }
@@ -620,6 +621,30 @@ TEST(TokenTraceTest, FilesTooLargeOrNotFilesAreRefusedBeforeReading) {
   }
   EXPECT_THROW(LoadRoutingTrace(spec, ::testing::TempDir(), 4, 2), ConfigError);
   EXPECT_THROW(LoadRoutingTrace(spec, "does/not/exist.csv", 4, 2), ConfigError);
+}
+
+// Counts with a layer column: each layer's steps of its own; stack layer l takes the file's
+// layer l mod (layers in the file).
+TEST(CountTraceTest, LayerColumnGivesEachLayerItsCounts) {
+  RoutingSpec spec;
+  LoadRoutingTrace(spec, WriteTemp("layers.csv", "step,layer,expert,tokens\n0,0,0,5\n0,1,3,7\n1,0,2,1\n0,1,1,2\n"), 4);
+  ASSERT_TRUE(spec.IsLayeredTrace());
+  ASSERT_EQ(spec.trace_layer_weights.size(), 2u);
+  EXPECT_EQ(spec.trace_weights, (std::vector<std::vector<double>>{{5, 0, 0, 0}, {0, 0, 1, 0}}));  // layer 0's
+  const RoutingSpec one = spec.ForLayer(1), three = spec.ForLayer(3), two = spec.ForLayer(2);
+  EXPECT_EQ(one.trace_weights, (std::vector<std::vector<double>>{{0, 2, 0, 7}}));
+  EXPECT_EQ(three.trace_weights, one.trace_weights);
+  EXPECT_EQ(two.trace_weights, spec.trace_weights);
+  EXPECT_FALSE(one.IsLayeredTrace());
+  EXPECT_EQ(one.TraceSteps(), 1);
+  EXPECT_EQ(one.ToString(), "trace:" + ::testing::TempDir() + "/layers.csv layer 1");
+  const std::string header = "step,layer,expert,tokens\n";
+  EXPECT_EQ(TraceError(header + "0,1,0,5\n"), "line 2: layer: '1': layers must be numbered from 0 without gaps");
+  EXPECT_EQ(TraceError(header + "0,0,0,5\n0,1,0,5\n2,1,0,5\n"),
+            "line 4: step: '2': each layer's steps must be numbered from 0 without gaps");
+  EXPECT_EQ(TraceError(header + "0,0,0,5\n0,1,2,0\n"), "layer 1 step 0 has no tokens");
+  EXPECT_EQ(TraceError(header + "0,0,0,5,1\n"), "line 2: row: '0,0,0,5,1': expected 4 columns (step,layer,expert,tokens)");
+  EXPECT_EQ(TraceError(header + "0,x,0,5\n"), "line 2: layer: 'x': expected a whole number in [0, 100000]");
 }
 
 TEST(TokenTraceTest, CountTracesAreBoundedInSteps) {

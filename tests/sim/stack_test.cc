@@ -124,6 +124,27 @@ TEST(StackTest, EachLayerReplaysItsOwnTrace) {
   EXPECT_NE(one_a[0], one_b[0]);  // the traces differ in cost, so the sum tells them apart
 }
 
+// A counts trace with a layer column gives each layer its own counts: layer 0's name only
+// experts 0-3 and layer 1's only 4-7, so with top-4 every token of a layer takes exactly
+// those four; stack layer 2 takes the file's layer 0 again (2 mod 2).
+TEST(StackTest, ATracesLayerColumnGivesEachLayerItsCounts) {
+  const std::string path = ::testing::TempDir() + "/layered_counts.csv";
+  std::string csv = "step,layer,expert,tokens\n";
+  for (int layer = 0; layer < 2; ++layer)
+    for (int e = 0; e < 4; ++e) csv += "0," + std::to_string(layer) + "," + std::to_string(4 * layer + e) + ",10\n";
+  epsim::testing::WriteFile(path, csv);
+  const std::string dir = RunStack("layered_counts", "--engine analytic --capacity-factor none --layers 3 --routing trace:" + path);
+  const std::vector<double> expert = CsvColumn(dir + "/experts.csv", "expert"), layer = CsvColumn(dir + "/experts.csv", "layer"),
+                            kept = CsvColumn(dir + "/experts.csv", "kept_tokens");
+  ASSERT_EQ(kept.size(), 2u * 3 * kExperts);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const int first = layer[i] == 1 ? 4 : 0;
+    const bool chosen = expert[i] >= first && expert[i] < first + 4;
+    EXPECT_EQ(kept[i], chosen ? kGpus * kTokens : 0) << "layer " << layer[i] << " expert " << expert[i];
+  }
+  EXPECT_NE(ReadFile(dir + "/summary.json").find("\"workload.layer_routing\": \"same\""), std::string::npos);
+}
+
 // Distributions per layer: with hot:0.25 and top-4, every token of layer 1 takes the hot
 // expert (probability SHARE k = 1), so it holds exactly a quarter of the layer's
 // assignments, while layer 0, uniform, has no such expert.
