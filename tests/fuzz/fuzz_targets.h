@@ -187,15 +187,23 @@ inline void RunRoutingTraceInput(std::string text) {
     for (int32_t e : spec.trace_choices)
       if (e < 0 || e >= experts) throw Finding("per-token trace: expert " + std::to_string(e) + " out of range");
   } else {
-    for (const std::vector<double>& w : spec.trace_weights) {
-      double total = 0;
-      for (double x : w) {
-        if (!(x >= 0) || !std::isfinite(x)) throw Finding("counts trace: a weight not finite and >= 0");
-        total += x;
+    // Every layer's counts (a trace with a layer column; else the one set).
+    std::vector<std::vector<std::vector<double>>> layers = spec.trace_layer_weights;
+    if (layers.empty()) layers.push_back(spec.trace_weights);
+    if (spec.IsLayeredTrace() && spec.trace_weights != layers[0]) throw Finding("layered trace: layer 0 is not the default");
+    for (const std::vector<std::vector<double>>& layer : layers) {
+      if (layer.empty()) throw Finding("layered trace: a layer without steps");
+      for (const std::vector<double>& w : layer) {
+        double total = 0;
+        for (double x : w) {
+          if (!(x >= 0) || !std::isfinite(x)) throw Finding("counts trace: a weight not finite and >= 0");
+          total += x;
+        }
+        if (w.size() != static_cast<size_t>(experts) || !(total > 0) || !std::isfinite(total))
+          throw Finding("counts trace: a step without a usable distribution");
       }
-      if (w.size() != static_cast<size_t>(experts) || !(total > 0) || !std::isfinite(total))
-        throw Finding("counts trace: a step without a usable distribution");
     }
+    if (spec.IsLayeredTrace()) spec = spec.ForLayer(static_cast<int>(layers.size()) - 1);  // sample the last layer's
   }
   epsim::RoutingParams params;
   params.spec = spec;
