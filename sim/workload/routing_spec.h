@@ -13,7 +13,7 @@ namespace epsim {
 //   uniform      every expert equally likely
 //   zipf:S       weight 1/rank^S over a seeded random permutation of the experts
 //   hot:SHARE    one expert receives SHARE of all assignments, the others share the rest
-//   trace:FILE   a CSV of observed routing, in one of two forms told apart by the header:
+//   trace:FILE   a CSV of observed routing, in one of three forms told apart by the header:
 //                "step,expert,tokens": per-step expert counts; step s draws from the counts
 //                of the file's step s mod (steps in the file);
 //                "step,layer,expert,tokens": the same per layer of the stack, layer l from the
