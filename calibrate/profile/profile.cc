@@ -251,14 +251,25 @@ GroupedGemmParts OpModel::GroupedGemmBreakdown(const GroupedGemm& launch) const 
   const GroupedGemmModel& g = gemm;
   parts.fixed_s = fixed_s;
   parts.tiles = GroupedGemmTiles(launch, g.row_tile, g.col_tile);
-  if (launch.split_k && parts.tiles < g.sms) parts.splits = std::floor(g.sms / parts.tiles);
-  parts.waves = std::ceil(parts.tiles * parts.splits / g.sms);
-  const double k = launch.k / parts.splits;
-  const double k_efficiency = g.Efficiency(launch.dtype) * k / (k + g.k_half);
-  const double tile_s = 2.0 * g.row_tile * g.col_tile * k / (g.PeakFps(launch.dtype) / g.sms * k_efficiency);
-  parts.compute_s = parts.waves * tile_s;
-  const double partials = parts.splits > 1 ? 8.0 * parts.splits * parts.work.tokens * launch.n : 0;
-  parts.memory_s = (parts.work.bytes + partials) / mem_rate_Bps;
+  // K in `splits` slices (1: not split): compute and memory time.
+  auto with_splits = [&](double splits, GroupedGemmParts& out) {
+    out.splits = splits;
+    out.waves = std::ceil(parts.tiles * splits / g.sms);
+    const double k = launch.k / splits;
+    const double k_efficiency = g.Efficiency(launch.dtype) * k / (k + g.k_half);
+    const double tile_s = 2.0 * g.row_tile * g.col_tile * k / (g.PeakFps(launch.dtype) / g.sms * k_efficiency);
+    out.compute_s = out.waves * tile_s;
+    const double partials = splits > 1 ? 8.0 * splits * parts.work.tokens * launch.n : 0;
+    out.memory_s = (parts.work.bytes + partials) / mem_rate_Bps;
+  };
+  with_splits(1, parts);
+  // A library that splits K takes the split that runs fastest, up to one slice per idle SM.
+  const double most = launch.split_k && parts.tiles < g.sms ? std::floor(g.sms / parts.tiles) : 1;
+  for (double splits = 2; splits <= most; ++splits) {
+    GroupedGemmParts split = parts;
+    with_splits(splits, split);
+    if (split.TimeS() < parts.TimeS()) parts = split;
+  }
   return parts;
 }
 

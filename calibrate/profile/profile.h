@@ -31,10 +31,11 @@ constexpr int kProfileSchemaVersion = 3;
 // so small experts pay for whole tiles, a last partial wave leaves SMs idle, short K runs
 // below the long-K efficiency, and at small M the weights' bytes bind. peak is the dtype's
 // dense peak; a dtype without one (0) is not supported by the device.
-// A dense GEMM that splits K (GroupedGemm::split_k) with fewer tiles than SMs runs
-// splits = floor(sms / tiles) slices of K / splits each (one wave, each slice at its own
-// K's efficiency) and writes and reads every slice's fp32 partial output (8 bytes per
-// element per slice) to sum them: a model of cuBLAS's split-K, not a fit.
+// A dense GEMM that splits K (GroupedGemm::split_k) with fewer tiles than SMs may run S
+// slices of K / S each, 1 <= S <= floor(sms / tiles) (one wave, each slice at its own K's
+// efficiency), writing and reading every slice's fp32 partial output (8 bytes per element
+// per slice) to sum them; it runs the S that is fastest, as a library's heuristics pick:
+// a model of cuBLAS's split-K, not a fit.
 struct GroupedGemmModel {
   int sms = 0;
   int row_tile = 0;

@@ -21,7 +21,7 @@ namespace {
 
 void PrintUsage() {
   std::printf(
-      "usage: epsim cost --profile PROFILE [--op gemm] --m M|M1,M2,... [--groups G] --n N --k K [--dtype bf16|fp8]\n"
+      "usage: epsim cost --profile PROFILE [--op gemm|dense] --m M|M1,M2,... [--groups G] --n N --k K [--dtype bf16|fp8]\n"
       "       epsim cost --profile PROFILE --op expert --m M|M1,... [--groups G] --hidden H --expert-ffn F [--dtype ...]\n"
       "       epsim cost --profile PROFILE --op route|permute|combine --tokens T --hidden H\n"
       "                  [--experts E] [--top-k K] [--copies C] [--dispatch-dtype bf16|fp8]\n"
@@ -30,7 +30,9 @@ void PrintUsage() {
       "What PROFILE predicts for one kernel at one shape, as kernel benchmarks report it: the\n"
       "time, what bounds it (compute, memory, or the floor), and the achieved FLOP/s against\n"
       "the dtype's peak. gemm: one grouped GEMM launch, G groups of M rows (or one per listed M)\n"
-      "times N x K; expert: a GPU's expert layer (gate/up N 2F K H, then down N H K F);\n"
+      "times N x K; dense: the same as a dense GEMM that splits K over the SMs its tiles leave\n"
+      "idle (the attention's projections); expert: a GPU's expert layer (gate/up N 2F K H, then\n"
+      "down N H K F);\n"
       "route, permute, combine: the other phases at T tokens (copies: dispatched or returned\n"
       "copies, default T x top-k). --csv: one case per row, a column per field (op, groups, m,\n"
       "n, k, dtype, tokens, copies, hidden, expert_ffn, experts, top_k); prints the rows with\n"
@@ -84,7 +86,7 @@ int Cost(int argc, char** argv) {
   CostCase c;
   c.op = line.Get("--op", "gemm");
   if (std::find(CostOps().begin(), CostOps().end(), c.op) == CostOps().end())
-    throw ConfigError(kCommandLine, "--op", c.op, "unknown operation (gemm, expert, route, permute or combine)");
+    throw ConfigError(kCommandLine, "--op", c.op, "unknown operation (gemm, dense, expert, route, permute or combine)");
   if (line.Has("--m")) c.rows = Rows(line);
   c.n = Dimension(line, "--n");
   c.k = Dimension(line, "--k");
@@ -108,7 +110,7 @@ int Cost(int argc, char** argv) {
     std::fputs(PredictCostCsv(profile, text, file, c).c_str(), stdout);
     return kExitOk;
   }
-  if (c.op != "gemm" && c.op != "expert" && !line.Has("--tokens"))
+  if (c.op != "gemm" && c.op != "dense" && c.op != "expert" && !line.Has("--tokens"))
     throw ConfigError(kCommandLine, "--tokens", "", "missing: tokens on the GPU");
   if ((c.op == "route" || c.op == "permute" || c.op == "combine") && c.shape.hidden <= 0)
     throw ConfigError(kCommandLine, "--hidden", "", "missing");

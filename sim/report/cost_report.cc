@@ -47,7 +47,8 @@ CostPrediction Launch(const OpModel& expert, const Profile& profile, const Group
     Fill(p, parts.work.tokens > 0 ? parts.TimeS() : 0, parts, parts.work);
     p.peak_Fps = expert.gemm.PeakFps(g.dtype);
     p.detail = StrFormat("%.0f tiles of %d x %d in %.0f waves of %d SMs", parts.tiles, expert.gemm.row_tile,
-                         expert.gemm.col_tile, parts.waves, expert.gemm.sms);
+                         expert.gemm.col_tile, parts.waves, expert.gemm.sms) +
+               (parts.splits > 1 ? StrFormat(", K split in %.0f", parts.splits) : "");
     return p;
   }
   if (g.dtype == GemmDtype::kFp8)
@@ -80,18 +81,18 @@ int64_t Copies(const CostCase& c) { return c.copies >= 0 ? c.copies : c.tokens *
 }  // namespace
 
 const std::vector<std::string>& CostOps() {
-  static const std::vector<std::string> ops = {"gemm", "expert", "route", "permute", "combine"};
+  static const std::vector<std::string> ops = {"gemm", "dense", "expert", "route", "permute", "combine"};
   return ops;
 }
 
 CostPrediction PredictCost(const Profile& profile, const CostCase& c) {
   const OpModel& expert = profile.Op("expert");
   const double h = static_cast<double>(c.shape.hidden), f = static_cast<double>(c.shape.expert_ffn);
-  if (c.op == "gemm") {
+  if (c.op == "gemm" || c.op == "dense") {
     CheckRows(c);
     if (!(c.n > 0)) throw ConfigError(kCommandLine, "--n", FormatG(c.n), "must be positive");
     if (!(c.k > 0)) throw ConfigError(kCommandLine, "--k", FormatG(c.k), "must be positive");
-    return Launch(expert, profile, {c.rows, c.n, c.k, c.dtype});
+    return Launch(expert, profile, {c.rows, c.n, c.k, c.dtype, c.op == "dense"});
   }
   if (c.op == "expert") {
     CheckRows(c);
@@ -127,7 +128,7 @@ CostPrediction PredictCost(const Profile& profile, const CostCase& c) {
 
 std::string FormatCostPrediction(const Profile& profile, const CostCase& c, const CostPrediction& p) {
   std::string shape;
-  if (c.op == "gemm" || c.op == "expert") {
+  if (c.op == "gemm" || c.op == "dense" || c.op == "expert") {
     const bool uniform = std::all_of(c.rows.begin(), c.rows.end(), [&](int64_t m) { return m == c.rows.front(); });
     std::string rows;
     if (uniform) {
@@ -135,7 +136,7 @@ std::string FormatCostPrediction(const Profile& profile, const CostCase& c, cons
     } else {
       for (const int64_t m : c.rows) rows += (rows.empty() ? "rows " : ",") + std::to_string(m);
     }
-    shape = c.op == "gemm" ? StrFormat("%s, N %.0f, K %.0f, %s", rows.c_str(), c.n, c.k, DtypeName(c.dtype))
+    shape = c.op != "expert" ? StrFormat("%s, N %.0f, K %.0f, %s", rows.c_str(), c.n, c.k, DtypeName(c.dtype))
                            : StrFormat("%s, hidden %lld, expert FFN %lld, %s", rows.c_str(),
                                        static_cast<long long>(c.shape.hidden),
                                        static_cast<long long>(c.shape.expert_ffn), DtypeName(c.dtype));

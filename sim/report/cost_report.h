@@ -3,6 +3,8 @@
 //
 //   gemm     one grouped GEMM launch: groups x rows, N, K, dtype (an expert model of form
 //            grouped_gemm; a roofline model prices 2 M N K FLOPs and its bytes instead)
+//   dense    the same as a dense GEMM that splits K over idle SMs (the attention's
+//            projections: GroupedGemm::split_k)
 //   expert   the expert layer of one GPU: gate/up then down over rows per expert
 //   route, permute, combine   the other phases of a step at a token count
 //
@@ -21,9 +23,9 @@
 namespace epsim {
 
 struct CostCase {
-  std::string op = "gemm";      // gemm, expert, route, permute, combine
+  std::string op = "gemm";      // gemm, dense, expert, route, permute, combine
   std::vector<int64_t> rows;    // gemm, expert: rows of each group (expert)
-  double n = 0, k = 0;          // gemm
+  double n = 0, k = 0;          // gemm, dense
   GemmDtype dtype = GemmDtype::kBf16;  // gemm, expert
   int64_t tokens = 0;           // route, permute, combine: tokens on the GPU
   int64_t copies = -1;          // permute, combine: dispatched or returned copies; -1: tokens x top_k

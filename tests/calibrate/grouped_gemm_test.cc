@@ -76,19 +76,24 @@ TEST(GroupedGemmTest, InputGradientsHaveTheForwardsFlops) {
 }
 
 // A dense GEMM that splits K (the attention's projections): 128 rows x N 1536 is 12 tiles on
-// 100 SMs, so K 7168 is cut into floor(100 / 12) = 8 slices of 896, one wave at the slices'
-// K efficiency; the slices' fp32 partials (8 bytes per output element each) go through HBM.
-// With 120 tiles (N 15360) nothing splits; a grouped expert launch never does.
+// 100 SMs, so K 7168 may be cut into up to floor(100 / 12) = 8 slices, one wave at the
+// slices' K efficiency, the slices' fp32 partials (8 bytes per output element each) through
+// HBM; the launch takes the fastest. Without a memory bound that is 8 slices of 896. With
+// 120 tiles (N 15360) nothing splits; a grouped expert launch never does.
 TEST(GroupedGemmTest, DenseGemmsSplitKOverIdleSms) {
   OpModel m = Model();
   const GroupedGemm dense{{128}, 1536, 7168, GemmDtype::kBf16, true};
+  const double bytes = GroupedGemmWork(dense).bytes;
+  double fastest = 1e30;
+  for (int s = 1; s <= 8; ++s)
+    fastest = std::min(fastest, 5e-6 + std::max(TileS(7168.0 / s, 1000e12), (bytes + (s > 1 ? 8.0 * s * 128 * 1536 : 0)) / 2e12));
+  EXPECT_NEAR(m.GroupedGemmS(dense), fastest, 1e-15);
+  EXPECT_LT(m.GroupedGemmS(dense), 5e-6 + TileS(7168, 1000e12));  // splitting pays here
+  m.mem_rate_Bps = 1e30;
   const GroupedGemmParts parts = m.GroupedGemmBreakdown(dense);
   EXPECT_EQ(parts.splits, 8);
   EXPECT_EQ(parts.waves, 1);
   EXPECT_NEAR(parts.compute_s, TileS(896, 1000e12), 1e-15);
-  const double bytes = GroupedGemmWork(dense).bytes + 8.0 * 8 * 128 * 1536;
-  EXPECT_NEAR(parts.memory_s, bytes / 2e12, 1e-15);
-  EXPECT_NEAR(m.GroupedGemmS(dense), 5e-6 + std::max(TileS(896, 1000e12), bytes / 2e12), 1e-15);
   GroupedGemm grouped = dense;
   grouped.split_k = false;
   EXPECT_EQ(m.GroupedGemmBreakdown(grouped).splits, 1);

@@ -10,6 +10,9 @@
 //    rows is not that: DeepGEMM picks narrow N tiles to spread it over the SMs, which the
 //    model's fixed 128 x 128 tiles do not, so it predicts those too slow (printed, pinned).
 // 3. The other grouped GEMM rates the sources cite (C.1), fitted to nothing: printed.
+// 4. Held out: dense bf16 GEMMs of few rows on H100 (vLLM #23280, docs/calibration_sources.md
+//    G.2), the shape of the attention's projections in decode, against the model as they
+//    price them (split K over idle SMs) and as a grouped launch (not split).
 #include <gtest/gtest.h>
 
 #include <yaml-cpp/yaml.h>
@@ -114,6 +117,30 @@ TEST(GemmValidationTest, OtherCitedGroupedGemmRates) {
   EXPECT_GT(tileops, 596);  // above the clock-bound measurements, pinned
   EXPECT_LT(tileops, 900);
   EXPECT_GT(qwen, 3 * 160.5);  // a 3-4x disagreement with that source, pinned (see README, Accuracy)
+}
+
+TEST(GemmValidationTest, DenseGemmsOfFewRowsOnH100HeldOut) {
+  const Profile h100 = LoadProfile("calibrate/profiles/h100.yaml");
+  const OpModel& model = h100.Op("expert");
+  // G.2: torch bf16 (cuBLAS), N 2112, K 7168: batch and TFLOP/s.
+  const double vllm[][2] = {{1, 3.059417}, {16, 49.595406}, {64, 163.467729}, {128, 275.740510},
+                            {1024, 619.771938}, {4096, 715.781529}};
+  std::printf("\n# dense bf16 GEMMs on H100, N 2112, K 7168 (vLLM, held out): time in us\n");
+  std::printf("#      M  measured  split K (error)  not split (error)\n");
+  for (const auto& [m, tflops] : vllm) {
+    const double measured = 2 * m * 2112 * 7168 / (tflops * 1e12);
+    const std::vector<int64_t> rows = {static_cast<int64_t>(m)};
+    const double split = model.GroupedGemmS({rows, 2112, 7168, GemmDtype::kBf16, true});
+    const double whole = model.GroupedGemmS({rows, 2112, 7168, GemmDtype::kBf16, false});
+    std::printf("   %5.0f  %8.2f  %7.2f (%+4.0f%%)  %8.2f (%+4.0f%%)\n", m, measured * 1e6, split * 1e6,
+                100 * (split / measured - 1), whole * 1e6, 100 * (whole / measured - 1));
+    // Pinned as measured: 1.19-1.40x slow up to 128 rows (the grouped kernel's 3 us launch
+    // floor on a 10 us GEMM), 1.6x at 1024 (136 tiles in 2 waves, which cuBLAS's wider tiles
+    // avoid), 1.13x at 4096; not split, up to 4.2x slow.
+    EXPECT_GT(split / measured, 1.0) << m;
+    EXPECT_LT(split / measured, m <= 128 ? 1.45 : 1.65) << m;
+    if (m <= 128) EXPECT_GT(whole / split, 2.4) << m;
+  }
 }
 
 }  // namespace
