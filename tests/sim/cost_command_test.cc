@@ -64,6 +64,23 @@ TEST(CostCommandTest, FloorAndMemoryBoundsByHand) {
   EXPECT_NE(m.out.find("memory-bound"), std::string::npos) << m.out;
 }
 
+// --op dense: one row, N 2112, K 7168, bf16 on h100 is 17 tiles, so K may split in up to 7;
+// the split it takes (printed) is memory-bound: 3 us + (weights, the row in and out, and
+// 8 bytes per output element per slice) / 3001 GB/s, below the grouped launch's 17 SMs.
+TEST(CostCommandTest, DenseGemmSplitsKByHand) {
+  const CommandResult dense = RunCommand("sim/epsim cost --profile h100 --op dense --m 1 --n 2112 --k 7168");
+  ASSERT_TRUE(dense.exited && dense.exit_status == 0) << dense.Describe();
+  const double splits = After(dense.out, "K split in ");
+  ASSERT_GE(splits, 2) << dense.out;
+  ASSERT_LE(splits, 7) << dense.out;
+  const double bytes = 2.0 * 2112 * 7168 + 2.0 * 7168 + 2.0 * 2112 + 8.0 * splits * 2112;
+  EXPECT_NEAR(After(dense.out, "predicted "), 3 + bytes / 3001e9 * 1e6, 0.01) << dense.out;
+  EXPECT_NE(dense.out.find("memory-bound"), std::string::npos) << dense.out;
+  const CommandResult grouped = RunCommand("sim/epsim cost --profile h100 --m 1 --n 2112 --k 7168");
+  ASSERT_TRUE(grouped.exited && grouped.exit_status == 0) << grouped.Describe();
+  EXPECT_GT(After(grouped.out, "predicted "), 3 * After(dense.out, "predicted ")) << grouped.out;
+}
+
 TEST(CostCommandTest, ExpertLayerIsWhatTheSimulatorUses) {
   const Profile h100 = LoadProfile("calibrate/profiles/h100.yaml");
   LayerShape shape;
