@@ -256,11 +256,22 @@ StepWork StepBuilder::Rebalance(int step, const std::vector<WeightMove>& moves) 
 }
 
 std::vector<Flow> StepBuilder::WeightFlows(const std::vector<WeightMove>& moves) const {
-  std::map<std::pair<int, int>, double> bytes;  // per (source, destination), in order
-  for (const WeightMove& m : moves) bytes[{m.src, m.dst}] += expert_weight_bytes_;
+  std::map<std::pair<int, int>, int64_t> copies;  // per (source, destination), in order
+  for (const WeightMove& m : moves) ++copies[{m.src, m.dst}];
+  std::vector<TokenFlow> pairs;
+  for (const auto& [pair, n] : copies) pairs.push_back({pair.first, pair.second, n});
   std::vector<Flow> flows;
-  for (const auto& [pair, b] : bytes) flows.push_back({pair.first, pair.second, b});
+  for (const TokenFlow& f : AroundDownNics(pairs)) flows.push_back({f.src, f.dst, f.tokens * expert_weight_bytes_, f.via_fabric});
   return flows;
+}
+
+std::vector<TokenFlow> StepBuilder::AroundDownNics(std::vector<TokenFlow> flows) const {
+  if (gpu_nic_down_.empty()) return flows;
+  try {
+    return RouteAroundDownNics(flows, inputs_.topology, inputs_.scenario.gpus, gpu_nic_down_);
+  } catch (const std::invalid_argument& e) {
+    throw FieldError(inputs_.scenario, "faults", "at step " + std::to_string(step_) + ": " + e.what());
+  }
 }
 
 double StepBuilder::ExpertSlotS(CostModel& costs, Pass pass, const std::vector<int64_t>& rows,
@@ -297,14 +308,7 @@ StepWork StepBuilder::ExpertParallel(const RoutingPlan& plan, Pass pass) {
   }
   // A message per flow (per GPU pair), or per (token, expert) for the low-latency kernels.
   std::vector<int64_t> dispatch_messages(p, 0), combine_messages(p, 0);
-  std::vector<TokenFlow> flows = DispatchFlows(plan, inputs_.topology, s.a2a, s.pxn);
-  if (!gpu_nic_down_.empty()) {  // a GPU whose NIC is down sends and receives through peers
-    try {
-      flows = RouteAroundDownNics(flows, inputs_.topology, p, gpu_nic_down_);
-    } catch (const std::invalid_argument& e) {
-      throw FieldError(s, "faults", "at step " + std::to_string(step_) + ": " + e.what());
-    }
-  }
+  const std::vector<TokenFlow> flows = AroundDownNics(DispatchFlows(plan, inputs_.topology, s.a2a, s.pxn));
   for (const TokenFlow& f : flows) {
     work.dispatch.push_back({f.src, f.dst, f.tokens * dispatch_wire_bytes_, f.via_fabric});
     work.combine.push_back({f.dst, f.src, f.tokens * combine_wire_bytes_, f.via_fabric});

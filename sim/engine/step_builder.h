@@ -13,6 +13,7 @@
 #include "sim/engine/fabric_layout.h"
 #include "sim/engine/step_work.h"
 #include "sim/traffic/comm_model.h"
+#include "sim/traffic/traffic.h"
 #include "sim/workload/routing_plan.h"
 #include "sim/workload/weight_moves.h"
 
@@ -76,8 +77,11 @@ class StepBuilder {
                     const std::function<StepWork(const RoutingPlan&, Pass)>& one,
                     const std::vector<WeightMove>& beside = {});
   // Each move's expert weights as a flow from its source to its destination, one flow per
-  // GPU pair.
+  // GPU pair, through peers where a NIC is down (AroundDownNics).
   std::vector<Flow> WeightFlows(const std::vector<WeightMove>& moves) const;
+  // `flows` again with the flows of GPUs whose NIC is down this step sent through peers
+  // (RouteAroundDownNics); a FieldError on faults when no peer can serve.
+  std::vector<TokenFlow> AroundDownNics(std::vector<TokenFlow> flows) const;
   // One dense layer over each GPU's plan.source_tokens, one micro-batch of `pass`.
   StepWork DenseLayer(const RoutingPlan& plan, Pass pass);
   // Micro-batches 0, 1, ... from one-micro-batch parts: two-batch overlap (the two halves of

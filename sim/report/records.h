@@ -84,7 +84,8 @@ struct StepRecord {
   double dispatch_GBps = 0, combine_GBps = 0;  // mean over GPUs
   int64_t tokens = 0;      // through the stack: every GPU's tokens (the same in every layer)
   // The weights a rebalance moved: blocking, the time before the step; overlapped, the
-  // time they were in flight beside it (each layer's, added up); 0: none.
+  // time they were in flight beside it (each layer's, added up); 0: none. The bytes are the
+  // flows' (a move relayed around a NIC that is down counts each hop).
   double rebalance_s = 0;
   double rebalance_bytes = 0;
 };
