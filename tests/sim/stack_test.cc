@@ -161,8 +161,11 @@ TEST(StackTest, EachLayerDrawsFromItsOwnDistribution) {
         total += kept[i];
       }
       EXPECT_EQ(total, kGpus * kTokens * kTopK);
-      if (l == 1) EXPECT_EQ(most, kGpus * kTokens) << s;
-      if (l == 0) EXPECT_LT(most, 0.1 * total) << s;
+      if (l == 1) {
+        EXPECT_EQ(most, kGpus * kTokens) << s;
+      } else {
+        EXPECT_LT(most, 0.1 * total) << s;
+      }
     }
   }
   EXPECT_NE(ReadFile(dir + "/summary.json").find("\"workload.layer_routing\": \"uniform; hot:0.25\""),
@@ -274,7 +277,9 @@ TEST(StackTest, OverlappedRebalancesMoveBesideTheirStepAndApplyAStepLater) {
     EXPECT_EQ(bytes_over[s], bytes_blocking[s]) << s;
     EXPECT_EQ(bytes_over[s] > 0, rebalance) << s;
     EXPECT_EQ(moved_s[s] > 0, rebalance) << s;
-    if (!rebalance) EXPECT_NEAR(t_over[s], t_free[s], 1e-9 * t_free[s]) << s;
+    if (!rebalance) {
+      EXPECT_NEAR(t_over[s], t_free[s], 1e-9 * t_free[s]) << s;
+    }
     EXPECT_NEAR(t_simgrid[s], t_over[s], 1e-3 * t_over[s]) << s;
   }
   const std::vector<std::string> pass = epsim::testing::CsvTextColumn(overlapped + "/gpus.csv", "pass");
