@@ -39,11 +39,9 @@ int64_t RoutingPlan::ExpertInputTokens(int gpu) const {
 PlanBuilder::PlanBuilder(const Placement& placement, int gpus_per_node, bool drop_by_score)
     : placement_(placement), drop_by_score_(drop_by_score),
       gpus_per_node_(gpus_per_node > 0 ? gpus_per_node : placement.num_gpus()),
-      used_(placement.num_experts(), 0), dst_tokens_(placement.num_gpus(), 0),
-      dst_pairs_(placement.num_gpus(), 0), dst_seen_(placement.num_gpus(), -1),
-      node_tokens_((placement.num_gpus() + gpus_per_node_ - 1) / gpus_per_node_, 0),
-      node_seen_(node_tokens_.size(), -1), target_gpu_(placement.num_experts(), 0),
-      target_slot_(placement.num_experts(), 0) {
+      used_(placement.num_experts(), 0), to_gpu_(placement.num_gpus()),
+      to_node_((placement.num_gpus() + gpus_per_node_ - 1) / gpus_per_node_), target_gpu_(placement.num_experts(), 0),
+      target_node_(placement.num_experts(), 0), target_slot_(placement.num_experts(), 0) {
   plan_.num_gpus = placement.num_gpus();
   plan_.num_experts = placement.num_experts();
   plan_.expert_kept.assign(plan_.num_experts, 0);
@@ -71,6 +69,7 @@ void PlanBuilder::BeginSource(int src, int num_tokens, std::vector<int64_t> capa
   for (int e = 0; e < placement_.num_experts(); ++e) {
     const int replica = placement_.ReplicaFor(e, src);
     target_gpu_[e] = placement_.Replicas(e)[replica];
+    target_node_[e] = target_gpu_[e] / gpus_per_node_;
     target_slot_[e] = replica_offset_[e] + replica;
   }
 }
@@ -96,16 +95,17 @@ void PlanBuilder::Accumulate(const std::vector<int>& experts, const char* keep) 
     ++used_[e];
     ++plan_.expert_kept[e];
     ++replica_tokens_[target_slot_[e]];
-    const int dst = target_gpu_[e];
-    if (dst_pairs_[dst]++ == 0) touched_.push_back(dst);
-    if (dst_seen_[dst] != token_) {
-      dst_seen_[dst] = token_;
-      ++dst_tokens_[dst];
+    DestinationCount& gpu = to_gpu_[target_gpu_[e]];
+    if (gpu.pairs++ == 0) touched_.push_back(target_gpu_[e]);
+    if (gpu.seen != token_) {
+      gpu.seen = token_;
+      ++gpu.tokens;
     }
-    const int node = dst / gpus_per_node_;
-    if (node_seen_[node] != token_) {
-      node_seen_[node] = token_;
-      ++node_tokens_[node];
+    DestinationCount& node = to_node_[target_node_[e]];
+    if (node.seen != token_) {
+      if (node.seen < 0) touched_nodes_.push_back(target_node_[e]);
+      node.seen = token_;
+      ++node.tokens;
     }
   }
   ++token_;
@@ -126,19 +126,18 @@ void PlanBuilder::EndSource() {
   auto& row = plan_.dispatch_tokens[src_];
   auto& pairs = plan_.dispatch_pairs[src_];
   for (int dst : touched_) {
-    row.emplace_back(dst, dst_tokens_[dst]);
-    pairs.emplace_back(dst, dst_pairs_[dst]);
-    dst_tokens_[dst] = 0;
-    dst_pairs_[dst] = 0;
-    dst_seen_[dst] = -1;
+    row.emplace_back(dst, to_gpu_[dst].tokens);
+    pairs.emplace_back(dst, to_gpu_[dst].pairs);
+    to_gpu_[dst] = DestinationCount{};
   }
   touched_.clear();
+  std::sort(touched_nodes_.begin(), touched_nodes_.end());
   auto& nodes = plan_.node_tokens[src_];
-  for (size_t node = 0; node < node_tokens_.size(); ++node) {
-    if (node_tokens_[node] > 0) nodes.emplace_back(static_cast<int>(node), node_tokens_[node]);
-    node_tokens_[node] = 0;
-    node_seen_[node] = -1;
+  for (const int node : touched_nodes_) {
+    nodes.emplace_back(node, to_node_[node].tokens);
+    to_node_[node] = DestinationCount{};
   }
+  touched_nodes_.clear();
 }
 
 void PlanBuilder::Absorb(PlanBuilder&& part) {

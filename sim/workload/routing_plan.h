@@ -72,14 +72,20 @@ class PlanBuilder {
   std::vector<int> sources_;          // the sources begun here, in order
   int64_t token_ = 0;                 // index of the token within its source
   std::vector<int64_t> used_;         // per expert: kept assignments of this source
-  std::vector<int64_t> dst_tokens_;   // per destination GPU: tokens (deduplicated)
-  std::vector<int64_t> dst_pairs_;    // per destination GPU: (token, expert) pairs
-  std::vector<int64_t> dst_seen_;     // per destination GPU: the last token counted
-  std::vector<int64_t> node_tokens_;  // per destination node: tokens (deduplicated)
-  std::vector<int64_t> node_seen_;
-  std::vector<int> target_gpu_;       // per expert: the GPU serving the current source
-  std::vector<int64_t> target_slot_;  // per expert: its index into replica_tokens_
+  // What the current source sends to one destination (a GPU or a node); the counts of one
+  // destination side by side, since every assignment updates them together.
+  struct DestinationCount {
+    int64_t tokens = 0;  // tokens (deduplicated)
+    int64_t pairs = 0;   // (token, expert) pairs
+    int64_t seen = -1;   // the last token counted
+  };
+  std::vector<DestinationCount> to_gpu_;   // per destination GPU
+  std::vector<DestinationCount> to_node_;  // per destination node (pairs unused)
+  std::vector<int> target_gpu_;       // per expert: the GPU serving the current source,
+  std::vector<int> target_node_;      // its node
+  std::vector<int64_t> target_slot_;  // and its index into replica_tokens_
   std::vector<int> touched_;          // destination GPUs of this source, in first-use order
+  std::vector<int> touched_nodes_;    // and their nodes (sorted as the source ends)
   std::vector<int64_t> replica_offset_;  // per expert: first index in replica_tokens_
   std::vector<int64_t> replica_tokens_;  // per (expert, replica): assignments kept
 };
