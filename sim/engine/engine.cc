@@ -24,6 +24,19 @@ double LinkFloorBps(const Topology& t) {
   return t.scale_out.nic_bandwidth_Bps > 0 ? t.scale_out.nic_bandwidth_Bps : t.scale_up.bandwidth_Bps;
 }
 
+// Whether links inside the fabric may bind flows that also bind elsewhere, where per-link
+// processor sharing approximates max-min (BENCHMARKS.md): an oversubscribed leaf tier, an
+// oversubscribed spine tier the run spans more than one pod of, or a NIC, link or switch
+// slowed or down.
+bool LinksMayBindTogether(const SimulationInputs& in, const FabricLayout& layout) {
+  const ScaleOut& fabric = in.topology.scale_out;
+  if (fabric.nics_per_node == 0) return false;  // NVLink only
+  if (fabric.oversubscription > 1) return true;
+  if (fabric.tiers == 3 && fabric.spine_oversubscription > 1 && !layout.SamePod(0, in.scenario.gpus - 1)) return true;
+  return std::any_of(in.scenario.faults.begin(), in.scenario.faults.end(),
+                     [](const Fault& f) { return f.kind != FaultKind::kGpu; });
+}
+
 }  // namespace
 
 double EndPrecisionS(const SimulationInputs& in) {
@@ -99,21 +112,26 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
         s.sharing == Sharing::kMaxMin || (s.sharing == Sharing::kAuto && max_min_s <= kMaxMinLimitS)
             ? SharingSolver::kMaxMin
             : SharingSolver::kProcessorSharing;
-    const char* approximation = "it approximates max-min where flows bind on different links";
+    const FabricLayout layout(in.topology, s.gpus, sm);
+    const std::string approximation =
+        LinksMayBindTogether(in, layout)
+            ? "it approximates max-min where flows bind on different links, as they may here (links inside the "
+              "fabric oversubscribed, or a part slowed or down: at 4:1, 2.4% off on the step and 3.7% on a GPU, "
+              "BENCHMARKS.md), where --sharing max-min is exact"
+            : "it approximates max-min where flows bind on different links";
     std::string model;
     if (s.sharing != Sharing::kAuto) {
       model = solver == SharingSolver::kMaxMin ? "analytic max-min fair sharing, exact (sharing max-min)"
                                                : StrFormat("analytic per-link processor sharing (sharing "
-                                                           "processor-sharing): %s", approximation);
+                                                           "processor-sharing): %s", approximation.c_str());
     } else if (solver == SharingSolver::kMaxMin) {
       model = StrFormat("analytic max-min fair sharing, exact (about %.3g s of CPU, at most %.0f s)", max_min_s,
                         kMaxMinLimitS);
     } else {
       model = StrFormat("analytic per-link processor sharing, since exact max-min would take about %.3g s of CPU "
                         "(over %.0f s): %s",
-                        max_min_s, kMaxMinLimitS, approximation);
+                        max_min_s, kMaxMinLimitS, approximation.c_str());
     }
-    const FabricLayout layout(in.topology, s.gpus, sm);
     for (int unit = 0; unit < units; ++unit) {
       const StepWork work = step_work(unit);
       on_step(unit, work, AnalyticReplayStep(layout, work, solver, EndPrecisionS(in)));

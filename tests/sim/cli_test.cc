@@ -463,4 +463,28 @@ TEST(CliTest, EngineAutoTakesTheFastPathWhereSimGridWouldTakeMinutes) {
   EXPECT_NE(r.out.find("# network   : analytic max-min fair sharing, exact (about"), std::string::npos) << r.out;
 }
 
+// Processor sharing says where it may be well off max-min: where links inside the fabric
+// may bind flows that bind elsewhere too (a NIC at half rate; 2:1 between pods once the run
+// spans two), not on a non-blocking fabric, within one pod, or with a GPU computing slower.
+TEST(CliTest, ProcessorSharingSaysWhereItMayBeOff) {
+  const std::string dir = ::testing::TempDir() + "/sharing_hint";
+  const std::string ps = " --tokens-per-gpu 64 --steps 1 --engine analytic --sharing processor-sharing --out " + dir;
+  const std::string hint = "as they may here (links inside the fabric oversubscribed, or a part slowed or down";
+  const std::string plain = "analytic per-link processor sharing (sharing processor-sharing): it approximates max-min "
+                            "where flows bind on different links; route latency";
+  for (const char* args : {"--gpus 16 --nodes 2 --fault nic:1.0:0.5",
+                           "--gpus 1032 --nodes 129 --topology cloud-h100-2to1 --experts 8 --top-k 2"}) {
+    const CliRun r = Epsim(args + ps);
+    ASSERT_EQ(r.exit_status, 0) << args << ": " << r.err;
+    EXPECT_NE(r.out.find(hint), std::string::npos) << args << ": " << r.out;
+  }
+  for (const char* args : {"--gpus 16 --nodes 2", "--gpus 16 --nodes 2 --fault gpu:3:0.5",
+                           "--gpus 1024 --nodes 128 --topology cloud-h100-2to1 --experts 8 --top-k 2"}) {
+    const CliRun r = Epsim(args + ps);
+    ASSERT_EQ(r.exit_status, 0) << args << ": " << r.err;
+    EXPECT_NE(r.out.find(plain), std::string::npos) << args << ": " << r.out;
+    EXPECT_EQ(r.out.find(hint), std::string::npos) << args << ": " << r.out;
+  }
+}
+
 }  // namespace
