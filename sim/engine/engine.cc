@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <optional>
 #include <utility>
 
 #include <simgrid/s4u.hpp>
@@ -70,13 +71,14 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
   // received.
   std::deque<StepWork> built;
   double flows = 0;
+  std::optional<FabricLayout> layout;  // the fast path's (and its flow count's); SimGrid builds its platform
   if (s.engine != Engine::kSimGrid) {
-    const FabricLayout layout(in.topology, s.gpus, sm);
+    layout.emplace(in.topology, s.gpus, sm);
     const int step_zero_units = std::max(1, units / std::max(1, s.steps));
     while (flows == 0 && static_cast<int>(built.size()) < step_zero_units) {
       built.push_back(make_step(static_cast<int>(built.size())));
       for (const std::vector<Flow>* phase : {&built.back().dispatch, &built.back().combine})
-        for (const Flow& f : *phase) flows += layout.Stripes(f.src, f.dst, f.via_fabric);
+        for (const Flow& f : *phase) flows += layout->Stripes(f.src, f.dst, f.via_fabric);
     }
   }
   const int prebuilt = static_cast<int>(built.size());
@@ -112,9 +114,8 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
         s.sharing == Sharing::kMaxMin || (s.sharing == Sharing::kAuto && max_min_s <= kMaxMinLimitS)
             ? SharingSolver::kMaxMin
             : SharingSolver::kProcessorSharing;
-    const FabricLayout layout(in.topology, s.gpus, sm);
     const std::string approximation =
-        LinksMayBindTogether(in, layout)
+        LinksMayBindTogether(in, *layout)
             ? "it approximates max-min where flows bind on different links, as they may here (links inside the "
               "fabric oversubscribed, or a part slowed or down: at 4:1, 2.4% off on the step and 3.7% on a GPU, "
               "BENCHMARKS.md), where --sharing max-min is exact"
@@ -134,7 +135,7 @@ EngineRun RunSteps(const SimulationInputs& in, int units, const std::function<St
     }
     for (int unit = 0; unit < units; ++unit) {
       const StepWork work = step_work(unit);
-      on_step(unit, work, AnalyticReplayStep(layout, work, solver, EndPrecisionS(in)));
+      on_step(unit, work, AnalyticReplayStep(*layout, work, solver, EndPrecisionS(in)));
     }
     run.description = describe(model + "; route latency added per flow");
     return run;
